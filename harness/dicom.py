@@ -1,0 +1,82 @@
+"""DICOM decoding and the metadata-driven normalisation of the motivating case.
+
+The statistics table is the user's own logic (field notes section 2): mean/std are chosen from
+(BitsStored, PhotometricInterpretation), and any other combination is an error naming both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class DicomError(ValueError):
+    """A DICOM file that cannot be used, said in the user's terms."""
+
+
+# (BitsStored, PhotometricInterpretation) -> (mean, std), exactly as in the motivating code.
+SEED_STATS: dict[tuple[int, str], tuple[float, float]] = {
+    (12, "MONOCHROME1"): (-3384.9893000000002, 1190.0708513300835),
+    (12, "MONOCHROME2"): (978.31200000000001, 1092.2426342420442),
+    (14, "MONOCHROME1"): (-9798.6993999999995, 7104.607118190255),
+}
+STATS_TABLES = {"seed": SEED_STATS}
+
+
+@dataclass(frozen=True)
+class DicomImage:
+    path: Path
+    pixels: np.ndarray  # [rows, columns], the stored values as pydicom returns them
+    bits_stored: int
+    photometric: str
+    modality: str
+    transfer_syntax: str
+
+
+def read(path: Path) -> DicomImage:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, OSError, ValueError, EOFError) as e:
+        raise DicomError(f"{path.name}: not a readable DICOM file ({e})") from e
+    missing = [k for k in ("BitsStored", "PhotometricInterpretation", "PixelData") if k not in ds]
+    if missing:
+        raise DicomError(f"{path.name}: has no {', '.join(missing)}")
+    samples = int(ds.get("SamplesPerPixel", 1))
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if samples != 1 or frames != 1:
+        raise DicomError(
+            f"{path.name}: {samples} sample(s) per pixel and {frames} frame(s); "
+            "only single-frame greyscale images are supported"
+        )
+    try:
+        pixels = ds.pixel_array
+    except Exception as e:  # pydicom raises many types for undecodable or truncated pixel data
+        syntax = ds.file_meta.get("TransferSyntaxUID", "unknown transfer syntax")
+        raise DicomError(f"{path.name}: pixel data cannot be decoded ({syntax}): {e}") from e
+    return DicomImage(
+        path=path,
+        pixels=pixels,
+        bits_stored=int(ds.BitsStored),
+        photometric=str(ds.PhotometricInterpretation),
+        modality=str(ds.get("Modality", "")),
+        transfer_syntax=str(ds.file_meta.get("TransferSyntaxUID", "")),
+    )
+
+
+def stats_for(image: DicomImage, table: str = "seed") -> tuple[float, float]:
+    """mean/std for this image's (BitsStored, PhotometricInterpretation)."""
+    if table not in STATS_TABLES:
+        raise DicomError(f"unknown statistics table {table!r}; known: {', '.join(STATS_TABLES)}")
+    key = (image.bits_stored, image.photometric)
+    if key not in STATS_TABLES[table]:
+        known = "; ".join(f"({b}, {p})" for b, p in STATS_TABLES[table])
+        raise DicomError(
+            f"{image.path.name}: no normalisation for BitsStored={image.bits_stored} with "
+            f"PhotometricInterpretation={image.photometric} (supported: {known})"
+        )
+    return STATS_TABLES[table][key]

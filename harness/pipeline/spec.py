@@ -1,0 +1,135 @@
+"""Pipelines: ordered, named steps, each an op from the catalogue with per-runtime settings.
+
+A pipeline file is JSON:
+    {"name": "seed", "description": "...", "expect": {"first_divergence": "resize"},
+     "steps": [{"name": "resize", "op": "resize", "params": {"size": [224, 224]},
+                "python": {"impl": "skimage"}, "js": {"method": "nearest"}}]}
+`params` apply to both runtimes; `python` / `js` hold each side's own settings. A value "$mean"
+is taken from the case (e.g. chosen from DICOM metadata).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.pipeline.catalogue import SCHEMAS
+from harness.pipeline.params import PipelineSpecError, resolve, validate
+
+SIDES = ("python", "js")
+INPUT_STAGE = "input"  # the stage every run starts with: the bytes each runtime received
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    op: str
+    python: dict[str, Any]  # validated settings, defaults filled in
+    js: dict[str, Any]
+
+    def settings(self, side: str, case_params: Mapping[str, Any]) -> dict[str, Any]:
+        return resolve(getattr(self, side), case_params, f"step {self.name!r} ({side})")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    steps: tuple[Step, ...]
+    description: str = ""
+    # What the harness is expected to find; a run that finds exactly this is "as expected".
+    expect_first_divergence: str | None = None
+    source: str | None = None
+    stage_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stage_names", (INPUT_STAGE, *(s.name for s in self.steps)))
+
+    def js_steps(self, case_params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """What the page receives: resolved JS settings per step."""
+        return [
+            {"name": s.name, "op": s.op, "params": s.settings("js", case_params)}
+            for s in self.steps
+        ]
+
+
+def parse(spec: Any, source: str | None = None) -> Pipeline:
+    where = source or "pipeline"
+    if not isinstance(spec, dict):
+        raise PipelineSpecError(f"{where}: a pipeline is a JSON object, got {type(spec).__name__}")
+    _only(spec, {"name", "description", "steps", "expect"}, where)
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise PipelineSpecError(f"{where}.name: required, a non-empty string")
+    raw_steps = spec.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise PipelineSpecError(f"{where}.steps: required, a non-empty list")
+    steps = tuple(_parse_step(s, f"{where}.steps[{i}]") for i, s in enumerate(raw_steps))
+    names = [INPUT_STAGE, *(s.name for s in steps)]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise PipelineSpecError(f"{where}.steps: stage names must be unique (and not 'input'): {dupes}")
+    expect = spec.get("expect", {})
+    if not isinstance(expect, dict):
+        raise PipelineSpecError(f"{where}.expect: must be an object")
+    _only(expect, {"first_divergence"}, f"{where}.expect")
+    expected = expect.get("first_divergence")
+    if expected is not None and expected not in names:
+        raise PipelineSpecError(
+            f"{where}.expect.first_divergence: {expected!r} is not a stage ({', '.join(names)})"
+        )
+    return Pipeline(
+        name=name,
+        steps=steps,
+        description=str(spec.get("description", "")),
+        expect_first_divergence=expected,
+        source=source,
+    )
+
+
+def load(path: Path) -> Pipeline:
+    try:
+        spec = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise PipelineSpecError(f"{path}: not valid JSON ({e})") from e
+    return parse(spec, source=str(path))
+
+
+def _parse_step(raw: Any, where: str) -> Step:
+    if not isinstance(raw, dict):
+        raise PipelineSpecError(f"{where}: a step is an object")
+    _only(raw, {"name", "op", "params", *SIDES}, where)
+    op = raw.get("op")
+    if op not in SCHEMAS:
+        raise PipelineSpecError(f"{where}.op: {op!r} is not in the catalogue ({', '.join(SCHEMAS)})")
+    name = raw.get("name", op)
+    if not isinstance(name, str) or not name:
+        raise PipelineSpecError(f"{where}.name: must be a non-empty string")
+    schema = SCHEMAS[op]
+    common = _object(raw, "params", where)
+    per_side = {}
+    for side in SIDES:
+        own = _object(raw, side, where)
+        given = {**common, **own}
+        side_schema = {**schema.common, **getattr(schema, side)}
+        per_side[side] = validate(side_schema, given, f"{where}.{side}")
+        if side == "python" and schema.check_python:
+            schema.check_python(given, per_side[side], f"{where}.python")
+    return Step(name=name, op=op, python=per_side["python"], js=per_side["js"])
+
+
+def _object(raw: dict, key: str, where: str) -> dict:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise PipelineSpecError(f"{where}.{key}: must be an object")
+    return value
+
+
+def _only(obj: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise PipelineSpecError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )

@@ -1,0 +1,21 @@
+"""What every runtime returns: the tensors of each stage it reached, and why it stopped if it did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StageFailure:
+    stage: str
+    message: str
+    stack: str | None = None
+
+
+@dataclass
+class RuntimeOutput:
+    stages: dict[str, np.ndarray]  # in pipeline order; only the stages that completed
+    failure: StageFailure | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds

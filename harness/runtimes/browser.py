@@ -1,0 +1,182 @@
+"""The TF.js page client: one page per backend variant, reused across cases.
+
+Each page proves the backend it asked for is the one running (TF.js falls back silently
+otherwise), and after every run checks that it still is.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.cases import Case
+from harness.pipeline.spec import Pipeline
+from harness.runtimes.backends import Variant, parse_variant
+from harness.runtimes.base import RuntimeOutput, StageFailure
+from harness.runtimes.driver import Driver, Page, PageError
+from harness.server import ParityServer
+
+WASM_PATHS = "/vendor/tfjs-backend-wasm/dist/"
+
+
+@dataclass
+class BackendInfo:
+    """What `probe` reports for one variant, and why it is unusable when it is."""
+
+    variant: str
+    requested: str
+    active: str | None = None
+    status: str = "ok"  # ok | error
+    reason: str | None = None
+    flags: dict[str, Any] = field(default_factory=dict)
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    init_seconds: float = 0.0
+
+    @property
+    def precision(self) -> str:
+        return self.capabilities.get("precision", "float32")
+
+
+class BackendUnavailable(RuntimeError):
+    def __init__(self, info: BackendInfo) -> None:
+        super().__init__(info.reason)
+        self.info = info
+
+
+class BackendPage:
+    def __init__(self, page: Page, info: BackendInfo, server: ParityServer) -> None:
+        self.page = page
+        self.info = info
+        self._server = server
+
+    def run(self, pipeline: Pipeline, case: Case, timeout: float = 120.0) -> RuntimeOutput:
+        run_id = secrets.token_hex(8)
+        wire = self._server.offer_input(run_id, case.input)
+        args = {
+            "runId": run_id,
+            "steps": pipeline.js_steps(case.params),
+            "input": {"key": run_id, "dtype": wire.dtype, "shape": list(wire.shape)},
+        }
+        t0 = time.perf_counter()
+        try:
+            answer = self.page.evaluate("args => window.parity.run(args)", args, timeout)
+        except PageError as e:
+            self._server.uploads.discard_prefix(f"{run_id}/")
+            return RuntimeOutput({}, StageFailure("input", _with_console(str(e), e.console), e.stack))
+        finally:
+            self._server.withdraw_input(run_id)
+        wall = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        stages = {}
+        for s in answer["stages"]:
+            item = self._server.uploads.take(f"{run_id}/{s['name']}")
+            if item is not None:
+                stages[s["name"]] = item.to_numpy()
+        failure = None
+        if answer["failure"]:
+            f = answer["failure"]
+            failure = StageFailure(f["stage"], f"JS exception: {f['message']}", f.get("stack"))
+        elif answer["upload_errors"]:
+            failure = StageFailure(
+                answer["stages"][-1]["name"], "; ".join(answer["upload_errors"])
+            )
+        if answer["backend"] != self.info.requested:
+            failure = StageFailure(
+                failure.stage if failure else pipeline.stage_names[-1],
+                f"backend changed during the run: asked for {self.info.requested}, "
+                f"TF.js ended on {answer['backend']}",
+            )
+        ms = answer["timings_ms"]
+        compute = sum(ms["compute"].values()) / 1000
+        timings = {
+            "page_total": ms["total"] / 1000,
+            "compute": compute,
+            "transfer": max(0.0, wall - compute) + (time.perf_counter() - t1),
+        }
+        return RuntimeOutput(stages, failure, timings)
+
+    def close(self) -> None:
+        self.page.close()
+
+
+class BrowserSession:
+    """One launched browser; pages are opened lazily per variant and kept for reuse."""
+
+    def __init__(self, driver: Driver, server: ParityServer) -> None:
+        self.driver = driver
+        self.server = server
+        self._pages: dict[str, BackendPage] = {}
+        self._failed: dict[str, BackendInfo] = {}
+
+    @property
+    def browser_name(self) -> str:
+        return self.driver.name
+
+    def page(self, variant: str) -> BackendPage:
+        """The ready page for `variant`; raises BackendUnavailable with the reason otherwise."""
+        if variant in self._pages:
+            return self._pages[variant]
+        if variant in self._failed:
+            raise BackendUnavailable(self._failed[variant])
+        page = self._open(parse_variant(variant))
+        if page.info.status != "ok":
+            self._failed[variant] = page.info
+            page.close()
+            raise BackendUnavailable(page.info)
+        self._pages[variant] = page
+        return page
+
+    def forget(self, variant: str) -> None:
+        """Drop a page that died (hang, crash) so the next use opens a fresh one."""
+        page = self._pages.pop(variant, None)
+        if page:
+            page.close()
+
+    def probe(self, variant: str) -> BackendInfo:
+        try:
+            return self.page(variant).info
+        except BackendUnavailable as e:
+            return e.info
+
+    def _open(self, variant: Variant) -> BackendPage:
+        t0 = time.perf_counter()
+        info = BackendInfo(variant=variant.name, requested=variant.backend, flags=variant.flags)
+        page = self.driver.open_page(f"{self.server.origin}/index.html")
+        args = {
+            "backend": variant.backend,
+            "flags": variant.flags,
+            "token": self.server.token,
+            "wasmPaths": WASM_PATHS,
+        }
+        try:
+            answer = page.evaluate("args => window.parity.init(args)", args, timeout=60)
+        except PageError as e:
+            info.status, info.reason = "error", _with_console(f"page failed to start: {e}", e.console)
+            return BackendPage(page, info, self.server)
+        info.active = answer["active"]
+        info.flags = answer["flags"]
+        info.capabilities = answer["capabilities"]
+        info.init_seconds = time.perf_counter() - t0
+        if not answer["accepted"] or answer["active"] != variant.backend:
+            info.status = "error"
+            why = answer["error"] or "tf.setBackend returned false"
+            info.reason = _with_console(
+                f"asked for {variant.backend} but TF.js is running {answer['active']} "
+                f"(silent fallback refused): {why}",
+                page.console,
+            )
+        return BackendPage(page, info, self.server)
+
+    def close(self) -> None:
+        for variant in list(self._pages):
+            self.forget(variant)
+
+
+def _with_console(message: str, console: list[str]) -> str:
+    """Append the page's warnings and errors, where TF.js says why a backend failed."""
+    relevant = [line for line in console if line.startswith(("[warning]", "[error]", "[pageerror]"))]
+    if not relevant:
+        return message
+    return message + " | console: " + " / ".join(relevant[-5:])

@@ -1,0 +1,173 @@
+// The page the harness drives: picks a backend (and proves it is the one running), runs a
+// pipeline's JS steps, and sends every stage's tensor back as raw bytes (a Blob POST).
+import { ops } from './ops.js';
+
+const tf = globalThis.tf;
+const state = { token: null, backend: null };
+
+async function init({ backend, flags, token, wasmPaths }) {
+  state.token = token;
+  for (const [name, value] of Object.entries(flags)) tf.env().set(name, value);
+  if (backend === 'wasm') tf.wasm.setWasmPaths(wasmPaths);
+  let accepted = false;
+  let error = null;
+  try {
+    accepted = await tf.setBackend(backend);
+    await tf.ready();
+  } catch (e) {
+    error = `${e && e.message ? e.message : e}`;
+  }
+  // tf.setBackend returns false, and TF.js falls back to another backend, when one cannot start.
+  const active = tf.getBackend();
+  state.backend = active;
+  return {
+    requested: backend,
+    active,
+    accepted,
+    error,
+    flags: Object.fromEntries(Object.keys(flags).map((k) => [k, tf.env().get(k)])),
+    capabilities: await capabilities(active),
+  };
+}
+
+async function capabilities(active) {
+  const env = tf.env();
+  const c = {
+    tfjs: tf.version.tfjs,
+    user_agent: navigator.userAgent,
+    cross_origin_isolated: globalThis.crossOriginIsolated === true,
+    precision: 'float32',
+  };
+  if (active === 'webgl') {
+    c.webgl_version = env.getNumber('WEBGL_VERSION');
+    c.float32_render_capable = env.getBool('WEBGL_RENDER_FLOAT32_CAPABLE');
+    c.float32_render_enabled = env.getBool('WEBGL_RENDER_FLOAT32_ENABLED');
+    c.cpu_forward = env.getBool('WEBGL_CPU_FORWARD');
+    c.renderer = webglRenderer();
+    if (!c.float32_render_enabled) c.precision = 'float16';
+  } else if (active === 'wasm') {
+    c.simd = await env.getAsync('WASM_HAS_SIMD_SUPPORT');
+    c.threads = await env.getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+  } else if (active === 'webgpu') {
+    const info = tf.backend().adapterInfo || {};
+    c.adapter = { vendor: info.vendor, architecture: info.architecture };
+    c.cpu_forward = env.getBool('WEBGPU_CPU_FORWARD');
+  }
+  return c;
+}
+
+function webglRenderer() {
+  const gl = document.createElement('canvas').getContext('webgl2');
+  if (!gl) return null;
+  const ext = gl.getExtension('WEBGL_debug_renderer_info');
+  return gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER);
+}
+
+function tensorFromBytes(buffer, dtype, shape) {
+  const views = { float32: Float32Array, int32: Int32Array, uint8: Uint8Array, bool: Uint8Array };
+  if (!(dtype in views)) throw new Error(`input dtype ${dtype} is not supported by the page`);
+  const data = new views[dtype](buffer);
+  // TF.js has no uint8 dtype: uint8 values are held as int32, exactly.
+  const tfDtype = dtype === 'uint8' ? 'int32' : dtype;
+  return tf.tensor(dtype === 'uint8' ? Int32Array.from(data) : data, shape, tfDtype);
+}
+
+async function fetchInput(key) {
+  const res = await fetch(`/input/${encodeURIComponent(key)}`, {
+    headers: { 'X-Parity-Token': state.token },
+  });
+  if (!res.ok) throw new Error(`input ${key}: HTTP ${res.status} ${await res.text()}`);
+  return res.arrayBuffer();
+}
+
+async function upload(key, dtype, shape, data) {
+  if (!['float32', 'int32', 'bool'].includes(dtype)) {
+    throw new Error(`stage dtype ${dtype} cannot be sent back (float32, int32 or bool only)`);
+  }
+  const res = await fetch(`/upload/${encodeURIComponent(key)}`, {
+    method: 'POST',
+    headers: {
+      'X-Parity-Token': state.token,
+      'X-Parity-Dtype': dtype,
+      'X-Parity-Shape': shape.join(','),
+    },
+    body: new Blob([data]),
+  });
+  if (!res.ok) throw new Error(`upload of ${key} refused: HTTP ${res.status} ${await res.text()}`);
+}
+
+// Runs the steps on `input`, uploading each stage as `${runId}/${stage}`. Never throws: a failure
+// is returned with the stage it happened in, and every stage finished before it is kept.
+async function run({ runId, steps, input }) {
+  const stages = [];
+  const pending = [];
+  const computeMs = {};
+  let failure = null;
+  let current = 'input';
+  let x = null;
+  const t0 = performance.now();
+  const send = (name, t, data) => {
+    stages.push({ name, dtype: t.dtype, shape: t.shape });
+    pending.push(upload(`${runId}/${name}`, t.dtype, t.shape, data));
+  };
+  try {
+    x = tensorFromBytes(await fetchInput(input.key), input.dtype, input.shape);
+    send('input', x, await x.data());
+    for (const step of steps) {
+      current = step.name;
+      const op = ops[step.op];
+      if (!op) throw new Error(`op ${step.op} is not in the page's catalogue`);
+      const start = performance.now();
+      const y = tf.tidy(() => op(x, step.params));
+      const data = await y.data(); // waits for the GPU and reads back
+      computeMs[step.name] = performance.now() - start;
+      x.dispose();
+      x = y;
+      send(step.name, y, data);
+    }
+  } catch (e) {
+    failure = { stage: current, message: `${e && e.message ? e.message : e}`, stack: e && e.stack };
+  } finally {
+    if (x) x.dispose();
+  }
+  const uploadStart = performance.now();
+  const settled = await Promise.allSettled(pending);
+  const uploadErrors = settled.filter((s) => s.status === 'rejected').map((s) => `${s.reason}`);
+  return {
+    stages,
+    failure,
+    upload_errors: uploadErrors,
+    backend: tf.getBackend(),
+    timings_ms: {
+      total: performance.now() - t0,
+      compute: computeMs,
+      upload_wait: performance.now() - uploadStart,
+    },
+  };
+}
+
+// Transfer benchmark helpers: the array is made first, so only its transfer is timed.
+const bench = { array: null };
+
+function benchPrepare({ megabytes }) {
+  const n = Math.floor((megabytes * 1e6) / 4);
+  bench.array = new Float32Array(n);
+  for (let i = 0; i < n; i++) bench.array[i] = Math.sin(i) * 1000;
+  return n;
+}
+
+async function benchUpload({ key }) {
+  await upload(key, 'float32', [bench.array.length], bench.array);
+}
+
+function benchNaive({ count }) {
+  return Array.from(bench.array.subarray(0, count));
+}
+
+window.parity = {
+  init,
+  run,
+  ops: () => Object.keys(ops),
+  backend: () => tf.getBackend(),
+  bench: { prepare: benchPrepare, upload: benchUpload, naive: benchNaive },
+};
