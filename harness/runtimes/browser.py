@@ -62,9 +62,10 @@ class BackendPage:
         t0 = time.perf_counter()
         try:
             answer = self.page.evaluate("args => window.parity.run(args)", args, timeout)
-        except PageError as e:
+        except PageError:
+            # the page itself died or hung; JS exceptions come back inside `answer` instead
             self._server.uploads.discard_prefix(f"{run_id}/")
-            return RuntimeOutput({}, StageFailure("input", _with_console(str(e), e.console), e.stack))
+            raise
         finally:
             self._server.withdraw_input(run_id)
         wall = time.perf_counter() - t0
@@ -128,6 +129,9 @@ class BrowserSession:
         self._pages[variant] = page
         return page
 
+    def known_variants(self) -> list[str]:
+        return [*self._pages, *self._failed]
+
     def forget(self, variant: str) -> None:
         """Drop a page that died (hang, crash) so the next use opens a fresh one."""
         page = self._pages.pop(variant, None)
@@ -153,7 +157,7 @@ class BrowserSession:
         try:
             answer = page.evaluate("args => window.parity.init(args)", args, timeout=60)
         except PageError as e:
-            info.status, info.reason = "error", _with_console(f"page failed to start: {e}", e.console)
+            info.status, info.reason = "error", with_console(f"page failed to start: {e}", e.console)
             return BackendPage(page, info, self.server)
         info.active = answer["active"]
         info.flags = answer["flags"]
@@ -162,7 +166,7 @@ class BrowserSession:
         if not answer["accepted"] or answer["active"] != variant.backend:
             info.status = "error"
             why = answer["error"] or "tf.setBackend returned false"
-            info.reason = _with_console(
+            info.reason = with_console(
                 f"asked for {variant.backend} but TF.js is running {answer['active']} "
                 f"(silent fallback refused): {why}",
                 page.console,
@@ -174,7 +178,7 @@ class BrowserSession:
             self.forget(variant)
 
 
-def _with_console(message: str, console: list[str]) -> str:
+def with_console(message: str, console: list[str]) -> str:
     """Append the page's warnings and errors, where TF.js says why a backend failed."""
     relevant = [line for line in console if line.startswith(("[warning]", "[error]", "[pageerror]"))]
     if not relevant:

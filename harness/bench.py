@@ -1,0 +1,57 @@
+"""`tfjs-parity bench`: measured figures, never asserted by tests."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from harness.runner import Harness
+
+MB = 1e6
+
+
+def transfer(
+    harness: Harness, megabytes: float = 40.0, naive_megabytes: float = 4.0, repeats: int = 3
+) -> dict[str, Any]:
+    """A float32 tensor from the page into numpy: Blob POST (ours) vs page.evaluate JSON (naive).
+
+    The array is created in the page first, so only the move is timed: page -> server -> numpy.
+    Best of `repeats` for each path, both in the same browser and run."""
+    page = harness.backend_page("chromium", "cpu").page
+    count = page.evaluate("a => window.parity.bench.prepare(a)", {"megabytes": megabytes})
+    nbytes = count * 4
+    fast, received = [], None
+    for i in range(repeats):
+        key = f"bench/transfer-{i}"
+        t0 = time.perf_counter()
+        page.evaluate("a => window.parity.bench.upload(a)", {"key": key})
+        received = harness.server.uploads.take(key).to_numpy()
+        fast.append(time.perf_counter() - t0)
+    naive_count = int(naive_megabytes * MB / 4)
+    naive = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        values = page.evaluate("a => window.parity.bench.naive(a)", {"count": naive_count})
+        as_numpy = np.asarray(values, dtype=np.float32)
+        naive.append(time.perf_counter() - t0)
+    if received is None or not np.array_equal(received[:naive_count], as_numpy):
+        raise AssertionError("the two transfer paths delivered different values")
+    mb_per_s = nbytes / MB / min(fast)
+    naive_mb_per_s = naive_count * 4 / MB / min(naive)
+    return {
+        "transfer": {
+            "browser": "chromium",
+            "method": "fetch POST of a Blob to the loopback server, into numpy.frombuffer",
+            "megabytes": round(nbytes / MB, 3),
+            "seconds": round(min(fast), 4),
+            "mb_per_s": round(mb_per_s, 1),
+            "naive_method": "page.evaluate returning Array.from(Float32Array) (JSON), np.asarray",
+            "naive_megabytes": round(naive_count * 4 / MB, 3),
+            "naive_seconds": round(min(naive), 4),
+            "naive_mb_per_s": round(naive_mb_per_s, 2),
+            "speedup": round(mb_per_s / naive_mb_per_s, 1),
+            "repeats": repeats,
+        }
+    }

@@ -1,0 +1,140 @@
+"""`tfjs-parity probe|run|bench`: exit 0 only when every compared run passed, 2 on usage errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.pipeline.params import PipelineSpecError
+from harness.report import json_report, terminal
+from harness.results import Report
+from harness.runner import BROWSERS, Harness
+from harness.runtimes.backends import DEFAULT_VARIANTS, KNOWN_VARIANTS, parse_variant
+from harness.runtimes.driver import BrowserUnavailable
+from harness.suite import DEFAULT_SUITE, SuiteError, load_suite, run_suite
+
+USAGE_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        for v in args.backend or ():
+            parse_variant(v)
+        return args.func(args)
+    except (ValueError, SuiteError, PipelineSpecError) as e:
+        print(f"tfjs-parity: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    except BrowserUnavailable as e:
+        print(f"tfjs-parity: {e}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tfjs-parity", description=__doc__)
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--browser", action="append", choices=BROWSERS,
+                       help="browser to use (repeatable; default: chromium)")
+        q.add_argument("--backend", action="append", metavar="VARIANT",
+                       help=f"backend variant (repeatable), e.g. {', '.join(KNOWN_VARIANTS)}")
+
+    probe = sub.add_parser("probe", help="what each browser/backend variant can do here")
+    common(probe)
+    probe.add_argument("--json", type=Path, help="also write the probe as JSON here")
+    probe.set_defaults(func=cmd_probe)
+
+    run = sub.add_parser("run", help="run a suite or pipeline and compare every stage")
+    run.add_argument("target", nargs="?", type=Path, default=DEFAULT_SUITE,
+                     help="suite or pipeline JSON (default: the bundled suite)")
+    common(run)
+    run.add_argument("--out", type=Path, default=Path("parity-report"),
+                     help="directory for report.json (default: ./parity-report)")
+    run.set_defaults(func=cmd_run)
+
+    bench = sub.add_parser("bench", help="performance figures")
+    bench.add_argument("name", nargs="?", choices=("transfer",), default="transfer")
+    bench.add_argument("--json", type=Path, help="write the figures as JSON here")
+    bench.add_argument("--megabytes", type=float, default=40.0,
+                       help="size of the tensor moved by the fast path (default 40)")
+    bench.add_argument("--naive-megabytes", type=float, default=4.0,
+                       help="size moved by the naive page.evaluate JSON path (default 4; it "
+                       "runs at about 1 MB/s)")
+    bench.set_defaults(func=cmd_bench, backend=None)
+    return p
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    variants = args.backend or list(KNOWN_VARIANTS)
+    out: dict[str, dict] = {}
+    with Harness() as h:
+        for browser in args.browser or ["chromium"]:
+            try:
+                session = h.session(browser)
+            except BrowserUnavailable as e:
+                out[browser] = {"version": None, "error": str(e), "backends": {}}
+                print(f"{browser}: unavailable: {e}")
+                continue
+            for v in variants:
+                session.probe(v)
+        out = h.environment()["browsers"]
+    for browser, entry in out.items():
+        print(f"{browser} {entry.get('version') or ''}")
+        for v, info in entry["backends"].items():
+            detail = {k: info[k] for k in ("active", "precision", "webgl_version",
+                      "float32_render_capable", "renderer", "simd", "threads", "adapter")
+                      if info.get(k) is not None}
+            line = f"  {v:22} {info['status']:6} " + " ".join(f"{k}={v2}" for k, v2 in detail.items())
+            print(line + (f"  reason: {info['reason']}" if info["reason"] else ""))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"browsers": out}, indent=2) + "\n")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    suite = load_suite(args.target)
+    variants = args.backend or list(DEFAULT_VARIANTS)
+    # Backends the user did not name are skipped when they cannot start here (as probe finds);
+    # a backend named with --backend that cannot start is an error.
+    unavailable = "error" if args.backend else "skipped"
+    report = Report(environment={})
+    try:
+        with Harness() as h:
+            run_suite(h, suite, variants, args.browser or ["chromium"], unavailable,
+                      on_run=_progress, report=report)
+    finally:  # a report is written even when runs fail or the harness itself breaks
+        report.timings["total"] = round(time.perf_counter() - t0, 3)
+        path = json_report.write(report, args.out)
+        print()
+        print(terminal.render(report))
+        print(f"report: {path}")
+    return 0 if report.passed else 1
+
+
+def _progress(case, run) -> None:  # noqa: ANN001
+    print(f"  {case.pipeline} / {case.case} / {run.browser} {run.backend}: "
+          f"{terminal.outcome(run)}", flush=True)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness import bench
+
+    with Harness() as h:
+        figures = bench.transfer(h, args.megabytes, args.naive_megabytes)
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

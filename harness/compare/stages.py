@@ -1,0 +1,112 @@
+"""Stage-by-stage verdicts for one run, and where it first diverges."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from harness.compare.metrics import Tolerance, compare, dtype_family
+from harness.compare.tolerance import default_tolerance
+from harness.results import StageResult
+from harness.runtimes.base import RuntimeOutput
+
+
+def compare_stage(
+    name: str, reference: np.ndarray, candidate: np.ndarray, tol: Tolerance
+) -> StageResult:
+    result = StageResult(
+        name=name,
+        shape=list(candidate.shape),
+        dtype=str(candidate.dtype),
+        reference_shape=list(reference.shape),
+        reference_dtype=str(reference.dtype),
+        verdict="fail",
+        chained=None,
+        isolated=None,
+        tolerance=tol.to_dict(),
+    )
+    if reference.shape != candidate.shape:
+        result.message = (
+            f"shape differs: python {list(reference.shape)} vs js {list(candidate.shape)}"
+        )
+        return result
+    ref_family, cand_family = dtype_family(reference.dtype), dtype_family(candidate.dtype)
+    if ref_family != cand_family:
+        result.message = (
+            f"dtype differs: python {reference.dtype} ({ref_family}) vs "
+            f"js {candidate.dtype} ({cand_family})"
+        )
+        return result
+    m = compare(reference, candidate, tol)
+    result.chained = dataclasses.asdict(m)
+    result.verdict = "pass" if m.allclose else "fail"
+    if not m.allclose:
+        result.message = describe_mismatch(m, tol)
+    return result
+
+
+def describe_mismatch(m, tol: Tolerance) -> str:  # noqa: ANN001 - Metrics
+    """torch.testing-style: how many, the greatest differences, where, and what was allowed."""
+    text = (
+        f"mismatched elements: {m.mismatched} / {m.total} ({m.mismatch_fraction:.1%}); "
+        f"greatest absolute difference {m.max_abs:.6g} at index {list(m.worst_index or [])} "
+        f"(python {m.worst_reference!r}, js {m.worst_candidate!r}); "
+        f"greatest relative difference {m.max_rel:.6g}; max {m.max_ulp} float32 ULP; "
+        f"allowed atol {tol.atol:g} + rtol {tol.rtol:g} * |python|"
+    )
+    if m.nonfinite_mismatched:
+        text += f"; {m.nonfinite_mismatched} NaN/Inf position(s) disagree"
+    return text
+
+
+def compare_run(
+    stage_names: tuple[str, ...],
+    reference: RuntimeOutput,
+    candidate: RuntimeOutput,
+    precision: str,
+) -> tuple[list[StageResult], str | None]:
+    """Chained comparison of every stage; the first failing one is the first divergence."""
+    results: list[StageResult] = []
+    first = None
+    for name in stage_names:
+        ref = reference.stages.get(name)
+        cand = candidate.stages.get(name)
+        if ref is None or cand is None:
+            results.append(_not_compared(name, ref, cand, reference, candidate, first is None))
+            if first is None and results[-1].verdict == "fail":
+                first = name
+            continue
+        tol = default_tolerance(cand.dtype, precision)
+        results.append(compare_stage(name, ref, cand, tol))
+        if first is None and results[-1].verdict == "fail":
+            first = name
+    return results, first
+
+
+def _not_compared(
+    name: str,
+    ref: np.ndarray | None,
+    cand: np.ndarray | None,
+    reference: RuntimeOutput,
+    candidate: RuntimeOutput,
+    is_first_gap: bool,
+) -> StageResult:
+    """A stage one runtime did not produce: the failing stage says why, later ones are not_run."""
+    why = []
+    for side, out, arr in (("python", reference, ref), ("js", candidate, cand)):
+        if arr is None and out.failure and out.failure.stage == name:
+            why.append(f"{side} failed here: {out.failure.message}")
+    verdict = "fail" if why and is_first_gap else "not_run"
+    return StageResult(
+        name=name,
+        shape=list(cand.shape) if cand is not None else None,
+        dtype=str(cand.dtype) if cand is not None else None,
+        reference_shape=list(ref.shape) if ref is not None else None,
+        reference_dtype=str(ref.dtype) if ref is not None else None,
+        verdict=verdict,
+        chained=None,
+        isolated=None,
+        tolerance=None,
+        message="; ".join(why) or "not run: an earlier stage failed",
+    )

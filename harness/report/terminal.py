@@ -1,0 +1,101 @@
+"""The terminal matrix: per pipeline, one row per (case, browser, backend), one column per stage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from harness.results import CaseResult, Report, RunResult, StageResult
+
+PHASES = ("tf_import", "python_reference", "browser_start", "backend_init", "compute",
+          "transfer", "compare")
+
+
+def cell(stage: StageResult) -> str:
+    if stage.verdict == "not_run":
+        return "·"
+    m = stage.chained
+    if m is None:  # shape/dtype mismatch or a runtime failure at this stage
+        return "✗ " + ("shape" if "shape" in (stage.message or "") else
+                       "dtype" if "dtype" in (stage.message or "") else "error")
+    mark = "✓" if stage.verdict == "pass" else "✗"
+    text = f"{mark} 0" if m["max_abs"] == 0 else f"{mark} {m['max_abs']:.1e}"
+    if stage.verdict == "fail":
+        text += f" {m['mismatch_fraction']:.0%}"
+    return text
+
+
+def outcome(run: RunResult) -> str:
+    if run.status == "skipped":
+        return f"SKIPPED: {run.reason}"
+    if run.status == "error":
+        return f"ERROR: {run.reason}"
+    if run.first_divergence is None:
+        return "PASS" if run.passed else f"FAIL: expected divergence at {run.expected_first_divergence}"
+    if run.passed:
+        return f"PASS (diverges at {run.first_divergence}, as expected)"
+    return f"FAIL: first divergence at {run.first_divergence}"
+
+
+def render(report: Report) -> str:
+    lines: list[str] = []
+    by_pipeline: dict[str, list[CaseResult]] = {}
+    for c in report.cases:
+        by_pipeline.setdefault(c.pipeline, []).append(c)
+    for pipeline, entries in by_pipeline.items():
+        stages = _stage_names(entries)
+        header = ["case", "browser", "backend", *stages, "result"]
+        rows = []
+        for c in entries:
+            if c.status != "ok":
+                rows.append([c.case, "-", "-", *["" for _ in stages], f"ERROR: {c.reason}"])
+            for r in c.runs:
+                by_name = {s.name: s for s in r.stages}
+                cells = [cell(by_name[s]) if s in by_name else "" for s in stages]
+                rows.append([c.case, r.browser, r.backend, *cells, outcome(r)])
+        lines.append(f"pipeline {pipeline}   (cells: max |js - python|, mismatch share when failing)")
+        lines.extend(_table(header, rows))
+        lines.append("")
+    lines.append(summary(report))
+    lines.append(timing_line(report.timings))
+    return "\n".join(lines)
+
+
+def summary(report: Report) -> str:
+    runs = [r for _, r in report.all_runs()]
+    counts = {k: sum(1 for r in runs if _bucket(r) == k) for k in ("passed", "failed", "error", "skipped")}
+    case_errors = sum(1 for c in report.cases if c.status != "ok")
+    text = ", ".join(f"{v} {k}" for k, v in counts.items())
+    if case_errors:
+        text += f", {case_errors} case(s) could not be loaded"
+    return f"runs: {text}"
+
+
+def _bucket(run: RunResult) -> str:
+    if run.status in ("error", "skipped"):
+        return run.status
+    return "passed" if run.passed else "failed"
+
+
+def timing_line(timings: dict[str, float]) -> str:
+    parts = [f"{k} {timings[k]:.2f}s" for k in PHASES if timings.get(k)]
+    parts += [f"{k} {v:.2f}s" for k, v in timings.items() if k not in PHASES and k != "total"]
+    total = timings.get("total")
+    return "time: " + ", ".join(parts) + (f"; wall {total:.2f}s" if total else "")
+
+
+def _stage_names(entries: Iterable[CaseResult]) -> list[str]:
+    names: list[str] = []
+    for c in entries:
+        for r in c.runs:
+            for s in r.stages:
+                if s.name not in names:
+                    names.append(s.name)
+    return names
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    widths[-1] = len(header[-1])  # the result column is free text: do not pad the table for it
+    def fmt(row: list[str]) -> str:
+        return "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip()
+    return [fmt(header), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)]

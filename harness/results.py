@@ -1,0 +1,85 @@
+"""Result objects: plain data that serialise to JSON (the report.json contract, `tfjs-parity/1`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = "tfjs-parity/1"
+
+
+@dataclass
+class StageResult:
+    name: str
+    shape: list[int] | None  # the candidate's (JS) shape
+    dtype: str | None
+    reference_shape: list[int] | None
+    reference_dtype: str | None
+    verdict: str  # pass | fail | not_run
+    chained: dict[str, Any] | None  # metrics of the end-to-end runs
+    isolated: dict[str, Any] | None  # JS stage fed the Python input of that stage (later)
+    tolerance: dict[str, Any] | None
+    message: str | None = None
+
+
+@dataclass
+class RunResult:
+    browser: str
+    backend: str  # the variant, e.g. "webgl:f16"
+    status: str  # ok | skipped | error
+    reason: str | None = None
+    first_divergence: str | None = None
+    expected_first_divergence: str | None = None
+    precision: str | None = None
+    stages: list[StageResult] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """Ran, and found what the pipeline expects (by default: no divergence at all)."""
+        return self.status == "ok" and self.first_divergence == self.expected_first_divergence
+
+
+@dataclass
+class CaseResult:
+    case: str
+    pipeline: str
+    status: str = "ok"  # ok | error (the case or the Python reference could not be produced)
+    reason: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    runs: list[RunResult] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    environment: dict[str, Any]
+    cases: list[CaseResult] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    schema: str = SCHEMA
+
+    def all_runs(self) -> list[tuple[CaseResult, RunResult]]:
+        return [(c, r) for c in self.cases for r in c.runs]
+
+    @property
+    def passed(self) -> bool:
+        """Exit status 0 only when every compared run passed (skipped runs compare nothing)."""
+        if any(c.status != "ok" for c in self.cases):
+            return False
+        return all(r.passed or r.status == "skipped" for _, r in self.all_runs())
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {"schema": d.pop("schema"), **_json_safe(d), "passed": self.passed}
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/Inf are not JSON: write them as the strings "nan", "inf", "-inf"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value

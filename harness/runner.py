@@ -1,0 +1,218 @@
+"""One harness session: the loopback server, the browsers, cached Python references, timings.
+
+Both the CLI and the pytest plugin run everything through `Harness.run`, so a parity test and
+`tfjs-parity run` reach the same verdict for the same (pipeline, case, browser, backend).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import platform
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.cases import Case
+from harness.compare.stages import compare_run
+from harness.pipeline.spec import INPUT_STAGE, Pipeline
+from harness.results import RunResult
+from harness.runtimes import python_ref, tf_runtime
+from harness.runtimes.backends import parse_variant
+from harness.runtimes.base import RuntimeOutput, StageFailure
+from harness.runtimes.browser import BackendUnavailable, BrowserSession, with_console
+from harness.runtimes.driver import BrowserUnavailable, ChromiumDriver, Driver, PageError
+from harness.server import ParityServer
+
+REPO = Path(__file__).resolve().parents[1]
+WEB = Path(os.environ.get("TFJS_PARITY_WEB", REPO / "web"))
+FIXTURES = REPO / "fixtures"
+BROWSERS = ("chromium",)  # Firefox and WebKitGTK over WebDriver come later
+
+
+class Timings:
+    """Where the wall time goes, summed per phase."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - t0
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] += seconds
+
+
+def web_mounts() -> dict[str, Path]:
+    modules = WEB / "node_modules" / "@tensorflow"
+    if not (modules / "tfjs" / "dist" / "tf.min.js").is_file():
+        raise BrowserUnavailable(
+            f"TF.js is not installed under {modules}: run `npm ci` in {WEB} "
+            "(bin/tfjs-parity and bin/test do it for you)"
+        )
+    return {"/": WEB / "page", "/vendor/": modules, "/fixtures/": FIXTURES}
+
+
+def launch(browser: str) -> Driver:
+    if browser == "chromium":
+        return ChromiumDriver()
+    raise BrowserUnavailable(f"browser {browser!r} is not supported yet (supported: chromium)")
+
+
+class Harness:
+    """Use as a context manager; browsers start on first use and stay up until exit."""
+
+    def __init__(self) -> None:
+        self.timings = Timings()
+        self._server: ParityServer | None = None
+        self._sessions: dict[str, BrowserSession] = {}
+        self._unavailable: dict[str, str] = {}
+        self._references: dict[tuple[str, str], RuntimeOutput] = {}
+
+    def __enter__(self) -> Harness:
+        self._server = ParityServer(web_mounts()).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for session in self._sessions.values():
+            session.close()
+            session.driver.close()
+        self._sessions.clear()
+        if self._server:
+            self._server.stop()
+
+    @property
+    def server(self) -> ParityServer:
+        if self._server is None:
+            raise RuntimeError("use Harness as a context manager")
+        return self._server
+
+    def session(self, browser: str) -> BrowserSession:
+        """The running browser; raises BrowserUnavailable (remembered) if it cannot start."""
+        if browser in self._unavailable:
+            raise BrowserUnavailable(self._unavailable[browser])
+        if browser not in self._sessions:
+            with self.timings.phase("browser_start"):
+                try:
+                    self._sessions[browser] = BrowserSession(launch(browser), self.server)
+                except BrowserUnavailable as e:
+                    self._unavailable[browser] = str(e)
+                    raise
+        return self._sessions[browser]
+
+    def backend_page(self, browser: str, variant: str):  # noqa: ANN201 - BackendPage
+        session = self.session(browser)
+        with self.timings.phase("backend_init"):
+            return session.page(variant)
+
+    def reference(self, pipeline: Pipeline, case: Case) -> RuntimeOutput:
+        key = (pipeline.name, case.id)
+        if key not in self._references:
+            had_tf = tf_runtime.loaded()
+            with self.timings.phase("python_reference"):
+                self._references[key] = python_ref.run(pipeline, case)
+            if not had_tf and tf_runtime.loaded():
+                # report the import separately: it is the single largest fixed cost
+                self.timings.add("python_reference", -tf_runtime.import_seconds)
+                self.timings.add("tf_import", tf_runtime.import_seconds)
+        return self._references[key]
+
+    def run(
+        self,
+        pipeline: Pipeline,
+        case: Case,
+        browser: str,
+        variant: str,
+        unavailable_status: str = "error",
+    ) -> RunResult:
+        """Run one (pipeline, case) on one page and compare every stage with Python.
+
+        A backend or browser that cannot start gives `unavailable_status` (error, or skipped
+        when the user did not ask for that backend by name) with the reason."""
+        parse_variant(variant)  # a typo is a usage error, not a skipped run
+        result = RunResult(
+            browser=browser,
+            backend=variant,
+            status="ok",
+            expected_first_divergence=pipeline.expect_first_divergence,
+        )
+        reference = self.reference(pipeline, case)
+        try:
+            page = self.backend_page(browser, variant)
+        except (BrowserUnavailable, BackendUnavailable) as e:
+            result.status, result.reason = unavailable_status, str(e)
+            return result
+        result.precision = page.info.precision
+        try:
+            candidate = page.run(pipeline, case)
+        except PageError as e:  # crashed or hung: a fresh page next time, keep the others going
+            self.session(browser).forget(variant)
+            candidate = RuntimeOutput({}, StageFailure(INPUT_STAGE, with_console(str(e), e.console)))
+        for phase in ("compute", "transfer"):
+            self.timings.add(phase, candidate.timings.get(phase, 0.0))
+        with self.timings.phase("compare"):
+            result.stages, result.first_divergence = compare_run(
+                pipeline.stage_names, reference, candidate, page.info.precision
+            )
+        failures = [f for f in (reference.failure, candidate.failure) if f]
+        if failures:
+            result.status = "error"
+            result.reason = "; ".join(f"{f.stage}: {f.message}" for f in failures)
+        result.timings = {k: round(v, 4) for k, v in candidate.timings.items()}
+        return result
+
+    def environment(self) -> dict[str, Any]:
+        browsers: dict[str, Any] = {}
+        for name, session in self._sessions.items():
+            browsers[name] = {
+                "version": session.driver.version,
+                "backends": {v: _info_dict(session.probe(v)) for v in session.known_variants()},
+            }
+        for name, reason in self._unavailable.items():
+            browsers[name] = {"version": None, "error": reason, "backends": {}}
+        return {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "numpy": _version("numpy"),
+            "scikit-image": _version("scikit-image"),
+            "pydicom": _version("pydicom"),
+            "tensorflow": tf_runtime.version(),
+            "tensorflowjs": _version("tensorflowjs"),
+            "tfjs": _tfjs_version(),
+            "reference_device": tf_runtime.describe_device(),
+            "browsers": browsers,
+        }
+
+
+def _info_dict(info: Any) -> dict[str, Any]:
+    return {
+        "requested": info.requested,
+        "active": info.active,
+        "status": info.status,
+        "reason": info.reason,
+        "flags": info.flags,
+        "init_seconds": round(info.init_seconds, 3),
+        **info.capabilities,
+    }
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _tfjs_version() -> str | None:
+    import json
+
+    package = WEB / "node_modules" / "@tensorflow" / "tfjs" / "package.json"
+    return json.loads(package.read_text())["version"] if package.is_file() else None

@@ -1,0 +1,32 @@
+"""The Python reference runtime: the catalogue's Python ops, stage by stage, on numpy/TF."""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+import numpy as np
+
+from harness.cases import Case
+from harness.pipeline.catalogue import PYTHON_OPS
+from harness.pipeline.spec import INPUT_STAGE, Pipeline
+from harness.runtimes.base import RuntimeOutput, StageFailure
+
+
+def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
+    """Every stage's output, in order; stops at the first failing step and says why."""
+    stages: dict[str, np.ndarray] = {INPUT_STAGE: case.input}
+    x = case.input
+    t0 = time.perf_counter()
+    for step in pipeline.steps:
+        try:
+            settings = step.settings("python", case.params)
+            x = np.asarray(PYTHON_OPS[step.op](x, **settings))
+        except Exception as e:  # the user's settings or data made the op fail: keep what we have
+            return RuntimeOutput(
+                stages,
+                StageFailure(step.name, f"Python {step.op} failed: {e}", traceback.format_exc()),
+                {"compute": time.perf_counter() - t0},
+            )
+        stages[step.name] = x
+    return RuntimeOutput(stages, None, {"compute": time.perf_counter() - t0})

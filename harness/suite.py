@@ -1,0 +1,105 @@
+"""Suites: pipelines x cases, run on every (browser, backend) into one Report.
+
+A suite file is JSON: {"name": ..., "pipelines": [paths], "cases": [{"dicom": path, "stats":
+"seed"}]}, paths relative to the suite file. A case that cannot be loaded (corrupt DICOM,
+unsupported metadata) becomes an error entry in the report; everything else still runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import cases, dicom
+from harness.pipeline import spec
+from harness.pipeline.params import PipelineSpecError
+from harness.results import CaseResult, Report, RunResult
+from harness.runner import FIXTURES, Harness
+
+DEFAULT_SUITE = FIXTURES / "suites" / "default.json"
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class CaseSource:
+    """Where a case comes from; loaded lazily so one bad file does not stop the suite."""
+
+    id: str
+    dicom: Path
+    stats: str = "seed"
+
+    def load(self) -> cases.Case:
+        return cases.from_dicom(self.dicom, self.stats)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    pipelines: tuple[spec.Pipeline, ...]
+    cases: tuple[CaseSource, ...]
+
+
+def load_suite(path: Path) -> Suite:
+    """A suite file, or a single pipeline file run on the default suite's cases."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise SuiteError(f"{path}: cannot read ({e})") from e
+    if isinstance(raw, dict) and "steps" in raw:
+        default = load_suite(DEFAULT_SUITE)
+        return Suite(raw.get("name", path.stem), (spec.parse(raw, str(path)),), default.cases)
+    if not isinstance(raw, dict) or not {"pipelines", "cases"} <= set(raw):
+        raise SuiteError(f"{path}: a suite has 'pipelines' and 'cases'; a pipeline has 'steps'")
+    base = path.parent
+    pipelines = tuple(spec.load((base / p).resolve()) for p in raw["pipelines"])
+    sources = []
+    for i, c in enumerate(raw["cases"]):
+        if not isinstance(c, dict) or "dicom" not in c:
+            raise SuiteError(f"{path}: cases[{i}] needs a 'dicom' path")
+        file = (base / c["dicom"]).resolve()
+        sources.append(CaseSource(c.get("id", file.stem), file, c.get("stats", "seed")))
+    return Suite(raw.get("name", path.stem), pipelines, tuple(sources))
+
+
+def run_suite(
+    harness: Harness,
+    suite: Suite,
+    variants: Sequence[str],
+    browsers: Sequence[str],
+    unavailable_status: str = "error",
+    on_run: Callable[[CaseResult, RunResult], None] | None = None,
+    report: Report | None = None,
+) -> Report:
+    """Fill `report` (pass your own to keep partial results if this raises) and return it."""
+    report = report if report is not None else Report(environment={})
+    loaded: dict[str, cases.Case | str] = {}
+    for source in suite.cases:
+        try:
+            loaded[source.id] = source.load()
+        except (dicom.DicomError, PipelineSpecError) as e:
+            loaded[source.id] = str(e)
+    try:
+        for pipeline in suite.pipelines:
+            for source in suite.cases:
+                case = loaded[source.id]
+                entry = CaseResult(case=source.id, pipeline=pipeline.name)
+                report.cases.append(entry)
+                if isinstance(case, str):
+                    entry.status, entry.reason = "error", case
+                    continue
+                entry.meta = case.meta
+                for browser in browsers:
+                    for variant in variants:
+                        run = harness.run(pipeline, case, browser, variant, unavailable_status)
+                        entry.runs.append(run)
+                        if on_run:
+                            on_run(entry, run)
+    finally:  # whatever happened, the report holds everything gathered so far
+        report.environment = harness.environment()
+        report.timings = {k: round(v, 3) for k, v in harness.timings.seconds.items()}
+    return report
