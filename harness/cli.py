@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness.pipeline.params import PipelineSpecError
 from harness.report import json_report, terminal
-from harness.results import Report
+from harness.results import CaseResult, Report, RunResult
 from harness.runner import BROWSERS, Harness
 from harness.runtimes.backends import DEFAULT_VARIANTS, KNOWN_VARIANTS, parse_variant
 from harness.runtimes.driver import BrowserUnavailable
@@ -40,10 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--browser", action="append", choices=BROWSERS,
-                       help="browser to use (repeatable; default: chromium)")
-        q.add_argument("--backend", action="append", metavar="VARIANT",
-                       help=f"backend variant (repeatable), e.g. {', '.join(KNOWN_VARIANTS)}")
+        q.add_argument(
+            "--browser",
+            action="append",
+            choices=BROWSERS,
+            help="browser to use (repeatable; default: chromium)",
+        )
+        q.add_argument(
+            "--backend",
+            action="append",
+            metavar="VARIANT",
+            help=f"backend variant (repeatable), e.g. {', '.join(KNOWN_VARIANTS)}",
+        )
 
     probe = sub.add_parser("probe", help="what each browser/backend variant can do here")
     common(probe)
@@ -51,21 +59,38 @@ def _parser() -> argparse.ArgumentParser:
     probe.set_defaults(func=cmd_probe)
 
     run = sub.add_parser("run", help="run a suite or pipeline and compare every stage")
-    run.add_argument("target", nargs="?", type=Path, default=DEFAULT_SUITE,
-                     help="suite or pipeline JSON (default: the bundled suite)")
+    run.add_argument(
+        "target",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_SUITE,
+        help="suite or pipeline JSON (default: the bundled suite)",
+    )
     common(run)
-    run.add_argument("--out", type=Path, default=Path("parity-report"),
-                     help="directory for report.json (default: ./parity-report)")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("parity-report"),
+        help="directory for report.json (default: ./parity-report)",
+    )
     run.set_defaults(func=cmd_run)
 
     bench = sub.add_parser("bench", help="performance figures")
     bench.add_argument("name", nargs="?", choices=("transfer",), default="transfer")
     bench.add_argument("--json", type=Path, help="write the figures as JSON here")
-    bench.add_argument("--megabytes", type=float, default=40.0,
-                       help="size of the tensor moved by the fast path (default 40)")
-    bench.add_argument("--naive-megabytes", type=float, default=4.0,
-                       help="size moved by the naive page.evaluate JSON path (default 4; it "
-                       "runs at about 1 MB/s)")
+    bench.add_argument(
+        "--megabytes",
+        type=float,
+        default=40.0,
+        help="size of the tensor moved by the fast path (default 40)",
+    )
+    bench.add_argument(
+        "--naive-megabytes",
+        type=float,
+        default=1.0,
+        help="size moved by the naive page.evaluate JSON path (default 1; it "
+        "runs at well under 1 MB/s)",
+    )
     bench.set_defaults(func=cmd_bench, backend=None)
     return p
 
@@ -87,10 +112,23 @@ def cmd_probe(args: argparse.Namespace) -> int:
     for browser, entry in out.items():
         print(f"{browser} {entry.get('version') or ''}")
         for v, info in entry["backends"].items():
-            detail = {k: info[k] for k in ("active", "precision", "webgl_version",
-                      "float32_render_capable", "renderer", "simd", "threads", "adapter")
-                      if info.get(k) is not None}
-            line = f"  {v:22} {info['status']:6} " + " ".join(f"{k}={v2}" for k, v2 in detail.items())
+            detail = {
+                k: info[k]
+                for k in (
+                    "active",
+                    "precision",
+                    "webgl_version",
+                    "float32_render_capable",
+                    "renderer",
+                    "simd",
+                    "threads",
+                    "adapter",
+                )
+                if info.get(k) is not None
+            }
+            line = f"  {v:22} {info['status']:6} " + " ".join(
+                f"{k}={v2}" for k, v2 in detail.items()
+            )
             print(line + (f"  reason: {info['reason']}" if info["reason"] else ""))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -108,8 +146,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = Report(environment={})
     try:
         with Harness() as h:
-            run_suite(h, suite, variants, args.browser or ["chromium"], unavailable,
-                      on_run=_progress, report=report)
+            run_suite(
+                h,
+                suite,
+                variants,
+                args.browser or ["chromium"],
+                unavailable,
+                on_run=_progress,
+                report=report,
+            )
     finally:  # a report is written even when runs fail or the harness itself breaks
         report.timings["total"] = round(time.perf_counter() - t0, 3)
         path = json_report.write(report, args.out)
@@ -119,9 +164,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
-def _progress(case, run) -> None:  # noqa: ANN001
-    print(f"  {case.pipeline} / {case.case} / {run.browser} {run.backend}: "
-          f"{terminal.outcome(run)}", flush=True)
+def _progress(case: CaseResult, run: RunResult) -> None:
+    print(
+        f"  {case.pipeline} / {case.case} / {run.browser} {run.backend}: {terminal.outcome(run)}",
+        flush=True,
+    )
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

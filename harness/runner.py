@@ -23,7 +23,12 @@ from harness.results import RunResult
 from harness.runtimes import python_ref, tf_runtime
 from harness.runtimes.backends import parse_variant
 from harness.runtimes.base import RuntimeOutput, StageFailure
-from harness.runtimes.browser import BackendUnavailable, BrowserSession, with_console
+from harness.runtimes.browser import (
+    BackendPage,
+    BackendUnavailable,
+    BrowserSession,
+    with_console,
+)
 from harness.runtimes.driver import BrowserUnavailable, ChromiumDriver, Driver, PageError
 from harness.server import ParityServer
 
@@ -108,7 +113,7 @@ class Harness:
                     raise
         return self._sessions[browser]
 
-    def backend_page(self, browser: str, variant: str):  # noqa: ANN201 - BackendPage
+    def backend_page(self, browser: str, variant: str) -> BackendPage:
         session = self.session(browser)
         with self.timings.phase("backend_init"):
             return session.page(variant)
@@ -155,7 +160,9 @@ class Harness:
             candidate = page.run(pipeline, case)
         except PageError as e:  # crashed or hung: a fresh page next time, keep the others going
             self.session(browser).forget(variant)
-            candidate = RuntimeOutput({}, StageFailure(INPUT_STAGE, with_console(str(e), e.console)))
+            candidate = RuntimeOutput(
+                {}, StageFailure(INPUT_STAGE, with_console(str(e), e.console))
+            )
         for phase in ("compute", "transfer"):
             self.timings.add(phase, candidate.timings.get(phase, 0.0))
         with self.timings.phase("compare"):

@@ -66,6 +66,26 @@ def load_suite(path: Path) -> Suite:
     return Suite(raw.get("name", path.stem), pipelines, tuple(sources))
 
 
+def bundled_pipeline(name_or_path: str | Path) -> spec.Pipeline:
+    """A pipeline of the bundled suite by name (e.g. "seed"), or any pipeline file by path."""
+    if isinstance(name_or_path, Path) or name_or_path.endswith(".json"):
+        return spec.load(Path(name_or_path))
+    pipelines = {p.name: p for p in load_suite(DEFAULT_SUITE).pipelines}
+    if name_or_path not in pipelines:
+        raise SuiteError(f"no bundled pipeline {name_or_path!r}; bundled: {', '.join(pipelines)}")
+    return pipelines[name_or_path]
+
+
+def bundled_case(id_or_path: str | Path) -> cases.Case:
+    """A case of the bundled suite by id (e.g. "examples_overlay"), or any DICOM file by path."""
+    if isinstance(id_or_path, Path) or id_or_path.endswith(".dcm"):
+        return cases.from_dicom(Path(id_or_path))
+    sources = {c.id: c for c in load_suite(DEFAULT_SUITE).cases}
+    if id_or_path not in sources:
+        raise SuiteError(f"no bundled case {id_or_path!r}; bundled: {', '.join(sources)}")
+    return sources[id_or_path].load()
+
+
 def run_suite(
     harness: Harness,
     suite: Suite,

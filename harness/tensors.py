@@ -71,10 +71,9 @@ def encode(array: np.ndarray) -> WireTensor:
     elif a.dtype == np.uint8:
         wire = "uint8"
     elif a.dtype.kind in "iu":
-        info = np.iinfo(a.dtype)
-        if info.min < np.iinfo(np.int32).min or info.max > np.iinfo(np.int32).max:
-            if a.size and (a.min() < np.iinfo(np.int32).min or a.max() > np.iinfo(np.int32).max):
-                raise WireFormatError(f"{a.dtype} values do not fit TF.js int32")
+        i32 = np.iinfo(np.int32)
+        if a.size and (a.min() < i32.min or a.max() > i32.max):
+            raise WireFormatError(f"{a.dtype} values do not fit TF.js int32")
         wire = "int32"
     elif a.dtype == np.float32:
         wire = "float32"

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from harness.compare.metrics import Tolerance, compare, dtype_family
+from harness.compare.metrics import Metrics, Tolerance, compare, dtype_family
 from harness.compare.tolerance import default_tolerance
 from harness.results import StageResult
 from harness.runtimes.base import RuntimeOutput
@@ -46,7 +46,7 @@ def compare_stage(
     return result
 
 
-def describe_mismatch(m, tol: Tolerance) -> str:  # noqa: ANN001 - Metrics
+def describe_mismatch(m: Metrics, tol: Tolerance) -> str:
     """torch.testing-style: how many, the greatest differences, where, and what was allowed."""
     text = (
         f"mismatched elements: {m.mismatched} / {m.total} ({m.mismatch_fraction:.1%}); "

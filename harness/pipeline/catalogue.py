@@ -48,8 +48,10 @@ def _check_python_resize(given: Mapping[str, Any], params: dict, where: str) -> 
             f"{where}: {', '.join(foreign)} do not apply to impl={impl!r} "
             f"({'skimage' if impl == 'tf' else 'tf'} settings)"
         )
-    if impl == "tf" and params["antialias"] and (
-        params["align_corners"] or not params["half_pixel_centers"]
+    if (
+        impl == "tf"
+        and params["antialias"]
+        and (params["align_corners"] or not params["half_pixel_centers"])
     ):
         raise PipelineSpecError(
             f"{where}: antialias needs tf.image.resize's grid "

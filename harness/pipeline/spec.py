@@ -70,7 +70,9 @@ def parse(spec: Any, source: str | None = None) -> Pipeline:
     names = [INPUT_STAGE, *(s.name for s in steps)]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise PipelineSpecError(f"{where}.steps: stage names must be unique (and not 'input'): {dupes}")
+        raise PipelineSpecError(
+            f"{where}.steps: stage names must be unique (and not 'input'): {dupes}"
+        )
     expect = spec.get("expect", {})
     if not isinstance(expect, dict):
         raise PipelineSpecError(f"{where}.expect: must be an object")
@@ -103,7 +105,9 @@ def _parse_step(raw: Any, where: str) -> Step:
     _only(raw, {"name", "op", "params", *SIDES}, where)
     op = raw.get("op")
     if op not in SCHEMAS:
-        raise PipelineSpecError(f"{where}.op: {op!r} is not in the catalogue ({', '.join(SCHEMAS)})")
+        raise PipelineSpecError(
+            f"{where}.op: {op!r} is not in the catalogue ({', '.join(SCHEMAS)})"
+        )
     name = raw.get("name", op)
     if not isinstance(name, str) or not name:
         raise PipelineSpecError(f"{where}.name: must be a non-empty string")

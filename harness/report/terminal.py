@@ -6,8 +6,15 @@ from collections.abc import Iterable
 
 from harness.results import CaseResult, Report, RunResult, StageResult
 
-PHASES = ("tf_import", "python_reference", "browser_start", "backend_init", "compute",
-          "transfer", "compare")
+PHASES = (
+    "tf_import",
+    "python_reference",
+    "browser_start",
+    "backend_init",
+    "compute",
+    "transfer",
+    "compare",
+)
 
 
 def cell(stage: StageResult) -> str:
@@ -15,8 +22,13 @@ def cell(stage: StageResult) -> str:
         return "·"
     m = stage.chained
     if m is None:  # shape/dtype mismatch or a runtime failure at this stage
-        return "✗ " + ("shape" if "shape" in (stage.message or "") else
-                       "dtype" if "dtype" in (stage.message or "") else "error")
+        return "✗ " + (
+            "shape"
+            if "shape" in (stage.message or "")
+            else "dtype"
+            if "dtype" in (stage.message or "")
+            else "error"
+        )
     mark = "✓" if stage.verdict == "pass" else "✗"
     text = f"{mark} 0" if m["max_abs"] == 0 else f"{mark} {m['max_abs']:.1e}"
     if stage.verdict == "fail":
@@ -30,7 +42,11 @@ def outcome(run: RunResult) -> str:
     if run.status == "error":
         return f"ERROR: {run.reason}"
     if run.first_divergence is None:
-        return "PASS" if run.passed else f"FAIL: expected divergence at {run.expected_first_divergence}"
+        return (
+            "PASS"
+            if run.passed
+            else f"FAIL: expected divergence at {run.expected_first_divergence}"
+        )
     if run.passed:
         return f"PASS (diverges at {run.first_divergence}, as expected)"
     return f"FAIL: first divergence at {run.first_divergence}"
@@ -52,7 +68,9 @@ def render(report: Report) -> str:
                 by_name = {s.name: s for s in r.stages}
                 cells = [cell(by_name[s]) if s in by_name else "" for s in stages]
                 rows.append([c.case, r.browser, r.backend, *cells, outcome(r)])
-        lines.append(f"pipeline {pipeline}   (cells: max |js - python|, mismatch share when failing)")
+        lines.append(
+            f"pipeline {pipeline}   (cells: max |js - python|, mismatch share when failing)"
+        )
         lines.extend(_table(header, rows))
         lines.append("")
     lines.append(summary(report))
@@ -62,7 +80,9 @@ def render(report: Report) -> str:
 
 def summary(report: Report) -> str:
     runs = [r for _, r in report.all_runs()]
-    counts = {k: sum(1 for r in runs if _bucket(r) == k) for k in ("passed", "failed", "error", "skipped")}
+    counts = {
+        k: sum(1 for r in runs if _bucket(r) == k) for k in ("passed", "failed", "error", "skipped")
+    }
     case_errors = sum(1 for c in report.cases if c.status != "ok")
     text = ", ".join(f"{v} {k}" for k, v in counts.items())
     if case_errors:
@@ -96,6 +116,8 @@ def _stage_names(entries: Iterable[CaseResult]) -> list[str]:
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     widths[-1] = len(header[-1])  # the result column is free text: do not pad the table for it
+
     def fmt(row: list[str]) -> str:
         return "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip()
+
     return [fmt(header), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)]

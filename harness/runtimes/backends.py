@@ -34,11 +34,15 @@ class Variant:
 def parse_variant(text: str) -> Variant:
     backend, *options = text.strip().split(":")
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r} in {text!r}; backends: {', '.join(BACKENDS)}")
+        raise ValueError(
+            f"unknown backend {backend!r} in {text!r}; backends: {', '.join(BACKENDS)}"
+        )
     flags: dict[str, bool] = {}
     for option in options:
         if option not in OPTIONS[backend]:
             known = ", ".join(OPTIONS[backend]) or "none"
-            raise ValueError(f"unknown option {option!r} for {backend} in {text!r}; options: {known}")
+            raise ValueError(
+                f"unknown option {option!r} for {backend} in {text!r}; options: {known}"
+            )
         flags.update(OPTIONS[backend][option])
     return Variant(name=text.strip(), backend=backend, flags=flags)

@@ -1,4 +1,4 @@
-"""What every runtime returns: the tensors of each stage it reached, and why it stopped if it did."""
+"""What every runtime returns: each stage's tensor it reached, and why it stopped if it did."""
 
 from __future__ import annotations
 

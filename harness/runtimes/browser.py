@@ -80,9 +80,7 @@ class BackendPage:
             f = answer["failure"]
             failure = StageFailure(f["stage"], f"JS exception: {f['message']}", f.get("stack"))
         elif answer["upload_errors"]:
-            failure = StageFailure(
-                answer["stages"][-1]["name"], "; ".join(answer["upload_errors"])
-            )
+            failure = StageFailure(answer["stages"][-1]["name"], "; ".join(answer["upload_errors"]))
         if answer["backend"] != self.info.requested:
             failure = StageFailure(
                 failure.stage if failure else pipeline.stage_names[-1],
@@ -146,31 +144,9 @@ class BrowserSession:
 
     def _open(self, variant: Variant) -> BackendPage:
         t0 = time.perf_counter()
-        info = BackendInfo(variant=variant.name, requested=variant.backend, flags=variant.flags)
         page = self.driver.open_page(f"{self.server.origin}/index.html")
-        args = {
-            "backend": variant.backend,
-            "flags": variant.flags,
-            "token": self.server.token,
-            "wasmPaths": WASM_PATHS,
-        }
-        try:
-            answer = page.evaluate("args => window.parity.init(args)", args, timeout=60)
-        except PageError as e:
-            info.status, info.reason = "error", with_console(f"page failed to start: {e}", e.console)
-            return BackendPage(page, info, self.server)
-        info.active = answer["active"]
-        info.flags = answer["flags"]
-        info.capabilities = answer["capabilities"]
+        info = start_backend(page, variant, self.server.token)
         info.init_seconds = time.perf_counter() - t0
-        if not answer["accepted"] or answer["active"] != variant.backend:
-            info.status = "error"
-            why = answer["error"] or "tf.setBackend returned false"
-            info.reason = with_console(
-                f"asked for {variant.backend} but TF.js is running {answer['active']} "
-                f"(silent fallback refused): {why}",
-                page.console,
-            )
         return BackendPage(page, info, self.server)
 
     def close(self) -> None:
@@ -178,9 +154,40 @@ class BrowserSession:
             self.forget(variant)
 
 
+def start_backend(page: Page, variant: Variant, token: str) -> BackendInfo:
+    """Ask the page for `variant` and check that TF.js really runs it (no silent fallback)."""
+    info = BackendInfo(variant=variant.name, requested=variant.backend, flags=variant.flags)
+    args = {
+        "backend": variant.backend,
+        "flags": variant.flags,
+        "token": token,
+        "wasmPaths": WASM_PATHS,
+    }
+    try:
+        answer = page.evaluate("args => window.parity.init(args)", args, timeout=60)
+    except PageError as e:
+        info.status = "error"
+        info.reason = with_console(f"page failed to start: {e}", e.console)
+        return info
+    info.active = answer["active"]
+    info.flags = answer["flags"]
+    info.capabilities = answer["capabilities"]
+    if not answer["accepted"] or answer["active"] != variant.backend:
+        info.status = "error"
+        why = answer["error"] or "tf.setBackend returned false"
+        info.reason = with_console(
+            f"asked for {variant.backend} but TF.js is running {answer['active']} "
+            f"(silent fallback refused): {why}",
+            page.console,
+        )
+    return info
+
+
 def with_console(message: str, console: list[str]) -> str:
     """Append the page's warnings and errors, where TF.js says why a backend failed."""
-    relevant = [line for line in console if line.startswith(("[warning]", "[error]", "[pageerror]"))]
+    relevant = [
+        line for line in console if line.startswith(("[warning]", "[error]", "[pageerror]"))
+    ]
     if not relevant:
         return message
     return message + " | console: " + " / ".join(relevant[-5:])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import shutil
 import subprocess
@@ -95,7 +96,11 @@ def chromium_version(executable: str = CHROMIUM_PATH) -> str:
 
 def require_chromium(executable: str = CHROMIUM_PATH) -> None:
     if shutil.which(executable) is None:
-        hint = "apt-get install -y chromium" if os.geteuid() == 0 else "sudo apt-get install -y chromium"
+        hint = (
+            "apt-get install -y chromium"
+            if os.geteuid() == 0
+            else "sudo apt-get install -y chromium"
+        )
         raise BrowserUnavailable(
             f"Chromium is not installed at {executable}. Install Debian's package: {hint} "
             "(bin/tfjs-parity and bin/test do it for you when run as root)."
@@ -133,10 +138,8 @@ class PlaywrightPage:
             raise PageError(message, stack=stack or None, console=self.console[-20:]) from None
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self._driver._loop.run(self._page.close(), timeout=10)
-        except Exception:  # noqa: BLE001 - a page that cannot even close is gone already
-            pass
 
 
 class ChromiumDriver:

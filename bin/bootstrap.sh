@@ -1,0 +1,50 @@
+# Sourced by bin/tfjs-parity and bin/test: installs what is missing, idempotently.
+# Debian's chromium (apt), the Python tree from requirements.lock (exact versions, in .venv),
+# the npm tree from web/package-lock.json (npm ci). With nothing to install it takes about a second:
+# each tree carries a stamp of the lock it was installed from and is reinstalled only when that
+# lock changes.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PYTHON="${PYTHON:-python3}"
+
+say() { echo "[setup] $*" >&2; }
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    say "missing: $*. Install them with: sudo apt-get install -y --no-install-recommends $*"
+    exit 1
+  fi
+  say "installing Debian packages: $*"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+}
+
+stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+# 1. Chromium from Debian (never a downloaded browser), Node.js and npm for the TF.js tree.
+[ -x /usr/bin/chromium ] || apt_install chromium
+command -v npm >/dev/null || apt_install nodejs npm
+
+# 2. Python: the whole tree at the exact versions of requirements.lock.
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+  say "Python 3.11 is needed (requirements.lock is for CPython 3.11); set PYTHON=/path/to/python3.11"
+  exit 1
+fi
+want="$(stamp_of "$ROOT/requirements.lock" "$ROOT/pyproject.toml")"
+if [ "$(cat "$VENV/.lock-stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing the Python environment from requirements.lock into .venv (first time: ~2 min)"
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.lock"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT"
+  echo "$want" > "$VENV/.lock-stamp"
+fi
+
+# 3. TF.js and its backends, exactly as web/package-lock.json records them.
+want="$(stamp_of "$ROOT/web/package-lock.json")"
+if [ "$(cat "$ROOT/web/node_modules/.lock-stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing TF.js from web/package-lock.json (npm ci)"
+  (cd "$ROOT/web" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+  echo "$want" > "$ROOT/web/node_modules/.lock-stamp"
+fi

@@ -1,0 +1,80 @@
+"""DICOM reading and the motivating normalisation table, including hostile files."""
+
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from harness import cases, dicom
+
+
+def test_real_file_reads_with_its_metadata(fixtures_dir):
+    case = cases.from_dicom(fixtures_dir / "dicom" / "examples_overlay.dcm")
+    assert case.input.shape == (300, 484, 1)
+    assert case.meta["bits_stored"] == 12 and case.meta["photometric"] == "MONOCHROME2"
+    assert case.params == {"mean": 978.312, "std": 1092.2426342420442}
+
+
+@pytest.mark.parametrize(
+    ("name", "bits", "mean", "std"),
+    [
+        ("synthetic_12bit_mono1", 12, -3384.9893000000002, 1190.0708513300835),
+        ("synthetic_14bit_mono1", 14, -9798.6993999999995, 7104.607118190255),
+    ],
+)
+def test_synthetic_monochrome1_files_select_their_branch(fixtures_dir, name, bits, mean, std):
+    case = cases.from_dicom(fixtures_dir / "dicom" / f"{name}.dcm")
+    assert case.meta["photometric"] == "MONOCHROME1" and case.meta["bits_stored"] == bits
+    assert case.params == {"mean": mean, "std": std}
+    assert case.input.max() < 2**bits
+
+
+def test_synthetic_files_are_reproduced_by_their_script(fixtures_dir, tmp_path, monkeypatch):
+    import importlib.util
+
+    script = fixtures_dir / "dicom" / "make_synthetic.py"
+    spec = importlib.util.spec_from_file_location("make_synthetic", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "HERE", tmp_path)
+    made = module.write("synthetic_12bit_mono1", 512, 416, 12, 12)
+    assert made.read_bytes() == (fixtures_dir / "dicom" / "synthetic_12bit_mono1.dcm").read_bytes()
+
+
+def test_unsupported_metadata_names_both_values(tmp_path):
+    path = Path(get_testdata_file("CT_small.dcm"))  # 16 bits, MONOCHROME2
+    with pytest.raises(dicom.DicomError) as e:
+        cases.from_dicom(path)
+    assert "BitsStored=16" in str(e.value) and "PhotometricInterpretation=MONOCHROME2" in str(
+        e.value
+    )
+
+
+def test_corrupt_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "scan.dcm"
+    bad.write_bytes(b"this is not a DICOM file at all" * 10)
+    with pytest.raises(dicom.DicomError, match="scan.dcm: not a readable DICOM file"):
+        dicom.read(bad)
+
+
+def test_truncated_pixel_data_is_a_clear_error(tmp_path):
+    path = tmp_path / "truncated.dcm"
+    shutil.copy(get_testdata_file("MR_truncated.dcm"), path)
+    with pytest.raises(dicom.DicomError, match="truncated.dcm: pixel data cannot be decoded"):
+        dicom.read(path)
+
+
+def test_colour_images_are_refused(tmp_path):
+    with pytest.raises(dicom.DicomError, match="only single-frame greyscale"):
+        dicom.read(Path(get_testdata_file("SC_rgb_small_odd.dcm")))
+
+
+def test_missing_attributes_are_named(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    del ds.BitsStored
+    path = tmp_path / "nobits.dcm"
+    ds.save_as(path)
+    with pytest.raises(dicom.DicomError, match="nobits.dcm: has no BitsStored"):
+        dicom.read(path)

@@ -1,0 +1,85 @@
+"""Pipeline specs: defaults per side, and errors that name the bad path."""
+
+import pytest
+
+from harness.pipeline.params import PipelineSpecError
+from harness.pipeline.spec import parse
+from harness.suite import bundled_pipeline
+
+
+def spec(*steps: dict, **extra) -> dict:
+    return {"name": "p", "steps": list(steps), **extra}
+
+
+RESIZE = {"op": "resize", "params": {"size": [224, 224]}}
+
+
+def test_each_side_gets_its_own_defaults():
+    step = parse(spec(RESIZE)).steps[0]
+    assert step.python["impl"] == "skimage" and step.python["order"] == 1
+    assert step.python["mode"] == "reflect" and step.python["anti_aliasing"] is None
+    # TF.js's own defaults are the legacy TF1 grid
+    assert step.js == {
+        "size": [224, 224],
+        "method": "bilinear",
+        "align_corners": False,
+        "half_pixel_centers": False,
+        "antialias": None,
+    }
+
+
+def test_side_settings_override_common_params():
+    step = parse(spec({**RESIZE, "js": {"size": [100, 100], "method": "nearest"}})).steps[0]
+    assert step.js["size"] == [100, 100] and step.js["method"] == "nearest"
+    assert step.python["size"] == [224, 224]
+
+
+def test_case_parameters_are_resolved_per_case():
+    step = parse(spec({"op": "normalize", "params": {"mean": "$mean", "std": "$std"}})).steps[0]
+    assert step.settings("js", {"mean": 1.5, "std": 2.0}) == {"mean": 1.5, "std": 2.0}
+    with pytest.raises(PipelineSpecError, match=r"\$std names a case parameter"):
+        step.settings("python", {"mean": 1.5})
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (spec({"op": "blur"}), r"steps\[0\]\.op: 'blur' is not in the catalogue"),
+        (spec({**RESIZE, "js": {"method": "bicubic"}}), r"js\.method: 'bicubic' is not one of"),
+        (spec({**RESIZE, "python": {"colour": 1}}), r"unknown setting\(s\) colour"),
+        (spec({"op": "resize"}), r"python\.size: required"),
+        (spec({**RESIZE, "params": {"size": [224]}}), r"size: must have 2 entries"),
+        (spec({"op": "normalize", "params": {"mean": 0, "std": 0}}), r"std: must be > 0"),
+        (
+            spec({**RESIZE, "python": {"impl": "tf", "order": 0}}),
+            r"order do not apply to impl='tf'",
+        ),
+        (
+            spec({**RESIZE, "python": {"method": "nearest"}}),
+            r"method do not apply to impl='skimage'",
+        ),
+        (spec(RESIZE, RESIZE), r"stage names must be unique"),
+        (spec({**RESIZE, "name": "input"}), r"stage names must be unique"),
+        (spec(RESIZE, expect={"first_divergence": "tile"}), r"'tile' is not a stage"),
+        ({"steps": [RESIZE]}, r"pipeline\.name: required"),
+        (spec(), r"steps: required, a non-empty list"),
+        (spec(RESIZE, colour=1), r"unknown key\(s\) colour"),
+    ],
+)
+def test_bad_specs_fail_naming_the_path(doc, message):
+    with pytest.raises(PipelineSpecError, match=message):
+        parse(doc)
+
+
+def test_bundled_pipelines_load_and_differ_only_where_documented():
+    seed, matched = bundled_pipeline("seed"), bundled_pipeline("seed-matched")
+    assert (
+        seed.stage_names
+        == matched.stage_names
+        == ("input", "normalize", "resize", "tile", "expand_dims")
+    )
+    assert seed.expect_first_divergence == "resize"
+    assert matched.expect_first_divergence is None
+    assert [s.python for s in seed.steps] == [s.python for s in matched.steps]
+    assert seed.steps[1].js["method"] == "nearest"
+    assert matched.steps[1].js["antialias"] == "skimage"
