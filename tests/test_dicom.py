@@ -1,5 +1,6 @@
 """DICOM reading and the motivating normalisation table, including hostile files."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -55,14 +56,16 @@ def test_unsupported_metadata_names_both_values(tmp_path):
 def test_corrupt_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "scan.dcm"
     bad.write_bytes(b"this is not a DICOM file at all" * 10)
-    with pytest.raises(dicom.DicomError, match="scan.dcm: not a readable DICOM file"):
+    with pytest.raises(dicom.DicomError, match=re.escape("scan.dcm: not a readable DICOM file")):
         dicom.read(bad)
 
 
 def test_truncated_pixel_data_is_a_clear_error(tmp_path):
     path = tmp_path / "truncated.dcm"
     shutil.copy(get_testdata_file("MR_truncated.dcm"), path)
-    with pytest.raises(dicom.DicomError, match="truncated.dcm: pixel data cannot be decoded"):
+    with pytest.raises(
+        dicom.DicomError, match=re.escape("truncated.dcm: pixel data cannot be decoded")
+    ):
         dicom.read(path)
 
 
@@ -76,5 +79,5 @@ def test_missing_attributes_are_named(tmp_path):
     del ds.BitsStored
     path = tmp_path / "nobits.dcm"
     ds.save_as(path)
-    with pytest.raises(dicom.DicomError, match="nobits.dcm: has no BitsStored"):
+    with pytest.raises(dicom.DicomError, match=re.escape("nobits.dcm: has no BitsStored")):
         dicom.read(path)

@@ -1,0 +1,134 @@
+"""The CLI contract: exit statuses, report.json's shape, a report even when runs fail."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "harness.cli"]
+STAGE_METRICS = {"max_abs", "max_rel", "max_ulp", "mismatch_fraction", "allclose"}
+
+
+def tfjs_parity(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [*CLI, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def check_contract(report: dict) -> None:
+    """The keys of design.md's report.json contract, tfjs-parity/1."""
+    assert report["schema"] == "tfjs-parity/1"
+    env = report["environment"]
+    for key in ("python", "tensorflow", "tfjs", "reference_device", "browsers"):
+        assert key in env, key
+    for name, browser in env["browsers"].items():
+        assert "version" in browser and "backends" in browser, name
+    for case in report["cases"]:
+        assert {"case", "pipeline", "runs"} <= set(case)
+        for run in case["runs"]:
+            assert {"browser", "backend", "status", "reason", "first_divergence", "stages"} <= set(
+                run
+            )
+            assert run["status"] in ("ok", "skipped", "error")
+            for stage in run["stages"]:
+                assert {
+                    "name",
+                    "shape",
+                    "dtype",
+                    "verdict",
+                    "chained",
+                    "isolated",
+                    "tolerance",
+                } <= set(stage)
+                if stage["chained"] is not None:
+                    assert set(stage["chained"]) >= STAGE_METRICS
+
+
+def test_unknown_backend_is_a_usage_error(tmp_path):
+    done = tfjs_parity("run", "--backend", "webgl:turbo", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "unknown option 'turbo' for webgl" in done.stderr
+
+
+def test_bad_pipeline_is_a_usage_error_naming_the_path(tmp_path, write_json):
+    path = write_json("p.json", {"name": "p", "steps": [{"op": "resize"}]})
+    done = tfjs_parity("run", str(path), "--backend", "cpu", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "steps[0].python.size: required" in done.stderr
+
+
+@pytest.mark.parity
+def test_parity_run_keeps_going_past_a_corrupt_file_and_writes_the_report(
+    tmp_path, fixtures_dir, write_json
+):
+    corrupt = tmp_path / "corrupt.dcm"
+    corrupt.write_bytes(b"not a DICOM file " * 30)
+    good = tmp_path / "good.dcm"
+    shutil.copy(fixtures_dir / "dicom" / "examples_overlay.dcm", good)
+    suite = write_json(
+        "suite.json",
+        {
+            "name": "t",
+            "pipelines": [str(fixtures_dir / "pipelines" / "seed-matched.json")],
+            "cases": [{"dicom": "corrupt.dcm"}, {"dicom": "good.dcm"}],
+        },
+    )
+    done = tfjs_parity("run", str(suite), "--backend", "cpu", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr  # one case could not be loaded
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    check_contract(report)
+    by_case = {c["case"]: c for c in report["cases"]}
+    assert by_case["corrupt"]["status"] == "error"
+    assert "corrupt.dcm: not a readable DICOM file" in by_case["corrupt"]["reason"]
+    [run] = by_case["good"]["runs"]
+    assert run["status"] == "ok" and run["first_divergence"] is None
+    assert "1 passed" in done.stdout and "1 case(s) could not be loaded" in done.stdout
+
+
+@pytest.mark.parity
+def test_parity_run_prints_the_matrix_and_passes_on_expected_divergence(tmp_path, fixtures_dir):
+    seed = fixtures_dir / "pipelines" / "seed.json"
+    done = tfjs_parity("run", str(seed), "--backend", "cpu", "--out", "o", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS (diverges at resize, as expected)" in done.stdout
+    assert "time: " in done.stdout and "backend_init" in done.stdout
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    check_contract(report)
+    assert {r["first_divergence"] for c in report["cases"] for r in c["runs"]} == {"resize"}
+
+
+@pytest.mark.parity
+def test_parity_probe_reports_each_variant(tmp_path):
+    done = tfjs_parity(
+        "probe", "--backend", "cpu", "--backend", "webgl:f16", "--json", "p.json", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    backends = json.loads((tmp_path / "p.json").read_text())["browsers"]["chromium"]["backends"]
+    assert backends["cpu"]["status"] == "ok" and backends["cpu"]["active"] == "cpu"
+    f16 = backends["webgl:f16"]
+    assert f16["active"] == "webgl" and f16["precision"] == "float16"
+    assert f16["flags"] == {"WEBGL_FORCE_F16_TEXTURES": True}
+
+
+@pytest.mark.parity
+def test_parity_bench_transfer_reports_both_paths(tmp_path):
+    done = tfjs_parity(
+        "bench",
+        "transfer",
+        "--megabytes",
+        "2",
+        "--naive-megabytes",
+        "0.02",
+        "--json",
+        "b.json",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads((tmp_path / "b.json").read_text())["transfer"]
+    assert figures["megabytes"] == 2.0 and figures["naive_megabytes"] == 0.02
+    assert figures["mb_per_s"] > 0 and figures["naive_mb_per_s"] > 0

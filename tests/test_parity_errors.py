@@ -1,0 +1,112 @@
+"""Bad input and broken pages in a real browser: clear errors, nothing gathered is lost."""
+
+import time
+
+import pytest
+
+from harness.pipeline.catalogue import SCHEMAS
+from harness.pipeline.spec import parse
+from harness.runtimes.backends import parse_variant
+from harness.runtimes.browser import start_backend
+from harness.runtimes.driver import PageTimeout
+from harness.suite import bundled_case
+
+pytestmark = pytest.mark.parity
+
+NORMALIZE = {"op": "normalize", "params": {"mean": "$mean", "std": "$std"}}
+
+
+@pytest.fixture
+def chromium(parity_harness):
+    return parity_harness.session("chromium")
+
+
+@pytest.fixture
+def fresh_page(parity_harness, chromium):
+    page = chromium.driver.open_page(f"{parity_harness.server.origin}/index.html")
+    yield page
+    page.close()
+
+
+def test_parity_js_catalogue_mirrors_python(fresh_page):
+    assert sorted(fresh_page.evaluate("() => window.parity.ops()")) == sorted(SCHEMAS)
+
+
+def test_parity_js_exception_reaches_the_user_and_earlier_stages_are_kept(parity_harness):
+    pipeline = parse(
+        {
+            "name": "bad-js",
+            "steps": [
+                NORMALIZE,
+                {
+                    "op": "resize",
+                    "params": {"size": [64, 64]},
+                    "js": {"method": "nearest", "align_corners": True, "half_pixel_centers": True},
+                },
+                {"op": "tile", "params": {"reps": [1, 1, 3]}},
+            ],
+        }
+    )
+    run = parity_harness.run(pipeline, bundled_case("examples_overlay"), "chromium", "cpu")
+    assert run.status == "error"
+    assert "resize: JS exception" in run.reason and "halfPixelCenters" in run.reason
+    verdicts = {s.name: s.verdict for s in run.stages}
+    assert verdicts == {"input": "pass", "normalize": "pass", "resize": "fail", "tile": "not_run"}
+    assert run.first_divergence == "resize"
+
+
+def test_parity_shape_mismatch_is_a_failed_stage_not_a_crash(parity_harness):
+    pipeline = parse(
+        {
+            "name": "shapes",
+            "steps": [
+                NORMALIZE,
+                {"op": "expand_dims", "python": {"axis": -1}, "js": {"axis": 0}},
+            ],
+        }
+    )
+    run = parity_harness.run(pipeline, bundled_case("examples_overlay"), "chromium", "cpu")
+    assert run.status == "ok"
+    assert run.first_divergence == "expand_dims"
+    stage = run.stages[-1]
+    assert stage.message == "shape differs: python [300, 484, 1, 1] vs js [1, 300, 484, 1]"
+
+
+def test_parity_silent_backend_fallback_is_refused(fresh_page, parity_harness):
+    # Make WebGPU unable to start: TF.js then quietly runs another backend.
+    fresh_page.evaluate("() => { navigator.gpu.requestAdapter = async () => null; }")
+    info = start_backend(fresh_page, parse_variant("webgpu"), parity_harness.server.token)
+    assert info.status == "error"
+    assert info.reason.startswith("asked for webgpu but TF.js is running")
+    assert "silent fallback refused" in info.reason
+
+
+def test_parity_unsupported_browser_is_an_error_run_and_others_go_on(parity_harness):
+    pipeline = parse({"name": "n", "steps": [NORMALIZE]})
+    case = bundled_case("examples_overlay")
+    bad = parity_harness.run(pipeline, case, "firefox", "cpu")
+    assert bad.status == "error" and "not supported yet" in bad.reason
+    good = parity_harness.run(pipeline, case, "chromium", "cpu")
+    assert good.passed
+
+
+def test_parity_hung_page_times_out_and_the_browser_lives_on(parity_harness, chromium):
+    page = chromium.driver.open_page(f"{parity_harness.server.origin}/index.html")
+    t0 = time.perf_counter()
+    with pytest.raises(PageTimeout, match="did not answer within 2 s"):
+        page.evaluate("() => { while (true) {} }", timeout=2)
+    assert time.perf_counter() - t0 < 15
+    other = chromium.driver.open_page(f"{parity_harness.server.origin}/index.html")
+    assert other.evaluate("() => 1 + 1") == 2
+    other.close()
+
+
+def test_parity_page_cannot_upload_without_the_token(fresh_page):
+    status = fresh_page.evaluate(
+        """async () => (await fetch('/upload/x/y', {
+            method: 'POST',
+            body: new Blob([new Float32Array(2)]),
+            headers: {'X-Parity-Dtype': 'float32', 'X-Parity-Shape': '2'},
+        })).status"""
+    )
+    assert status == 403

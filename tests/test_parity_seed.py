@@ -1,0 +1,29 @@
+"""The motivating DICOM preprocessing, on every backend: the harness must find what is wrong."""
+
+import pytest
+
+CASES = ["examples_overlay", "synthetic_12bit_mono1", "synthetic_14bit_mono1"]
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("case", CASES)
+def test_parity_seed_matched_agrees_with_python(parity_run, assert_parity, case):
+    run = parity_run("seed-matched", case)
+    assert_parity(run)
+    assert [s.verdict for s in run.stages] == ["pass"] * 5
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("case", CASES)
+def test_parity_seed_first_diverges_at_resize(parity_run, case):
+    run = parity_run("seed", case)
+    assert run.status == "ok", run.reason
+    assert run.first_divergence == "resize"
+    stages = {s.name: s for s in run.stages}
+    # the input bytes arrived intact and float32 normalisation is within float32 rounding ...
+    assert stages["input"].chained["max_abs"] == 0
+    assert stages["normalize"].verdict == "pass"
+    # ... while nearest-neighbour on TF.js's legacy grid is not skimage's smoothed bilinear
+    assert stages["resize"].verdict == "fail"
+    assert stages["resize"].chained["mismatch_fraction"] > 0.5
+    assert stages["resize"].shape == [224, 224, 1] == stages["resize"].reference_shape
