@@ -22,6 +22,11 @@ apt_install() {
 }
 
 stamp_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+# pip warns once per package about index folders this machine's pip.conf names but lacks
+pip_install() {
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" \
+    2> >(grep -v "^WARNING: Location 'file://" >&2)
+}
 
 # 1. Chromium from Debian (never a downloaded browser), Node.js and npm for the TF.js tree.
 [ -x /usr/bin/chromium ] || apt_install chromium
@@ -36,8 +41,8 @@ want="$(stamp_of "$ROOT/requirements.lock" "$ROOT/pyproject.toml")"
 if [ "$(cat "$VENV/.lock-stamp" 2>/dev/null)" != "$want" ]; then
   say "installing the Python environment from requirements.lock into .venv (first time: ~2 min)"
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.lock"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT"
+  pip_install -r "$ROOT/requirements.lock"
+  pip_install --no-deps --no-build-isolation -e "$ROOT"
   echo "$want" > "$VENV/.lock-stamp"
 fi
 

@@ -132,3 +132,23 @@ def test_parity_bench_transfer_reports_both_paths(tmp_path):
     figures = json.loads((tmp_path / "b.json").read_text())["transfer"]
     assert figures["megabytes"] == 2.0 and figures["naive_megabytes"] == 0.02
     assert figures["mb_per_s"] > 0 and figures["naive_mb_per_s"] > 0
+
+
+def test_missing_chromium_is_reported_with_the_install_command(tmp_path, fixtures_dir):
+    seed = fixtures_dir / "pipelines" / "seed.json"
+    env_path = str(tmp_path / "no-such-chromium")
+    done = subprocess.run(
+        [*CLI, "run", str(seed), "--backend", "cpu", "--out", "o"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TFJS_PARITY_CHROMIUM": env_path},
+    )
+    assert done.returncode == 1
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    runs = [r for c in report["cases"] for r in c["runs"]]
+    assert runs and all(r["status"] == "error" for r in runs)
+    assert f"Chromium is not installed at {env_path}" in runs[0]["reason"]
+    assert "apt-get install -y chromium" in runs[0]["reason"]
+    assert report["environment"]["browsers"]["chromium"]["error"] == runs[0]["reason"]

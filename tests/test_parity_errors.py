@@ -2,6 +2,7 @@
 
 import time
 
+import numpy as np
 import pytest
 
 from harness.pipeline.catalogue import SCHEMAS
@@ -110,3 +111,28 @@ def test_parity_page_cannot_upload_without_the_token(fresh_page):
         })).status"""
     )
     assert status == 403
+
+
+@pytest.mark.parametrize(
+    ("js", "dtype", "expected"),
+    [
+        ("new Float32Array([1.5, -0, NaN, Infinity])", "float32", [1.5, -0.0, np.nan, np.inf]),
+        ("new Int32Array([-2147483648, 7])", "int32", [-(2**31), 7]),
+        ("new Uint8Array([0, 255])", "uint8", [0, 255]),
+        ("tf.tensor([true, false, true]).dataSync()", "bool", [True, False, True]),
+    ],
+)
+def test_parity_tensors_come_back_as_raw_bytes_with_dtype_and_shape(
+    fresh_page, parity_harness, js, dtype, expected
+):
+    fresh_page.evaluate(
+        f"""async () => {{
+            await window.parity.init({{backend: 'cpu', flags: {{}},
+                                       token: '{parity_harness.server.token}'}});
+            const data = {js};
+            await window.parity.upload('raw/{dtype}', '{dtype}', [data.length], data);
+        }}"""
+    )
+    got = parity_harness.server.uploads.take(f"raw/{dtype}").to_numpy()
+    assert str(got.dtype) == dtype
+    np.testing.assert_array_equal(got, np.array(expected, dtype=dtype))

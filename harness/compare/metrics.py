@@ -63,16 +63,18 @@ def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance) -> Met
         return Metrics(0.0, 0.0, 0, 0.0, True, 0, 0, 0, None, None, None)
 
     finite = np.isfinite(ref) & np.isfinite(cand)
-    same_nonfinite = ~finite & ((ref == cand) | (np.isnan(ref) & np.isnan(cand)))
-    nonfinite_bad = ~finite & ~same_nonfinite
-
-    r, c = ref[finite], cand[finite]
+    if finite.all():  # the usual case: no masking copies
+        r, c, nonfinite_bad = ref, cand, 0
+    else:
+        same_nonfinite = (ref == cand) | (np.isnan(ref) & np.isnan(cand))
+        nonfinite_bad = int((~finite & ~same_nonfinite).sum())
+        r, c = ref[finite], cand[finite]
     diff = np.abs(c - r)
     mag = np.abs(r)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(diff == 0, 0.0, diff / mag)  # diff > 0 over ref == 0 -> inf
+        rel = diff / mag  # diff > 0 over ref == 0 -> inf; 0 / 0 -> nan, read as 0 below
     too_far = diff > tol.atol + tol.rtol * mag
-    mismatched = int(too_far.sum()) + int(nonfinite_bad.sum())
+    mismatched = int(too_far.sum()) + nonfinite_bad
 
     if candidate.dtype.kind == "f" or reference.dtype.kind == "f":
         ulps = ulp_distance(r.astype(np.float32), c.astype(np.float32))
@@ -88,13 +90,13 @@ def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance) -> Met
         worst_ref, worst_cand = float(r[k]), float(c[k])
     return Metrics(
         max_abs=float(diff.max()) if diff.size else 0.0,
-        max_rel=float(rel.max()) if rel.size else 0.0,
+        max_rel=float(np.nanmax(rel)) if rel.size and not np.isnan(rel).all() else 0.0,
         max_ulp=int(ulps.max()) if ulps.size else 0,
         mismatch_fraction=mismatched / total,
         allclose=mismatched == 0,
         mismatched=mismatched,
         total=total,
-        nonfinite_mismatched=int(nonfinite_bad.sum()),
+        nonfinite_mismatched=nonfinite_bad,
         worst_index=worst,
         worst_reference=worst_ref,
         worst_candidate=worst_cand,

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
-CHROMIUM_PATH = "/usr/bin/chromium"
+CHROMIUM_PATH = os.environ.get("TFJS_PARITY_CHROMIUM", "/usr/bin/chromium")
 # Without these Chromium keeps calling Google's hosts, which this closed network refuses.
 QUIET_ARGS = (
     "--disable-background-networking",
@@ -108,14 +108,20 @@ def require_chromium(executable: str = CHROMIUM_PATH) -> None:
 
 
 class PlaywrightPage:
+    """Every Playwright call, listeners included, goes through the driver's loop thread: adding a
+    listener sends a protocol message, and sending from another thread corrupts the connection
+    ("Cannot find command to respond")."""
+
     def __init__(self, driver: ChromiumDriver, page: Any) -> None:
         self._driver = driver
         self._page = page
         self.console: list[str] = []
         self.crashed = False
-        page.on("console", lambda m: self.console.append(f"[{m.type}] {m.text}"))
-        page.on("pageerror", lambda e: self.console.append(f"[pageerror] {e}"))
-        page.on("crash", lambda _p: setattr(self, "crashed", True))
+
+    def listen(self) -> None:  # on the loop thread
+        self._page.on("console", lambda m: self.console.append(f"[{m.type}] {m.text}"))
+        self._page.on("pageerror", lambda e: self.console.append(f"[pageerror] {e}"))
+        self._page.on("crash", lambda _p: setattr(self, "crashed", True))
 
     def evaluate(self, expression: str, arg: Any = None, timeout: float = 120.0) -> Any:
         from playwright.async_api import Error as PlaywrightError
@@ -177,13 +183,16 @@ class ChromiumDriver:
         return pw, browser
 
     def open_page(self, url: str, timeout: float = 60.0) -> PlaywrightPage:
-        async def _open() -> Any:
-            page = await self._browser.new_page()
-            await page.goto(url, wait_until="load", timeout=timeout * 1000)
-            await page.wait_for_function("window.parity !== undefined", timeout=timeout * 1000)
+        async def _open() -> PlaywrightPage:
+            page = PlaywrightPage(self, await self._browser.new_page())
+            page.listen()
+            await page._page.goto(url, wait_until="load", timeout=timeout * 1000)
+            await page._page.wait_for_function(
+                "window.parity !== undefined", timeout=timeout * 1000
+            )
             return page
 
-        return PlaywrightPage(self, self._loop.run(_open(), timeout + 5))
+        return self._loop.run(_open(), timeout + 5)
 
     def close(self) -> None:
         async def _close() -> None:

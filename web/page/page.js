@@ -80,9 +80,11 @@ async function fetchInput(key) {
   return res.arrayBuffer();
 }
 
+// `data` is what tensor.data() gives (bool tensors give a Uint8Array of 0/1), or raw bytes
+// (a Uint8Array sent as 'uint8', e.g. decoded pixels before they become a tensor).
 async function upload(key, dtype, shape, data) {
-  if (!['float32', 'int32', 'bool'].includes(dtype)) {
-    throw new Error(`stage dtype ${dtype} cannot be sent back (float32, int32 or bool only)`);
+  if (!['float32', 'int32', 'bool', 'uint8'].includes(dtype)) {
+    throw new Error(`dtype ${dtype} cannot be sent back (float32, int32, bool or uint8 only)`);
   }
   const res = await fetch(`/upload/${encodeURIComponent(key)}`, {
     method: 'POST',
@@ -156,10 +158,6 @@ function benchPrepare({ megabytes }) {
   return n;
 }
 
-async function benchUpload({ key }) {
-  await upload(key, 'float32', [bench.array.length], bench.array);
-}
-
 function benchNaive({ count }) {
   return Array.from(bench.array.subarray(0, count));
 }
@@ -169,5 +167,10 @@ window.parity = {
   run,
   ops: () => Object.keys(ops),
   backend: () => tf.getBackend(),
-  bench: { prepare: benchPrepare, upload: benchUpload, naive: benchNaive },
+  upload,
+  bench: {
+    prepare: benchPrepare,
+    upload: ({ key }) => upload(key, 'float32', [bench.array.length], bench.array),
+    naive: benchNaive,
+  },
 };
