@@ -7,7 +7,9 @@ Both the CLI and the pytest plugin run everything through `Harness.run`, so a pa
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.metadata
+import json
 import os
 import platform
 import time
@@ -15,6 +17,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from harness.cases import Case
 from harness.compare.stages import compare_run
@@ -80,7 +84,7 @@ class Harness:
         self._server: ParityServer | None = None
         self._sessions: dict[str, BrowserSession] = {}
         self._unavailable: dict[str, str] = {}
-        self._references: dict[tuple[str, str], RuntimeOutput] = {}
+        self._references: dict[str, RuntimeOutput] = {}
 
     def __enter__(self) -> Harness:
         self._server = ParityServer(web_mounts()).start()
@@ -119,7 +123,8 @@ class Harness:
             return session.page(variant)
 
     def reference(self, pipeline: Pipeline, case: Case) -> RuntimeOutput:
-        key = (pipeline.name, case.id)
+        """The Python outputs, computed once per (Python steps, input bytes, case parameters)."""
+        key = reference_key(pipeline, case)
         if key not in self._references:
             had_tf = tf_runtime.loaded()
             with self.timings.phase("python_reference"):
@@ -199,6 +204,16 @@ class Harness:
         }
 
 
+def reference_key(pipeline: Pipeline, case: Case) -> str:
+    """Content, not names: two pipelines called alike, or two files called scan.dcm, differ."""
+    h = hashlib.sha256()
+    steps = [(s.name, s.op, s.python) for s in pipeline.steps]
+    h.update(json.dumps([steps, case.params], sort_keys=True, default=str).encode())
+    h.update(str((case.input.dtype.str, case.input.shape)).encode())
+    h.update(np.ascontiguousarray(case.input).data)
+    return h.hexdigest()
+
+
 def _info_dict(info: Any) -> dict[str, Any]:
     return {
         "requested": info.requested,
@@ -219,7 +234,5 @@ def _version(dist: str) -> str | None:
 
 
 def _tfjs_version() -> str | None:
-    import json
-
     package = WEB / "node_modules" / "@tensorflow" / "tfjs" / "package.json"
     return json.loads(package.read_text())["version"] if package.is_file() else None

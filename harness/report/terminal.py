@@ -32,7 +32,8 @@ def cell(stage: StageResult) -> str:
     mark = "✓" if stage.verdict == "pass" else "✗"
     text = f"{mark} 0" if m["max_abs"] == 0 else f"{mark} {m['max_abs']:.1e}"
     if stage.verdict == "fail":
-        text += f" {m['mismatch_fraction']:.0%}"
+        share = m["mismatch_fraction"]
+        text += f" {share:.1%}" if share < 0.1 else f" {share:.0%}"
     return text
 
 
