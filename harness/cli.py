@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.pipeline.params import PipelineSpecError
-from harness.report import json_report, terminal
+from harness.report import html, json_report, terminal
 from harness.results import CaseResult, Report, RunResult
 from harness.runner import BROWSERS, Harness
 from harness.runtimes.backends import DEFAULT_VARIANTS, KNOWN_VARIANTS, parse_variant
@@ -158,9 +158,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:  # a report is written even when runs fail or the harness itself breaks
         report.timings["total"] = round(time.perf_counter() - t0, 3)
         path = json_report.write(report, args.out)
+        html.write(report, args.out)
         print()
         print(terminal.render(report))
-        print(f"report: {path}")
+        print(f"report: {path} (and report.html)")
     return 0 if report.passed else 1
 
 

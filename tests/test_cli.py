@@ -100,6 +100,9 @@ def test_parity_run_prints_the_matrix_and_passes_on_expected_divergence(tmp_path
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     check_contract(report)
     assert {r["first_divergence"] for c in report["cases"] for r in c["runs"]} == {"resize"}
+    page = (tmp_path / "o" / "report.html").read_text()
+    assert page.count("<tr><td>") == 3  # one row per bundled case on cpu
+    assert "class='fail' title='mismatched elements:" in page
 
 
 @pytest.mark.parity

@@ -55,11 +55,8 @@ def outcome(run: RunResult) -> str:
 
 def render(report: Report) -> str:
     lines: list[str] = []
-    by_pipeline: dict[str, list[CaseResult]] = {}
-    for c in report.cases:
-        by_pipeline.setdefault(c.pipeline, []).append(c)
-    for pipeline, entries in by_pipeline.items():
-        stages = _stage_names(entries)
+    for pipeline, entries in group_by_pipeline(report).items():
+        stages = stage_names(entries)
         header = ["case", "browser", "backend", *stages, "result"]
         rows = []
         for c in entries:
@@ -104,7 +101,15 @@ def timing_line(timings: dict[str, float]) -> str:
     return "time: " + ", ".join(parts) + (f"; wall {total:.2f}s" if total else "")
 
 
-def _stage_names(entries: Iterable[CaseResult]) -> list[str]:
+def group_by_pipeline(report: Report) -> dict[str, list[CaseResult]]:
+    groups: dict[str, list[CaseResult]] = {}
+    for c in report.cases:
+        groups.setdefault(c.pipeline, []).append(c)
+    return groups
+
+
+def stage_names(entries: Iterable[CaseResult]) -> list[str]:
+    """Stage columns in pipeline order, across every run shown together."""
     names: list[str] = []
     for c in entries:
         for r in c.runs:

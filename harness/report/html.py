@@ -1,0 +1,70 @@
+"""report.html: the backend x stage matrix as one self-contained page, readable at a glance.
+
+Green: the stage passed; red: it failed (hover for the torch.testing-style message); grey: not
+run. Reads only the Report, like every writer.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from harness.report.terminal import cell, group_by_pipeline, outcome, stage_names, summary
+from harness.results import Report, StageResult
+
+STYLE = """
+body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin-bottom: 2em; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; white-space: nowrap; }
+td.pass { background: #dff5e1; } td.fail { background: #fadbd8; } td.not_run { color: #999; }
+td.result { white-space: normal; max-width: 40em; }
+pre { background: #f6f6f6; padding: 1em; overflow: auto; }
+"""
+
+
+def render(report: Report) -> str:
+    e = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>tfjs-parity report</title>",
+        f"<style>{STYLE}</style></head><body><h1>tfjs-parity report</h1>",
+        f"<p>{e(summary(report))}. Cells: max |js - python| per stage; hover for details.</p>",
+    ]
+    for pipeline, entries in group_by_pipeline(report).items():
+        stages = stage_names(entries)
+        head = "".join(f"<th>{e(s)}</th>" for s in ["case", "browser", "backend", *stages])
+        parts.append(f"<h2>pipeline {e(pipeline)}</h2><table><tr>{head}<th>result</th></tr>")
+        for c in entries:
+            if c.status != "ok":
+                parts.append(
+                    f"<tr><td>{e(c.case)}</td><td colspan='{len(stages) + 2}'></td>"
+                    f"<td class='result fail'>ERROR: {e(c.reason or '')}</td></tr>"
+                )
+            for r in c.runs:
+                by_name = {s.name: s for s in r.stages}
+                cells = "".join(_stage_cell(by_name.get(s)) for s in stages)
+                result_class = "pass" if r.passed else "fail"
+                parts.append(
+                    f"<tr><td>{e(c.case)}</td><td>{e(r.browser)}</td><td>{e(r.backend)}</td>"
+                    f"{cells}<td class='result {result_class}'>{e(outcome(r))}</td></tr>"
+                )
+        parts.append("</table>")
+    environment = json.dumps(report.environment, indent=2, default=str)
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items())
+    parts.append(f"<h2>time</h2><p>{e(timings)}</p>")
+    parts.append(f"<h2>environment</h2><pre>{e(environment)}</pre></body></html>")
+    return "\n".join(parts)
+
+
+def _stage_cell(stage: StageResult | None) -> str:
+    if stage is None:
+        return "<td></td>"
+    title = html.escape(stage.message or "", quote=True)
+    return f"<td class='{stage.verdict}' title='{title}'>{html.escape(cell(stage))}</td>"
+
+
+def write(report: Report, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "report.html"
+    path.write_text(render(report))
+    return path
