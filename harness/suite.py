@@ -7,10 +7,12 @@ unsupported metadata) becomes an error entry in the report; everything else stil
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from harness import cases, dicom
 from harness.pipeline import spec
@@ -19,6 +21,7 @@ from harness.results import CaseResult, Report, RunResult
 from harness.runner import FIXTURES, Harness
 
 DEFAULT_SUITE = FIXTURES / "suites" / "default.json"
+T = TypeVar("T")
 
 
 class SuiteError(ValueError):
@@ -51,7 +54,7 @@ def load_suite(path: Path) -> Suite:
     except (OSError, json.JSONDecodeError) as e:
         raise SuiteError(f"{path}: cannot read ({e})") from e
     if isinstance(raw, dict) and "steps" in raw:
-        default = load_suite(DEFAULT_SUITE)
+        default = bundled_suite()
         return Suite(raw.get("name", path.stem), (spec.parse(raw, str(path)),), default.cases)
     if not isinstance(raw, dict) or not {"pipelines", "cases"} <= set(raw):
         raise SuiteError(f"{path}: a suite has 'pipelines' and 'cases'; a pipeline has 'steps'")
@@ -66,24 +69,29 @@ def load_suite(path: Path) -> Suite:
     return Suite(raw.get("name", path.stem), pipelines, tuple(sources))
 
 
+@functools.cache
+def bundled_suite() -> Suite:
+    return load_suite(DEFAULT_SUITE)
+
+
 def bundled_pipeline(name_or_path: str | Path) -> spec.Pipeline:
     """A pipeline of the bundled suite by name (e.g. "seed"), or any pipeline file by path."""
     if isinstance(name_or_path, Path) or name_or_path.endswith(".json"):
         return spec.load(Path(name_or_path))
-    pipelines = {p.name: p for p in load_suite(DEFAULT_SUITE).pipelines}
-    if name_or_path not in pipelines:
-        raise SuiteError(f"no bundled pipeline {name_or_path!r}; bundled: {', '.join(pipelines)}")
-    return pipelines[name_or_path]
+    return _pick("pipeline", {p.name: p for p in bundled_suite().pipelines}, name_or_path)
 
 
 def bundled_case(id_or_path: str | Path) -> cases.Case:
     """A case of the bundled suite by id (e.g. "examples_overlay"), or any DICOM file by path."""
     if isinstance(id_or_path, Path) or id_or_path.endswith(".dcm"):
         return cases.from_dicom(Path(id_or_path))
-    sources = {c.id: c for c in load_suite(DEFAULT_SUITE).cases}
-    if id_or_path not in sources:
-        raise SuiteError(f"no bundled case {id_or_path!r}; bundled: {', '.join(sources)}")
-    return sources[id_or_path].load()
+    return _pick("case", {c.id: c for c in bundled_suite().cases}, id_or_path).load()
+
+
+def _pick(kind: str, bundled: dict[str, T], name: str) -> T:
+    if name not in bundled:
+        raise SuiteError(f"no bundled {kind} {name!r}; bundled: {', '.join(bundled)}")
+    return bundled[name]
 
 
 def run_suite(
