@@ -17,11 +17,13 @@ class StageResult:
     dtype: str | None
     reference_shape: list[int] | None
     reference_dtype: str | None
-    verdict: str  # pass | fail | not_run
+    verdict: str  # pass | fail | not_run: the chained (end-to-end) comparison
     chained: dict[str, Any] | None  # metrics of the end-to-end runs
-    isolated: dict[str, Any] | None  # JS stage fed the Python input of that stage (later)
+    isolated: dict[str, Any] | None  # metrics of the JS stage fed the Python input of that stage
     tolerance: dict[str, Any] | None
     message: str | None = None
+    own_verdict: str | None = None  # pass | fail of the isolated run: the stage's own error
+    isolated_message: str | None = None
 
 
 @dataclass
@@ -33,6 +35,8 @@ class RunResult:
     first_divergence: str | None = None
     expected_first_divergence: str | None = None
     precision: str | None = None
+    deterministic: bool | None = None  # the chained run twice gave bitwise identical stages
+    repeat_max_abs: float | None = None  # and how far apart they were when not
     stages: list[StageResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 

@@ -7,6 +7,7 @@ Both the CLI and the pytest plugin run everything through `Harness.run`, so a pa
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -14,7 +15,7 @@ import os
 import platform
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,11 @@ def launch(browser: str) -> Driver:
 class Harness:
     """Use as a context manager; browsers start on first use and stay up until exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, isolated: bool = True, repeat: bool = True) -> None:
+        """`isolated`: also run each JS stage on Python's input to it (own vs inherited error);
+        `repeat`: run each chained run twice and report whether the two are bitwise identical."""
+        self.isolated = isolated
+        self.repeat = repeat
         self.timings = Timings()
         self._server: ParityServer | None = None
         self._sessions: dict[str, BrowserSession] = {}
@@ -161,25 +166,41 @@ class Harness:
             result.status, result.reason = unavailable_status, str(e)
             return result
         result.precision = page.info.precision
-        try:
-            candidate = page.run(pipeline, case)
-        except PageError as e:  # crashed or hung: a fresh page next time, keep the others going
-            self.session(browser).forget(variant)
-            candidate = RuntimeOutput(
-                {}, StageFailure(INPUT_STAGE, with_console(str(e), e.console))
-            )
-        for phase in ("compute", "transfer"):
-            self.timings.add(phase, candidate.timings.get(phase, 0.0))
+        on_page = functools.partial(self._on_page, browser, variant)
+        candidate = on_page(lambda: page.run(pipeline, case))
+        isolated = repeat = None
+        if self.isolated and not candidate.failures:
+            isolated = on_page(lambda: page.run_isolated(pipeline, case, reference))
+        if self.repeat and not candidate.failures:
+            repeat = on_page(lambda: page.run(pipeline, case))
         with self.timings.phase("compare"):
             result.stages, result.first_divergence = compare_run(
-                pipeline.stage_names, reference, candidate, page.info.precision
+                pipeline.stage_names, reference, candidate, page.info.precision, isolated
             )
+            if repeat is not None and not repeat.failures:
+                result.deterministic, result.repeat_max_abs = repeat_spread(candidate, repeat)
         failures = [f for f in (reference.failure, candidate.failure) if f]
         if failures:
             result.status = "error"
             result.reason = "; ".join(f"{f.stage}: {f.message}" for f in failures)
         result.timings = {k: round(v, 4) for k, v in candidate.timings.items()}
         return result
+
+    def _on_page(
+        self, browser: str, variant: str, call: Callable[[], RuntimeOutput]
+    ) -> RuntimeOutput:
+        """Run `call` on the variant's page; a page that crashed or hung is dropped (the next
+        use opens a fresh one) and becomes a failure, so the other runs go on."""
+        try:
+            out = call()
+        except PageError as e:
+            self.session(browser).forget(variant)
+            out = RuntimeOutput(
+                {}, {INPUT_STAGE: StageFailure(INPUT_STAGE, with_console(str(e), e.console))}
+            )
+        for phase in ("compute", "transfer"):
+            self.timings.add(phase, out.timings.get(phase, 0.0))
+        return out
 
     def environment(self) -> dict[str, Any]:
         browsers: dict[str, Any] = {}
@@ -202,6 +223,22 @@ class Harness:
             "reference_device": tf_runtime.describe_device(),
             "browsers": browsers,
         }
+
+
+def repeat_spread(first: RuntimeOutput, second: RuntimeOutput) -> tuple[bool, float]:
+    """(bitwise identical?, greatest |first - second| of any stage; inf if NaN/Inf differ)."""
+    identical, spread = True, 0.0
+    for name, a in first.stages.items():
+        b = second.stages.get(name)
+        if b is None or a.shape != b.shape or a.dtype != b.dtype:
+            return False, float("inf")
+        if a.tobytes() == b.tobytes():
+            continue
+        identical = False
+        with np.errstate(invalid="ignore"):
+            d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+        spread = max(spread, float("inf") if np.isnan(d).any() else float(d.max()))
+    return identical, spread
 
 
 def reference_key(pipeline: Pipeline, case: Case) -> str:

@@ -27,3 +27,14 @@ def test_parity_seed_first_diverges_at_resize(parity_run, case):
     assert stages["resize"].verdict == "fail"
     assert stages["resize"].chained["mismatch_fraction"] > 0.5
     assert stages["resize"].shape == [224, 224, 1] == stages["resize"].reference_shape
+    # own (isolated) errors: resize is where it goes wrong; tile and expand_dims only carry it
+    own = {name: s.own_verdict for name, s in stages.items()}
+    assert own == {
+        "input": "pass",
+        "normalize": "pass",
+        "resize": "fail",
+        "tile": "pass",
+        "expand_dims": "pass",
+    }
+    assert [stages[n].verdict for n in ("tile", "expand_dims")] == ["fail", "fail"]
+    assert run.deterministic is True and run.repeat_max_abs == 0

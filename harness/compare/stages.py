@@ -8,6 +8,7 @@ import numpy as np
 
 from harness.compare.metrics import Metrics, Tolerance, compare, dtype_family
 from harness.compare.tolerance import default_tolerance
+from harness.pipeline.spec import INPUT_STAGE
 from harness.results import StageResult
 from harness.runtimes.base import RuntimeOutput
 
@@ -65,23 +66,45 @@ def compare_run(
     reference: RuntimeOutput,
     candidate: RuntimeOutput,
     precision: str,
+    isolated: RuntimeOutput | None = None,
 ) -> tuple[list[StageResult], str | None]:
-    """Chained comparison of every stage; the first failing one is the first divergence."""
+    """Every stage chained (end to end) and, given `isolated`, on its own (fed Python's input).
+
+    The first divergence is the first stage whose OWN error fails: a stage that only carries an
+    earlier stage's error is not where things went wrong. Without an isolated result for a
+    stage (the isolated run could not run it), its chained verdict stands in."""
     results: list[StageResult] = []
     first = None
     for name in stage_names:
         ref = reference.stages.get(name)
         cand = candidate.stages.get(name)
         if ref is None or cand is None:
-            results.append(_not_compared(name, ref, cand, reference, candidate, first is None))
-            if first is None and results[-1].verdict == "fail":
-                first = name
-            continue
-        tol = default_tolerance(cand.dtype, precision)
-        results.append(compare_stage(name, ref, cand, tol))
-        if first is None and results[-1].verdict == "fail":
+            result = _not_compared(name, ref, cand, reference, candidate, first is None)
+        else:
+            result = compare_stage(name, ref, cand, default_tolerance(cand.dtype, precision))
+        if name == INPUT_STAGE:  # no op ran: what arrived is the stage's own error
+            result.isolated, result.own_verdict = result.chained, result.verdict
+        elif isolated is not None:
+            _add_isolated(result, ref, isolated, precision)
+        results.append(result)
+        own = result.own_verdict or result.verdict
+        if first is None and own == "fail":
             first = name
     return results, first
+
+
+def _add_isolated(
+    result: StageResult, ref: np.ndarray | None, isolated: RuntimeOutput, precision: str
+) -> None:
+    own = isolated.stages.get(result.name)
+    failure = isolated.failures.get(result.name)
+    if failure is not None:
+        result.own_verdict = "fail"
+        result.isolated_message = f"isolated run failed: {failure.message}"
+    elif ref is not None and own is not None:
+        alone = compare_stage(result.name, ref, own, default_tolerance(own.dtype, precision))
+        result.isolated, result.own_verdict = alone.chained, alone.verdict
+        result.isolated_message = alone.message
 
 
 def _not_compared(

@@ -10,7 +10,14 @@ import html
 import json
 from pathlib import Path
 
-from harness.report.terminal import cell, group_by_pipeline, outcome, stage_names, summary
+from harness.report.terminal import (
+    LEGEND,
+    cell,
+    group_by_pipeline,
+    outcome,
+    stage_names,
+    summary,
+)
 from harness.results import Report, StageResult
 
 STYLE = """
@@ -28,7 +35,7 @@ def render(report: Report) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>tfjs-parity report</title>",
         f"<style>{STYLE}</style></head><body><h1>tfjs-parity report</h1>",
-        f"<p>{e(summary(report))}. Cells: max |js - python| per stage; hover for details.</p>",
+        f"<p>{e(summary(report))}. {e(LEGEND.strip('()'))}; hover for details.</p>",
     ]
     for pipeline, entries in group_by_pipeline(report).items():
         stages = stage_names(entries)

@@ -17,6 +17,12 @@ PHASES = (
 )
 
 
+LEGEND = (
+    "(cells: max |js - python| end to end, mismatch share when failing; "
+    "✗ the stage's own error fails, ~ it only carries an earlier stage's error)"
+)
+
+
 def cell(stage: StageResult) -> str:
     if stage.verdict == "not_run":
         return "·"
@@ -29,7 +35,8 @@ def cell(stage: StageResult) -> str:
             if "dtype" in (stage.message or "")
             else "error"
         )
-    mark = "✓" if stage.verdict == "pass" else "✗"
+    inherited = stage.verdict == "fail" and stage.own_verdict == "pass"
+    mark = "✓" if stage.verdict == "pass" else "~" if inherited else "✗"
     text = f"{mark} 0" if m["max_abs"] == 0 else f"{mark} {m['max_abs']:.1e}"
     if stage.verdict == "fail":
         share = m["mismatch_fraction"]
@@ -66,9 +73,7 @@ def render(report: Report) -> str:
                 by_name = {s.name: s for s in r.stages}
                 cells = [cell(by_name[s]) if s in by_name else "" for s in stages]
                 rows.append([c.case, r.browser, r.backend, *cells, outcome(r)])
-        lines.append(
-            f"pipeline {pipeline}   (cells: max |js - python|, mismatch share when failing)"
-        )
+        lines.append(f"pipeline {pipeline}   {LEGEND}")
         lines.extend(_table(header, rows))
         lines.append("")
     lines.append(summary(report))

@@ -17,5 +17,10 @@ class StageFailure:
 @dataclass
 class RuntimeOutput:
     stages: dict[str, np.ndarray]  # in pipeline order; only the stages that completed
-    failure: StageFailure | None = None
+    failures: dict[str, StageFailure] = field(default_factory=dict)  # by stage; chained: <= 1
     timings: dict[str, float] = field(default_factory=dict)  # seconds
+
+    @property
+    def failure(self) -> StageFailure | None:
+        """The first failure (a chained run stops at it)."""
+        return next(iter(self.failures.values()), None)

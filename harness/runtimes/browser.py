@@ -11,6 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from harness import tensors
 from harness.cases import Case
 from harness.pipeline.spec import Pipeline
 from harness.runtimes.backends import Variant, parse_variant
@@ -52,22 +55,91 @@ class BackendPage:
         self._server = server
 
     def run(self, pipeline: Pipeline, case: Case, timeout: float = 120.0) -> RuntimeOutput:
+        """Chained: every step in order from the case's input, as the user's page would."""
         run_id = secrets.token_hex(8)
-        wire = self._server.offer_input(run_id, case.input)
-        args = {
-            "runId": run_id,
-            "steps": pipeline.js_steps(case.params),
-            "input": {"key": run_id, "dtype": wire.dtype, "shape": list(wire.shape)},
-        }
+        inputs = {run_id: case.input}
+        wire = {"key": run_id, **self._describe(case.input)}
+        args = {"steps": pipeline.js_steps(case.params), "input": wire}
+        answer, out = self._call("run", run_id, args, inputs, timeout)
+        failure = None
+        if answer["failure"]:
+            f = answer["failure"]
+            failure = StageFailure(f["stage"], f"JS exception: {f['message']}", f.get("stack"))
+        elif answer["upload_errors"]:
+            last = answer["stages"][-1]["name"]
+            failure = StageFailure(last, "; ".join(answer["upload_errors"]))
+        if answer["backend"] != self.info.requested:
+            failure = StageFailure(
+                failure.stage if failure else pipeline.stage_names[-1],
+                f"backend changed during the run: asked for {self.info.requested}, "
+                f"TF.js ended on {answer['backend']}",
+            )
+        if failure:
+            out.failures[failure.stage] = failure
+        return out
+
+    def run_isolated(
+        self, pipeline: Pipeline, case: Case, reference: RuntimeOutput, timeout: float = 120.0
+    ) -> RuntimeOutput:
+        """Each step fed the Python reference's input to that stage: the stage's own error.
+
+        A float64 reference input is rounded to float32 on the way (TF.js has no float64)."""
+        run_id = secrets.token_hex(8)
+        steps, wires, inputs = [], [], {}
+        for step, previous in zip(pipeline.steps, pipeline.stage_names, strict=False):
+            if previous not in reference.stages:
+                break  # the Python side stopped before this stage
+            array = reference.stages[previous]
+            if array.dtype == np.float64:
+                array = array.astype(np.float32)
+            key = f"{run_id}-in-{len(steps)}"
+            inputs[key] = array
+            wires.append({"key": key, **self._describe(array)})
+            steps.append(step)
+        js_steps = [
+            s for s in pipeline.js_steps(case.params) if s["name"] in {t.name for t in steps}
+        ]
+        answer, out = self._call(
+            "runIsolated", run_id, {"steps": js_steps, "inputs": wires}, inputs, timeout
+        )
+        for f in answer["failures"]:
+            out.failures[f["stage"]] = StageFailure(
+                f["stage"], f"JS exception: {f['message']}", f.get("stack")
+            )
+        if answer["backend"] != self.info.requested:
+            out.failures.setdefault(
+                pipeline.stage_names[-1],
+                StageFailure(pipeline.stage_names[-1], f"backend changed to {answer['backend']}"),
+            )
+        return out
+
+    def _describe(self, array: np.ndarray) -> dict[str, Any]:
+        wire = tensors.encode(array)
+        return {"dtype": wire.dtype, "shape": list(wire.shape)}
+
+    def _call(
+        self,
+        method: str,
+        run_id: str,
+        args: dict[str, Any],
+        inputs: dict[str, np.ndarray],
+        timeout: float,
+    ) -> tuple[dict[str, Any], RuntimeOutput]:
+        """Offer the inputs, run `window.parity[method]`, collect the uploaded stages."""
+        for key, array in inputs.items():
+            self._server.offer_input(key, array)
         t0 = time.perf_counter()
         try:
-            answer = self.page.evaluate("args => window.parity.run(args)", args, timeout)
+            answer = self.page.evaluate(
+                f"args => window.parity.{method}(args)", {"runId": run_id, **args}, timeout
+            )
         except PageError:
             # the page itself died or hung; JS exceptions come back inside `answer` instead
             self._server.uploads.discard_prefix(f"{run_id}/")
             raise
         finally:
-            self._server.withdraw_input(run_id)
+            for key in inputs:
+                self._server.withdraw_input(key)
         wall = time.perf_counter() - t0
         t1 = time.perf_counter()
         stages = {}
@@ -75,26 +147,12 @@ class BackendPage:
             item = self._server.uploads.take(f"{run_id}/{s['name']}")
             if item is not None:
                 stages[s["name"]] = item.to_numpy()
-        failure = None
-        if answer["failure"]:
-            f = answer["failure"]
-            failure = StageFailure(f["stage"], f"JS exception: {f['message']}", f.get("stack"))
-        elif answer["upload_errors"]:
-            failure = StageFailure(answer["stages"][-1]["name"], "; ".join(answer["upload_errors"]))
-        if answer["backend"] != self.info.requested:
-            failure = StageFailure(
-                failure.stage if failure else pipeline.stage_names[-1],
-                f"backend changed during the run: asked for {self.info.requested}, "
-                f"TF.js ended on {answer['backend']}",
-            )
-        ms = answer["timings_ms"]
-        compute = sum(ms["compute"].values()) / 1000
+        compute = sum(answer["timings_ms"]["compute"].values()) / 1000
         timings = {
-            "page_total": ms["total"] / 1000,
             "compute": compute,
             "transfer": max(0.0, wall - compute) + (time.perf_counter() - t1),
         }
-        return RuntimeOutput(stages, failure, timings)
+        return answer, RuntimeOutput(stages, timings=timings)
 
     def close(self) -> None:
         self.page.close()

@@ -23,10 +23,11 @@ def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
             settings = step.settings("python", case.params)
             x = np.asarray(PYTHON_OPS[step.op](x, **settings))
         except Exception as e:  # the user's settings or data made the op fail: keep what we have
+            failure = StageFailure(
+                step.name, f"Python {step.op} failed: {e}", traceback.format_exc()
+            )
             return RuntimeOutput(
-                stages,
-                StageFailure(step.name, f"Python {step.op} failed: {e}", traceback.format_exc()),
-                {"compute": time.perf_counter() - t0},
+                stages, {step.name: failure}, {"compute": time.perf_counter() - t0}
             )
         stages[step.name] = x
-    return RuntimeOutput(stages, None, {"compute": time.perf_counter() - t0})
+    return RuntimeOutput(stages, timings={"compute": time.perf_counter() - t0})

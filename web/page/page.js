@@ -148,6 +148,46 @@ async function run({ runId, steps, input }) {
   };
 }
 
+// Runs each step on its own input (the Python reference's input to that stage), uploading its
+// output as `${runId}/${stage}`: the stage's own error, without what earlier stages passed on.
+// Steps are independent, so a failing one does not stop the others.
+async function runIsolated({ runId, steps, inputs }) {
+  const stages = [];
+  const failures = [];
+  const pending = [];
+  const computeMs = {};
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i];
+    let x = null;
+    let y = null;
+    try {
+      const input = inputs[i];
+      x = tensorFromBytes(await fetchInput(input.key), input.dtype, input.shape);
+      const op = ops[step.op];
+      if (!op) throw new Error(`op ${step.op} is not in the page's catalogue`);
+      const start = performance.now();
+      y = tf.tidy(() => op(x, step.params));
+      const data = await y.data();
+      computeMs[step.name] = performance.now() - start;
+      stages.push({ name: step.name, dtype: y.dtype, shape: y.shape });
+      pending.push(upload(`${runId}/${step.name}`, y.dtype, y.shape, data));
+    } catch (e) {
+      failures.push({ stage: step.name, message: `${e && e.message ? e.message : e}`, stack: e && e.stack });
+    } finally {
+      if (x) x.dispose();
+      if (y) y.dispose();
+    }
+  }
+  const settled = await Promise.allSettled(pending);
+  return {
+    stages,
+    failures,
+    upload_errors: settled.filter((s) => s.status === 'rejected').map((s) => `${s.reason}`),
+    backend: tf.getBackend(),
+    timings_ms: { compute: computeMs },
+  };
+}
+
 // Transfer benchmark helpers: the array is made first, so only its transfer is timed.
 const bench = { array: null };
 
@@ -165,6 +205,7 @@ function benchNaive({ count }) {
 window.parity = {
   init,
   run,
+  runIsolated,
   ops: () => Object.keys(ops),
   backend: () => tf.getBackend(),
   upload,
