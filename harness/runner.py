@@ -167,18 +167,16 @@ class Harness:
             return result
         result.precision = page.info.precision
         on_page = functools.partial(self._on_page, browser, variant)
-        candidate = on_page(lambda: page.run(pipeline, case))
-        isolated = repeat = None
+        candidate = on_page(lambda: page.run(pipeline, case, repeat=self.repeat))
+        isolated = None
         if self.isolated and not candidate.failures:
             isolated = on_page(lambda: page.run_isolated(pipeline, case, reference))
-        if self.repeat and not candidate.failures:
-            repeat = on_page(lambda: page.run(pipeline, case))
+        if candidate.repeat is not None:
+            result.deterministic, result.repeat_max_abs = candidate.repeat
         with self.timings.phase("compare"):
             result.stages, result.first_divergence = compare_run(
                 pipeline.stage_names, reference, candidate, page.info.precision, isolated
             )
-            if repeat is not None and not repeat.failures:
-                result.deterministic, result.repeat_max_abs = repeat_spread(candidate, repeat)
         failures = [f for f in (reference.failure, candidate.failure) if f]
         if failures:
             result.status = "error"
@@ -223,22 +221,6 @@ class Harness:
             "reference_device": tf_runtime.describe_device(),
             "browsers": browsers,
         }
-
-
-def repeat_spread(first: RuntimeOutput, second: RuntimeOutput) -> tuple[bool, float]:
-    """(bitwise identical?, greatest |first - second| of any stage; inf if NaN/Inf differ)."""
-    identical, spread = True, 0.0
-    for name, a in first.stages.items():
-        b = second.stages.get(name)
-        if b is None or a.shape != b.shape or a.dtype != b.dtype:
-            return False, float("inf")
-        if a.tobytes() == b.tobytes():
-            continue
-        identical = False
-        with np.errstate(invalid="ignore"):
-            d = np.abs(a.astype(np.float64) - b.astype(np.float64))
-        spread = max(spread, float("inf") if np.isnan(d).any() else float(d.max()))
-    return identical, spread
 
 
 def reference_key(pipeline: Pipeline, case: Case) -> str:

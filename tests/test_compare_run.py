@@ -3,7 +3,6 @@
 import numpy as np
 
 from harness.compare.stages import compare_run
-from harness.runner import repeat_spread
 from harness.runtimes.base import RuntimeOutput, StageFailure
 
 STAGES = ("input", "a", "b", "c")
@@ -42,13 +41,3 @@ def test_an_isolated_failure_makes_the_stage_fail_on_its_own():
     stages, first = compare_run(STAGES, REFERENCE, chained, "float32", isolated)
     assert first == "b"
     assert stages[2].isolated_message == "isolated run failed: JS exception: boom"
-
-
-def test_repeat_spread_is_bitwise():
-    a = output(x=[1.0, 2.0])
-    assert repeat_spread(a, output(x=[1.0, 2.0])) == (True, 0.0)
-    nudged = np.nextafter(np.float32(2.0), np.float32(3.0))
-    identical, spread = repeat_spread(a, output(x=[1.0, float(nudged)]))
-    assert not identical and spread == float(nudged) - 2.0
-    assert repeat_spread(a, output(x=[1.0, np.nan])) == (False, float("inf"))
-    assert repeat_spread(a, output(y=[1.0, 2.0])) == (False, float("inf"))

@@ -136,3 +136,21 @@ def test_parity_tensors_come_back_as_raw_bytes_with_dtype_and_shape(
     got = parity_harness.server.uploads.take(f"raw/{dtype}").to_numpy()
     assert str(got.dtype) == dtype
     np.testing.assert_array_equal(got, np.array(expected, dtype=dtype))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "identical", "max_abs"),
+    [
+        ("new Float32Array([1, 2])", "new Float32Array([1, 2])", True, 0),
+        ("new Float32Array([1, 2])", "new Float32Array([1, 2.5])", False, 0.5),
+        ("new Float32Array([0])", "new Float32Array([-0])", False, 0),  # bits differ, values not
+        ("new Float32Array([NaN])", "new Float32Array([1])", False, float("inf")),
+        ("new Int32Array([1])", "new Float32Array([1])", False, float("inf")),
+    ],
+)
+def test_parity_repeat_comparison_is_bitwise(fresh_page, a, b, identical, max_abs):
+    got = fresh_page.evaluate(
+        f"() => {{ const d = window.parity.difference({a}, {b});"
+        " return [d.identical, d.max_abs === Infinity ? 'inf' : d.max_abs]; }"
+    )
+    assert got == [identical, "inf" if max_abs == float("inf") else max_abs]

@@ -19,6 +19,8 @@ class RuntimeOutput:
     stages: dict[str, np.ndarray]  # in pipeline order; only the stages that completed
     failures: dict[str, StageFailure] = field(default_factory=dict)  # by stage; chained: <= 1
     timings: dict[str, float] = field(default_factory=dict)  # seconds
+    # a second pass on the same input: (bitwise identical?, greatest |first - second|)
+    repeat: tuple[bool, float] | None = None
 
     @property
     def failure(self) -> StageFailure | None:

@@ -54,12 +54,15 @@ class BackendPage:
         self.info = info
         self._server = server
 
-    def run(self, pipeline: Pipeline, case: Case, timeout: float = 120.0) -> RuntimeOutput:
-        """Chained: every step in order from the case's input, as the user's page would."""
+    def run(
+        self, pipeline: Pipeline, case: Case, repeat: bool = False, timeout: float = 120.0
+    ) -> RuntimeOutput:
+        """Chained: every step in order from the case's input, as the user's page would.
+        `repeat`: a second pass compared bit for bit in the page (out.repeat)."""
         run_id = secrets.token_hex(8)
         inputs = {run_id: case.input}
         wire = {"key": run_id, **self._describe(case.input)}
-        args = {"steps": pipeline.js_steps(case.params), "input": wire}
+        args = {"steps": pipeline.js_steps(case.params), "input": wire, "repeat": repeat}
         answer, out = self._call("run", run_id, args, inputs, timeout)
         failure = None
         if answer["failure"]:
@@ -76,6 +79,10 @@ class BackendPage:
             )
         if failure:
             out.failures[failure.stage] = failure
+        d = answer["determinism"]
+        if d is not None:
+            spread = float("inf") if d["max_abs"] is None else float(d["max_abs"])
+            out.repeat = (d["identical"], spread)
         return out
 
     def run_isolated(

@@ -100,21 +100,68 @@ async function upload(key, dtype, shape, data) {
 
 // Runs the steps on `input`, uploading each stage as `${runId}/${stage}`. Never throws: a failure
 // is returned with the stage it happened in, and every stage finished before it is kept.
-async function run({ runId, steps, input }) {
+// With `repeat`, runs the steps a second time on the same bytes and compares the two passes
+// here, bit for bit, so determinism costs compute but no transfer.
+async function run({ runId, steps, input, repeat }) {
   const stages = [];
   const pending = [];
   const computeMs = {};
   let failure = null;
-  let current = 'input';
-  let x = null;
+  let determinism = null;
   const t0 = performance.now();
-  const send = (name, t, data) => {
-    stages.push({ name, dtype: t.dtype, shape: t.shape });
-    pending.push(upload(`${runId}/${name}`, t.dtype, t.shape, data));
-  };
+  let bytes = null;
+  const first = [];
   try {
-    x = tensorFromBytes(await fetchInput(input.key), input.dtype, input.shape);
-    send('input', x, await x.data());
+    bytes = await fetchInput(input.key);
+    await runSteps(steps, bytes, input, computeMs, (name, t, data) => {
+      stages.push({ name, dtype: t.dtype, shape: t.shape });
+      first.push(data);
+      pending.push(upload(`${runId}/${name}`, t.dtype, t.shape, data));
+    });
+  } catch (e) {
+    failure = describeError(e);
+  }
+  if (repeat && !failure) {
+    const start = performance.now();
+    determinism = { identical: true, max_abs: 0 };
+    try {
+      let i = 0;
+      await runSteps(steps, bytes, input, {}, (name, t, data) => {
+        const d = difference(first[i++], data);
+        determinism = {
+          identical: determinism.identical && d.identical,
+          max_abs: Math.max(determinism.max_abs, d.max_abs),
+        };
+      });
+    } catch (e) {
+      determinism = { identical: false, max_abs: null, error: describeError(e).message };
+    }
+    computeMs.repeat = performance.now() - start;
+  }
+  const uploadStart = performance.now();
+  const settled = await Promise.allSettled(pending);
+  const uploadErrors = settled.filter((s) => s.status === 'rejected').map((s) => `${s.reason}`);
+  return {
+    stages,
+    failure,
+    determinism,
+    upload_errors: uploadErrors,
+    backend: tf.getBackend(),
+    timings_ms: {
+      total: performance.now() - t0,
+      compute: computeMs,
+      upload_wait: performance.now() - uploadStart,
+    },
+  };
+}
+
+// The chained pass: `onStage(name, tensor, data)` for the input and after every step. A thrown
+// error carries the stage it happened in.
+async function runSteps(steps, bytes, input, computeMs, onStage) {
+  let x = tensorFromBytes(bytes, input.dtype, input.shape);
+  let current = 'input';
+  try {
+    onStage('input', x, await x.data());
     for (const step of steps) {
       current = step.name;
       const op = ops[step.op];
@@ -125,27 +172,38 @@ async function run({ runId, steps, input }) {
       computeMs[step.name] = performance.now() - start;
       x.dispose();
       x = y;
-      send(step.name, y, data);
+      onStage(step.name, y, data);
     }
   } catch (e) {
-    failure = { stage: current, message: `${e && e.message ? e.message : e}`, stack: e && e.stack };
+    e.stage = current;
+    throw e;
   } finally {
-    if (x) x.dispose();
+    x.dispose();
   }
-  const uploadStart = performance.now();
-  const settled = await Promise.allSettled(pending);
-  const uploadErrors = settled.filter((s) => s.status === 'rejected').map((s) => `${s.reason}`);
-  return {
-    stages,
-    failure,
-    upload_errors: uploadErrors,
-    backend: tf.getBackend(),
-    timings_ms: {
-      total: performance.now() - t0,
-      compute: computeMs,
-      upload_wait: performance.now() - uploadStart,
-    },
-  };
+}
+
+function describeError(e) {
+  return { stage: e.stage || 'input', message: `${e && e.message ? e.message : e}`, stack: e && e.stack };
+}
+
+// Two passes' data: bitwise identical?, and the greatest |a - b| (Infinity where NaN/Inf differ).
+function difference(a, b) {
+  if (a.length !== b.length || a.constructor !== b.constructor) {
+    return { identical: false, max_abs: Infinity };
+  }
+  const ua = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const ub = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  let identical = true;
+  for (let i = 0; i < ua.length && identical; i++) identical = ua[i] === ub[i];
+  let spread = 0;
+  if (!identical) {
+    for (let i = 0; i < a.length; i++) {
+      if (Object.is(a[i], b[i])) continue;
+      const d = Math.abs(a[i] - b[i]);
+      spread = Math.max(spread, Number.isNaN(d) ? Infinity : d);
+    }
+  }
+  return { identical, max_abs: spread };
 }
 
 // Runs each step on its own input (the Python reference's input to that stage), uploading its
@@ -209,6 +267,7 @@ window.parity = {
   ops: () => Object.keys(ops),
   backend: () => tf.getBackend(),
   upload,
+  difference,
   bench: {
     prepare: benchPrepare,
     upload: ({ key }) => upload(key, 'float32', [bench.array.length], bench.array),
