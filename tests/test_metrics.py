@@ -117,3 +117,18 @@ def test_default_tolerance_follows_dtype_and_backend_precision():
     assert default_tolerance(np.dtype("float32"), "float16") is FLOAT16
     assert default_tolerance(np.dtype("int32"), "float16") is EXACT
     assert default_tolerance(np.dtype("bool"), "float32") is EXACT
+
+
+def test_large_tensors_split_across_threads_give_the_same_metrics_as_one_sweep():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(2_000_003,))
+    cand = (ref + rng.normal(scale=1e-6, size=ref.shape)).astype(np.float32)
+    cand[1_999_999] = 9.0  # the worst element lies in the last span
+    cand[5] = np.nan
+    m = compare(ref, cand, FLOAT32)
+    d = np.abs(cand.astype(np.float64) - ref)
+    assert m.worst_index == (1_999_999,)
+    assert m.max_abs == np.nanmax(d)
+    assert m.mismatched == int(np.sum(~(d <= FLOAT32.atol + FLOAT32.rtol * np.abs(ref))))
+    assert m.nonfinite_mismatched == 1
+    assert m.max_ulp == int(np.nanmax(ulp_distance(ref.astype(np.float32), cand)))

@@ -7,6 +7,9 @@ NaN and Inf never pass silently: positions where they disagree are mismatches.
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,60 +47,206 @@ def dtype_family(dtype: np.dtype) -> str:
 
 
 def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Float32 steps between a and b (both float32), counting across zero (+0 and -0 are equal)."""
-    ia = a.view(np.int32).astype(np.int64)
-    ib = b.view(np.int32).astype(np.int64)
-    oa = np.where(ia < 0, -(ia & 0x7FFFFFFF), ia)
-    ob = np.where(ib < 0, -(ib & 0x7FFFFFFF), ib)
-    return np.abs(oa - ob)
+    """Float32 steps between a and b (both float32), counting across zero (+0 and -0 are equal).
+    Returned as float64, which holds every distance (< 2**33) exactly."""
+    work = _Work(a.size)
+    return _ulps(a.reshape(-1), b.reshape(-1), work).reshape(a.shape).copy()
+
+
+def _ordered(a: np.ndarray, sign: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Float32 bits as int32 in the order of the values: -m for a negative of magnitude m."""
+    bits = a.view(np.int32)
+    np.right_shift(bits, 31, out=sign)  # -1 for negatives, else 0
+    np.bitwise_and(sign, 0x7FFFFFFF, out=out)
+    np.bitwise_xor(out, bits, out=out)  # negatives: -1 - m
+    return np.subtract(out, sign, out=out)  # negatives: -m
+
+
+def _ulps(a: np.ndarray, b: np.ndarray, w: _Work) -> np.ndarray:
+    n = a.size
+    d = w.ulp[:n]
+    d[...] = _ordered(a, w.sign[:n], w.key[:n])
+    d -= _ordered(b, w.sign[:n], w.key[:n])
+    return np.abs(d, out=d)
+
+
+CHUNK = 1 << 16  # elements per block: every pass over a block stays in the CPU cache
+
+
+class _Work:
+    """Scratch buffers for one block, allocated once per comparison: no allocation per block."""
+
+    def __init__(self, n: int) -> None:
+        self.diff = np.empty(n)
+        self.ref = np.empty(n)
+        self.mag = np.empty(n)
+        self.bound = np.empty(n)
+        self.ulp = np.empty(n)
+        self.finite = np.empty(n, dtype=bool)
+        self.flag = np.empty(n, dtype=bool)
+        self.sign = np.empty(n, dtype=np.int32)
+        self.key = np.empty(n, dtype=np.int32)
+        self.f32 = np.empty(n, dtype=np.float32)
+        self.f32b = np.empty(n, dtype=np.float32)
+
+
+@dataclass
+class _Acc:
+    """Running reductions over blocks."""
+
+    max_abs: float = 0.0
+    worst: int | None = None  # flat index of max_abs
+    max_rel: float = 0.0
+    max_ulp: int = 0
+    mismatched: int = 0
+    nonfinite_bad: int = 0
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance) -> Metrics:
-    """Metrics of candidate against reference; shapes must already agree."""
+    """Metrics of candidate against reference; shapes must already agree.
+
+    Works block by block (all metrics in one sweep per block), so large tensors stream through
+    the cache instead of making a dozen full-size temporaries; large tensors are split into one
+    contiguous span per core (numpy releases the GIL inside each pass)."""
     if reference.shape != candidate.shape:
         raise ValueError(f"shapes differ: {reference.shape} vs {candidate.shape}")
-    ref = reference.astype(np.float64, copy=False).ravel()
-    cand = candidate.astype(np.float64, copy=False).ravel()
+    ref = np.ascontiguousarray(reference).reshape(-1)
+    cand = np.ascontiguousarray(candidate).reshape(-1)
     total = ref.size
     if total == 0:
         return Metrics(0.0, 0.0, 0, 0.0, True, 0, 0, 0, None, None, None)
-
-    finite = np.isfinite(ref) & np.isfinite(cand)
-    if finite.all():  # the usual case: no masking copies
-        r, c, nonfinite_bad = ref, cand, 0
+    floats = reference.dtype.kind == "f" or candidate.dtype.kind == "f"
+    spans = _spans(total)
+    if len(spans) == 1:
+        acc = _sweep(ref, cand, spans[0], tol, floats)
     else:
-        same_nonfinite = (ref == cand) | (np.isnan(ref) & np.isnan(cand))
-        nonfinite_bad = int((~finite & ~same_nonfinite).sum())
-        r, c = ref[finite], cand[finite]
-    diff = np.abs(c - r)
-    mag = np.abs(r)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = diff / mag  # diff > 0 over ref == 0 -> inf; 0 / 0 -> nan, read as 0 below
-    too_far = diff > tol.atol + tol.rtol * mag
-    mismatched = int(too_far.sum()) + nonfinite_bad
-
-    if candidate.dtype.kind == "f" or reference.dtype.kind == "f":
-        ulps = ulp_distance(r.astype(np.float32), c.astype(np.float32))
-    else:
-        ulps = diff.astype(np.int64)
-
+        accs = list(_pool().map(lambda span: _sweep(ref, cand, span, tol, floats), spans))
+        acc = _merge(accs)
+    mismatched = acc.mismatched + acc.nonfinite_bad
     worst = None
     worst_ref = worst_cand = None
-    if diff.size:
-        k = int(np.argmax(diff))
-        flat = int(np.flatnonzero(finite)[k])
-        worst = tuple(int(i) for i in np.unravel_index(flat, reference.shape))
-        worst_ref, worst_cand = float(r[k]), float(c[k])
+    if acc.worst is not None:
+        worst = tuple(int(i) for i in np.unravel_index(acc.worst, reference.shape))
+        worst_ref, worst_cand = float(ref[acc.worst]), float(cand[acc.worst])
     return Metrics(
-        max_abs=float(diff.max()) if diff.size else 0.0,
-        max_rel=float(np.nanmax(rel)) if rel.size and not np.isnan(rel).all() else 0.0,
-        max_ulp=int(ulps.max()) if ulps.size else 0,
+        max_abs=acc.max_abs,
+        max_rel=acc.max_rel,
+        max_ulp=acc.max_ulp,
         mismatch_fraction=mismatched / total,
         allclose=mismatched == 0,
         mismatched=mismatched,
         total=total,
-        nonfinite_mismatched=nonfinite_bad,
+        nonfinite_mismatched=acc.nonfinite_bad,
         worst_index=worst,
         worst_reference=worst_ref,
         worst_candidate=worst_cand,
     )
+
+
+WORKERS = min(4, os.cpu_count() or 1)
+_executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = concurrent.futures.ThreadPoolExecutor(WORKERS, "compare")
+    return _executor
+
+
+def _spans(total: int) -> list[tuple[int, int]]:
+    """One contiguous span per worker, whole blocks each; small tensors stay on one thread."""
+    blocks = -(-total // CHUNK)
+    parts = min(WORKERS, blocks // 4) or 1
+    per = -(-blocks // parts) * CHUNK
+    return [(s, min(s + per, total)) for s in range(0, total, per)]
+
+
+def _sweep(
+    ref: np.ndarray, cand: np.ndarray, span: tuple[int, int], tol: Tolerance, floats: bool
+) -> _Acc:
+    acc = _Acc()
+    start, stop = span
+    work = _thread_work()
+    for s in range(start, stop, CHUNK):
+        e = min(s + CHUNK, stop)
+        _block(ref[s:e], cand[s:e], s, tol, floats, acc, work)
+    return acc
+
+
+_local = threading.local()
+
+
+def _thread_work() -> _Work:
+    """Each thread keeps its scratch buffers: fresh ones cost page faults on every call."""
+    if not hasattr(_local, "work"):
+        _local.work = _Work(CHUNK)
+    return _local.work
+
+
+def _merge(accs: list[_Acc]) -> _Acc:
+    out = _Acc()
+    for a in accs:  # in index order: on a tie the earliest worst element is kept
+        if a.worst is not None and (out.worst is None or a.max_abs > out.max_abs):
+            out.max_abs, out.worst = a.max_abs, a.worst
+        out.max_rel = max(out.max_rel, a.max_rel)
+        out.max_ulp = max(out.max_ulp, a.max_ulp)
+        out.mismatched += a.mismatched
+        out.nonfinite_bad += a.nonfinite_bad
+    return out
+
+
+def _block(
+    ref: np.ndarray,
+    cand: np.ndarray,
+    offset: int,
+    tol: Tolerance,
+    floats: bool,
+    acc: _Acc,
+    w: _Work,
+) -> None:
+    n = ref.size
+    r = w.ref[:n]
+    r[...] = ref
+    diff = w.diff[:n]
+    with np.errstate(invalid="ignore"):  # inf - inf: handled as non-finite below
+        np.subtract(cand, r, out=diff)
+    np.abs(diff, out=diff)
+    finite = np.isfinite(diff, out=w.finite[:n])  # finite exactly when both sides are
+    all_finite = bool(finite.all())
+    if not all_finite:
+        c = cand.astype(np.float64)
+        same = (r == c) | (np.isnan(r) & np.isnan(c))  # the same Inf, or NaN on both sides
+        acc.nonfinite_bad += int(np.count_nonzero(~finite & ~same))
+        diff[~finite] = 0.0  # left out of the finite metrics below
+        r[~finite] = 0.0
+    mag = np.abs(r, out=w.mag[:n])
+    k = int(np.argmax(diff))
+    if diff[k] > acc.max_abs or (acc.worst is None and finite[k]):
+        acc.max_abs, acc.worst = float(diff[k]), offset + k
+    bound = np.multiply(mag, tol.rtol, out=w.bound[:n])
+    bound += tol.atol
+    flag = np.greater(diff, bound, out=w.flag[:n])
+    acc.mismatched += int(np.count_nonzero(flag))
+    if acc.max_rel != float("inf"):
+        zeros = np.equal(mag, 0, out=flag)
+        if zeros.any() and (diff[zeros] > 0).any():
+            acc.max_rel = float("inf")  # off from an exact zero
+        else:
+            np.maximum(mag, np.finfo(np.float64).tiny, out=bound)  # 0 / tiny = 0
+            np.divide(diff, bound, out=bound)
+            acc.max_rel = max(acc.max_rel, float(bound.max()))
+    if floats:
+        a = ref if ref.dtype == np.float32 else _to_f32(ref, w.f32[:n])
+        b = cand if cand.dtype == np.float32 else _to_f32(cand, w.f32b[:n])
+        ulps = _ulps(a, b, w) if all_finite else _ulps(a[finite], b[finite], w)
+    else:
+        ulps = diff
+    if ulps.size:
+        acc.max_ulp = max(acc.max_ulp, int(ulps.max()))
+
+
+def _to_f32(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        out[...] = x
+    return out
