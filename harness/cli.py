@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.compare.tolerance import parse_override
 from harness.pipeline.params import PipelineSpecError
 from harness.report import html, json_report, terminal
 from harness.results import CaseResult, Report, RunResult
@@ -67,6 +68,23 @@ def _parser() -> argparse.ArgumentParser:
         help="suite or pipeline JSON (default: the bundled suite)",
     )
     common(run)
+    run.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="[STAGE][@VARIANT]:K=V",
+        help="override the tolerance policy (repeatable), e.g. atol=1e-4, "
+        "resize:rtol=1e-3,statistic=quantile:0.99, normalize@webgl:f16:atol=2e-3",
+    )
+    run.add_argument(
+        "--no-isolated",
+        action="store_true",
+        help="skip the isolated runs (each stage's own error); the first divergence then "
+        "comes from the end-to-end comparison",
+    )
+    run.add_argument(
+        "--no-repeat", action="store_true", help="skip the second pass that checks determinism"
+    )
     run.add_argument(
         "--out",
         type=Path,
@@ -143,9 +161,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Backends the user did not name are skipped when they cannot start here (as probe finds);
     # a backend named with --backend that cannot start is an error.
     unavailable = "error" if args.backend else "skipped"
+    overrides = [parse_override(t) for t in args.tolerance]
     report = Report(environment={})
     try:
-        with Harness() as h:
+        with Harness(not args.no_isolated, not args.no_repeat, overrides) as h:
             run_suite(
                 h,
                 suite,

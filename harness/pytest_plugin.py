@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness.cases import Case
+from harness.compare.tolerance import parse_override
 from harness.pipeline.spec import Pipeline
 from harness.report import json_report, terminal
 from harness.results import CaseResult, Report, RunResult
@@ -46,6 +47,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="browser to test (repeatable; default: chromium)",
     )
     group.addoption(
+        "--parity-tolerance",
+        action="append",
+        default=[],
+        metavar="[STAGE][@VARIANT]:KEY=VALUE",
+        help="override the tolerance policy (repeatable), e.g. resize:atol=1e-4,rtol=1e-3",
+    )
+    group.addoption(
         "--parity-out",
         type=Path,
         default=None,
@@ -62,6 +70,11 @@ def pytest_configure(config: pytest.Config) -> None:
             parse_variant(v)
         except ValueError as e:
             raise pytest.UsageError(f"--parity-backend: {e}") from None
+    for text in config.getoption("parity_tolerance"):
+        try:
+            parse_override(text)
+        except ValueError as e:
+            raise pytest.UsageError(f"--parity-tolerance: {e}") from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -77,7 +90,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def parity_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
     """The loopback server and the browsers, started once per session (per xdist worker)."""
-    with Harness() as harness:
+    overrides = [parse_override(t) for t in pytestconfig.getoption("parity_tolerance")]
+    with Harness(overrides=overrides) as harness:
         yield harness
         pytestconfig.stash[_SESSION_KEY] = {
             "environment": harness.environment(),

@@ -24,6 +24,9 @@ class StageResult:
     message: str | None = None
     own_verdict: str | None = None  # pass | fail of the isolated run: the stage's own error
     isolated_message: str | None = None
+    # end to end: the smallest atol (at the policy's rtol), rtol (at its atol) and ULP limit
+    # with which every element would have passed
+    min_passing_tolerance: dict[str, float] | None = None
 
 
 @dataclass

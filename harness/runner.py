@@ -15,14 +15,16 @@ import os
 import platform
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.cases import Case
+from harness.compare.metrics import Tolerance
 from harness.compare.stages import compare_run
+from harness.compare.tolerance import Override, policy
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.results import RunResult
 from harness.runtimes import python_ref, tf_runtime
@@ -80,11 +82,15 @@ def launch(browser: str) -> Driver:
 class Harness:
     """Use as a context manager; browsers start on first use and stay up until exit."""
 
-    def __init__(self, isolated: bool = True, repeat: bool = True) -> None:
+    def __init__(
+        self, isolated: bool = True, repeat: bool = True, overrides: Sequence[Override] = ()
+    ) -> None:
         """`isolated`: also run each JS stage on Python's input to it (own vs inherited error);
-        `repeat`: run each chained run twice and report whether the two are bitwise identical."""
+        `repeat`: run each chained run twice and report whether the two are bitwise identical;
+        `overrides`: tolerance overrides from the command line."""
         self.isolated = isolated
         self.repeat = repeat
+        self.overrides = tuple(overrides)
         self.timings = Timings()
         self._server: ParityServer | None = None
         self._sessions: dict[str, BrowserSession] = {}
@@ -174,8 +180,14 @@ class Harness:
         if candidate.repeat is not None:
             result.deterministic, result.repeat_max_abs = candidate.repeat
         with self.timings.phase("compare"):
+            steps = {s.name: s.tolerance for s in pipeline.steps}
+            precision = page.info.precision
+
+            def policy_for(stage: str, dtype: np.dtype) -> Tolerance:
+                return policy(dtype, precision, stage, variant, steps.get(stage), self.overrides)
+
             result.stages, result.first_divergence = compare_run(
-                pipeline.stage_names, reference, candidate, page.info.precision, isolated
+                pipeline.stage_names, reference, candidate, policy_for, isolated
             )
         failures = [f for f in (reference.failure, candidate.failure) if f]
         if failures:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from harness.compare.stages import compare_run
+from harness.compare.stages import compare_run, default_policies
 from harness.runtimes.base import RuntimeOutput, StageFailure
 
 STAGES = ("input", "a", "b", "c")
@@ -18,7 +18,7 @@ REFERENCE = output(input=[1, 2], a=[2, 4], b=[3, 5], c=[6, 10])
 def test_first_divergence_is_the_first_stage_whose_own_error_fails():
     chained = output(input=[1, 2], a=[2, 4], b=[3, 6], c=[6, 12])  # b goes wrong, c inherits it
     isolated = output(a=[2, 4], b=[3, 6], c=[6, 10])  # c alone is right
-    stages, first = compare_run(STAGES, REFERENCE, chained, "float32", isolated)
+    stages, first = compare_run(STAGES, REFERENCE, chained, default_policies("float32"), isolated)
     assert first == "b"
     by = {s.name: s for s in stages}
     assert (by["c"].verdict, by["c"].own_verdict) == ("fail", "pass")
@@ -27,7 +27,7 @@ def test_first_divergence_is_the_first_stage_whose_own_error_fails():
 
 def test_without_isolated_results_the_chained_verdict_decides():
     chained = output(input=[1, 2], a=[2, 4], b=[3, 6], c=[6, 12])
-    stages, first = compare_run(STAGES, REFERENCE, chained, "float32")
+    stages, first = compare_run(STAGES, REFERENCE, chained, default_policies("float32"))
     assert first == "b"
     assert all(s.isolated is None for s in stages[1:])
 
@@ -38,6 +38,6 @@ def test_an_isolated_failure_makes_the_stage_fail_on_its_own():
         {"a": np.array([2, 4], np.float32), "c": np.array([6, 10], np.float32)},
         {"b": StageFailure("b", "JS exception: boom")},
     )
-    stages, first = compare_run(STAGES, REFERENCE, chained, "float32", isolated)
+    stages, first = compare_run(STAGES, REFERENCE, chained, default_policies("float32"), isolated)
     assert first == "b"
     assert stages[2].isolated_message == "isolated run failed: JS exception: boom"

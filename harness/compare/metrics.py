@@ -14,17 +14,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
+STATISTICS = ("elementwise", "max", "mean", "median")  # or "quantile:Q", 0 <= Q <= 1
+
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Element passes when |cand - ref| <= atol + rtol * |ref| (numpy.isclose's rule)."""
+    """A tolerance policy.
+
+    elementwise (default): an element passes when |cand - ref| <= atol + rtol * |ref| (numpy's
+    isclose rule) or, given `ulp`, when it is within that many float32 ULPs; the stage passes
+    when the share of failing elements is at most `mismatch_fraction`.
+    max / mean / median / quantile:Q: that statistic of |cand - ref| and of the relative error;
+    the stage fails only when the absolute one exceeds atol AND the relative one exceeds rtol
+    (Polygraphy's rule). NaN/Inf disagreements fail whatever the policy."""
 
     atol: float
     rtol: float
     basis: str  # why these numbers
+    ulp: int | None = None
+    statistic: str = "elementwise"
+    mismatch_fraction: float = 0.0
 
-    def to_dict(self) -> dict[str, float | str]:
-        return {"atol": self.atol, "rtol": self.rtol, "basis": self.basis}
+    def to_dict(self) -> dict[str, float | str | None]:
+        return {
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "ulp": self.ulp,
+            "statistic": self.statistic,
+            "mismatch_fraction": self.mismatch_fraction,
+            "basis": self.basis,
+        }
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,12 @@ class Metrics:
     worst_index: tuple[int, ...] | None  # where max_abs is
     worst_reference: float | None
     worst_candidate: float | None
+    passed: bool = True  # the policy's verdict (allclose is the element-wise one, with no slack)
+    # smallest atol (with the policy's rtol) and rtol (with its atol) every element would pass
+    min_atol: float = 0.0
+    min_rtol: float = 0.0
+    statistic_abs: float | None = None  # the policy's statistic, when it is not elementwise
+    statistic_rel: float | None = None
 
 
 def dtype_family(dtype: np.dtype) -> str:
@@ -81,6 +106,8 @@ class _Work:
         self.ref = np.empty(n)
         self.mag = np.empty(n)
         self.bound = np.empty(n)
+        self.tmp = np.empty(n)
+        self.flag2 = np.empty(n, dtype=bool)
         self.ulp = np.empty(n)
         self.finite = np.empty(n, dtype=bool)
         self.flag = np.empty(n, dtype=bool)
@@ -100,6 +127,8 @@ class _Acc:
     max_ulp: int = 0
     mismatched: int = 0
     nonfinite_bad: int = 0
+    min_atol: float = 0.0
+    min_rtol: float = 0.0
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance) -> Metrics:
@@ -123,6 +152,12 @@ def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance) -> Met
         accs = list(_pool().map(lambda span: _sweep(ref, cand, span, tol, floats), spans))
         acc = _merge(accs)
     mismatched = acc.mismatched + acc.nonfinite_bad
+    stat_abs = stat_rel = None
+    if tol.statistic == "elementwise":
+        passed = acc.nonfinite_bad == 0 and mismatched <= tol.mismatch_fraction * total
+    else:
+        stat_abs, stat_rel = _statistics(ref, cand, tol.statistic)
+        passed = acc.nonfinite_bad == 0 and not (stat_abs > tol.atol and stat_rel > tol.rtol)
     worst = None
     worst_ref = worst_cand = None
     if acc.worst is not None:
@@ -140,7 +175,30 @@ def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance) -> Met
         worst_index=worst,
         worst_reference=worst_ref,
         worst_candidate=worst_cand,
+        passed=passed,
+        min_atol=max(acc.min_atol, 0.0),
+        min_rtol=max(acc.min_rtol, 0.0),
+        statistic_abs=stat_abs,
+        statistic_rel=stat_rel,
     )
+
+
+def _statistics(ref: np.ndarray, cand: np.ndarray, statistic: str) -> tuple[float, float]:
+    """The policy's statistic of the absolute and relative errors over finite elements."""
+    r = ref.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.abs(cand.astype(np.float64) - r)
+        keep = np.isfinite(d)
+        d, mag = d[keep], np.abs(r[keep])
+        rel = np.where(d == 0, 0.0, d / mag)
+    if d.size == 0:
+        return 0.0, 0.0
+    if statistic == "max":
+        return float(d.max()), float(rel.max())
+    if statistic == "mean":
+        return float(d.mean()), float(rel.mean())
+    q = 0.5 if statistic == "median" else float(statistic.split(":", 1)[1])
+    return float(np.quantile(d, q)), float(np.quantile(rel, q))
 
 
 WORKERS = min(4, os.cpu_count() or 1)
@@ -193,6 +251,8 @@ def _merge(accs: list[_Acc]) -> _Acc:
         out.max_ulp = max(out.max_ulp, a.max_ulp)
         out.mismatched += a.mismatched
         out.nonfinite_bad += a.nonfinite_bad
+        out.min_atol = max(out.min_atol, a.min_atol)
+        out.min_rtol = max(out.min_rtol, a.min_rtol)
     return out
 
 
@@ -226,24 +286,35 @@ def _block(
         acc.max_abs, acc.worst = float(diff[k]), offset + k
     bound = np.multiply(mag, tol.rtol, out=w.bound[:n])
     bound += tol.atol
-    flag = np.greater(diff, bound, out=w.flag[:n])
-    acc.mismatched += int(np.count_nonzero(flag))
-    if acc.max_rel != float("inf"):
-        zeros = np.equal(mag, 0, out=flag)
-        if zeros.any() and (diff[zeros] > 0).any():
-            acc.max_rel = float("inf")  # off from an exact zero
-        else:
-            np.maximum(mag, np.finfo(np.float64).tiny, out=bound)  # 0 / tiny = 0
-            np.divide(diff, bound, out=bound)
-            acc.max_rel = max(acc.max_rel, float(bound.max()))
+    excess = np.subtract(diff, bound, out=w.tmp[:n])  # > 0: outside atol + rtol * |ref|
+    acc.min_atol = max(acc.min_atol, float(excess.max()) + tol.atol)
+    flag = np.greater(excess, 0, out=w.flag[:n])
     if floats:
         a = ref if ref.dtype == np.float32 else _to_f32(ref, w.f32[:n])
         b = cand if cand.dtype == np.float32 else _to_f32(cand, w.f32b[:n])
-        ulps = _ulps(a, b, w) if all_finite else _ulps(a[finite], b[finite], w)
-    else:
-        ulps = diff
-    if ulps.size:
+        ulps = _ulps(a, b, w)
+        if not all_finite:
+            ulps[~finite] = 0.0
         acc.max_ulp = max(acc.max_ulp, int(ulps.max()))
+        if tol.ulp is not None:
+            flag &= np.greater(ulps, tol.ulp, out=w.flag2[:n])
+    else:
+        acc.max_ulp = max(acc.max_ulp, int(diff.max()))
+    acc.mismatched += int(np.count_nonzero(flag))
+    zeros = np.equal(mag, 0, out=w.flag2[:n])
+    if zeros.any() and (diff[zeros] > 0).any():
+        acc.max_rel = float("inf")  # off from an exact zero
+        if (diff[zeros] > tol.atol).any():
+            acc.min_rtol = float("inf")
+    denominator = np.maximum(mag, np.finfo(np.float64).tiny, out=bound)  # 0 / tiny = 0
+    with np.errstate(over="ignore"):  # a huge quotient over a tiny |ref|: inf is right
+        if acc.max_rel != float("inf"):
+            rel = np.divide(diff, denominator, out=w.tmp[:n])
+            acc.max_rel = max(acc.max_rel, float(rel.max()))
+        if acc.min_rtol != float("inf"):
+            over = np.subtract(diff, tol.atol, out=w.tmp[:n])
+            np.divide(over, denominator, out=over)
+            acc.min_rtol = max(acc.min_rtol, float(over.max()))
 
 
 def _to_f32(x: np.ndarray, out: np.ndarray) -> np.ndarray:

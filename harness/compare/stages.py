@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -41,7 +42,8 @@ def compare_stage(
         return result
     m = compare(reference, candidate, tol)
     result.chained = dataclasses.asdict(m)
-    result.verdict = "pass" if m.allclose else "fail"
+    result.verdict = "pass" if m.passed else "fail"
+    result.min_passing_tolerance = {"atol": m.min_atol, "rtol": m.min_rtol, "ulp": m.max_ulp}
     if not m.allclose:
         result.message = describe_mismatch(m, tol)
     return result
@@ -49,23 +51,40 @@ def compare_stage(
 
 def describe_mismatch(m: Metrics, tol: Tolerance) -> str:
     """torch.testing-style: how many, the greatest differences, where, and what was allowed."""
+    allowed = f"allowed atol {tol.atol:g} + rtol {tol.rtol:g} * |python|"
+    if tol.ulp is not None:
+        allowed += f" or {tol.ulp} ULP"
+    if tol.mismatch_fraction:
+        allowed += f", up to {tol.mismatch_fraction:.2%} of elements"
     text = (
         f"mismatched elements: {m.mismatched} / {m.total} ({m.mismatch_fraction:.1%}); "
         f"greatest absolute difference {m.max_abs:.6g} at index {list(m.worst_index or [])} "
         f"(python {m.worst_reference!r}, js {m.worst_candidate!r}); "
-        f"greatest relative difference {m.max_rel:.6g}; max {m.max_ulp} float32 ULP; "
-        f"allowed atol {tol.atol:g} + rtol {tol.rtol:g} * |python|"
+        f"greatest relative difference {m.max_rel:.6g}; max {m.max_ulp} float32 ULP; {allowed}"
     )
+    if tol.statistic != "elementwise":
+        text += (
+            f"; {tol.statistic} of |js - python| {m.statistic_abs:.6g}, "
+            f"of the relative error {m.statistic_rel:.6g}"
+        )
     if m.nonfinite_mismatched:
         text += f"; {m.nonfinite_mismatched} NaN/Inf position(s) disagree"
-    return text
+    passing = f"; it would pass with atol {m.min_atol:.3g} or rtol {m.min_rtol:.3g}"
+    return text + (passing if not m.nonfinite_mismatched else "")
+
+
+PolicyFor = Callable[[str, np.dtype], Tolerance]  # (stage, candidate dtype) -> policy
+
+
+def default_policies(precision: str) -> PolicyFor:
+    return lambda _stage, dtype: default_tolerance(dtype, precision)
 
 
 def compare_run(
     stage_names: tuple[str, ...],
     reference: RuntimeOutput,
     candidate: RuntimeOutput,
-    precision: str,
+    policy_for: PolicyFor,
     isolated: RuntimeOutput | None = None,
 ) -> tuple[list[StageResult], str | None]:
     """Every stage chained (end to end) and, given `isolated`, on its own (fed Python's input).
@@ -81,11 +100,11 @@ def compare_run(
         if ref is None or cand is None:
             result = _not_compared(name, ref, cand, reference, candidate, first is None)
         else:
-            result = compare_stage(name, ref, cand, default_tolerance(cand.dtype, precision))
+            result = compare_stage(name, ref, cand, policy_for(name, cand.dtype))
         if name == INPUT_STAGE:  # no op ran: what arrived is the stage's own error
             result.isolated, result.own_verdict = result.chained, result.verdict
         elif isolated is not None:
-            _add_isolated(result, ref, isolated, precision)
+            _add_isolated(result, ref, isolated, policy_for)
         results.append(result)
         own = result.own_verdict or result.verdict
         if first is None and own == "fail":
@@ -94,7 +113,7 @@ def compare_run(
 
 
 def _add_isolated(
-    result: StageResult, ref: np.ndarray | None, isolated: RuntimeOutput, precision: str
+    result: StageResult, ref: np.ndarray | None, isolated: RuntimeOutput, policy_for: PolicyFor
 ) -> None:
     own = isolated.stages.get(result.name)
     failure = isolated.failures.get(result.name)
@@ -102,7 +121,7 @@ def _add_isolated(
         result.own_verdict = "fail"
         result.isolated_message = f"isolated run failed: {failure.message}"
     elif ref is not None and own is not None:
-        alone = compare_stage(result.name, ref, own, default_tolerance(own.dtype, precision))
+        alone = compare_stage(result.name, ref, own, policy_for(result.name, own.dtype))
         result.isolated, result.own_verdict = alone.chained, alone.verdict
         result.isolated_message = alone.message
 

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.compare.tolerance import check_fields
 from harness.pipeline.catalogue import SCHEMAS
 from harness.pipeline.params import PipelineSpecError, resolve, validate
+from harness.runtimes.backends import parse_variant
 
 SIDES = ("python", "js")
 INPUT_STAGE = "input"  # the stage every run starts with: the bytes each runtime received
@@ -29,6 +31,9 @@ class Step:
     op: str
     python: dict[str, Any]  # validated settings, defaults filled in
     js: dict[str, Any]
+    # tolerance policy settings for this stage: KEYS of compare.tolerance, plus
+    # "backends": {variant: {...}} for settings that apply to one backend variant only
+    tolerance: dict[str, Any] = field(default_factory=dict)
 
     def settings(self, side: str, case_params: Mapping[str, Any]) -> dict[str, Any]:
         return resolve(getattr(self, side), case_params, f"step {self.name!r} ({side})")
@@ -102,7 +107,7 @@ def load(path: Path) -> Pipeline:
 def _parse_step(raw: Any, where: str) -> Step:
     if not isinstance(raw, dict):
         raise PipelineSpecError(f"{where}: a step is an object")
-    _only(raw, {"name", "op", "params", *SIDES}, where)
+    _only(raw, {"name", "op", "params", "tolerance", *SIDES}, where)
     op = raw.get("op")
     if op not in SCHEMAS:
         raise PipelineSpecError(
@@ -121,7 +126,31 @@ def _parse_step(raw: Any, where: str) -> Step:
         per_side[side] = validate(side_schema, given, f"{where}.{side}")
         if side == "python" and schema.check_python:
             schema.check_python(given, per_side[side], f"{where}.python")
-    return Step(name=name, op=op, python=per_side["python"], js=per_side["js"])
+    return Step(
+        name=name,
+        op=op,
+        python=per_side["python"],
+        js=per_side["js"],
+        tolerance=_tolerance(raw.get("tolerance", {}), f"{where}.tolerance"),
+    )
+
+
+def _tolerance(raw: Any, where: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise PipelineSpecError(f"{where}: must be an object")
+    backends = raw.get("backends", {})
+    if not isinstance(backends, dict):
+        raise PipelineSpecError(f"{where}.backends: must be an object of variant -> settings")
+    try:
+        for variant, settings in backends.items():
+            parse_variant(variant)
+            if not isinstance(settings, dict):
+                raise PipelineSpecError(f"{where}.backends.{variant}: must be an object")
+            check_fields(settings, f"{where}.backends.{variant}")
+        check_fields({k: v for k, v in raw.items() if k != "backends"}, where)
+    except ValueError as e:  # ToleranceError, or an unknown backend variant
+        raise PipelineSpecError(str(e) if where in str(e) else f"{where}: {e}") from None
+    return raw
 
 
 def _object(raw: dict, key: str, where: str) -> dict:
