@@ -73,7 +73,7 @@ class ParityServer:
         self.token = secrets.token_urlsafe(24)
         self.uploads = UploadStore()
         self.upload_cap = upload_cap
-        self._inputs: dict[str, tensors.WireTensor] = {}
+        self._inputs: dict[str, bytes] = {}
         self._httpd = _HTTPServer((host, port), _Handler, self)
         self._thread: threading.Thread | None = None
 
@@ -101,11 +101,9 @@ class ParityServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def offer_input(self, key: str, array: np.ndarray) -> tensors.WireTensor:
-        """Make `array` fetchable by the page at /input/<key>; returns its wire description."""
-        wire = tensors.encode(array)
-        self._inputs[key] = wire
-        return wire
+    def offer_inputs(self, key: str, arrays: Mapping[str, np.ndarray]) -> None:
+        """Make `arrays` fetchable by the page as one bundle at /input/<key>."""
+        self._inputs[key] = tensors.pack({k: tensors.encode(a) for k, a in arrays.items()})
 
     def withdraw_input(self, key: str) -> None:
         self._inputs.pop(key, None)
@@ -143,6 +141,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small replies must not wait for a delayed ACK
 
     def log_message(self, format: str, *args: object) -> None:  # quiet: results go to the report
         pass
@@ -156,7 +155,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             item = owner._inputs.get(urllib.parse.unquote(self.path[len("/input/") :]))
             if item is None:
                 return self._send_text(404, "no such input")
-            return self._send(200, item.data, "application/octet-stream", cache=False)
+            return self._send(200, item, "application/octet-stream", cache=False)
         if ".." in urllib.parse.unquote(self.path).split("/"):
             return self._send_text(403, "path traversal refused")
         target = owner.resolve(self.path)
@@ -182,18 +181,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if size > owner.upload_cap:
             return self._refuse(413, f"{size} bytes is over the upload cap of {owner.upload_cap}")
         body = self.rfile.read(size)
+        key = urllib.parse.unquote(self.path[len("/upload/") :])
+        dtype = self.headers.get("X-Parity-Dtype", "")
         try:
-            dtype = self.headers.get("X-Parity-Dtype", "")
-            shape = tensors.parse_shape(self.headers.get("X-Parity-Shape", ""))
-            if len(body) != tensors.expected_nbytes(dtype, shape):
-                raise tensors.WireFormatError(
-                    f"{dtype} {list(shape)} needs {tensors.expected_nbytes(dtype, shape)} bytes, "
-                    f"got {len(body)}"
-                )
+            if dtype == "bundle":  # several tensors: stored as <key>/<name>
+                items = tensors.unpack(body)
+            else:
+                shape = tensors.parse_shape(self.headers.get("X-Parity-Shape", ""))
+                items = {"": tensors.WireTensor(dtype, shape, body)}
+                tensors.decode(dtype, shape, body)  # checks dtype, shape and byte count agree
         except tensors.WireFormatError as e:
             return self._send_text(400, str(e))
-        key = urllib.parse.unquote(self.path[len("/upload/") :])
-        owner.uploads.put(key, tensors.WireTensor(dtype, shape, body))
+        for name, item in items.items():
+            owner.uploads.put(f"{key}/{name}" if name else key, item)
         self._send_text(200, "ok")
 
     # --------------------------------------------------------------------------- helpers

@@ -6,7 +6,9 @@ Both directions use it: inputs the page fetches, and stage outputs the page uplo
 
 from __future__ import annotations
 
+import json
 import math
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,3 +87,63 @@ def encode(array: np.ndarray) -> WireTensor:
         )
     data = np.ascontiguousarray(a, dtype=WIRE_DTYPES[wire]).tobytes()
     return WireTensor(wire, tuple(a.shape), data)
+
+
+# A bundle carries several tensors in one request: fewer requests is most of the speed for the
+# sub-megabyte stage tensors of a pipeline (each request costs ~10 ms in Chromium here).
+# Layout: uint32 little-endian header length H, H bytes of JSON header (padded with spaces to
+# a multiple of 8), then the payload; header entries: name, dtype, shape, offset, nbytes.
+
+
+def pack(items: dict[str, WireTensor]) -> bytes:
+    entries, chunks, offset = [], [], 0
+    for name, t in items.items():
+        pad = -offset % 8
+        chunks.append(b"\0" * pad + t.data)
+        offset += pad
+        entries.append(
+            {
+                "name": name,
+                "dtype": t.dtype,
+                "shape": list(t.shape),
+                "offset": offset,
+                "nbytes": len(t.data),
+            }
+        )
+        offset += len(t.data)
+    header = json.dumps(entries).encode()
+    header += b" " * (-(len(header) + 4) % 8)
+    return struct.pack("<I", len(header)) + header + b"".join(chunks)
+
+
+def unpack(blob: bytes) -> dict[str, WireTensor]:
+    """The tensors of a bundle; a malformed bundle raises WireFormatError saying how."""
+    if len(blob) < 4:
+        raise WireFormatError("bundle shorter than its header length")
+    (size,) = struct.unpack_from("<I", blob)
+    start = 4 + size
+    if start > len(blob):
+        raise WireFormatError(f"bundle header of {size} bytes does not fit in {len(blob)}")
+    try:
+        entries = json.loads(blob[4:start])
+    except ValueError as e:
+        raise WireFormatError(f"bundle header is not JSON ({e})") from None
+    if not isinstance(entries, list):
+        raise WireFormatError("bundle header must be a list of entries")
+    out: dict[str, WireTensor] = {}
+    for e in entries:
+        try:
+            name, dtype, offset, nbytes = e["name"], e["dtype"], int(e["offset"]), int(e["nbytes"])
+            shape = tuple(int(d) for d in e["shape"])
+        except (KeyError, TypeError, ValueError):
+            raise WireFormatError(
+                f"bundle entry {e!r} lacks name/dtype/shape/offset/nbytes"
+            ) from None
+        if nbytes != expected_nbytes(dtype, shape) or any(d < 0 for d in shape):
+            raise WireFormatError(
+                f"bundle entry {name!r}: {dtype} {list(shape)} is not {nbytes} bytes"
+            )
+        if offset < 0 or start + offset + nbytes > len(blob):
+            raise WireFormatError(f"bundle entry {name!r} lies outside the bundle")
+        out[name] = WireTensor(dtype, shape, blob[start + offset : start + offset + nbytes])
+    return out

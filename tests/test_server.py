@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from harness.server import ParityServer
+from harness.tensors import WireFormatError, encode, pack, unpack
 
 
 @pytest.fixture
@@ -122,10 +123,40 @@ def test_upload_over_the_cap_is_refused(server):
 
 
 def test_inputs_need_the_token(server):
-    server.offer_input("case1", np.arange(3, dtype=np.uint16))
+    server.offer_inputs("case1", {"x": np.arange(3, dtype=np.uint16)})
     assert request(server, "GET", "/input/case1")[0] == 403
     status, _, body = request(
         server, "GET", "/input/case1", headers={"X-Parity-Token": server.token}
     )
     assert status == 200
-    assert np.frombuffer(body, np.int32).tolist() == [0, 1, 2]
+    assert unpack(body)["x"].to_numpy().tolist() == [0, 1, 2]
+
+
+def test_a_bundle_upload_stores_each_tensor(server):
+    body = pack({"a": encode(np.array([1.5], np.float32)), "b": encode(np.array([True, False]))})
+    headers = upload_headers(server, **{"X-Parity-Dtype": "bundle"})
+    status, _, _ = request(server, "POST", "/upload/run2", body, headers)
+    assert status == 200
+    assert server.uploads.take("run2/a").to_numpy().tolist() == [1.5]
+    assert server.uploads.take("run2/b").to_numpy().tolist() == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"\x01", b"shorter than its header length"),
+        (b"\xff\x00\x00\x00[]", b"does not fit"),
+        (b"\x04\x00\x00\x00{}  ", b"must be a list"),
+        (b"\x18\x00\x00\x00" + b'[{"name": "a"}]'.ljust(24), b"lacks name/dtype"),
+    ],
+)
+def test_malformed_bundles_are_refused(server, body, message):
+    headers = upload_headers(server, **{"X-Parity-Dtype": "bundle"})
+    status, _, reply = request(server, "POST", "/upload/run3", body, headers)
+    assert status == 400 and message in reply
+
+
+def test_bundle_entries_must_fit_their_declared_size():
+    blob = bytearray(pack({"a": encode(np.zeros(4, np.float32))}))
+    with pytest.raises(WireFormatError, match="lies outside the bundle"):
+        unpack(bytes(blob[:-4]))

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from harness import tensors
 from harness.cases import Case
 from harness.pipeline.spec import Pipeline
 from harness.runtimes.backends import Variant, parse_variant
@@ -59,11 +58,8 @@ class BackendPage:
     ) -> RuntimeOutput:
         """Chained: every step in order from the case's input, as the user's page would.
         `repeat`: a second pass compared bit for bit in the page (out.repeat)."""
-        run_id = secrets.token_hex(8)
-        inputs = {run_id: case.input}
-        wire = {"key": run_id, **self._describe(case.input)}
-        args = {"steps": pipeline.js_steps(case.params), "input": wire, "repeat": repeat}
-        answer, out = self._call("run", run_id, args, inputs, timeout)
+        args = {"steps": pipeline.js_steps(case.params), "repeat": repeat}
+        answer, out = self._call("run", args, {"input": case.input}, timeout)
         failure = None
         if answer["failure"]:
             f = answer["failure"]
@@ -91,28 +87,20 @@ class BackendPage:
         """Each step fed the Python reference's input to that stage: the stage's own error.
 
         A float64 reference input is rounded to float32 on the way (TF.js has no float64)."""
-        run_id = secrets.token_hex(8)
-        steps, wires, inputs = [], [], {}
+        inputs: dict[str, np.ndarray] = {}
         for step, previous in zip(pipeline.steps, pipeline.stage_names, strict=False):
             if previous not in reference.stages:
                 break  # the Python side stopped before this stage
             array = reference.stages[previous]
-            if array.dtype == np.float64:
-                array = array.astype(np.float32)
-            key = f"{run_id}-in-{len(steps)}"
-            inputs[key] = array
-            wires.append({"key": key, **self._describe(array)})
-            steps.append(step)
-        js_steps = [
-            s for s in pipeline.js_steps(case.params) if s["name"] in {t.name for t in steps}
-        ]
-        answer, out = self._call(
-            "runIsolated", run_id, {"steps": js_steps, "inputs": wires}, inputs, timeout
-        )
+            inputs[step.name] = array.astype(np.float32) if array.dtype == np.float64 else array
+        steps = [s for s in pipeline.js_steps(case.params) if s["name"] in inputs]
+        answer, out = self._call("runIsolated", {"steps": steps}, inputs, timeout)
         for f in answer["failures"]:
             out.failures[f["stage"]] = StageFailure(
                 f["stage"], f"JS exception: {f['message']}", f.get("stack")
             )
+        for message in answer["upload_errors"]:
+            out.failures.setdefault(steps[-1]["name"], StageFailure(steps[-1]["name"], message))
         if answer["backend"] != self.info.requested:
             out.failures.setdefault(
                 pipeline.stage_names[-1],
@@ -120,33 +108,25 @@ class BackendPage:
             )
         return out
 
-    def _describe(self, array: np.ndarray) -> dict[str, Any]:
-        wire = tensors.encode(array)
-        return {"dtype": wire.dtype, "shape": list(wire.shape)}
-
     def _call(
-        self,
-        method: str,
-        run_id: str,
-        args: dict[str, Any],
-        inputs: dict[str, np.ndarray],
-        timeout: float,
+        self, method: str, args: dict[str, Any], inputs: dict[str, np.ndarray], timeout: float
     ) -> tuple[dict[str, Any], RuntimeOutput]:
-        """Offer the inputs, run `window.parity[method]`, collect the uploaded stages."""
-        for key, array in inputs.items():
-            self._server.offer_input(key, array)
+        """Offer the inputs as one bundle, run `window.parity[method]`, collect the stages."""
+        run_id = secrets.token_hex(8)
+        self._server.offer_inputs(run_id, inputs)
         t0 = time.perf_counter()
         try:
             answer = self.page.evaluate(
-                f"args => window.parity.{method}(args)", {"runId": run_id, **args}, timeout
+                f"args => window.parity.{method}(args)",
+                {"runId": run_id, "inputKey": run_id, **args},
+                timeout,
             )
         except PageError:
             # the page itself died or hung; JS exceptions come back inside `answer` instead
             self._server.uploads.discard_prefix(f"{run_id}/")
             raise
         finally:
-            for key in inputs:
-                self._server.withdraw_input(key)
+            self._server.withdraw_input(run_id)
         wall = time.perf_counter() - t0
         t1 = time.perf_counter()
         stages = {}

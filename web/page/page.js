@@ -63,60 +63,103 @@ function webglRenderer() {
   return gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER);
 }
 
-function tensorFromBytes(buffer, dtype, shape) {
-  const views = { float32: Float32Array, int32: Int32Array, uint8: Uint8Array, bool: Uint8Array };
-  if (!(dtype in views)) throw new Error(`input dtype ${dtype} is not supported by the page`);
-  const data = new views[dtype](buffer);
+const WIRE = { float32: Float32Array, int32: Int32Array, uint8: Uint8Array, bool: Uint8Array };
+
+function tensorFromWire({ dtype, shape, data }) {
   // TF.js has no uint8 dtype: uint8 values are held as int32, exactly.
-  const tfDtype = dtype === 'uint8' ? 'int32' : dtype;
-  return tf.tensor(dtype === 'uint8' ? Int32Array.from(data) : data, shape, tfDtype);
+  if (dtype === 'uint8') return tf.tensor(Int32Array.from(data), shape, 'int32');
+  return tf.tensor(data, shape, dtype);
 }
 
-async function fetchInput(key) {
+// Fetches the bundle of inputs the harness offered under `key`: {name: {dtype, shape, data}}.
+async function fetchInputs(key) {
   const res = await fetch(`/input/${encodeURIComponent(key)}`, {
     headers: { 'X-Parity-Token': state.token },
   });
   if (!res.ok) throw new Error(`input ${key}: HTTP ${res.status} ${await res.text()}`);
-  return res.arrayBuffer();
+  return unpack(await res.arrayBuffer());
 }
 
-// `data` is what tensor.data() gives (bool tensors give a Uint8Array of 0/1), or raw bytes
-// (a Uint8Array sent as 'uint8', e.g. decoded pixels before they become a tensor).
-async function upload(key, dtype, shape, data) {
-  if (!['float32', 'int32', 'bool', 'uint8'].includes(dtype)) {
-    throw new Error(`dtype ${dtype} cannot be sent back (float32, int32, bool or uint8 only)`);
+// Bundle layout (harness/tensors.py): uint32 LE header length, JSON header padded to 8 bytes,
+// payload; one request for many tensors, which is most of the speed for small ones.
+function unpack(buffer) {
+  const size = new DataView(buffer).getUint32(0, true);
+  const start = 4 + size;
+  const entries = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, size)));
+  const out = {};
+  for (const e of entries) {
+    if (!(e.dtype in WIRE)) throw new Error(`input dtype ${e.dtype} is not supported by the page`);
+    const View = WIRE[e.dtype];
+    out[e.name] = {
+      dtype: e.dtype,
+      shape: e.shape,
+      data: new View(buffer, start + e.offset, e.nbytes / View.BYTES_PER_ELEMENT),
+    };
   }
+  return out;
+}
+
+function pack(items) {
+  const entries = [];
+  const parts = [];
+  let offset = 0;
+  for (const { name, dtype, shape, data } of items) {
+    if (!(dtype in WIRE)) {
+      throw new Error(`dtype ${dtype} cannot be sent back (float32, int32, bool or uint8 only)`);
+    }
+    const pad = (8 - (offset % 8)) % 8;
+    if (pad) parts.push(new Uint8Array(pad));
+    offset += pad;
+    entries.push({ name, dtype, shape, offset, nbytes: data.byteLength });
+    parts.push(data);
+    offset += data.byteLength;
+  }
+  const json = JSON.stringify(entries);
+  const pad = (8 - ((new TextEncoder().encode(json).length + 4) % 8)) % 8;
+  const header = new TextEncoder().encode(json + ' '.repeat(pad));
+  const length = new Uint8Array(4);
+  new DataView(length.buffer).setUint32(0, header.length, true);
+  return new Blob([length, header, ...parts]);
+}
+
+async function post(key, dtype, shape, body) {
   const res = await fetch(`/upload/${encodeURIComponent(key)}`, {
     method: 'POST',
-    headers: {
-      'X-Parity-Token': state.token,
-      'X-Parity-Dtype': dtype,
-      'X-Parity-Shape': shape.join(','),
-    },
-    body: new Blob([data]),
+    headers: { 'X-Parity-Token': state.token, 'X-Parity-Dtype': dtype, 'X-Parity-Shape': shape },
+    body,
   });
   if (!res.ok) throw new Error(`upload of ${key} refused: HTTP ${res.status} ${await res.text()}`);
 }
 
-// Runs the steps on `input`, uploading each stage as `${runId}/${stage}`. Never throws: a failure
-// is returned with the stage it happened in, and every stage finished before it is kept.
-// With `repeat`, runs the steps a second time on the same bytes and compares the two passes
-// here, bit for bit, so determinism costs compute but no transfer.
-async function run({ runId, steps, input, repeat }) {
-  const stages = [];
-  const pending = [];
+// One tensor: `data` is what tensor.data() gives (bool tensors give a Uint8Array of 0/1), or raw
+// bytes (a Uint8Array sent as 'uint8', e.g. decoded pixels before they become a tensor).
+async function upload(key, dtype, shape, data) {
+  if (!(dtype in WIRE)) {
+    throw new Error(`dtype ${dtype} cannot be sent back (float32, int32, bool or uint8 only)`);
+  }
+  await post(key, dtype, shape.join(','), new Blob([data]));
+}
+
+// Several tensors in one request, stored by the harness as `${key}/${name}`.
+async function uploadBundle(key, items) {
+  await post(key, 'bundle', '', pack(items));
+}
+
+// Runs the steps on the input, then uploads every stage in one bundle (`${runId}/${stage}`).
+// Never throws: a failure is returned with the stage it happened in, and every stage finished
+// before it is kept. With `repeat`, runs the steps a second time on the same bytes and compares
+// the two passes here, bit for bit, so determinism costs compute but no transfer.
+async function run({ runId, steps, inputKey, repeat }) {
+  const items = [];
   const computeMs = {};
   let failure = null;
   let determinism = null;
   const t0 = performance.now();
-  let bytes = null;
-  const first = [];
+  let input = null;
   try {
-    bytes = await fetchInput(input.key);
-    await runSteps(steps, bytes, input, computeMs, (name, t, data) => {
-      stages.push({ name, dtype: t.dtype, shape: t.shape });
-      first.push(data);
-      pending.push(upload(`${runId}/${name}`, t.dtype, t.shape, data));
+    input = (await fetchInputs(inputKey)).input;
+    await runSteps(steps, input, computeMs, (name, t, data) => {
+      items.push({ name, dtype: t.dtype, shape: t.shape, data });
     });
   } catch (e) {
     failure = describeError(e);
@@ -126,8 +169,8 @@ async function run({ runId, steps, input, repeat }) {
     determinism = { identical: true, max_abs: 0 };
     try {
       let i = 0;
-      await runSteps(steps, bytes, input, {}, (name, t, data) => {
-        const d = difference(first[i++], data);
+      await runSteps(steps, input, {}, (name, t, data) => {
+        const d = difference(items[i++].data, data);
         determinism = {
           identical: determinism.identical && d.identical,
           max_abs: Math.max(determinism.max_abs, d.max_abs),
@@ -138,11 +181,17 @@ async function run({ runId, steps, input, repeat }) {
     }
     computeMs.repeat = performance.now() - start;
   }
+  const uploadErrors = [];
   const uploadStart = performance.now();
-  const settled = await Promise.allSettled(pending);
-  const uploadErrors = settled.filter((s) => s.status === 'rejected').map((s) => `${s.reason}`);
+  if (items.length) {
+    try {
+      await uploadBundle(runId, items);
+    } catch (e) {
+      uploadErrors.push(`${e.message}`);
+    }
+  }
   return {
-    stages,
+    stages: items.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
     failure,
     determinism,
     upload_errors: uploadErrors,
@@ -157,8 +206,8 @@ async function run({ runId, steps, input, repeat }) {
 
 // The chained pass: `onStage(name, tensor, data)` for the input and after every step. A thrown
 // error carries the stage it happened in.
-async function runSteps(steps, bytes, input, computeMs, onStage) {
-  let x = tensorFromBytes(bytes, input.dtype, input.shape);
+async function runSteps(steps, input, computeMs, onStage) {
+  let x = tensorFromWire(input);
   let current = 'input';
   try {
     onStage('input', x, await x.data());
@@ -206,29 +255,26 @@ function difference(a, b) {
   return { identical, max_abs: spread };
 }
 
-// Runs each step on its own input (the Python reference's input to that stage), uploading its
-// output as `${runId}/${stage}`: the stage's own error, without what earlier stages passed on.
-// Steps are independent, so a failing one does not stop the others.
-async function runIsolated({ runId, steps, inputs }) {
-  const stages = [];
+// Runs each step on its own input (the Python reference's input to that stage, in the bundle
+// under the step's name): the stage's own error, without what earlier stages passed on. Steps
+// are independent, so a failing one does not stop the others. Outputs go up in one bundle.
+async function runIsolated({ runId, steps, inputKey }) {
+  const items = [];
   const failures = [];
-  const pending = [];
   const computeMs = {};
-  for (let i = 0; i < steps.length; i++) {
-    const step = steps[i];
+  const inputs = await fetchInputs(inputKey);
+  for (const step of steps) {
     let x = null;
     let y = null;
     try {
-      const input = inputs[i];
-      x = tensorFromBytes(await fetchInput(input.key), input.dtype, input.shape);
+      x = tensorFromWire(inputs[step.name]);
       const op = ops[step.op];
       if (!op) throw new Error(`op ${step.op} is not in the page's catalogue`);
       const start = performance.now();
       y = tf.tidy(() => op(x, step.params));
       const data = await y.data();
       computeMs[step.name] = performance.now() - start;
-      stages.push({ name: step.name, dtype: y.dtype, shape: y.shape });
-      pending.push(upload(`${runId}/${step.name}`, y.dtype, y.shape, data));
+      items.push({ name: step.name, dtype: y.dtype, shape: y.shape, data });
     } catch (e) {
       failures.push({ stage: step.name, message: `${e && e.message ? e.message : e}`, stack: e && e.stack });
     } finally {
@@ -236,11 +282,18 @@ async function runIsolated({ runId, steps, inputs }) {
       if (y) y.dispose();
     }
   }
-  const settled = await Promise.allSettled(pending);
+  const uploadErrors = [];
+  if (items.length) {
+    try {
+      await uploadBundle(runId, items);
+    } catch (e) {
+      uploadErrors.push(`${e.message}`);
+    }
+  }
   return {
-    stages,
+    stages: items.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
     failures,
-    upload_errors: settled.filter((s) => s.status === 'rejected').map((s) => `${s.reason}`),
+    upload_errors: uploadErrors,
     backend: tf.getBackend(),
     timings_ms: { compute: computeMs },
   };
