@@ -6,6 +6,7 @@ Both the CLI and the pytest plugin run everything through `Harness.run`, so a pa
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import hashlib
@@ -13,6 +14,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -46,10 +48,11 @@ BROWSERS = ("chromium",)  # Firefox and WebKitGTK over WebDriver come later
 
 
 class Timings:
-    """Where the wall time goes, summed per phase."""
+    """Where the time goes, summed per phase (over pages working in parallel, too)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -57,10 +60,11 @@ class Timings:
         try:
             yield
         finally:
-            self.seconds[name] += time.perf_counter() - t0
+            self.add(name, time.perf_counter() - t0)
 
     def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] += seconds
+        with self._lock:
+            self.seconds[name] += seconds
 
 
 def web_mounts() -> dict[str, Path]:
@@ -145,6 +149,29 @@ class Harness:
                 self.timings.add("python_reference", -tf_runtime.import_seconds)
                 self.timings.add("tf_import", tf_runtime.import_seconds)
         return self._references[key]
+
+    def run_many(
+        self,
+        pipeline: Pipeline,
+        case: Case,
+        targets: Sequence[tuple[str, str]],
+        unavailable_status: str = "error",
+    ) -> list[RunResult]:
+        """`run` on several (browser, variant) pages at once, results in the order given.
+
+        Each page is its own renderer process, so the backends compute in parallel on the
+        machine's cores; the Python reference is computed once, before."""
+        for _, variant in targets:
+            parse_variant(variant)
+        self.reference(pipeline, case)
+        for browser in {b for b, _ in targets}:
+            with contextlib.suppress(BrowserUnavailable):  # each run reports it
+                self.session(browser)
+        with concurrent.futures.ThreadPoolExecutor(max(1, len(targets))) as pool:
+            futures = [
+                pool.submit(self.run, pipeline, case, b, v, unavailable_status) for b, v in targets
+            ]
+            return [f.result() for f in futures]
 
     def run(
         self,

@@ -121,12 +121,11 @@ def run_suite(
                     entry.status, entry.reason = "error", case
                     continue
                 entry.meta = case.meta
-                for browser in browsers:
-                    for variant in variants:
-                        run = harness.run(pipeline, case, browser, variant, unavailable_status)
-                        entry.runs.append(run)
-                        if on_run:
-                            on_run(entry, run)
+                targets = [(b, v) for b in browsers for v in variants]
+                for run in harness.run_many(pipeline, case, targets, unavailable_status):
+                    entry.runs.append(run)
+                    if on_run:
+                        on_run(entry, run)
     finally:  # whatever happened, the report holds everything gathered so far
         report.environment = harness.environment()
         report.timings = {k: round(v, 3) for k, v in harness.timings.seconds.items()}
