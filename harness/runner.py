@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from harness.cases import Case
+from harness.compare.classify import float32_redo_errors
 from harness.compare.metrics import Tolerance
 from harness.compare.stages import compare_run
 from harness.compare.tolerance import Override, policy
@@ -100,6 +101,7 @@ class Harness:
         self._sessions: dict[str, BrowserSession] = {}
         self._unavailable: dict[str, str] = {}
         self._references: dict[str, RuntimeOutput] = {}
+        self._redo: dict[str, dict[str, float]] = {}
 
     def __enter__(self) -> Harness:
         self._server = ParityServer(web_mounts()).start()
@@ -150,6 +152,15 @@ class Harness:
                 self.timings.add("tf_import", tf_runtime.import_seconds)
         return self._references[key]
 
+    def redo_errors(self, pipeline: Pipeline, case: Case) -> dict[str, float]:
+        """Per stage, what the Python op itself loses when redone in float32 (for classify)."""
+        key = reference_key(pipeline, case)
+        if key not in self._redo:
+            reference = self.reference(pipeline, case)
+            with self.timings.phase("python_reference"):
+                self._redo[key] = float32_redo_errors(pipeline, case, reference)
+        return self._redo[key]
+
     def run_many(
         self,
         pipeline: Pipeline,
@@ -164,6 +175,7 @@ class Harness:
         for _, variant in targets:
             parse_variant(variant)
         self.reference(pipeline, case)
+        self.redo_errors(pipeline, case)
         for browser in {b for b, _ in targets}:
             with contextlib.suppress(BrowserUnavailable):  # each run reports it
                 self.session(browser)
@@ -214,7 +226,13 @@ class Harness:
                 return policy(dtype, precision, stage, variant, steps.get(stage), self.overrides)
 
             result.stages, result.first_divergence = compare_run(
-                pipeline.stage_names, reference, candidate, policy_for, isolated
+                pipeline.stage_names,
+                reference,
+                candidate,
+                policy_for,
+                isolated,
+                precision,
+                self.redo_errors(pipeline, case),
             )
         failures = [f for f in (reference.failure, candidate.failure) if f]
         if failures:

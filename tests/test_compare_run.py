@@ -1,8 +1,14 @@
 """First divergence from own (isolated) errors, and the determinism spread: pure logic."""
 
-import numpy as np
+import dataclasses
 
+import numpy as np
+import pytest
+
+from harness.compare.classify import classify
+from harness.compare.metrics import compare
 from harness.compare.stages import compare_run, default_policies
+from harness.compare.tolerance import FLOAT32
 from harness.runtimes.base import RuntimeOutput, StageFailure
 
 STAGES = ("input", "a", "b", "c")
@@ -41,3 +47,25 @@ def test_an_isolated_failure_makes_the_stage_fail_on_its_own():
     stages, first = compare_run(STAGES, REFERENCE, chained, default_policies("float32"), isolated)
     assert first == "b"
     assert stages[2].isolated_message == "isolated run failed: JS exception: boom"
+
+
+@pytest.mark.parametrize(
+    ("ref", "cand", "precision", "redo", "expected"),
+    [
+        ([0.1, 3.0], [0.1, 3.0], "float32", None, "none"),  # the float32 rounding of Python's
+        ([1.0, 3.0], [1.0, 3.0 + 60 * 2.4e-7], "float32", None, "float32"),  # < 64 ULP of scale
+        ([1.0, 3.0], [1.0, 3.001], "float32", None, "semantic"),
+        ([1.0, 3.0], [1.0, 3.001], "float32", 3e-4, "float32"),  # float32 redo loses as much
+        ([1.0, 3.0], [1.0, 3.001], "float16", None, "float16"),
+        ([1.0, 3.0], [1.0, 3.1], "float16", None, "semantic"),
+        ([1.0, 3.0], [np.nan, 3.0], "float32", None, "semantic"),
+    ],
+)
+def test_own_error_classes_follow_the_stated_rule(ref, cand, precision, redo, expected):
+    ref, cand = np.array(ref), np.array(cand, np.float32)
+    metrics = dataclasses.asdict(compare(ref, cand, FLOAT32))
+    assert classify(metrics, ref, precision, redo) == expected
+
+
+def test_shape_disagreement_is_semantic():
+    assert classify(None, np.zeros(3), "float32") == "semantic"

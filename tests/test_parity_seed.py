@@ -11,6 +11,7 @@ def test_parity_seed_matched_agrees_with_python(parity_run, assert_parity, case)
     run = parity_run("seed-matched", case)
     assert_parity(run)
     assert [s.verdict for s in run.stages] == ["pass"] * 5
+    assert [s.own_error_class for s in run.stages] == ["none", "float32", "float32", "none", "none"]
 
 
 @pytest.mark.parity
@@ -38,3 +39,13 @@ def test_parity_seed_first_diverges_at_resize(parity_run, case):
     }
     assert [stages[n].verdict for n in ("tile", "expand_dims")] == ["fail", "fail"]
     assert run.deterministic is True and run.repeat_max_abs == 0
+    # the kind of error each stage makes on its own
+    classes = {name: s.own_error_class for name, s in stages.items()}
+    assert classes == {
+        "input": "none",
+        "normalize": "float32",
+        "resize": "semantic",
+        "tile": "none",
+        "expand_dims": "none",
+    }
+    assert stages["normalize"].isolated["max_abs"] < 1e-6

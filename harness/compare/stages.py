@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from harness.compare.classify import classify
 from harness.compare.metrics import Metrics, Tolerance, compare, dtype_family
 from harness.compare.tolerance import default_tolerance
 from harness.pipeline.spec import INPUT_STAGE
@@ -86,6 +87,8 @@ def compare_run(
     candidate: RuntimeOutput,
     policy_for: PolicyFor,
     isolated: RuntimeOutput | None = None,
+    precision: str = "float32",
+    redo_errors: Mapping[str, float] | None = None,
 ) -> tuple[list[StageResult], str | None]:
     """Every stage chained (end to end) and, given `isolated`, on its own (fed Python's input).
 
@@ -105,6 +108,11 @@ def compare_run(
             result.isolated, result.own_verdict = result.chained, result.verdict
         elif isolated is not None:
             _add_isolated(result, ref, isolated, policy_for)
+        own = result.isolated if result.own_verdict is not None else result.chained
+        if result.verdict != "not_run" and not (result.own_verdict == "fail" and own is None):
+            result.own_error_class = classify(own, ref, precision, (redo_errors or {}).get(name))
+        elif result.own_verdict == "fail":
+            result.own_error_class = "semantic"  # the stage could not even run on its own
         results.append(result)
         own = result.own_verdict or result.verdict
         if first is None and own == "fail":
