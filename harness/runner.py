@@ -25,6 +25,7 @@ import numpy as np
 
 from harness.cases import Case
 from harness.compare.classify import float32_redo_errors
+from harness.compare.hints import hints_for
 from harness.compare.metrics import Tolerance
 from harness.compare.stages import compare_run
 from harness.compare.tolerance import Override, policy
@@ -88,24 +89,39 @@ class Harness:
     """Use as a context manager; browsers start on first use and stay up until exit."""
 
     def __init__(
-        self, isolated: bool = True, repeat: bool = True, overrides: Sequence[Override] = ()
+        self,
+        isolated: bool = True,
+        repeat: bool = True,
+        overrides: Sequence[Override] = (),
+        hints: bool = True,
     ) -> None:
         """`isolated`: also run each JS stage on Python's input to it (own vs inherited error);
         `repeat`: run each chained run twice and report whether the two are bitwise identical;
-        `overrides`: tolerance overrides from the command line."""
+        `overrides`: tolerance overrides from the command line; `hints`: for stages that
+        differ in semantics, search the Python op's settings for the one TF.js matches."""
         self.isolated = isolated
         self.repeat = repeat
         self.overrides = tuple(overrides)
+        self.hints = hints
         self.timings = Timings()
         self._server: ParityServer | None = None
         self._sessions: dict[str, BrowserSession] = {}
         self._unavailable: dict[str, str] = {}
         self._references: dict[str, RuntimeOutput] = {}
         self._redo: dict[str, dict[str, float]] = {}
+        self._hints: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        self._hint_lock = threading.Lock()
 
     def __enter__(self) -> Harness:
         self._server = ParityServer(web_mounts()).start()
+        if self.hints and not tf_runtime.loaded():
+            # Hints may need TF (seconds to import): import it while the browser starts.
+            threading.Thread(target=self._import_tf, name="tf-import", daemon=True).start()
         return self
+
+    def _import_tf(self) -> None:
+        tf_runtime.tf()
+        self.timings.add("tf_import", tf_runtime.import_seconds)
 
     def __exit__(self, *exc: object) -> None:
         for session in self._sessions.values():
@@ -143,10 +159,10 @@ class Harness:
         """The Python outputs, computed once per (Python steps, input bytes, case parameters)."""
         key = reference_key(pipeline, case)
         if key not in self._references:
-            had_tf = tf_runtime.loaded()
+            importing = not tf_runtime.loaded() and not self.hints  # else the preload counts it
             with self.timings.phase("python_reference"):
                 self._references[key] = python_ref.run(pipeline, case)
-            if not had_tf and tf_runtime.loaded():
+            if importing and tf_runtime.loaded():
                 # report the import separately: it is the single largest fixed cost
                 self.timings.add("python_reference", -tf_runtime.import_seconds)
                 self.timings.add("tf_import", tf_runtime.import_seconds)
@@ -234,12 +250,53 @@ class Harness:
                 precision,
                 self.redo_errors(pipeline, case),
             )
+        if self.hints and isolated is not None:
+            with self.timings.phase("hints"):
+                self._add_hints(result, pipeline, case, reference, isolated, policy_for)
         failures = [f for f in (reference.failure, candidate.failure) if f]
         if failures:
             result.status = "error"
             result.reason = "; ".join(f"{f.stage}: {f.message}" for f in failures)
         result.timings = {k: round(v, 4) for k, v in candidate.timings.items()}
         return result
+
+    def _add_hints(
+        self,
+        result: RunResult,
+        pipeline: Pipeline,
+        case: Case,
+        reference: RuntimeOutput,
+        isolated: RuntimeOutput,
+        policy_for: Callable[[str, np.dtype], Tolerance],
+    ) -> None:
+        """Hints for each stage whose own error is semantic, cached by the JS output's bytes
+        (backends that agree with each other get the same hint for free)."""
+        steps = {
+            s.name: (s, prev) for s, prev in zip(pipeline.steps, pipeline.stage_names, strict=False)
+        }
+        for stage in result.stages:
+            own = isolated.stages.get(stage.name)
+            if stage.own_error_class != "semantic" or stage.name not in steps or own is None:
+                continue
+            step, previous = steps[stage.name]
+            if previous not in reference.stages:
+                continue
+            key = (
+                reference_key(pipeline, case),
+                stage.name,
+                hashlib.sha256(own.tobytes()).hexdigest(),
+                str(policy_for(stage.name, own.dtype)),
+            )
+            with self._hint_lock:
+                if key not in self._hints:
+                    self._hints[key] = hints_for(
+                        step,
+                        case.params,
+                        reference.stages[previous],
+                        own,
+                        policy_for(stage.name, own.dtype),
+                    )
+            stage.hints = self._hints[key]
 
     def _on_page(
         self, browser: str, variant: str, call: Callable[[], RuntimeOutput]

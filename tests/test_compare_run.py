@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from harness.compare.classify import classify
+from harness.compare.hints import js_equivalent
 from harness.compare.metrics import compare
 from harness.compare.stages import compare_run, default_policies
 from harness.compare.tolerance import FLOAT32
@@ -69,3 +70,64 @@ def test_own_error_classes_follow_the_stated_rule(ref, cand, precision, redo, ex
 
 def test_shape_disagreement_is_semantic():
     assert classify(None, np.zeros(3), "float32") == "semantic"
+
+
+@pytest.mark.parametrize(
+    ("python", "shape", "expected"),
+    [
+        (
+            {
+                "impl": "tf",
+                "method": "nearest",
+                "align_corners": True,
+                "half_pixel_centers": False,
+                "antialias": False,
+            },
+            (300, 300, 1),
+            {"method": "nearest", "align_corners": True, "half_pixel_centers": False},
+        ),
+        (
+            {"impl": "skimage", "order": 1, "anti_aliasing": None, "mode": "reflect"},
+            (300, 300, 1),
+            {
+                "method": "bilinear",
+                "align_corners": False,
+                "half_pixel_centers": True,
+                "antialias": "skimage",
+            },
+        ),
+        (
+            {"impl": "skimage", "order": 0, "anti_aliasing": False, "mode": "reflect"},
+            (300, 300, 1),
+            {
+                "method": "nearest",
+                "align_corners": False,
+                "half_pixel_centers": True,
+                "antialias": None,
+            },
+        ),
+        # enlarging: skimage mirrors the border, TF.js clamps; no exact equivalent
+        (
+            {"impl": "skimage", "order": 1, "anti_aliasing": None, "mode": "reflect"},
+            (100, 100, 1),
+            None,
+        ),
+        (
+            {"impl": "skimage", "order": 1, "anti_aliasing": False, "mode": "edge"},
+            (100, 100, 1),
+            {
+                "method": "bilinear",
+                "align_corners": False,
+                "half_pixel_centers": True,
+                "antialias": None,
+            },
+        ),
+        (
+            {"impl": "skimage", "order": 3, "anti_aliasing": None, "mode": "reflect"},
+            (300, 300, 1),
+            None,
+        ),
+    ],
+)
+def test_js_equivalent_of_python_resize_settings(python, shape, expected):
+    assert js_equivalent("resize", {"size": [224, 224], **python}, shape) == expected

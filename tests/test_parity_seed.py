@@ -49,3 +49,34 @@ def test_parity_seed_first_diverges_at_resize(parity_run, case):
         "expand_dims": "none",
     }
     assert stages["normalize"].isolated["max_abs"] < 1e-6
+
+
+LEGACY_NEAREST = {
+    "impl": "tf",
+    "method": "nearest",
+    "align_corners": False,
+    "half_pixel_centers": False,
+}
+SKIMAGE_IN_JS = {
+    "method": "bilinear",
+    "align_corners": False,
+    "half_pixel_centers": True,
+    "antialias": "skimage",
+}
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("case", CASES)
+def test_parity_seed_hint_names_the_resize_mismatch(parity_run, parity_backend, case):
+    run = parity_run("seed", case)
+    [hint, *_] = {s.name: s for s in run.stages}["resize"].hints
+    # TF.js's resizeNearestNeighbor with its defaults is TF's nearest on the legacy grid ...
+    assert hint["python_settings"] == LEGACY_NEAREST
+    # ... and the fix on the JS side is the skimage-equivalent resize of seed-matched
+    assert hint["js_settings"] == SKIMAGE_IN_JS
+    assert "set the JS resize to method='bilinear'" in hint["text"]
+    if not hint["reproduces"]:
+        # only TF.js's cpu backend picks other rows (float64 index arithmetic; see
+        # test_parity_tf_reference.py), so TF's nearest matches all but a few elements
+        assert parity_backend.split(":")[0] == "cpu"
+        assert hint["mismatch_fraction"] < 0.05

@@ -1,0 +1,199 @@
+"""Hints for a stage that differs in semantics: which Python setting reproduces the JS output.
+
+The Python side of the op is re-run, on the stage's own Python input, over the catalogue's
+alternative settings (resize: skimage order / anti-aliasing / border mode, TF's nearest or
+bilinear on each grid, with or without antialias; normalize: float32 or float64 arithmetic).
+Each result is compared with the JS output of the isolated run under the stage's policy. The
+hint says which setting reproduces TF.js, how closely, and what to change on which side.
+TF alternatives are tried only when no cheaper scikit-image one reproduces the output (they
+need TensorFlow, whose import costs seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from harness.compare.metrics import Metrics, Tolerance, compare
+from harness.pipeline.catalogue import PYTHON_OPS, SCHEMAS
+from harness.pipeline.params import validate
+from harness.pipeline.spec import Step
+
+GRIDS = ((False, True), (True, False), (False, False))  # (align_corners, half_pixel_centers)
+CHEAP: dict[str, list[dict[str, Any]]] = {
+    "resize": [
+        {"impl": "skimage", "order": order, "anti_aliasing": aa, "mode": mode}
+        for order in (0, 1)
+        for aa in (False, True)
+        for mode in ("reflect", "edge")
+    ],
+    "normalize": [{"precision": "float64"}, {"precision": "float32"}],
+}
+NEEDS_TF: dict[str, list[dict[str, Any]]] = {
+    "resize": [
+        {"impl": "tf", "method": m, "align_corners": ac, "half_pixel_centers": hp}
+        for m in ("nearest", "bilinear")
+        for ac, hp in GRIDS
+    ]
+    + [{"impl": "tf", "method": "bilinear", "antialias": True}],
+}
+MAX_HINTS = 3
+
+
+def hints_for(
+    step: Step,
+    case_params: Mapping[str, Any],
+    python_input: np.ndarray,
+    js_output: np.ndarray,
+    tol: Tolerance,
+) -> list[dict[str, Any]]:
+    current = step.settings("python", case_params)
+    tried = _try(step, current, CHEAP.get(step.op, []), python_input, js_output, tol)
+    if not any(m.passed for _, m in tried):
+        tried += _try(step, current, NEEDS_TF.get(step.op, []), python_input, js_output, tol)
+    if not tried:
+        return []
+    tried.sort(key=lambda t: (not t[1].passed, t[1].mismatch_fraction, t[1].max_abs))
+    reproducing = [t for t in tried if t[1].passed][:MAX_HINTS]
+    if not reproducing:
+        settings, m = tried[0]
+        return [_closest(step, current, settings, m, python_input.shape)]
+    return [_hint(step, current, s, m, python_input.shape) for s, m in reproducing]
+
+
+def _try(
+    step: Step,
+    current: dict[str, Any],
+    alternatives: list[dict[str, Any]],
+    x: np.ndarray,
+    js_output: np.ndarray,
+    tol: Tolerance,
+) -> list[tuple[dict[str, Any], Metrics]]:
+    schema = SCHEMAS[step.op]
+    common = {k: current[k] for k in schema.common}
+    out = []
+    for alt in alternatives:
+        settings = validate({**schema.common, **schema.python}, {**common, **alt}, "hint")
+        if schema.check_python:
+            schema.check_python({**common, **alt}, settings, "hint")
+        if _same(settings, current):
+            continue  # what Python already does
+        try:
+            y = np.asarray(PYTHON_OPS[step.op](x, **settings))
+        except Exception:
+            continue
+        if y.shape == js_output.shape:
+            out.append((alt, compare(y, js_output, tol)))
+    return out
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a.get(k) == b.get(k) for k in set(a) | set(b))
+
+
+def _hint(
+    step: Step,
+    current: dict[str, Any],
+    alt: dict[str, Any],
+    m: Metrics,
+    input_shape: tuple[int, ...],
+) -> dict[str, Any]:
+    relevant = {k: current[k] for k in _relevant(step.op, current)}
+    js = js_equivalent(step.op, current, input_shape)
+    text = (
+        f"TF.js's {step.op} gives what Python gives with {_fmt(alt)} ({_closeness(m)}), "
+        f"while Python runs {_fmt(relevant)}: the two sides are set differently. To agree, "
+        f"set the Python {step.op} to {_fmt(alt)}{_js_fix(step.op, js)}."
+    )
+    return _entry(text, True, alt, m, js)
+
+
+def _closest(
+    step: Step,
+    current: dict[str, Any],
+    alt: dict[str, Any],
+    m: Metrics,
+    input_shape: tuple[int, ...],
+) -> dict[str, Any]:
+    js = js_equivalent(step.op, current, input_shape)
+    text = (
+        f"No Python setting of {step.op} reproduces TF.js's output. The closest is {_fmt(alt)} "
+        f"({_closeness(m)}), so the two sides are set differently (to agree, set the Python "
+        f"{step.op} to it{_js_fix(step.op, js)}) and, beyond that, this backend computes "
+        f"{step.op} differently from Python in those {m.mismatched} elements."
+    )
+    return _entry(text, False, alt, m, js)
+
+
+def _closeness(m: Metrics) -> str:
+    return f"max |diff| {m.max_abs:.3g}, {m.mismatched} of {m.total} elements outside tolerance"
+
+
+def _js_fix(op: str, js: dict[str, Any] | None) -> str:
+    if js is None:
+        return "; TF.js has no exact equivalent of Python's current setting"
+    return f", or set the JS {op} to {_fmt(js)}, TF.js's equivalent of Python's"
+
+
+def _entry(
+    text: str, reproduces: bool, alt: dict[str, Any], m: Metrics, js: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "text": text,
+        "reproduces": reproduces,
+        "python_settings": alt,
+        "max_abs": m.max_abs,
+        "mismatch_fraction": m.mismatch_fraction,
+        "js_settings": js,
+    }
+
+
+def _relevant(op: str, settings: dict[str, Any]) -> list[str]:
+    if op == "resize":
+        keys = (
+            ["order", "mode", "anti_aliasing"]
+            if settings["impl"] == "skimage"
+            else ["method", "align_corners", "half_pixel_centers", "antialias"]
+        )
+        return ["impl", *keys]
+    return [k for k in settings if k not in SCHEMAS[op].common]
+
+
+def js_equivalent(
+    op: str, python: dict[str, Any], input_shape: tuple[int, ...]
+) -> dict[str, Any] | None:
+    """The JS settings that compute what the Python settings compute, where TF.js can."""
+    if op != "resize":
+        return None
+    if python["impl"] == "tf":
+        if python["antialias"]:
+            return None  # TF's antialias kernel is not TF.js's (it has none)
+        return {k: python[k] for k in ("method", "align_corners", "half_pixel_centers")}
+    if python["order"] not in (0, 1):
+        return None
+    spatial = input_shape[-3:-1] if len(input_shape) >= 3 else input_shape
+    shrinking = any(o < i for o, i in zip(python["size"], spatial, strict=False))
+    enlarging = any(o > i for o, i in zip(python["size"], spatial, strict=False))
+    aa = python["anti_aliasing"] if python["anti_aliasing"] is not None else shrinking
+    if enlarging and (aa or (python["order"] == 1 and python["mode"] != "edge")):
+        return None  # skimage mirrors the border when enlarging; TF.js clamps it
+    return {
+        "method": "nearest" if python["order"] == 0 else "bilinear",
+        "align_corners": False,
+        "half_pixel_centers": True,
+        "antialias": "skimage" if aa else None,
+    }
+
+
+def _fmt(settings: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={_value(v)}" for k, v in settings.items())
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    return repr(v) if isinstance(v, str) else str(v)
