@@ -129,17 +129,8 @@ def assert_parity() -> Callable[[RunResult], None]:
 
 def assert_run_passed(run: RunResult) -> None:
     """Fail with a torch.testing-style message and the per-stage table."""
-    if run.passed:
-        return
-    lines = [f"{run.browser} {run.backend}: {terminal.outcome(run)}"]
-    for s in run.stages:
-        detail = s.message or ""
-        metrics = s.chained or {}
-        lines.append(
-            f"  {s.name:14} {s.verdict:8} max_abs={metrics.get('max_abs', '-')!s:12} "
-            f"max_ulp={metrics.get('max_ulp', '-')!s:10} {detail}"
-        )
-    pytest.fail("\n".join(lines), pytrace=False)
+    if not run.passed:
+        pytest.fail(terminal.explain(run), pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)

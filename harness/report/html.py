@@ -13,6 +13,7 @@ from pathlib import Path
 from harness.report.terminal import (
     LEGEND,
     cell,
+    findings,
     group_by_pipeline,
     outcome,
     stage_names,
@@ -56,6 +57,10 @@ def render(report: Report) -> str:
                     f"{cells}<td class='result {result_class}'>{e(outcome(r))}</td></tr>"
                 )
         parts.append("</table>")
+        found = findings(entries)
+        if found:
+            items = "".join(f"<li>{e(line.strip())}</li>" for line in found)
+            parts.append(f"<p>First divergences and hints:</p><ul>{items}</ul>")
     environment = json.dumps(report.environment, indent=2, default=str)
     timings = ", ".join(f"{k} {v:.2f}s" for k, v in report.timings.items())
     parts.append(f"<h2>time</h2><p>{e(timings)}</p>")

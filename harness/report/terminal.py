@@ -75,10 +75,87 @@ def render(report: Report) -> str:
                 rows.append([c.case, r.browser, r.backend, *cells, outcome(r)])
         lines.append(f"pipeline {pipeline}   {LEGEND}")
         lines.extend(_table(header, rows))
+        found = findings(entries)
+        if found:
+            lines.append("first divergences:")
+            lines.extend(found)
         lines.append("")
     lines.append(summary(report))
     lines.append(timing_line(report.timings))
     return "\n".join(lines)
+
+
+def explain(run: RunResult) -> str:
+    """One run in full: per stage its end-to-end and own error, the class, the tolerance; then
+    the first divergence's message (torch.testing style), minimum passing tolerance and hints."""
+    lines = [f"{run.browser} {run.backend}: {outcome(run)}"]
+    rows = []
+    for s in run.stages:
+        rows.append(
+            [
+                s.name,
+                _verdict(s.verdict, s.chained),
+                _verdict(s.own_verdict, s.isolated) if s.own_verdict else "-",
+                s.own_error_class or "-",
+                _tolerance(s.tolerance),
+            ]
+        )
+    lines += [
+        "  " + r
+        for r in _table(["stage", "end to end", "own (isolated)", "own error", "tolerance"], rows)
+    ]
+    first = next((s for s in run.stages if s.name == run.first_divergence), None)
+    if first is not None:
+        lines.append(f"  first divergence: {first.name}")
+        detail = first.isolated_message or first.message
+        if detail:
+            lines.append(f"    {detail}")
+        lines += [f"    hint: {h['text']}" for h in first.hints]
+    if run.deterministic is not None:
+        same = "bitwise identical" if run.deterministic else f"differ by {run.repeat_max_abs:.3g}"
+        lines.append(f"  two runs: {same}")
+    return "\n".join(lines)
+
+
+def _verdict(verdict: str | None, metrics: dict | None) -> str:
+    if metrics is None:
+        return verdict or "-"
+    text = f"{verdict} {metrics['max_abs']:.2g}"
+    return text + (f" ({metrics['mismatch_fraction']:.1%})" if verdict == "fail" else "")
+
+
+def _tolerance(t: dict | None) -> str:
+    if not t:
+        return "-"
+    text = f"atol {t['atol']:g} rtol {t['rtol']:g}"
+    if t.get("ulp") is not None:
+        text += f" ulp {t['ulp']}"
+    if t.get("statistic", "elementwise") != "elementwise":
+        text += f" {t['statistic']}"
+    if t.get("mismatch_fraction"):
+        text += f" allow {t['mismatch_fraction']:.2%}"
+    return text
+
+
+def findings(entries: Iterable[CaseResult]) -> list[str]:
+    """Where each run first diverges and the hint, one line per finding shared by backends."""
+    grouped: dict[tuple[str, str, str, str], list[str]] = {}
+    for c in entries:
+        for r in c.runs:
+            stage = next((s for s in r.stages if s.name == r.first_divergence), None)
+            if stage is None:
+                continue
+            hint = (
+                stage.hints[0]["text"]
+                if stage.hints
+                else (stage.isolated_message or stage.message or "")
+            )
+            key = (c.case, stage.name, stage.own_error_class or "?", hint)
+            grouped.setdefault(key, []).append(r.backend)
+    return [
+        f"  {case} [{', '.join(backends)}] {stage} ({kind}): {hint}"
+        for (case, stage, kind, hint), backends in grouped.items()
+    ]
 
 
 def summary(report: Report) -> str:

@@ -19,7 +19,7 @@ import_seconds: float = 0.0
 def tf() -> ModuleType:
     global _tf, import_seconds
     if _tf is None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # its CUDA probing logs "errors"
         t0 = time.perf_counter()
         import tensorflow
 
