@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 import time
 from typing import Any
 
 import numpy as np
 
+from harness.compare.metrics import compare as compare_arrays
+from harness.compare.tolerance import FLOAT32
 from harness.runner import Harness
 
 MB = 1e6
@@ -59,5 +64,52 @@ def transfer(
             "speedup": round(mb_per_s / naive_mb_per_s, 1),
             "repeats": repeats,
             "naive_repeats": naive_repeats,
+        }
+    }
+
+
+def compare(megabytes: float = 200.0, repeats: int = 5) -> dict[str, Any]:
+    """Comparator throughput, every metric at once, on float32 pairs: reference + candidate
+    bytes per second (a float32 reference against a float32 candidate, as TF-vs-TF.js)."""
+    rng = np.random.default_rng(0)
+    n = int(megabytes * MB / 8)
+    reference = rng.standard_normal(n, dtype=np.float32)
+    candidate = reference + rng.standard_normal(n, dtype=np.float32) * np.float32(1e-6)
+    compare_arrays(reference[: 1 << 20], candidate[: 1 << 20], FLOAT32)  # warm the threads
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        compare_arrays(reference, candidate, FLOAT32)
+        best = min(best, time.perf_counter() - t0)
+    nbytes = reference.nbytes + candidate.nbytes
+    return {
+        "compare": {
+            "gigabytes": round(nbytes / 1e9, 3),
+            "seconds": round(best, 4),
+            "gb_per_s": round(nbytes / 1e9 / best, 3),
+            "metrics": "max_abs, max_rel, max_ulp, mismatches, min passing atol/rtol, worst index",
+            "repeats": repeats,
+        }
+    }
+
+
+def isolation() -> dict[str, Any]:
+    """Wall time of `tfjs-parity run` on the default suite with isolated runs and without
+    (each a fresh process, as a user runs it), and their ratio."""
+    seconds = {}
+    for label, extra in (("default", []), ("no_isolated", ["--no-isolated"])):
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "harness.cli", "run", "--out", out, *extra],
+                capture_output=True,
+                check=False,
+            )
+            seconds[label] = time.perf_counter() - t0
+    return {
+        "isolation": {
+            "default_seconds": round(seconds["default"], 2),
+            "no_isolated_seconds": round(seconds["no_isolated"], 2),
+            "ratio": round(seconds["default"] / seconds["no_isolated"], 2),
         }
     }

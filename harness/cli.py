@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from harness.compare.tolerance import parse_override
 from harness.pipeline.params import PipelineSpecError
@@ -94,7 +95,14 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     bench = sub.add_parser("bench", help="performance figures")
-    bench.add_argument("name", nargs="?", choices=("transfer",), default="transfer")
+    bench.add_argument(
+        "name",
+        nargs="?",
+        choices=("transfer", "compare", "isolation", "all"),
+        default="all",
+        help="transfer: page -> numpy MB/s; compare: comparator GB/s; isolation: default "
+        "suite wall time with and without isolated runs (default: all)",
+    )
     bench.add_argument("--json", type=Path, help="write the figures as JSON here")
     bench.add_argument(
         "--megabytes",
@@ -194,8 +202,14 @@ def _progress(case: CaseResult, run: RunResult) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness import bench
 
-    with Harness() as h:
-        figures = bench.transfer(h, args.megabytes, args.naive_megabytes)
+    figures: dict[str, Any] = {}
+    if args.name in ("compare", "all"):
+        figures.update(bench.compare())
+    if args.name in ("transfer", "all"):
+        with Harness(hints=False) as h:
+            figures.update(bench.transfer(h, args.megabytes, args.naive_megabytes))
+    if args.name in ("isolation", "all"):
+        figures.update(bench.isolation())
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

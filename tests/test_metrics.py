@@ -133,3 +133,10 @@ def test_large_tensors_split_across_threads_give_the_same_metrics_as_one_sweep()
     assert m.nonfinite_mismatched == 1
     finite = np.isfinite(cand)
     assert m.max_ulp == int(ulp_distance(ref.astype(np.float32)[finite], cand[finite]).max())
+
+
+def test_bench_compare_reports_its_figure():
+    from harness.bench import compare as bench_compare
+
+    figures = bench_compare(megabytes=4, repeats=1)["compare"]
+    assert figures["gigabytes"] == 0.004 and figures["gb_per_s"] > 0

@@ -78,23 +78,26 @@ def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _ulps(a.reshape(-1), b.reshape(-1), work).reshape(a.shape).copy()
 
 
-def _ordered(a: np.ndarray, sign: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Float32 bits as int32 in the order of the values: -m for a negative of magnitude m."""
-    bits = a.view(np.int32)
-    np.right_shift(bits, 31, out=sign)  # -1 for negatives, else 0
-    np.bitwise_and(sign, 0x7FFFFFFF, out=out)
-    np.bitwise_xor(out, bits, out=out)  # negatives: -1 - m
-    return np.subtract(out, sign, out=out)  # negatives: -m
-
-
 def _ulps(a: np.ndarray, b: np.ndarray, w: _Work) -> np.ndarray:
+    """ULP distances as int64-safe values in w.ulp (float64 holds them exactly).
+
+    Same-sign pairs: the distance is the difference of the raw bit patterns, which fits int32.
+    Opposite signs (rare): the two magnitudes' bit patterns added, done in int64."""
     n = a.size
+    ia, ib = a.view(np.int32), b.view(np.int32)
+    key = np.subtract(ia, ib, out=w.key[:n])  # wraps only for opposite signs, fixed below
+    np.abs(key, out=key)
     d = w.ulp[:n]
-    d[...] = _ordered(a, w.sign[:n], w.key[:n])
-    d -= _ordered(b, w.sign[:n], w.key[:n])
-    return np.abs(d, out=d)
+    d[...] = key
+    opposite = np.bitwise_xor(ia, ib, out=w.sign[:n]) < 0
+    if opposite.any():
+        ma = (ia[opposite] & 0x7FFFFFFF).astype(np.int64)
+        mb = (ib[opposite] & 0x7FFFFFFF).astype(np.int64)
+        d[opposite] = ma + mb
+    return d
 
 
+TINY = np.finfo(np.float64).tiny
 CHUNK = 1 << 16  # elements per block: every pass over a block stays in the CPU cache
 
 
@@ -272,17 +275,19 @@ def _block(
     with np.errstate(invalid="ignore"):  # inf - inf: handled as non-finite below
         np.subtract(cand, r, out=diff)
     np.abs(diff, out=diff)
-    finite = np.isfinite(diff, out=w.finite[:n])  # finite exactly when both sides are
-    all_finite = bool(finite.all())
+    k = int(np.argmax(diff))  # NaN wins argmax, so this also finds non-finite differences
+    all_finite = bool(np.isfinite(diff[k]))  # |c - r| is finite exactly when both sides are
+    finite = None
     if not all_finite:
+        finite = np.isfinite(diff, out=w.finite[:n])
         c = cand.astype(np.float64)
         same = (r == c) | (np.isnan(r) & np.isnan(c))  # the same Inf, or NaN on both sides
         acc.nonfinite_bad += int(np.count_nonzero(~finite & ~same))
         diff[~finite] = 0.0  # left out of the finite metrics below
         r[~finite] = 0.0
+        k = int(np.argmax(diff))
     mag = np.abs(r, out=w.mag[:n])
-    k = int(np.argmax(diff))
-    if diff[k] > acc.max_abs or (acc.worst is None and finite[k]):
+    if diff[k] > acc.max_abs or (acc.worst is None and (finite is None or finite[k])):
         acc.max_abs, acc.worst = float(diff[k]), offset + k
     bound = np.multiply(mag, tol.rtol, out=w.bound[:n])
     bound += tol.atol
@@ -293,7 +298,7 @@ def _block(
         a = ref if ref.dtype == np.float32 else _to_f32(ref, w.f32[:n])
         b = cand if cand.dtype == np.float32 else _to_f32(cand, w.f32b[:n])
         ulps = _ulps(a, b, w)
-        if not all_finite:
+        if finite is not None:
             ulps[~finite] = 0.0
         acc.max_ulp = max(acc.max_ulp, int(ulps.max()))
         if tol.ulp is not None:
@@ -301,20 +306,28 @@ def _block(
     else:
         acc.max_ulp = max(acc.max_ulp, int(diff.max()))
     acc.mismatched += int(np.count_nonzero(flag))
-    zeros = np.equal(mag, 0, out=w.flag2[:n])
-    if zeros.any() and (diff[zeros] > 0).any():
-        acc.max_rel = float("inf")  # off from an exact zero
+    _relative(diff, mag, tol, acc, w)
+
+
+def _relative(diff: np.ndarray, mag: np.ndarray, tol: Tolerance, acc: _Acc, w: _Work) -> None:
+    """max_rel, and the smallest rtol (at the policy's atol) every element would pass."""
+    n = diff.size
+    denominator = np.maximum(mag, TINY, out=w.bound[:n])  # 0 / tiny = 0
+    with np.errstate(over="ignore"):  # a huge quotient over a tiny |ref|: inf is right
+        rel = np.divide(diff, denominator, out=w.tmp[:n])
+        top = float(rel.max())
+    if top > 1e200:  # only a difference over an exact zero gets this large: look closer
+        zeros = mag == 0
+        if (diff[zeros] > 0).any():
+            acc.max_rel = float("inf")
         if (diff[zeros] > tol.atol).any():
             acc.min_rtol = float("inf")
-    denominator = np.maximum(mag, np.finfo(np.float64).tiny, out=bound)  # 0 / tiny = 0
-    with np.errstate(over="ignore"):  # a huge quotient over a tiny |ref|: inf is right
-        if acc.max_rel != float("inf"):
-            rel = np.divide(diff, denominator, out=w.tmp[:n])
-            acc.max_rel = max(acc.max_rel, float(rel.max()))
-        if acc.min_rtol != float("inf"):
-            over = np.subtract(diff, tol.atol, out=w.tmp[:n])
-            np.divide(over, denominator, out=over)
-            acc.min_rtol = max(acc.min_rtol, float(over.max()))
+        top = float(rel[~zeros].max()) if (~zeros).any() else 0.0
+    acc.max_rel = max(acc.max_rel, top)
+    over = np.greater(diff, tol.atol, out=w.flag2[:n])
+    if acc.min_rtol != float("inf") and over.any():  # only elements beyond atol need rtol
+        need = (diff[over] - tol.atol) / mag[over]
+        acc.min_rtol = max(acc.min_rtol, float(need.max()))
 
 
 def _to_f32(x: np.ndarray, out: np.ndarray) -> np.ndarray:
