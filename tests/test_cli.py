@@ -156,3 +156,33 @@ def test_missing_chromium_is_reported_with_the_install_command(tmp_path, fixture
     assert f"Chromium is not installed at {env_path}" in runs[0]["reason"]
     assert "apt-get install -y chromium" in runs[0]["reason"]
     assert report["environment"]["browsers"]["chromium"]["error"] == runs[0]["reason"]
+
+
+@pytest.mark.parity
+def test_parity_tolerance_override_changes_the_verdict_and_says_so(tmp_path, fixtures_dir):
+    matched = fixtures_dir / "pipelines" / "seed-matched.json"
+    done = tfjs_parity(
+        "run",
+        str(matched),
+        "--backend",
+        "cpu",
+        "--no-repeat",
+        "--tolerance",
+        "resize:atol=0,rtol=0",
+        "--out",
+        "o",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    for case in report["cases"]:
+        [run] = case["runs"]
+        assert run["first_divergence"] == "resize"
+        resize = run["stages"][2]
+        assert (
+            resize["tolerance"]["atol"] == 0
+            and "command line: atol, rtol" in resize["tolerance"]["basis"]
+        )
+        assert resize["min_passing_tolerance"]["atol"] > 0
+        assert resize["own_error_class"] == "float32"  # the class does not depend on policy
+    assert "it would pass with atol" in done.stdout or "first divergences:" in done.stdout
