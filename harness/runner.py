@@ -114,14 +114,7 @@ class Harness:
 
     def __enter__(self) -> Harness:
         self._server = ParityServer(web_mounts()).start()
-        if self.hints and not tf_runtime.loaded():
-            # Hints may need TF (seconds to import): import it while the browser starts.
-            threading.Thread(target=self._import_tf, name="tf-import", daemon=True).start()
         return self
-
-    def _import_tf(self) -> None:
-        tf_runtime.tf()
-        self.timings.add("tf_import", tf_runtime.import_seconds)
 
     def __exit__(self, *exc: object) -> None:
         for session in self._sessions.values():
@@ -159,7 +152,7 @@ class Harness:
         """The Python outputs, computed once per (Python steps, input bytes, case parameters)."""
         key = reference_key(pipeline, case)
         if key not in self._references:
-            importing = not tf_runtime.loaded() and not self.hints  # else the preload counts it
+            importing = not tf_runtime.loaded()
             with self.timings.phase("python_reference"):
                 self._references[key] = python_ref.run(pipeline, case)
             if importing and tf_runtime.loaded():
