@@ -65,8 +65,8 @@ def hints_for(
     reproducing = [t for t in tried if t[1].passed][:MAX_HINTS]
     if not reproducing:
         settings, m = tried[0]
-        return [_closest(step, current, settings, m, python_input.shape)]
-    return [_hint(step, current, s, m, python_input.shape) for s, m in reproducing]
+        return [_hint(step, current, settings, m, python_input.shape, reproduces=False)]
+    return [_hint(step, current, s, m, python_input.shape, reproduces=True) for s, m in reproducing]
 
 
 def _try(
@@ -84,7 +84,7 @@ def _try(
         settings = validate({**schema.common, **schema.python}, {**common, **alt}, "hint")
         if schema.check_python:
             schema.check_python({**common, **alt}, settings, "hint")
-        if _same(settings, current):
+        if settings == current:
             continue  # what Python already does
         try:
             y = np.asarray(_run(step.op, settings, x))
@@ -102,42 +102,38 @@ def _run(op: str, settings: dict[str, Any], x: np.ndarray) -> np.ndarray:
     return PYTHON_OPS[op](x, **settings)
 
 
-def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return all(a.get(k) == b.get(k) for k in set(a) | set(b))
-
-
 def _hint(
     step: Step,
     current: dict[str, Any],
     alt: dict[str, Any],
     m: Metrics,
     input_shape: tuple[int, ...],
-) -> dict[str, Any]:
-    relevant = {k: current[k] for k in _relevant(step.op, current)}
-    js = js_equivalent(step.op, current, input_shape)
-    text = (
-        f"TF.js's {step.op} gives what Python gives with {_fmt(alt)} ({_closeness(m)}), "
-        f"while Python runs {_fmt(relevant)}: the two sides are set differently. To agree, "
-        f"set the Python {step.op} to {_fmt(alt)}{_js_fix(step.op, js)}."
-    )
-    return _entry(text, True, alt, m, js)
-
-
-def _closest(
-    step: Step,
-    current: dict[str, Any],
-    alt: dict[str, Any],
-    m: Metrics,
-    input_shape: tuple[int, ...],
+    reproduces: bool,
 ) -> dict[str, Any]:
     js = js_equivalent(step.op, current, input_shape)
-    text = (
-        f"No Python setting of {step.op} reproduces TF.js's output. The closest is {_fmt(alt)} "
-        f"({_closeness(m)}), so the two sides are set differently (to agree, set the Python "
-        f"{step.op} to it{_js_fix(step.op, js)}) and, beyond that, this backend computes "
-        f"{step.op} differently from Python in those {m.mismatched} elements."
-    )
-    return _entry(text, False, alt, m, js)
+    if reproduces:
+        relevant = {k: current[k] for k in _relevant(step.op, current)}
+        text = (
+            f"TF.js's {step.op} gives what Python gives with {_fmt(alt)} ({_closeness(m)}), "
+            f"while Python runs {_fmt(relevant)}: the two sides are set differently. To agree, "
+            f"set the Python {step.op} to {_fmt(alt)}{_js_fix(step.op, js)}."
+        )
+    else:
+        text = (
+            f"No Python setting of {step.op} reproduces TF.js's output. The closest is "
+            f"{_fmt(alt)} ({_closeness(m)}), so the two sides are set differently (to agree, "
+            f"set the Python {step.op} to it{_js_fix(step.op, js)}) and, beyond that, this "
+            f"backend computes {step.op} differently from Python in those {m.mismatched} "
+            "elements."
+        )
+    return {
+        "text": text,
+        "reproduces": reproduces,
+        "python_settings": alt,
+        "max_abs": m.max_abs,
+        "mismatch_fraction": m.mismatch_fraction,
+        "js_settings": js,
+    }
 
 
 def _closeness(m: Metrics) -> str:
@@ -148,19 +144,6 @@ def _js_fix(op: str, js: dict[str, Any] | None) -> str:
     if js is None:
         return "; TF.js has no exact equivalent of Python's current setting"
     return f", or set the JS {op} to {_fmt(js)}, TF.js's equivalent of Python's"
-
-
-def _entry(
-    text: str, reproduces: bool, alt: dict[str, Any], m: Metrics, js: dict[str, Any] | None
-) -> dict[str, Any]:
-    return {
-        "text": text,
-        "reproduces": reproduces,
-        "python_settings": alt,
-        "max_abs": m.max_abs,
-        "mismatch_fraction": m.mismatch_fraction,
-        "js_settings": js,
-    }
 
 
 def _relevant(op: str, settings: dict[str, Any]) -> list[str]:

@@ -154,10 +154,6 @@ class BrowserSession:
         self._pages: dict[str, BackendPage] = {}
         self._failed: dict[str, BackendInfo] = {}
 
-    @property
-    def browser_name(self) -> str:
-        return self.driver.name
-
     def page(self, variant: str) -> BackendPage:
         """The ready page for `variant`; raises BackendUnavailable with the reason otherwise."""
         if variant in self._pages:

@@ -181,15 +181,8 @@ async function run({ runId, steps, inputKey, repeat }) {
     }
     computeMs.repeat = performance.now() - start;
   }
-  const uploadErrors = [];
   const uploadStart = performance.now();
-  if (items.length) {
-    try {
-      await uploadBundle(runId, items);
-    } catch (e) {
-      uploadErrors.push(`${e.message}`);
-    }
-  }
+  const uploadErrors = await sendStages(runId, items);
   return {
     stages: items.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
     failure,
@@ -228,6 +221,17 @@ async function runSteps(steps, input, computeMs, onStage) {
     throw e;
   } finally {
     x.dispose();
+  }
+}
+
+// Every stage of a call in one bundle; returns the upload errors (none, or one).
+async function sendStages(runId, items) {
+  if (!items.length) return [];
+  try {
+    await uploadBundle(runId, items);
+    return [];
+  } catch (e) {
+    return [`${e.message}`];
   }
 }
 
@@ -276,20 +280,14 @@ async function runIsolated({ runId, steps, inputKey }) {
       computeMs[step.name] = performance.now() - start;
       items.push({ name: step.name, dtype: y.dtype, shape: y.shape, data });
     } catch (e) {
-      failures.push({ stage: step.name, message: `${e && e.message ? e.message : e}`, stack: e && e.stack });
+      e.stage = step.name;
+      failures.push(describeError(e));
     } finally {
       if (x) x.dispose();
       if (y) y.dispose();
     }
   }
-  const uploadErrors = [];
-  if (items.length) {
-    try {
-      await uploadBundle(runId, items);
-    } catch (e) {
-      uploadErrors.push(`${e.message}`);
-    }
-  }
+  const uploadErrors = await sendStages(runId, items);
   return {
     stages: items.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
     failures,
