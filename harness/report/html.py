@@ -26,6 +26,7 @@ body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin-bottom: 2em; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; white-space: nowrap; }
 td.pass { background: #dff5e1; } td.fail { background: #fadbd8; } td.not_run { color: #999; }
+td.inherited { background: #fcf3cf; }
 td.result { white-space: normal; max-width: 40em; }
 pre { background: #f6f6f6; padding: 1em; overflow: auto; }
 """
@@ -72,7 +73,9 @@ def _stage_cell(stage: StageResult | None) -> str:
     if stage is None:
         return "<td></td>"
     title = html.escape(stage.message or "", quote=True)
-    return f"<td class='{stage.verdict}' title='{title}'>{html.escape(cell(stage))}</td>"
+    inherited = stage.verdict == "fail" and stage.own_verdict == "pass"
+    kind = "inherited" if inherited else stage.verdict
+    return f"<td class='{kind}' title='{title}'>{html.escape(cell(stage))}</td>"
 
 
 def write(report: Report, out_dir: Path) -> Path:
