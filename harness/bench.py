@@ -21,7 +21,7 @@ def transfer(
     harness: Harness,
     megabytes: float = 40.0,
     naive_megabytes: float = 1.0,
-    repeats: int = 3,
+    repeats: int = 5,
     naive_repeats: int = 1,
 ) -> dict[str, Any]:
     """A float32 tensor from the page into numpy: Blob POST (ours) vs page.evaluate JSON (naive).

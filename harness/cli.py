@@ -203,11 +203,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from harness import bench
 
     figures: dict[str, Any] = {}
-    if args.name in ("compare", "all"):
-        figures.update(bench.compare())
     if args.name in ("transfer", "all"):
         with Harness(hints=False) as h:
             figures.update(bench.transfer(h, args.megabytes, args.naive_megabytes))
+    if args.name in ("compare", "all"):
+        figures.update(bench.compare())
     if args.name in ("isolation", "all"):
         figures.update(bench.isolation())
     print(json.dumps(figures, indent=2))
