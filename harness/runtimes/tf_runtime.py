@@ -20,6 +20,8 @@ def tf() -> ModuleType:
     global _tf, import_seconds
     if _tf is None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # its CUDA probing logs "errors"
+        # tf.keras = tf_keras 2.x: Keras 3 models do not load in TF.js 4.22 (field notes)
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
         t0 = time.perf_counter()
         import tensorflow
 
