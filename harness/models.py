@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from harness.runtimes import tf_runtime
 
 FORMATS = ("layers", "graph")
+_lock = threading.Lock()
 CACHE = Path(
     os.environ.get("TFJS_PARITY_CACHE", Path(__file__).resolve().parents[1] / ".parity-cache")
 )
@@ -51,16 +53,19 @@ def convert(source: Path, fmt: str = "layers", cache: Path | None = None) -> Pat
             f"{source}: a SavedModel converts to a GraphModel only (--format graph)"
         )
     out = (cache or CACHE) / "models" / f"{source.stem}-{fmt}-{content_key(source, fmt)}"
-    if (out / "model.json").is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".converting-", dir=out.parent))
-    try:
-        _convert(source, fmt, tmp)
-        os.replace(tmp, out)  # atomic: a reader sees a whole model or none
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with _lock:  # one conversion at a time in this process; other processes: see below
+        if (out / "model.json").is_file():
+            return out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".converting-", dir=out.parent))
+        try:
+            _convert(source, fmt, tmp)
+            os.replace(tmp, out)  # atomic: a reader sees a whole model or none
+        except OSError:
+            if not (out / "model.json").is_file():  # not another process's finished copy
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import models
 from harness.cases import Case
 from harness.compare.classify import float32_redo_errors
 from harness.compare.hints import hints_for
@@ -76,7 +77,9 @@ def web_mounts() -> dict[str, Path]:
             f"TF.js is not installed under {modules}: run `npm ci` in {WEB} "
             "(bin/tfjs-parity and bin/test do it for you)"
         )
-    return {"/": WEB / "page", "/vendor/": modules, "/fixtures/": FIXTURES}
+    converted = models.CACHE / "models"
+    converted.mkdir(parents=True, exist_ok=True)
+    return {"/": WEB / "page", "/vendor/": modules, "/fixtures/": FIXTURES, "/models/": converted}
 
 
 def launch(browser: str) -> Driver:
@@ -161,6 +164,17 @@ class Harness:
                 self.timings.add("tf_import", tf_runtime.import_seconds)
         return self._references[key]
 
+    def js_steps(self, pipeline: Pipeline, case: Case) -> list[dict[str, Any]]:
+        """The page's steps: JS settings with case values filled in, and for a model step the
+        URL of its converted LayersModel (converted once, cached by content)."""
+        steps = pipeline.js_steps(case.params)
+        for step in steps:
+            if step["op"] == "model":
+                with self.timings.phase("model_conversion"):
+                    converted = models.convert(Path(step["params"]["path"]), "layers")
+                step["params"] = {**step["params"], "url": f"/models/{converted.name}/model.json"}
+        return steps
+
     def redo_errors(self, pipeline: Pipeline, case: Case) -> dict[str, float]:
         """Per stage, what the Python op itself loses when redone in float32 (for classify)."""
         key = reference_key(pipeline, case)
@@ -185,6 +199,8 @@ class Harness:
             parse_variant(variant)
         self.reference(pipeline, case)
         self.redo_errors(pipeline, case)
+        with contextlib.suppress(models.ConversionError):  # each run reports it
+            self.js_steps(pipeline, case)  # converts the models once, before the threads
         for browser in {b for b, _ in targets}:
             with contextlib.suppress(BrowserUnavailable):  # each run reports it
                 self.session(browser)
@@ -221,10 +237,15 @@ class Harness:
             return result
         result.precision = page.info.precision
         on_page = functools.partial(self._on_page, browser, variant)
-        candidate = on_page(lambda: page.run(pipeline, case, repeat=self.repeat))
+        try:
+            js_steps = self.js_steps(pipeline, case)
+        except models.ConversionError as e:
+            result.status, result.reason = "error", str(e)
+            return result
+        candidate = on_page(lambda: page.run(pipeline, case, js_steps, repeat=self.repeat))
         isolated = None
         if self.isolated and not candidate.failures:
-            isolated = on_page(lambda: page.run_isolated(pipeline, case, reference))
+            isolated = on_page(lambda: page.run_isolated(pipeline, js_steps, reference))
         if candidate.repeat is not None:
             result.deterministic, result.repeat_max_abs = candidate.repeat
         with self.timings.phase("compare"):
@@ -234,8 +255,13 @@ class Harness:
             def policy_for(stage: str, dtype: np.dtype) -> Tolerance:
                 return policy(dtype, precision, stage, variant, steps.get(stage), self.overrides)
 
+            # the reference's order: pipeline stages with each model's layers before the model
+            order = [
+                *reference.stages,
+                *(n for n in pipeline.stage_names if n not in reference.stages),
+            ]
             result.stages, result.first_divergence = compare_run(
-                pipeline.stage_names,
+                tuple(order),
                 reference,
                 candidate,
                 policy_for,

@@ -23,6 +23,7 @@ from harness.pipeline.params import (
     one_of,
     optional,
     positive_number,
+    text,
 )
 from harness.runtimes import tf_runtime
 
@@ -96,6 +97,11 @@ SCHEMAS: dict[str, OpSchema] = {
     "cast": OpSchema(
         common={"dtype": Param(one_of("float32", "int32", "bool"), required=True)},
         python={"dtype": Param(one_of("float32", "float64", "int32", "uint8", "bool"))},
+    ),
+    # A Keras model (.h5/.keras, relative to the pipeline file): TF in Python, the converted
+    # LayersModel in the page; with `layers`, every layer's output is a stage of its own.
+    "model": OpSchema(
+        common={"path": Param(text, required=True), "layers": Param(boolean, True)},
     ),
 }
 
@@ -176,11 +182,52 @@ def cast(x: np.ndarray, dtype: str) -> np.ndarray:
     return x.astype(dtype)
 
 
+def model_layers(x: np.ndarray, path: str, layers: bool = True) -> dict[str, np.ndarray]:
+    """Every layer's output (by layer name, in model order; the last is the model's output),
+    or just the output under the model's name when `layers` is false."""
+    keras_model = _keras_model(path)
+    tf = tf_runtime.tf()
+    with tf_runtime.device():
+        if not layers:
+            return {keras_model.name: keras_model(x.astype(np.float32), training=False).numpy()}
+        capture = _capture_model(path)
+        outs = capture(x.astype(np.float32), training=False)
+        names = [layer.name for layer in keras_model.layers[1:]]
+        return {
+            n: np.asarray(o)
+            for n, o in zip(names, (t.numpy() for t in tf.nest.flatten(outs)), strict=True)
+        }
+
+
+def model(x: np.ndarray, path: str, layers: bool = True) -> np.ndarray:
+    return list(model_layers(x, path, layers).values())[-1]
+
+
+_models: dict[str, Any] = {}
+
+
+def _keras_model(path: str) -> Any:
+    if path not in _models:
+        _models[path] = tf_runtime.tf().keras.models.load_model(path, compile=False)
+    return _models[path]
+
+
+def _capture_model(path: str) -> Any:
+    key = f"{path}#layers"
+    if key not in _models:
+        m = _keras_model(path)
+        _models[key] = tf_runtime.tf().keras.Model(
+            m.inputs, [layer.output for layer in m.layers[1:]]
+        )
+    return _models[key]
+
+
 PYTHON_OPS: dict[str, Callable[..., np.ndarray]] = {
     "normalize": normalize,
     "resize": resize,
     "tile": tile,
     "expand_dims": expand_dims,
     "cast": cast,
+    "model": model,
 }
 assert set(PYTHON_OPS) == set(SCHEMAS)

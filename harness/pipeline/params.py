@@ -27,6 +27,10 @@ def positive_number(v: Any) -> str | None:
     return number(v) or (None if v > 0 else "must be > 0")
 
 
+def text(v: Any) -> str | None:
+    return None if isinstance(v, str) and v else "must be a non-empty string"
+
+
 def boolean(v: Any) -> str | None:
     return None if isinstance(v, bool) else "must be true or false"
 

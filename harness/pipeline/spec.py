@@ -71,7 +71,8 @@ def parse(spec: Any, source: str | None = None) -> Pipeline:
     raw_steps = spec.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise PipelineSpecError(f"{where}.steps: required, a non-empty list")
-    steps = tuple(_parse_step(s, f"{where}.steps[{i}]") for i, s in enumerate(raw_steps))
+    base = Path(source).parent if source else Path.cwd()
+    steps = tuple(_parse_step(s, f"{where}.steps[{i}]", base) for i, s in enumerate(raw_steps))
     names = [INPUT_STAGE, *(s.name for s in steps)]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -104,7 +105,7 @@ def load(path: Path) -> Pipeline:
     return parse(spec, source=str(path))
 
 
-def _parse_step(raw: Any, where: str) -> Step:
+def _parse_step(raw: Any, where: str, base: Path) -> Step:
     if not isinstance(raw, dict):
         raise PipelineSpecError(f"{where}: a step is an object")
     _only(raw, {"name", "op", "params", "tolerance", *SIDES}, where)
@@ -126,6 +127,12 @@ def _parse_step(raw: Any, where: str) -> Step:
         per_side[side] = validate(side_schema, given, f"{where}.{side}")
         if side == "python" and schema.check_python:
             schema.check_python(given, per_side[side], f"{where}.python")
+    if op == "model":  # a model file is found relative to the pipeline file
+        for side in SIDES:
+            path = (base / per_side[side]["path"]).resolve()
+            if not path.exists():
+                raise PipelineSpecError(f"{where}.params.path: no model at {path}")
+            per_side[side]["path"] = str(path)
     return Step(
         name=name,
         op=op,

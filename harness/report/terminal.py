@@ -192,12 +192,14 @@ def group_by_pipeline(report: Report) -> dict[str, list[CaseResult]]:
 
 
 def stage_names(entries: Iterable[CaseResult]) -> list[str]:
-    """Stage columns in pipeline order, across every run shown together."""
+    """Stage columns in pipeline order, across every run shown together. A model's layers
+    ("model/<layer>") get no column of their own: the model's column and the findings speak
+    for them, report.json has each."""
     names: list[str] = []
     for c in entries:
         for r in c.runs:
             for s in r.stages:
-                if s.name not in names:
+                if "/" not in s.name and s.name not in names:
                     names.append(s.name)
     return names
 

@@ -54,11 +54,17 @@ class BackendPage:
         self._server = server
 
     def run(
-        self, pipeline: Pipeline, case: Case, repeat: bool = False, timeout: float = 120.0
+        self,
+        pipeline: Pipeline,
+        case: Case,
+        js_steps: list[dict[str, Any]],
+        repeat: bool = False,
+        timeout: float = 120.0,
     ) -> RuntimeOutput:
         """Chained: every step in order from the case's input, as the user's page would.
-        `repeat`: a second pass compared bit for bit in the page (out.repeat)."""
-        args = {"steps": pipeline.js_steps(case.params), "repeat": repeat}
+        `js_steps`: the page's steps (Harness.js_steps); `repeat`: a second pass compared bit
+        for bit in the page (out.repeat)."""
+        args = {"steps": js_steps, "repeat": repeat}
         answer, out = self._call("run", args, {"input": case.input}, timeout)
         failure = None
         if answer["failure"]:
@@ -82,7 +88,11 @@ class BackendPage:
         return out
 
     def run_isolated(
-        self, pipeline: Pipeline, case: Case, reference: RuntimeOutput, timeout: float = 120.0
+        self,
+        pipeline: Pipeline,
+        js_steps: list[dict[str, Any]],
+        reference: RuntimeOutput,
+        timeout: float = 120.0,
     ) -> RuntimeOutput:
         """Each step fed the Python reference's input to that stage: the stage's own error.
 
@@ -93,7 +103,7 @@ class BackendPage:
                 break  # the Python side stopped before this stage
             array = reference.stages[previous]
             inputs[step.name] = array.astype(np.float32) if array.dtype == np.float64 else array
-        steps = [s for s in pipeline.js_steps(case.params) if s["name"] in inputs]
+        steps = [s for s in js_steps if s["name"] in inputs]
         answer, out = self._call("runIsolated", {"steps": steps}, inputs, timeout)
         for f in answer["failures"]:
             out.failures[f["stage"]] = StageFailure(

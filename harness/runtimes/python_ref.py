@@ -8,7 +8,7 @@ import traceback
 import numpy as np
 
 from harness.cases import Case
-from harness.pipeline.catalogue import PYTHON_OPS
+from harness.pipeline.catalogue import PYTHON_OPS, model_layers
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.runtimes.base import RuntimeOutput, StageFailure
 
@@ -21,7 +21,12 @@ def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
     for step in pipeline.steps:
         try:
             settings = step.settings("python", case.params)
-            x = np.asarray(PYTHON_OPS[step.op](x, **settings))
+            if step.op == "model":  # every layer is a stage: "<step>/<layer>"
+                outs = model_layers(x, **settings)
+                stages.update({f"{step.name}/{k}": v for k, v in outs.items()})
+                x = list(outs.values())[-1]
+            else:
+                x = np.asarray(PYTHON_OPS[step.op](x, **settings))
         except Exception as e:  # the user's settings or data made the op fail: keep what we have
             failure = StageFailure(
                 step.name, f"Python {step.op} failed: {e}", traceback.format_exc()

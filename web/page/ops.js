@@ -65,4 +65,9 @@ function cast(x, { dtype }) {
   return tf.cast(x, dtype);
 }
 
-export const ops = { normalize, resize, tile, expand_dims, cast };
+// The page loads the converted LayersModel before the steps run and passes it in as `model`.
+function model(x, { model: loaded }) {
+  return loaded.predict(x);
+}
+
+export const ops = { normalize, resize, tile, expand_dims, cast, model };

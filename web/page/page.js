@@ -3,7 +3,23 @@
 import { ops } from './ops.js';
 
 const tf = globalThis.tf;
-const state = { token: null, backend: null };
+const state = { token: null, backend: null, models: {} };
+
+// Loads each model step's LayersModel once per page, with a second model that outputs every
+// layer (the harness compares them one by one).
+async function loadModels(steps) {
+  for (const step of steps) {
+    if (step.op !== 'model' || state.models[step.params.url]) continue;
+    const model = await tf.loadLayersModel(step.params.url);
+    const layers = model.layers.slice(1);
+    const capture = tf.model({ inputs: model.inputs, outputs: layers.map((l) => l.output) });
+    state.models[step.params.url] = { model, capture, names: layers.map((l) => l.name) };
+  }
+}
+
+function withModel(step) {
+  return step.op === 'model' ? { ...step.params, model: state.models[step.params.url].model } : step.params;
+}
 
 async function init({ backend, flags, token, wasmPaths }) {
   state.token = token;
@@ -157,6 +173,7 @@ async function run({ runId, steps, inputKey, repeat }) {
   const t0 = performance.now();
   let input = null;
   try {
+    await loadModels(steps);
     input = (await fetchInputs(inputKey)).input;
     await runSteps(steps, input, computeMs, (name, t, data) => {
       items.push({ name, dtype: t.dtype, shape: t.shape, data });
@@ -209,7 +226,9 @@ async function runSteps(steps, input, computeMs, onStage) {
       const op = ops[step.op];
       if (!op) throw new Error(`op ${step.op} is not in the page's catalogue`);
       const start = performance.now();
-      const y = tf.tidy(() => op(x, step.params));
+      const y = step.op === 'model' && step.params.layers
+        ? await modelLayers(step, x, onStage)
+        : tf.tidy(() => op(x, withModel(step)));
       const data = await y.data(); // waits for the GPU and reads back
       computeMs[step.name] = performance.now() - start;
       x.dispose();
@@ -233,6 +252,19 @@ async function sendStages(runId, items) {
   } catch (e) {
     return [`${e.message}`];
   }
+}
+
+// Every layer's output as stage `${step}/${layer}`; returns the model's output (the last).
+async function modelLayers(step, x, onStage) {
+  const { capture, names } = state.models[step.params.url];
+  let outs = capture.predict(x);
+  if (!Array.isArray(outs)) outs = [outs];
+  for (let i = 0; i < outs.length; i++) {
+    const data = await outs[i].data();
+    onStage(`${step.name}/${names[i]}`, outs[i], data);
+    if (i < outs.length - 1) outs[i].dispose();
+  }
+  return outs[outs.length - 1];
 }
 
 function describeError(e) {
@@ -266,6 +298,7 @@ async function runIsolated({ runId, steps, inputKey }) {
   const items = [];
   const failures = [];
   const computeMs = {};
+  await loadModels(steps);
   const inputs = await fetchInputs(inputKey);
   for (const step of steps) {
     let x = null;
@@ -275,7 +308,7 @@ async function runIsolated({ runId, steps, inputKey }) {
       const op = ops[step.op];
       if (!op) throw new Error(`op ${step.op} is not in the page's catalogue`);
       const start = performance.now();
-      y = tf.tidy(() => op(x, step.params));
+      y = tf.tidy(() => op(x, withModel(step)));
       const data = await y.data();
       computeMs[step.name] = performance.now() - start;
       items.push({ name: step.name, dtype: y.dtype, shape: y.shape, data });
