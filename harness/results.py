@@ -30,6 +30,8 @@ class StageResult:
     # none | float32 | float16 | semantic: the kind of the stage's own error (compare/classify)
     own_error_class: str | None = None
     hints: list[dict[str, Any]] = field(default_factory=list)
+    op: str | None = None  # a model layer's class (Conv2D, BatchNormalization, ...)
+    layers: list[StageResult] = field(default_factory=list)  # a model stage's layers, in order
 
 
 @dataclass
@@ -39,6 +41,7 @@ class RunResult:
     status: str  # ok | skipped | error
     reason: str | None = None
     first_divergence: str | None = None
+    first_divergent_layer: str | None = None  # inside the first divergent model stage
     expected_first_divergence: str | None = None
     precision: str | None = None
     deterministic: bool | None = None  # the chained run twice gave bitwise identical stages

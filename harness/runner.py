@@ -28,8 +28,9 @@ from harness.cases import Case
 from harness.compare.classify import float32_redo_errors
 from harness.compare.hints import hints_for
 from harness.compare.metrics import Tolerance
-from harness.compare.stages import compare_run
+from harness.compare.stages import compare_run, fold_layers
 from harness.compare.tolerance import Override, policy
+from harness.pipeline.catalogue import model_layer_ops
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.results import RunResult
 from harness.runtimes import python_ref, tf_runtime
@@ -269,6 +270,12 @@ class Harness:
                 precision,
                 self.redo_errors(pipeline, case),
             )
+        layer_ops = {
+            s.name: model_layer_ops(s.python["path"]) for s in pipeline.steps if s.op == "model"
+        }
+        result.stages, result.first_divergence, result.first_divergent_layer = fold_layers(
+            result.stages, result.first_divergence, layer_ops
+        )
         if self.hints and isolated is not None:
             with self.timings.phase("hints"):
                 self._add_hints(result, pipeline, case, reference, isolated, policy_for)

@@ -8,7 +8,7 @@ import pytest
 from harness.compare.classify import classify
 from harness.compare.hints import js_equivalent
 from harness.compare.metrics import compare
-from harness.compare.stages import compare_run, default_policies
+from harness.compare.stages import compare_run, default_policies, fold_layers
 from harness.compare.tolerance import FLOAT32
 from harness.runtimes.base import RuntimeOutput, StageFailure
 
@@ -131,3 +131,19 @@ def test_shape_disagreement_is_semantic():
 )
 def test_js_equivalent_of_python_resize_settings(python, shape, expected):
     assert js_equivalent("resize", {"size": [224, 224], **python}, shape) == expected
+
+
+def test_model_layers_fold_into_their_stage_and_name_the_first_divergent_layer():
+    ref = output(input=[1.0], **{"m/conv": [1.0], "m/relu": [2.0]}, m=[2.0])
+    cand = output(input=[1.0], **{"m/conv": [1.0], "m/relu": [2.5]}, m=[2.5])
+    stages, first = compare_run(
+        ("input", "m/conv", "m/relu", "m"), ref, cand, default_policies("float32")
+    )
+    assert first == "m/relu"
+    folded, first, layer = fold_layers(stages, first, {"m": {"conv": "Conv2D", "relu": "ReLU"}})
+    assert [s.name for s in folded] == ["input", "m"]
+    assert [(s.name, s.op, s.verdict) for s in folded[1].layers] == [
+        ("conv", "Conv2D", "pass"),
+        ("relu", "ReLU", "fail"),
+    ]
+    assert (first, layer) == ("m", "relu")

@@ -1,21 +1,85 @@
-"""The bundled classifier as a pipeline stage, every layer compared (issue 4, first slice)."""
+"""The bundled classifier as a pipeline stage, every layer compared (issue 4, first slices)."""
 
+import json
+import os
+import shutil
+
+import numpy as np
 import pytest
 
+from harness import models
+from harness.compare.stages import compare_run, default_policies, fold_layers
+from harness.pipeline.catalogue import model_layer_ops
 from harness.runtimes import tf_runtime
+from harness.suite import bundled_case, bundled_pipeline
 
 
 @pytest.mark.parity
 def test_parity_model_layers_agree_with_tf(parity_run, assert_parity, fixtures_dir):
     run = parity_run(fixtures_dir / "pipelines" / "seed-matched-model.json", "examples_overlay")
     assert_parity(run)
-    layers = [s for s in run.stages if s.name.startswith("model/")]
-    tf = tf_runtime.tf()
-    keras_model = tf.keras.models.load_model(
+    assert run.first_divergence is None and run.first_divergent_layer is None
+    model = next(s for s in run.stages if s.name == "model")
+    keras_model = tf_runtime.tf().keras.models.load_model(
         fixtures_dir / "models" / "xray_mobilenetv2.h5", compile=False
     )
-    assert [s.name for s in layers] == [f"model/{layer.name}" for layer in keras_model.layers[1:]]
-    assert layers[0].name == "model/Conv1" and layers[-1].name == "model/predictions"
-    assert all(s.verdict == "pass" for s in layers)
-    output = next(s for s in run.stages if s.name == "model")
-    assert output.shape == [1, 2] and output.chained["max_abs"] < 1e-6
+    assert [s.name for s in model.layers] == [layer.name for layer in keras_model.layers[1:]]
+    assert (model.layers[0].name, model.layers[0].op) == ("Conv1", "Conv2D")
+    assert {s.op for s in model.layers} >= {
+        "DepthwiseConv2D",
+        "BatchNormalization",
+        "ReLU",
+        "GlobalAveragePooling2D",
+        "Dense",
+    }
+    assert all(s.verdict == "pass" for s in model.layers)
+    assert model.shape == [1, 2] and model.chained["max_abs"] < 1e-6
+
+
+def perturb(model_dir, out_dir, weight: str, delta: float) -> None:
+    """Copy a converted TF.js model, adding `delta` to every value of one weight (a single
+    value could sit on a channel the ReLUs before it never open)."""
+    shutil.copytree(model_dir, out_dir)
+    spec = json.loads((out_dir / "model.json").read_text())
+    [group] = spec["weightsManifest"]
+    offset = 0
+    for w in group["weights"]:
+        if w["name"] == weight:
+            break
+        offset += int(np.prod(w["shape"])) * 4  # every weight of this model is float32
+    else:
+        raise AssertionError(f"no weight {weight}")
+    count = int(np.prod(w["shape"]))
+    shard = out_dir / group["paths"][0]
+    data = bytearray(shard.read_bytes())
+    values = np.frombuffer(data, np.float32, count, offset) + np.float32(delta)
+    data[offset : offset + 4 * count] = values.tobytes()
+    shard.write_bytes(bytes(data))
+
+
+@pytest.mark.parity
+def test_parity_a_weight_changed_in_tfjs_only_is_found_at_its_layer(parity_harness, fixtures_dir):
+    h = parity_harness
+    pipeline = bundled_pipeline(fixtures_dir / "pipelines" / "seed-matched-model.json")
+    case = bundled_case("examples_overlay")
+    steps = h.js_steps(pipeline, case)
+    model_step = next(s for s in steps if s["op"] == "model")
+    converted = models.CACHE / "models" / model_step["params"]["url"].split("/")[2]
+    tampered = converted.with_name(f"{converted.name}-tampered-{os.getpid()}")
+    shutil.rmtree(tampered, ignore_errors=True)
+    perturb(converted, tampered, "block_3_project/kernel", 0.5)
+    try:
+        model_step["params"]["url"] = f"/models/{tampered.name}/model.json"
+        page = h.backend_page("chromium", "wasm")
+        candidate = page.run(pipeline, case, steps)
+        reference = h.reference(pipeline, case)
+        order = (*reference.stages,)
+        stages, first = compare_run(order, reference, candidate, default_policies("float32"))
+        ops = {"model": model_layer_ops(str(fixtures_dir / "models" / "xray_mobilenetv2.h5"))}
+        stages, first, layer = fold_layers(stages, first, ops)
+    finally:
+        shutil.rmtree(tampered, ignore_errors=True)
+    assert (first, layer) == ("model", "block_3_project")
+    model = next(s for s in stages if s.name == "model")
+    verdicts = {s.name: s.verdict for s in model.layers}
+    assert verdicts["block_3_expand_relu"] == verdicts["block_3_depthwise_relu"] == "pass"

@@ -120,6 +120,43 @@ def compare_run(
     return results, first
 
 
+def fold_layers(
+    stages: list[StageResult],
+    first_divergence: str | None,
+    layer_ops: Mapping[str, Mapping[str, str]],
+) -> tuple[list[StageResult], str | None, str | None]:
+    """Move "<model stage>/<layer>" results into that stage's `layers`, in order, each with its
+    layer class; a layer found first divergent makes its model stage the first divergence."""
+    folded: list[StageResult] = []
+    pending: dict[str, list[StageResult]] = {}
+    for stage in stages:
+        owner, sep, layer = stage.name.partition("/")
+        if sep:
+            stage.name, stage.op = layer, layer_ops.get(owner, {}).get(layer)
+            pending.setdefault(owner, []).append(stage)
+            continue
+        stage.layers = pending.pop(stage.name, [])
+        folded.append(stage)
+    for owner, layers in pending.items():  # the model stage itself was not reached
+        folded.append(
+            StageResult(
+                owner,
+                None,
+                None,
+                None,
+                None,
+                "not_run",
+                None,
+                None,
+                None,
+                message="the model's output was not produced",
+                layers=layers,
+            )
+        )
+    owner, sep, layer = (first_divergence or "").partition("/")
+    return folded, owner or None, layer if sep else None
+
+
 def _add_isolated(
     result: StageResult, ref: np.ndarray | None, isolated: RuntimeOutput, policy_for: PolicyFor
 ) -> None:

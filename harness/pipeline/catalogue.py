@@ -199,6 +199,11 @@ def model_layers(x: np.ndarray, path: str, layers: bool = True) -> dict[str, np.
         }
 
 
+def model_layer_ops(path: str) -> dict[str, str]:
+    """Layer name -> layer class, for the report."""
+    return {layer.name: type(layer).__name__ for layer in _keras_model(path).layers[1:]}
+
+
 def model(x: np.ndarray, path: str, layers: bool = True) -> np.ndarray:
     return list(model_layers(x, path, layers).values())[-1]
 
