@@ -218,11 +218,14 @@ class Harness:
         browser: str,
         variant: str,
         unavailable_status: str = "error",
+        js_steps: list[dict[str, Any]] | None = None,
     ) -> RunResult:
         """Run one (pipeline, case) on one page and compare every stage with Python.
 
         A backend or browser that cannot start gives `unavailable_status` (error, or skipped
-        when the user did not ask for that backend by name) with the reason."""
+        when the user did not ask for that backend by name) with the reason. `js_steps`
+        replaces what the page runs (default: `js_steps(pipeline, case)`), e.g. to try a
+        changed TF.js model against the same Python reference."""
         parse_variant(variant)  # a typo is a usage error, not a skipped run
         result = RunResult(
             browser=browser,
@@ -239,7 +242,7 @@ class Harness:
         result.precision = page.info.precision
         on_page = functools.partial(self._on_page, browser, variant)
         try:
-            js_steps = self.js_steps(pipeline, case)
+            js_steps = js_steps if js_steps is not None else self.js_steps(pipeline, case)
         except models.ConversionError as e:
             result.status, result.reason = "error", str(e)
             return result
