@@ -32,6 +32,8 @@ class StageResult:
     hints: list[dict[str, Any]] = field(default_factory=list)
     op: str | None = None  # a model layer's class (Conv2D, BatchNormalization, ...)
     layers: list[StageResult] = field(default_factory=list)  # a model stage's layers, in order
+    # a classifier model stage: top1_agreement, top5_agreement, max_abs_prob, logits_cosine
+    outputs: dict[str, Any] | None = None
 
 
 @dataclass

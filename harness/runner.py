@@ -28,6 +28,7 @@ from harness.cases import Case
 from harness.compare.classify import float32_redo_errors
 from harness.compare.hints import hints_for
 from harness.compare.metrics import Tolerance
+from harness.compare.outputs import classifier_outputs
 from harness.compare.stages import compare_run, fold_layers
 from harness.compare.tolerance import Override, policy
 from harness.pipeline.catalogue import model_layer_ops
@@ -279,6 +280,11 @@ class Harness:
         result.stages, result.first_divergence, result.first_divergent_layer = fold_layers(
             result.stages, result.first_divergence, layer_ops
         )
+        for stage in result.stages:
+            if stage.name in layer_ops and stage.name in candidate.stages:
+                stage.outputs = classifier_outputs(
+                    reference.stages[stage.name], candidate.stages[stage.name]
+                )
         if self.hints and isolated is not None:
             with self.timings.phase("hints"):
                 self._add_hints(result, pipeline, case, reference, isolated, policy_for)

@@ -8,6 +8,7 @@ import pytest
 from harness.compare.classify import classify
 from harness.compare.hints import js_equivalent
 from harness.compare.metrics import compare
+from harness.compare.outputs import classifier_outputs
 from harness.compare.stages import compare_run, default_policies, fold_layers
 from harness.compare.tolerance import FLOAT32
 from harness.runtimes.base import RuntimeOutput, StageFailure
@@ -147,3 +148,17 @@ def test_model_layers_fold_into_their_stage_and_name_the_first_divergent_layer()
         ("relu", "ReLU", "fail"),
     ]
     assert (first, layer) == ("m", "relu")
+
+
+def test_classifier_outputs_agreement_and_logits_cosine():
+    logits = np.array([[2.0, 1.0, 0.0, -1.0, -2.0, -3.0], [0.0, 3.0, 1.0, 0.0, 0.0, 0.0]])
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    same = classifier_outputs(probs, probs.astype(np.float32))
+    assert same["top1_agreement"] == same["top5_agreement"] == 1.0
+    assert same["logits_cosine"] == pytest.approx(1.0) and same["max_abs_prob"] < 1e-7
+    swapped = probs.copy()
+    swapped[1, [1, 2]] = swapped[1, [2, 1]]  # the second row now picks another class
+    m = classifier_outputs(probs, swapped)
+    assert m["top1_agreement"] == 0.5 and m["top5_agreement"] == 1.0  # same five, other order
+    assert m["logits_cosine"] < 0.9 and m["rows"] == 2
+    assert classifier_outputs(np.zeros((1, 4, 4)), np.zeros((1, 4, 4))) is None

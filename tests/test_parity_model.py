@@ -32,6 +32,9 @@ def test_parity_model_layers_agree_with_tf(parity_run, assert_parity, fixtures_d
     }
     assert all(s.verdict == "pass" for s in model.layers)
     assert model.shape == [1, 2] and model.chained["max_abs"] < 1e-6
+    outputs = model.outputs
+    assert outputs["top1_agreement"] == outputs["top5_agreement"] == 1.0
+    assert outputs["max_abs_prob"] < 1e-6 and outputs["logits_cosine"] > 0.999999
 
 
 def perturb(model_dir, out_dir, weight: str, delta: float) -> None:
