@@ -84,8 +84,37 @@ class Report:
             return False
         return all(r.passed or r.status == "skipped" for _, r in self.all_runs())
 
+    def model_outputs(self) -> list[dict[str, Any]]:
+        """Classifier agreement over the batch of every case a (pipeline, browser, backend,
+        model stage) ran on: agreements weighted by rows, the worst |prob| and cosine."""
+        groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+        for case, run in self.all_runs():
+            for stage in run.stages:
+                if stage.outputs:
+                    key = (case.pipeline, run.browser, run.backend, stage.name)
+                    groups.setdefault(key, []).append(stage.outputs)
+        summary = []
+        for (pipeline, browser, backend, stage), outs in groups.items():
+            rows = sum(o["rows"] for o in outs)
+            summary.append(
+                {
+                    "pipeline": pipeline,
+                    "browser": browser,
+                    "backend": backend,
+                    "stage": stage,
+                    "cases": len(outs),
+                    "rows": rows,
+                    "top1_agreement": sum(o["top1_agreement"] * o["rows"] for o in outs) / rows,
+                    "top5_agreement": sum(o["top5_agreement"] * o["rows"] for o in outs) / rows,
+                    "max_abs_prob": max(o["max_abs_prob"] for o in outs),
+                    "logits_cosine": min(o["logits_cosine"] for o in outs),
+                }
+            )
+        return summary
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        d["model_outputs"] = self.model_outputs()
         return {"schema": d.pop("schema"), **_json_safe(d), "passed": self.passed}
 
 

@@ -11,6 +11,7 @@ from harness.compare.metrics import compare
 from harness.compare.outputs import classifier_outputs
 from harness.compare.stages import compare_run, default_policies, fold_layers
 from harness.compare.tolerance import FLOAT32
+from harness.results import CaseResult, Report, RunResult, StageResult
 from harness.runtimes.base import RuntimeOutput, StageFailure
 
 STAGES = ("input", "a", "b", "c")
@@ -162,3 +163,37 @@ def test_classifier_outputs_agreement_and_logits_cosine():
     assert m["top1_agreement"] == 0.5 and m["top5_agreement"] == 1.0  # same five, other order
     assert m["logits_cosine"] < 0.9 and m["rows"] == 2
     assert classifier_outputs(np.zeros((1, 4, 4)), np.zeros((1, 4, 4))) is None
+
+
+def test_model_outputs_aggregate_over_the_cases_of_a_backend():
+    def run(top1: float, prob: float, cosine: float) -> RunResult:
+        stage = StageResult(
+            "model",
+            [1, 2],
+            "float32",
+            [1, 2],
+            "float32",
+            "pass",
+            None,
+            None,
+            None,
+            outputs={
+                "top1_agreement": top1,
+                "top5_agreement": 1.0,
+                "max_abs_prob": prob,
+                "logits_cosine": cosine,
+                "rows": 1,
+            },
+        )
+        return RunResult("chromium", "wasm", "ok", stages=[stage])
+
+    report = Report(
+        environment={},
+        cases=[
+            CaseResult("a", "p", runs=[run(1.0, 1e-7, 1.0)]),
+            CaseResult("b", "p", runs=[run(0.0, 0.2, 0.9)]),
+        ],
+    )
+    [summary] = report.to_dict()["model_outputs"]
+    assert (summary["cases"], summary["rows"], summary["top1_agreement"]) == (2, 2, 0.5)
+    assert (summary["max_abs_prob"], summary["logits_cosine"]) == (0.2, 0.9)

@@ -80,6 +80,13 @@ def render(report: Report) -> str:
             lines.append("first divergences:")
             lines.extend(found)
         lines.append("")
+    for m in report.model_outputs():
+        lines.append(
+            f"model {m['pipeline']}/{m['stage']} on {m['browser']} {m['backend']}, "
+            f"{m['rows']} image(s): top-1 agreement {m['top1_agreement']:.0%}, top-5 "
+            f"{m['top5_agreement']:.0%}, max |prob diff| {m['max_abs_prob']:.2g}, "
+            f"worst logits cosine {m['logits_cosine']:.6f}"
+        )
     lines.append(summary(report))
     lines.append(timing_line(report.timings))
     return "\n".join(lines)
