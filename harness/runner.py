@@ -201,14 +201,17 @@ class Harness:
             parse_variant(variant)
         self.reference(pipeline, case)
         self.redo_errors(pipeline, case)
-        with contextlib.suppress(models.ConversionError):  # each run reports it
-            self.js_steps(pipeline, case)  # converts the models once, before the threads
+        try:  # the page's steps once for every page: models converted before the threads
+            steps: list[dict[str, Any]] | None = self.js_steps(pipeline, case)
+        except models.ConversionError:
+            steps = None  # each run converts again and reports the error
         for browser in {b for b, _ in targets}:
             with contextlib.suppress(BrowserUnavailable):  # each run reports it
                 self.session(browser)
         with concurrent.futures.ThreadPoolExecutor(max(1, len(targets))) as pool:
             futures = [
-                pool.submit(self.run, pipeline, case, b, v, unavailable_status) for b, v in targets
+                pool.submit(self.run, pipeline, case, b, v, unavailable_status, steps)
+                for b, v in targets
             ]
             return [f.result() for f in futures]
 
