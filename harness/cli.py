@@ -98,10 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "name",
         nargs="?",
-        choices=("transfer", "compare", "isolation", "all"),
+        choices=("transfer", "compare", "isolation", "model", "all"),
         default="all",
         help="transfer: page -> numpy MB/s; compare: comparator GB/s; isolation: default "
-        "suite wall time with and without isolated runs (default: all)",
+        "suite wall time with and without isolated runs; model: every layer of the bundled "
+        "model captured + compared vs a plain inference per backend, and the default run's "
+        "peak RSS (default: all)",
     )
     bench.add_argument("--json", type=Path, help="write the figures as JSON here")
     bench.add_argument(
@@ -117,7 +119,13 @@ def _parser() -> argparse.ArgumentParser:
         help="size moved by the naive page.evaluate JSON path (default 1; it "
         "runs at well under 1 MB/s)",
     )
-    bench.set_defaults(func=cmd_bench, backend=None)
+    bench.add_argument(
+        "--backend",
+        action="append",
+        metavar="VARIANT",
+        help="backends for `bench model` (repeatable; default: wasm and webgl)",
+    )
+    bench.set_defaults(func=cmd_bench)
     return p
 
 
@@ -210,6 +218,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         figures.update(bench.compare())
     if args.name in ("isolation", "all"):
         figures.update(bench.isolation())
+    if args.name in ("model", "all"):
+        figures.update(bench.model(args.backend or ("wasm", "webgl")))
+        figures.update(bench.peak_rss())
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -72,6 +72,7 @@ class Report:
     environment: dict[str, Any]
     cases: list[CaseResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    resources: dict[str, float] = field(default_factory=dict)  # peak_rss_mb of the harness
     schema: str = SCHEMA
 
     def all_runs(self) -> list[tuple[CaseResult, RunResult]]:

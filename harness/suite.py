@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import resource
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,11 @@ def _pick(kind: str, bundled: dict[str, T], name: str) -> T:
     return bundled[name]
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (the browsers are other processes)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def run_suite(
     harness: Harness,
     suite: Suite,
@@ -129,4 +135,5 @@ def run_suite(
     finally:  # whatever happened, the report holds everything gathered so far
         report.environment = harness.environment()
         report.timings = {k: round(v, 3) for k, v in harness.timings.seconds.items()}
+        report.resources = {"peak_rss_mb": peak_rss_mb()}
     return report

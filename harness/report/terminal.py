@@ -89,6 +89,10 @@ def render(report: Report) -> str:
         )
     lines.append(summary(report))
     lines.append(timing_line(report.timings))
+    if "peak_rss_mb" in report.resources:
+        lines.append(
+            f"peak memory of the harness process: {report.resources['peak_rss_mb']:.0f} MB"
+        )
     return "\n".join(lines)
 
 

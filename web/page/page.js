@@ -255,13 +255,15 @@ async function sendStages(runId, items) {
 }
 
 // Every layer's output as stage `${step}/${layer}`; returns the model's output (the last).
+// All readbacks are started at once: on webgl/webgpu the GPU->CPU copies overlap (about half
+// the time of reading them one after the other, tfjs-parity bench model).
 async function modelLayers(step, x, onStage) {
   const { capture, names } = state.models[step.params.url];
   let outs = capture.predict(x);
   if (!Array.isArray(outs)) outs = [outs];
+  const data = await Promise.all(outs.map((t) => t.data()));
   for (let i = 0; i < outs.length; i++) {
-    const data = await outs[i].data();
-    onStage(`${step.name}/${names[i]}`, outs[i], data);
+    onStage(`${step.name}/${names[i]}`, outs[i], data[i]);
     if (i < outs.length - 1) outs[i].dispose();
   }
   return outs[outs.length - 1];
@@ -344,6 +346,27 @@ function benchNaive({ count }) {
   return Array.from(bench.array.subarray(0, count));
 }
 
+// Plain inference as an app runs it: predict, then read the output. Returns each repeat's ms
+// (after one warm-up, so shader compilation and weight upload are not counted).
+async function benchInference({ url, inputKey, repeats }) {
+  await loadModels([{ op: 'model', params: { url } }]);
+  const { model } = state.models[url];
+  const x = tensorFromWire((await fetchInputs(inputKey)).input);
+  const times = [];
+  try {
+    for (let i = 0; i <= repeats; i++) {
+      const start = performance.now();
+      const y = model.predict(x);
+      await y.data();
+      y.dispose();
+      if (i > 0) times.push(performance.now() - start);
+    }
+  } finally {
+    x.dispose();
+  }
+  return times;
+}
+
 window.parity = {
   init,
   run,
@@ -356,5 +379,6 @@ window.parity = {
     prepare: benchPrepare,
     upload: ({ key }) => upload(key, 'float32', [bench.array.length], bench.array),
     naive: benchNaive,
+    inference: benchInference,
   },
 };
