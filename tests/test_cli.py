@@ -101,6 +101,8 @@ def test_parity_run_prints_the_matrix_and_passes_on_expected_divergence(tmp_path
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     check_contract(report)
     assert {r["first_divergence"] for c in report["cases"] for r in c["runs"]} == {"resize"}
+    assert 100 < report["resources"]["peak_rss_mb"] < 2000  # the harness process, in MB
+    assert "peak memory of the harness process:" in done.stdout
     page = (tmp_path / "o" / "report.html").read_text()
     assert page.count("<tr><td>") == 3  # one row per bundled case on cpu
     assert "class='fail' title='mismatched elements:" in page

@@ -35,6 +35,7 @@ def test_parity_model_layers_agree_with_tf(parity_run, assert_parity, fixtures_d
     outputs = model.outputs
     assert outputs["top1_agreement"] == outputs["top5_agreement"] == 1.0
     assert outputs["max_abs_prob"] < 1e-6 and outputs["logits_cosine"] > 0.999999
+    assert run.deterministic  # the second pass (plain inference) gave the same bytes
 
 
 def perturb(model_dir, out_dir, weight: str, delta: float) -> None:
