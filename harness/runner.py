@@ -6,6 +6,7 @@ Both the CLI and the pytest plugin run everything through `Harness.run`, so a pa
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import functools
@@ -49,7 +50,11 @@ from harness.server import ParityServer
 REPO = Path(__file__).resolve().parents[1]
 WEB = Path(os.environ.get("TFJS_PARITY_WEB", REPO / "web"))
 FIXTURES = REPO / "fixtures"
-BROWSERS = ("chromium",)  # Firefox and WebKitGTK over WebDriver come later
+BROWSERS = ("chromium",)
+MB = 1 << 20
+REFERENCE_CACHE_MB = float(
+    os.environ.get("TFJS_PARITY_REFERENCE_CACHE_MB", "512")
+)  # Firefox and WebKitGTK over WebDriver come later
 
 
 class Timings:
@@ -112,7 +117,8 @@ class Harness:
         self._server: ParityServer | None = None
         self._sessions: dict[str, BrowserSession] = {}
         self._unavailable: dict[str, str] = {}
-        self._references: dict[str, RuntimeOutput] = {}
+        self._references: collections.OrderedDict[str, RuntimeOutput] = collections.OrderedDict()
+        self._reference_lock = threading.Lock()
         self._redo: dict[str, dict[str, float]] = {}
         self._hints: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         self._hint_lock = threading.Lock()
@@ -154,17 +160,27 @@ class Harness:
             return session.page(variant)
 
     def reference(self, pipeline: Pipeline, case: Case) -> RuntimeOutput:
-        """The Python outputs, computed once per (Python steps, input bytes, case parameters)."""
+        """The Python outputs, computed once per (Python steps, input bytes, case parameters).
+
+        Kept while they fit in REFERENCE_CACHE_MB (least recently used go first): a model's
+        every layer for every case would otherwise pile up over a long suite."""
         key = reference_key(pipeline, case)
-        if key not in self._references:
-            importing = not tf_runtime.loaded()
-            with self.timings.phase("python_reference"):
-                self._references[key] = python_ref.run(pipeline, case)
-            if importing and tf_runtime.loaded():
-                # report the import separately: it is the single largest fixed cost
-                self.timings.add("python_reference", -tf_runtime.import_seconds)
-                self.timings.add("tf_import", tf_runtime.import_seconds)
-        return self._references[key]
+        with self._reference_lock:
+            if key in self._references:
+                self._references.move_to_end(key)
+                return self._references[key]
+        importing = not tf_runtime.loaded()
+        with self.timings.phase("python_reference"):
+            reference = python_ref.run(pipeline, case)
+        if importing and tf_runtime.loaded():
+            # report the import separately: it is the single largest fixed cost
+            self.timings.add("python_reference", -tf_runtime.import_seconds)
+            self.timings.add("tf_import", tf_runtime.import_seconds)
+        with self._reference_lock:
+            self._references[key] = reference
+            while len(self._references) > 1 and _nbytes(self._references) > REFERENCE_CACHE_MB * MB:
+                self._references.popitem(last=False)
+        return reference
 
     def js_steps(self, pipeline: Pipeline, case: Case) -> list[dict[str, Any]]:
         """The page's steps: JS settings with case values filled in, and for a model step the
@@ -373,6 +389,10 @@ class Harness:
             "reference_device": tf_runtime.describe_device(),
             "browsers": browsers,
         }
+
+
+def _nbytes(references: collections.OrderedDict[str, RuntimeOutput]) -> int:
+    return sum(a.nbytes for r in references.values() for a in r.stages.values())
 
 
 def reference_key(pipeline: Pipeline, case: Case) -> str:
