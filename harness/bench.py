@@ -145,7 +145,6 @@ def model(variants: Sequence[str] = ("wasm", "webgl"), repeats: int = 5) -> dict
         preprocessed = h.reference(pipeline, case).stages[pipeline.stage_names[-2]]
         model_case = Case(f"{case.id}:preprocessed", preprocessed.astype(np.float32))
         steps = h.js_steps(only_model, model_case)
-        url = steps[0]["params"]["url"]
         h.reference(only_model, model_case)  # TF's layers once, as a run would reuse them
         rows = {}
         for variant in variants:
@@ -155,7 +154,7 @@ def model(variants: Sequence[str] = ("wasm", "webgl"), repeats: int = 5) -> dict
             try:
                 inference = page.page.evaluate(
                     "a => window.parity.bench.inference(a)",
-                    {"url": url, "inputKey": key, "repeats": repeats},
+                    {"params": steps[0]["params"], "inputKey": key, "repeats": repeats},
                     600,
                 )
             finally:

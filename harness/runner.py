@@ -32,7 +32,7 @@ from harness.compare.metrics import Tolerance
 from harness.compare.outputs import classifier_outputs
 from harness.compare.stages import compare_run, fold_layers
 from harness.compare.tolerance import Override, policy
-from harness.pipeline.catalogue import model_layer_ops
+from harness.pipeline.catalogue import graph_compared_nodes, model_layer_ops
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.results import RunResult
 from harness.runtimes import python_ref, tf_runtime
@@ -189,8 +189,7 @@ class Harness:
         for step in steps:
             if step["op"] == "model":
                 with self.timings.phase("model_conversion"):
-                    converted = models.convert(Path(step["params"]["path"]), "layers")
-                step["params"] = {**step["params"], "url": f"/models/{converted.name}/model.json"}
+                    step["params"] = {**step["params"], **served_model(step["params"])}
         return steps
 
     def redo_errors(self, pipeline: Pipeline, case: Case) -> dict[str, float]:
@@ -294,7 +293,9 @@ class Harness:
                 self.redo_errors(pipeline, case),
             )
         layer_ops = {
-            s.name: model_layer_ops(s.python["path"]) for s in pipeline.steps if s.op == "model"
+            s.name: model_layer_ops(s.python["path"], s.python["format"])
+            for s in pipeline.steps
+            if s.op == "model"
         }
         result.stages, result.first_divergence, result.first_divergent_layer = fold_layers(
             result.stages, result.first_divergence, layer_ops
@@ -389,6 +390,23 @@ class Harness:
             "reference_device": tf_runtime.describe_device(),
             "browsers": browsers,
         }
+
+
+def served_model(params: dict[str, Any]) -> dict[str, Any]:
+    """Where the page loads a model step's TF.js model (the user's own, or converted here), and
+    for a GraphModel the nodes to fetch: the converted graph's computing nodes in order, those
+    of the user's own model when it has them too."""
+    source = Path(params["path"])
+    own = params.get("tfjs_model")
+    served = models.adopt(Path(own)) if own else models.convert(source, params["format"])
+    extra: dict[str, Any] = {"url": f"/models/{served.name}/model.json"}
+    if params["format"] == "graph":
+        nodes = graph_compared_nodes(str(source))
+        if own:
+            theirs = set(models.graph_nodes(served).nodes)
+            nodes = tuple(n for n in nodes if n in theirs)
+        extra["nodes"] = list(nodes)
+    return extra
 
 
 def _nbytes(references: collections.OrderedDict[str, RuntimeOutput]) -> int:

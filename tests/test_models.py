@@ -42,6 +42,48 @@ def test_bundled_model_converts_to_a_graph_model(bundled, tmp_path):
     assert spec["format"] == "graph-model"
     ops = {n["op"] for n in spec["modelTopology"]["node"]}
     assert "FusedDepthwiseConv2dNative" in ops and "_FusedConv2D" in ops  # folded and fused
+    assert (out / models.FROZEN).is_file()  # the graph Python evaluates node by node
+
+
+def test_graph_nodes_come_in_dependency_order(bundled):
+    out = models.convert(bundled, "graph")
+    spec = json.loads((out / "model.json").read_text())
+    inputs = {
+        n["name"]: [i.split(":")[0] for i in n.get("input", [])]
+        for n in spec["modelTopology"]["node"]
+    }
+    graph = models.graph_nodes(out)
+    assert graph.inputs == ("input_1",)
+    position = {n: i for i, n in enumerate(graph.nodes)}
+    for node in graph.nodes:  # every computing input of a node comes before it
+        assert all(position[i] < position[node] for i in inputs[node] if i in position)
+    assert graph.nodes[-1] == "Identity" and len(graph.nodes) == 70
+    depthwise = "StatefulPartitionedCall/mobilenetv2_0.35_224/block_1_depthwise/depthwise"
+    assert graph.fused[depthwise] == ("BiasAdd", "Relu6")
+
+
+def test_a_fused_node_is_compared_with_the_end_of_the_chain_it_fused(bundled):
+    prefix = "StatefulPartitionedCall/mobilenetv2_0.35_224/"
+    counterparts = models.graph_counterparts(models.convert(bundled, "graph"))
+    # named after its first op (the depthwise conv), it computes conv -> batch norm -> Relu6
+    assert counterparts[prefix + "block_1_depthwise/depthwise"] == (
+        prefix + "block_1_depthwise_relu/Relu6"
+    )
+    # named after its last op: the same name in TF's graph
+    assert counterparts[prefix + "Conv1_relu/Relu6"] == prefix + "Conv1_relu/Relu6"
+    assert all(counterparts.values())
+
+
+def test_users_own_tfjs_model_is_served_from_the_cache_by_content(bundled, tmp_path):
+    theirs = tmp_path / "theirs"
+    shutil.copytree(models.convert(bundled, "layers"), theirs)
+    served = models.adopt(theirs, cache=tmp_path / "cache")
+    assert served.parent == tmp_path / "cache" / "models"
+    assert sorted(p.name for p in served.iterdir()) == sorted(p.name for p in theirs.iterdir())
+    assert models.adopt(theirs, cache=tmp_path / "cache") == served
+    next(theirs.glob("*.bin")).unlink()
+    with pytest.raises(models.ConversionError, match=r"weight file .* is missing"):
+        models.adopt(theirs, cache=tmp_path / "cache")
 
 
 def test_an_op_tfjs_lacks_is_named(tmp_path):

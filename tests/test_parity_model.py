@@ -79,3 +79,41 @@ def test_parity_a_weight_changed_in_tfjs_only_is_found_at_its_layer(parity_harne
     model = next(s for s in run.stages if s.name == "model")
     verdicts = {s.name: s.verdict for s in model.layers}
     assert verdicts["block_3_expand_relu"] == verdicts["block_3_depthwise_relu"] == "pass"
+
+
+@pytest.mark.parity
+def test_parity_graph_model_nodes_agree_with_tf(parity_run, assert_parity, fixtures_dir):
+    run = parity_run(fixtures_dir / "pipelines" / "seed-matched-graph.json", "examples_overlay")
+    assert_parity(run)
+    model = next(s for s in run.stages if s.name == "model")
+    ops = {s.op for s in model.layers}
+    assert {"_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul", "AddV2"} <= ops
+    assert len(model.layers) == 70  # every computing node of the converted graph
+    assert model.layers[-1].name == "Identity" and model.shape == [1, 2]
+    # batch norms folded into the convolutions: float32-level differences, never semantic
+    assert {s.own_error_class for s in model.layers} <= {"none", "float32"}
+
+
+@pytest.mark.parity
+def test_parity_a_weight_changed_in_the_users_graph_model_is_found_at_its_node(
+    parity_harness, fixtures_dir, tmp_path, write_json
+):
+    source = fixtures_dir / "models" / "xray_mobilenetv2.h5"
+    node = "StatefulPartitionedCall/mobilenetv2_0.35_224/block_3_project_BN/FusedBatchNormV3"
+    weight = "StatefulPartitionedCall/mobilenetv2_0.35_224/block_3_project/Conv2D_weights"
+    perturb(models.convert(source, "graph"), tmp_path / "theirs", weight, 0.5)
+    spec = json.loads((fixtures_dir / "pipelines" / "seed-matched-graph.json").read_text())
+    spec["steps"][-1] = {
+        "name": "model",
+        "op": "model",
+        "params": {"path": str(source), "format": "graph"},
+        "js": {"tfjs_model": "theirs"},  # the user's own converted model, beside the file
+    }
+    pipeline = bundled_pipeline(write_json("graph.json", spec))
+    run = parity_harness.run(pipeline, bundled_case("examples_overlay"), "chromium", "wasm")
+    assert (run.first_divergence, run.first_divergent_layer) == ("model", node)
+    verdicts = {s.name: s.verdict for s in next(s for s in run.stages if s.name == "model").layers}
+    assert (
+        verdicts[node.replace("block_3_project_BN/FusedBatchNormV3", "block_3_depthwise/depthwise")]
+        == "pass"
+    )

@@ -83,3 +83,19 @@ def test_bundled_pipelines_load_and_differ_only_where_documented():
     assert [s.python for s in seed.steps] == [s.python for s in matched.steps]
     assert seed.steps[1].js["method"] == "nearest"
     assert matched.steps[1].js["antialias"] == "skimage"
+
+
+def test_model_format_follows_the_source_unless_given(tmp_path):
+    (tmp_path / "m.h5").write_bytes(b"x")
+    (tmp_path / "saved").mkdir()
+    source = str(tmp_path / "p.json")
+    keras = parse(spec({"op": "model", "params": {"path": "m.h5"}}), source).steps[0]
+    assert keras.python["format"] == keras.js["format"] == "layers"
+    saved = parse(spec({"op": "model", "params": {"path": "saved"}}), source).steps[0]
+    assert saved.python["format"] == "graph"
+    with pytest.raises(PipelineSpecError, match="SavedModel directory, which converts to a Graph"):
+        parse(spec({"op": "model", "params": {"path": "saved", "format": "layers"}}), source)
+    with pytest.raises(PipelineSpecError, match=r"steps\[0\].js.tfjs_model: no model.json in"):
+        parse(spec({"op": "model", "params": {"path": "m.h5"}, "js": {"tfjs_model": "."}}), source)
+    with pytest.raises(PipelineSpecError, match="both sides run the same format"):
+        parse(spec({"op": "model", "params": {"path": "m.h5"}, "js": {"format": "graph"}}), source)

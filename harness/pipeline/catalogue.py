@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness import models
 from harness.pipeline.params import (
     Param,
     PipelineSpecError,
@@ -98,10 +100,18 @@ SCHEMAS: dict[str, OpSchema] = {
         common={"dtype": Param(one_of("float32", "int32", "bool"), required=True)},
         python={"dtype": Param(one_of("float32", "float64", "int32", "uint8", "bool"))},
     ),
-    # A Keras model (.h5/.keras, relative to the pipeline file): TF in Python, the converted
-    # LayersModel in the page; with `layers`, every layer's output is a stage of its own.
+    # A model (a .h5/.keras file or a SavedModel directory, relative to the pipeline file): TF
+    # in Python, the converted TF.js model in the page. `format` layers (Keras files only) or
+    # graph (default for SavedModels); with `layers`, every layer (LayersModel) or computing
+    # node (GraphModel) is a stage of its own. `tfjs_model`: the user's own converted TF.js
+    # model directory for the page instead of converting `path` here.
     "model": OpSchema(
-        common={"path": Param(text, required=True), "layers": Param(boolean, True)},
+        common={
+            "path": Param(text, required=True),
+            "format": Param(optional(one_of("layers", "graph")), None),
+            "layers": Param(boolean, True),
+        },
+        js={"tfjs_model": Param(optional(text), None)},
     ),
 }
 
@@ -182,9 +192,13 @@ def cast(x: np.ndarray, dtype: str) -> np.ndarray:
     return x.astype(dtype)
 
 
-def model_layers(x: np.ndarray, path: str, layers: bool = True) -> dict[str, np.ndarray]:
-    """Every layer's output (by layer name, in model order; the last is the model's output),
-    or just the output under the model's name when `layers` is false."""
+def model_layers(
+    x: np.ndarray, path: str, format: str = "layers", layers: bool = True
+) -> dict[str, np.ndarray]:
+    """Every layer's (LayersModel) or computing node's (GraphModel) output, in model order
+    (the last is the model's output), or just the output when `layers` is false."""
+    if format == "graph":
+        return _graph_nodes(x, path, layers)
     keras_model = _keras_model(path)
     tf = tf_runtime.tf()
     with tf_runtime.device():
@@ -199,13 +213,15 @@ def model_layers(x: np.ndarray, path: str, layers: bool = True) -> dict[str, np.
         }
 
 
-def model_layer_ops(path: str) -> dict[str, str]:
-    """Layer name -> layer class, for the report."""
+def model_layer_ops(path: str, format: str = "layers") -> dict[str, str]:
+    """Layer name -> layer class (LayersModel), node name -> op (GraphModel), for the report."""
+    if format == "graph":
+        return models.graph_nodes(models.convert(Path(path), "graph")).ops
     return {layer.name: type(layer).__name__ for layer in _keras_model(path).layers[1:]}
 
 
-def model(x: np.ndarray, path: str, layers: bool = True) -> np.ndarray:
-    return list(model_layers(x, path, layers).values())[-1]
+def model(x: np.ndarray, path: str, format: str = "layers", layers: bool = True) -> np.ndarray:
+    return list(model_layers(x, path, format, layers).values())[-1]
 
 
 _models: dict[str, Any] = {}
@@ -225,6 +241,47 @@ def _capture_model(path: str) -> Any:
             m.inputs, [layer.output for layer in m.layers[1:]]
         )
     return _models[key]
+
+
+def _graph_counterparts(converted: Path) -> dict[str, str | None]:
+    key = f"{converted}#counterparts"
+    if key not in _models:
+        _models[key] = models.graph_counterparts(converted)
+    return _models[key]
+
+
+def graph_compared_nodes(path: str) -> list[str]:
+    """The GraphModel nodes both sides produce: those with a TF counterpart, in graph order."""
+    converted = models.convert(Path(path), "graph")
+    counterparts = _graph_counterparts(converted)
+    return [n for n in models.graph_nodes(converted).nodes if counterparts[n]]
+
+
+def _graph_nodes(x: np.ndarray, path: str, layers: bool) -> dict[str, np.ndarray]:
+    """The converted GraphModel's nodes, evaluated by name in the frozen graph the converter
+    started from (same names; TF.js's graph has batch norms folded and ops fused, so each
+    node's value is compared with what TF computes for it unfused)."""
+    converted = models.convert(Path(path), "graph")
+    graph = models.graph_nodes(converted)
+    if len(graph.inputs) != 1:
+        raise ValueError(f"{path}: the graph has {len(graph.inputs)} inputs; one is supported")
+    counterparts = _graph_counterparts(converted)
+    wanted = [n for n in graph.nodes if counterparts[n]] if layers else list(graph.nodes[-1:])
+    tf = tf_runtime.tf()
+    key = f"{converted}#frozen"
+    if key not in _models:
+        graph_def = tf.compat.v1.GraphDef()
+        graph_def.ParseFromString((converted / models.FROZEN).read_bytes())
+        g = tf.Graph()
+        with g.as_default():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+        _models[key] = tf.compat.v1.Session(graph=g)
+    session = _models[key]
+    with tf_runtime.device():
+        values = session.run(
+            [f"{counterparts[n]}:0" for n in wanted], {f"{graph.inputs[0]}:0": x.astype(np.float32)}
+        )
+    return {n: np.asarray(v) for n, v in zip(wanted, values, strict=True)}
 
 
 PYTHON_OPS: dict[str, Callable[..., np.ndarray]] = {

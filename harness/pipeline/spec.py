@@ -127,12 +127,8 @@ def _parse_step(raw: Any, where: str, base: Path) -> Step:
         per_side[side] = validate(side_schema, given, f"{where}.{side}")
         if side == "python" and schema.check_python:
             schema.check_python(given, per_side[side], f"{where}.python")
-    if op == "model":  # a model file is found relative to the pipeline file
-        for side in SIDES:
-            path = (base / per_side[side]["path"]).resolve()
-            if not path.exists():
-                raise PipelineSpecError(f"{where}.params.path: no model at {path}")
-            per_side[side]["path"] = str(path)
+    if op == "model":
+        _resolve_model(per_side, base, where)
     return Step(
         name=name,
         op=op,
@@ -140,6 +136,31 @@ def _parse_step(raw: Any, where: str, base: Path) -> Step:
         js=per_side["js"],
         tolerance=_tolerance(raw.get("tolerance", {}), f"{where}.tolerance"),
     )
+
+
+def _resolve_model(per_side: dict[str, dict[str, Any]], base: Path, where: str) -> None:
+    """Model paths are relative to the pipeline file; `format` defaults to layers for a Keras
+    file and graph for a SavedModel directory (which has no Keras layers to match)."""
+    for settings in per_side.values():
+        path = (base / settings["path"]).resolve()
+        if not path.exists():
+            raise PipelineSpecError(f"{where}.params.path: no model at {path}")
+        settings["path"] = str(path)
+        fmt = settings["format"] or ("graph" if path.is_dir() else "layers")
+        if fmt == "layers" and path.is_dir():
+            raise PipelineSpecError(
+                f"{where}.params.format: {path} is a SavedModel directory, which converts to "
+                "a GraphModel only: use format graph"
+            )
+        settings["format"] = fmt
+        own = settings.get("tfjs_model")
+        if own is not None:
+            model_json = (base / own).resolve() / "model.json"
+            if not model_json.is_file():
+                raise PipelineSpecError(f"{where}.js.tfjs_model: no model.json in {own}")
+            settings["tfjs_model"] = str(model_json.parent)
+    if per_side["python"]["format"] != per_side["js"]["format"]:
+        raise PipelineSpecError(f"{where}.params.format: both sides run the same format")
 
 
 def _tolerance(raw: Any, where: str) -> dict[str, Any]:

@@ -5,11 +5,18 @@ import { ops } from './ops.js';
 const tf = globalThis.tf;
 const state = { token: null, backend: null, models: {} };
 
-// Loads each model step's LayersModel once per page, with a second model that outputs every
-// layer (the harness compares them one by one).
+// Loads each model step's TF.js model once per page. A LayersModel gets a second model that
+// outputs every layer; a GraphModel is asked for the nodes the harness lists (`nodes`, the
+// converted graph's computing nodes, which Python evaluates under the same names).
 async function loadModels(steps) {
   for (const step of steps) {
     if (step.op !== 'model' || state.models[step.params.url]) continue;
+    if (step.params.format === 'graph') {
+      const model = await tf.loadGraphModel(step.params.url);
+      const names = step.params.nodes;
+      state.models[step.params.url] = { model, names, capture: { predict: (x) => model.execute(x, names) } };
+      continue;
+    }
     const model = await tf.loadLayersModel(step.params.url);
     const layers = model.layers.slice(1);
     const capture = tf.model({ inputs: model.inputs, outputs: layers.map((l) => l.output) });
@@ -349,9 +356,9 @@ function benchNaive({ count }) {
 
 // Plain inference as an app runs it: predict, then read the output. Returns each repeat's ms
 // (after one warm-up, so shader compilation and weight upload are not counted).
-async function benchInference({ url, inputKey, repeats }) {
-  await loadModels([{ op: 'model', params: { url } }]);
-  const { model } = state.models[url];
+async function benchInference({ params, inputKey, repeats }) {
+  await loadModels([{ op: 'model', params }]);
+  const { model } = state.models[params.url];
   const x = tensorFromWire((await fetchInputs(inputKey)).input);
   const times = [];
   try {
