@@ -17,7 +17,7 @@ from harness.results import CaseResult, Report, RunResult
 from harness.runner import BROWSERS, Harness
 from harness.runtimes.backends import DEFAULT_VARIANTS, KNOWN_VARIANTS, parse_variant
 from harness.runtimes.driver import BrowserUnavailable
-from harness.suite import DEFAULT_SUITE, SuiteError, load_suite, run_suite
+from harness.suite import DEFAULT_SUITE, Suite, SuiteError, load_suite, run_suite, with_model
 
 USAGE_ERROR = 2
 
@@ -65,10 +65,43 @@ def _parser() -> argparse.ArgumentParser:
         "target",
         nargs="?",
         type=Path,
-        default=DEFAULT_SUITE,
-        help="suite or pipeline JSON (default: the bundled suite)",
+        help="suite or pipeline JSON (default: the bundled suite; with --model, the bundled "
+        "seed-matched preprocessing)",
     )
     common(run)
+    run.add_argument(
+        "--model",
+        type=Path,
+        metavar="PATH",
+        help="your model (.h5/.keras file or SavedModel directory), converted here and run "
+        "after the pipeline's preprocessing (replacing its model step), or alone with "
+        "--input-shape",
+    )
+    run.add_argument(
+        "--model-format",
+        choices=("layers", "graph"),
+        help="compare as a LayersModel (layer by layer) or a GraphModel (node by node); "
+        "default: layers for a Keras file, graph for a SavedModel",
+    )
+    run.add_argument(
+        "--tfjs-model",
+        type=Path,
+        metavar="DIR",
+        help="with --model: your own converted TF.js model (model.json + weights) for the "
+        "page, instead of converting PATH here",
+    )
+    run.add_argument(
+        "--input-shape",
+        type=_shape,
+        metavar="N,H,W,C",
+        help="with --model: run the model alone on seeded uniform [-1, 1) inputs of this shape",
+    )
+    run.add_argument(
+        "--samples",
+        type=int,
+        default=3,
+        help="with --input-shape: how many seeded inputs (default 3)",
+    )
     run.add_argument(
         "--tolerance",
         action="append",
@@ -172,7 +205,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    suite = load_suite(args.target)
+    suite = _suite(args)
     variants = args.backend or list(DEFAULT_VARIANTS)
     # Backends the user did not name are skipped when they cannot start here (as probe finds);
     # a backend named with --backend that cannot start is an error.
@@ -198,6 +231,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(terminal.render(report))
         print(f"report: {path} (and report.html)")
     return 0 if report.passed else 1
+
+
+def _suite(args: argparse.Namespace) -> Suite:
+    if args.model is None:
+        needs_model = [f for f in ("model_format", "tfjs_model", "input_shape") if getattr(args, f)]
+        if needs_model:
+            flag = "--" + needs_model[0].replace("_", "-")
+            raise ValueError(f"{flag} goes with --model PATH")
+        return load_suite(args.target or DEFAULT_SUITE)
+    if args.samples < 1:
+        raise ValueError("--samples must be at least 1")
+    return with_model(
+        args.target, args.model, args.model_format, args.tfjs_model, args.input_shape, args.samples
+    )
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive sizes like 1,224,224,3")
+    return shape
 
 
 def _progress(case: CaseResult, run: RunResult) -> None:

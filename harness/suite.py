@@ -13,7 +13,9 @@ import resource
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import numpy as np
 
 from harness import cases, dicom
 from harness.pipeline import spec
@@ -42,10 +44,73 @@ class CaseSource:
 
 
 @dataclass(frozen=True)
+class RandomCase:
+    """A model's input when there is no preprocessing: seeded uniform values of a given shape,
+    the same bytes on every run."""
+
+    shape: tuple[int, ...]
+    seed: int
+    low: float = -1.0
+    high: float = 1.0
+
+    @property
+    def id(self) -> str:
+        return f"uniform-seed{self.seed}"
+
+    def load(self) -> cases.Case:
+        rng = np.random.default_rng(self.seed)
+        data = rng.uniform(self.low, self.high, self.shape).astype(np.float32)
+        return cases.Case(self.id, data, meta={"source": f"{self.id} in [{self.low}, {self.high})"})
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     pipelines: tuple[spec.Pipeline, ...]
-    cases: tuple[CaseSource, ...]
+    cases: tuple[CaseSource | RandomCase, ...]
+
+
+def with_model(
+    target: Path | None,
+    model: Path,
+    fmt: str | None = None,
+    tfjs_model: Path | None = None,
+    input_shape: Sequence[int] | None = None,
+    samples: int = 3,
+) -> Suite:
+    """`tfjs-parity run --model`: the user's model after a pipeline's preprocessing (the
+    pipeline's own model step replaced, if it has one), on the bundled cases; or, with an input
+    shape, the model alone on `samples` seeded random inputs."""
+    step: dict[str, Any] = {
+        "name": "model",
+        "op": "model",
+        "params": {"path": str(model.resolve())},
+    }
+    if fmt:
+        step["params"]["format"] = fmt
+    if tfjs_model:
+        step["js"] = {"tfjs_model": str(tfjs_model.resolve())}
+    if input_shape is not None:
+        if target is not None:
+            raise SuiteError("--input-shape runs the model alone: give no pipeline with it")
+        pipeline = spec.parse({"name": model.stem, "steps": [step]}, f"--model {model}")
+        inputs = tuple(RandomCase(tuple(input_shape), seed) for seed in range(samples))
+        return Suite(model.stem, (pipeline,), inputs)
+    base = target or bundled_pipeline_path("seed-matched")
+    try:
+        raw = json.loads(base.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise SuiteError(f"{base}: cannot read ({e})") from e
+    if not isinstance(raw, dict) or "steps" not in raw:
+        raise SuiteError(f"{base}: --model goes after a pipeline file's steps, not a suite")
+    steps = [s for s in raw["steps"] if not (isinstance(s, dict) and s.get("op") == "model")]
+    raw = {**raw, "name": f"{raw.get('name', base.stem)}+{model.stem}", "steps": [*steps, step]}
+    raw.pop("expect", None)  # the expectation was about the pipeline without this model
+    return Suite(raw["name"], (spec.parse(raw, str(base)),), bundled_suite().cases)
+
+
+def bundled_pipeline_path(name: str) -> Path:
+    return FIXTURES / "pipelines" / f"{name}.json"
 
 
 def load_suite(path: Path) -> Suite:

@@ -188,3 +188,42 @@ def test_parity_tolerance_override_changes_the_verdict_and_says_so(tmp_path, fix
         assert resize["min_passing_tolerance"]["atol"] > 0
         assert resize["own_error_class"] == "float32"  # the class does not depend on policy
     assert "it would pass with atol" in done.stdout or "first divergences:" in done.stdout
+
+
+def test_model_flags_need_a_model(tmp_path):
+    done = tfjs_parity("run", "--input-shape", "1,4", cwd=tmp_path)
+    assert done.returncode == 2 and "--input-shape goes with --model PATH" in done.stderr
+    done = tfjs_parity("run", "--model", "m.h5", "--input-shape", "1,0", cwd=tmp_path)
+    assert done.returncode == 2 and "give positive sizes like 1,224,224,3" in done.stderr
+
+
+@pytest.mark.parity
+def test_parity_run_your_own_model_alone_on_seeded_inputs(tmp_path, fixtures_dir):
+    model = fixtures_dir / "models" / "xray_mobilenetv2.h5"
+    args = ("--input-shape", "1,224,224,3", "--samples", "2", "--backend", "wasm")
+    done = tfjs_parity("run", "--model", str(model), *args, "--out", "o", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    check_contract(report)
+    assert [c["case"] for c in report["cases"]] == ["uniform-seed0", "uniform-seed1"]
+    [stage] = [s for s in report["cases"][0]["runs"][0]["stages"] if s["name"] == "model"]
+    assert len(stage["layers"]) == 155 and stage["verdict"] == "pass"
+    assert "2 image(s): top-1 agreement 100%" in done.stdout
+
+
+@pytest.mark.parity
+def test_parity_run_a_savedmodel_after_the_preprocessing_node_by_node(tmp_path, fixtures_dir):
+    from harness.runtimes import tf_runtime
+
+    tf = tf_runtime.tf()
+    keras_model = tf.keras.models.load_model(fixtures_dir / "models" / "xray_mobilenetv2.h5")
+    tf.saved_model.save(keras_model, str(tmp_path / "saved"))
+    done = tfjs_parity("run", "--model", "saved", "--backend", "wasm", "--out", "o", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert {c["pipeline"] for c in report["cases"]} == {"seed-matched+saved"}
+    run = report["cases"][0]["runs"][0]
+    assert [s["name"] for s in run["stages"]][-2:] == ["expand_dims", "model"]
+    [stage] = [s for s in run["stages"] if s["name"] == "model"]
+    assert stage["layers"][0]["op"] == "_FusedConv2D"  # a GraphModel: compared node by node
+    assert len(stage["layers"]) == 70

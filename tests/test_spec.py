@@ -1,5 +1,6 @@
 """Pipeline specs: defaults per side, and errors that name the bad path."""
 
+import numpy as np
 import pytest
 
 from harness.pipeline.params import PipelineSpecError
@@ -99,3 +100,21 @@ def test_model_format_follows_the_source_unless_given(tmp_path):
         parse(spec({"op": "model", "params": {"path": "m.h5"}, "js": {"tfjs_model": "."}}), source)
     with pytest.raises(PipelineSpecError, match="both sides run the same format"):
         parse(spec({"op": "model", "params": {"path": "m.h5"}, "js": {"format": "graph"}}), source)
+
+
+def test_with_model_puts_the_users_model_after_the_preprocessing(fixtures_dir, tmp_path):
+    from harness.suite import SuiteError, with_model
+
+    model = fixtures_dir / "models" / "xray_mobilenetv2.h5"
+    suite = with_model(fixtures_dir / "pipelines" / "seed-matched-model.json", model)
+    [pipeline] = suite.pipelines
+    assert [s.op for s in pipeline.steps].count("model") == 1  # its own model step replaced
+    assert pipeline.steps[-1].python["path"] == str(model.resolve())
+    alone = with_model(None, model, input_shape=(1, 8, 8, 3), samples=2)
+    first = alone.cases[0].load()
+    assert first.input.shape == (1, 8, 8, 3) and first.input.dtype == "float32"
+    assert np.array_equal(first.input, alone.cases[0].load().input)  # seeded: same bytes
+    with pytest.raises(SuiteError, match="not a suite"):
+        with_model(fixtures_dir / "suites" / "default.json", model)
+    with pytest.raises(SuiteError, match="give no pipeline with it"):
+        with_model(fixtures_dir / "pipelines" / "seed.json", model, input_shape=(1, 2))
