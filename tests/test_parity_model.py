@@ -30,7 +30,10 @@ def test_parity_model_layers_agree_with_tf(parity_run, assert_parity, fixtures_d
         "GlobalAveragePooling2D",
         "Dense",
     }
-    assert all(s.verdict == "pass" for s in model.layers)
+    assert all(s.verdict == s.own_verdict == "pass" for s in model.layers)
+    # each layer alone (fed Python's inputs) is closer to TF than end to end
+    conv1 = model.layers[0]
+    assert conv1.isolated["max_abs"] < conv1.chained["max_abs"]
     assert model.shape == [1, 2] and model.chained["max_abs"] < 1e-6
     outputs = model.outputs
     assert outputs["top1_agreement"] == outputs["top5_agreement"] == 1.0
@@ -77,8 +80,14 @@ def test_parity_a_weight_changed_in_tfjs_only_is_found_at_its_layer(parity_harne
         shutil.rmtree(tampered, ignore_errors=True)
     assert (run.first_divergence, run.first_divergent_layer) == ("model", "block_3_project")
     model = next(s for s in run.stages if s.name == "model")
-    verdicts = {s.name: s.verdict for s in model.layers}
-    assert verdicts["block_3_expand_relu"] == verdicts["block_3_depthwise_relu"] == "pass"
+    layers = {s.name: s for s in model.layers}
+    assert layers["block_3_expand_relu"].verdict == layers["block_3_depthwise_relu"].verdict
+    assert layers["block_3_depthwise_relu"].verdict == "pass"
+    # every layer also ran alone on Python's inputs: the changed layer fails on its own, the
+    # layer after it fails end to end but only carries the error it was given
+    assert layers["block_3_project"].own_verdict == "fail"
+    after = layers["block_3_project_BN"]
+    assert (after.verdict, after.own_verdict) == ("fail", "pass")
 
 
 @pytest.mark.parity

@@ -220,6 +220,11 @@ def model_layer_ops(path: str, format: str = "layers") -> dict[str, str]:
     return {layer.name: type(layer).__name__ for layer in _keras_model(path).layers[1:]}
 
 
+def model_input_name(path: str) -> str:
+    """The Keras model's input layer, whose name the page looks its isolated input up by."""
+    return _keras_model(path).layers[0].name
+
+
 def model(x: np.ndarray, path: str, format: str = "layers", layers: bool = True) -> np.ndarray:
     return list(model_layers(x, path, format, layers).values())[-1]
 

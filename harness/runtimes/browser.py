@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from harness.cases import Case
+from harness.pipeline.catalogue import model_input_name
 from harness.pipeline.spec import Pipeline
 from harness.runtimes.backends import Variant, parse_variant
 from harness.runtimes.base import RuntimeOutput, StageFailure
@@ -94,15 +95,24 @@ class BackendPage:
         reference: RuntimeOutput,
         timeout: float = 120.0,
     ) -> RuntimeOutput:
-        """Each step fed the Python reference's input to that stage: the stage's own error.
+        """Each step fed the Python reference's input to that stage: the stage's own error; each
+        layer of a LayersModel step, too, fed Python's outputs of the layers before it.
 
         A float64 reference input is rounded to float32 on the way (TF.js has no float64)."""
         inputs: dict[str, np.ndarray] = {}
         for step, previous in zip(pipeline.steps, pipeline.stage_names, strict=False):
             if previous not in reference.stages:
                 break  # the Python side stopped before this stage
-            array = reference.stages[previous]
-            inputs[step.name] = array.astype(np.float32) if array.dtype == np.float64 else array
+            inputs[step.name] = _float32(reference.stages[previous])
+            if step.op == "model" and step.js["layers"] and step.js["format"] == "layers":
+                # every layer alone: Python's outputs of the layers it reads, the model's
+                # input under its input layer's name
+                inputs[f"{step.name}/{model_input_name(step.python['path'])}"] = inputs[step.name]
+                inputs.update(
+                    (name, _float32(a))
+                    for name, a in reference.stages.items()
+                    if name.startswith(f"{step.name}/")
+                )
         steps = [s for s in js_steps if s["name"] in inputs]
         answer, out = self._call("runIsolated", {"steps": steps}, inputs, timeout)
         for f in answer["failures"]:
@@ -232,6 +242,11 @@ def start_backend(page: Page, variant: Variant, token: str) -> BackendInfo:
             page.console,
         )
     return info
+
+
+def _float32(array: np.ndarray) -> np.ndarray:
+    """TF.js has no float64: a float64 reference is rounded on the way to the page."""
+    return array.astype(np.float32) if array.dtype == np.float64 else array
 
 
 def with_console(message: str, console: list[str]) -> str:

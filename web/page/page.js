@@ -322,6 +322,9 @@ async function runIsolated({ runId, steps, inputKey }) {
       const data = await y.data();
       computeMs[step.name] = performance.now() - start;
       items.push({ name: step.name, dtype: y.dtype, shape: y.shape, data });
+      if (step.op === 'model' && step.params.layers && step.params.format !== 'graph') {
+        await isolatedLayers(step, inputs, items, failures, computeMs);
+      }
     } catch (e) {
       e.stage = step.name;
       failures.push(describeError(e));
@@ -338,6 +341,38 @@ async function runIsolated({ runId, steps, inputKey }) {
     backend: tf.getBackend(),
     timings_ms: { compute: computeMs },
   };
+}
+
+// Each layer of a LayersModel fed Python's outputs of the layers it reads (bundle items
+// `${step}/${layer}`; the model's input under its input layer's name): the layer's own error.
+// All layers run first, then every readback at once (overlapping GPU copies).
+async function isolatedLayers(step, inputs, items, failures, computeMs) {
+  const { model } = state.models[step.params.url];
+  const start = performance.now();
+  const done = [];
+  for (const layer of model.layers.slice(1)) {
+    const name = `${step.name}/${layer.name}`;
+    const xs = [];
+    try {
+      for (const source of layer.inboundNodes[0].inboundLayers) {
+        const wire = inputs[`${step.name}/${source.name}`];
+        if (!wire) throw new Error(`no Python output of layer ${source.name} to feed it`);
+        xs.push(tensorFromWire(wire));
+      }
+      done.push({ name, y: tf.tidy(() => layer.apply(xs.length === 1 ? xs[0] : xs)) });
+    } catch (e) {
+      e.stage = name;
+      failures.push(describeError(e));
+    } finally {
+      xs.forEach((t) => t.dispose());
+    }
+  }
+  const data = await Promise.all(done.map(({ y }) => y.data()));
+  done.forEach(({ name, y }, i) => {
+    items.push({ name, dtype: y.dtype, shape: y.shape, data: data[i] });
+    y.dispose();
+  });
+  computeMs[`${step.name}/layers`] = performance.now() - start;
 }
 
 // Transfer benchmark helpers: the array is made first, so only its transfer is timed.
