@@ -159,6 +159,9 @@ class GraphNodes:
     nodes: tuple[str, ...]  # every node that is neither a constant nor an input
     ops: dict[str, str]  # node -> op as the converter wrote it (e.g. _FusedConv2D)
     fused: dict[str, tuple[str, ...]]  # fused node -> what it fused, e.g. (BiasAdd, Relu6)
+    # node -> the computing nodes and inputs it reads, for feeding it alone; a node reading a
+    # second output of another node, or with a control input, is not fed alone (absent)
+    feeds: dict[str, tuple[str, ...]]
 
 
 def graph_nodes(model_dir: Path) -> GraphNodes:
@@ -192,8 +195,19 @@ def graph_nodes(model_dir: Path) -> GraphNodes:
         for n in raw
         if n["name"] in nodes
     }
+    feeds = {}
+    for n in raw:
+        if n["name"] not in nodes:
+            continue
+        sources = [i for i in n.get("input", []) if ops.get(i.lstrip("^").split(":")[0]) != "Const"]
+        if all(":" not in i and not i.startswith("^") for i in sources):
+            feeds[n["name"]] = tuple(sources)
     return GraphNodes(
-        inputs, nodes, {n: ops[n] for n in nodes}, {k: v for k, v in fused.items() if v}
+        inputs,
+        nodes,
+        {n: ops[n] for n in nodes},
+        {k: v for k, v in fused.items() if v},
+        feeds,
     )
 
 

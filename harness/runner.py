@@ -32,7 +32,7 @@ from harness.compare.metrics import Tolerance
 from harness.compare.outputs import classifier_outputs
 from harness.compare.stages import compare_run, fold_layers
 from harness.compare.tolerance import Override, policy
-from harness.pipeline.catalogue import graph_compared_nodes, model_layer_ops
+from harness.pipeline.catalogue import graph_compared_nodes, model_input_name, model_layer_ops
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.results import RunResult
 from harness.runtimes import python_ref, tf_runtime
@@ -393,19 +393,29 @@ class Harness:
 
 
 def served_model(params: dict[str, Any]) -> dict[str, Any]:
-    """Where the page loads a model step's TF.js model (the user's own, or converted here), and
-    for a GraphModel the nodes to fetch: the converted graph's computing nodes in order, those
-    of the user's own model when it has them too."""
+    """Where the page loads a model step's TF.js model (the user's own, or converted here), the
+    name of its input, and for a GraphModel the nodes to fetch (the converted graph's computing
+    nodes in order, those of the user's own model when it has them too) and what each reads."""
     source = Path(params["path"])
     own = params.get("tfjs_model")
     served = models.adopt(Path(own)) if own else models.convert(source, params["format"])
     extra: dict[str, Any] = {"url": f"/models/{served.name}/model.json"}
-    if params["format"] == "graph":
-        nodes = graph_compared_nodes(str(source))
-        if own:
-            theirs = set(models.graph_nodes(served).nodes)
-            nodes = tuple(n for n in nodes if n in theirs)
-        extra["nodes"] = list(nodes)
+    if params["format"] == "layers":
+        extra["input_name"] = model_input_name(str(source))
+        return extra
+    nodes = graph_compared_nodes(str(source))
+    graph = models.graph_nodes(served)
+    if own:
+        nodes = [n for n in nodes if n in graph.ops]
+    extra["nodes"] = nodes
+    extra["input_name"] = graph.inputs[0]
+    # what each node reads, where all of it is compared (so Python has a value to feed)
+    available = {*nodes, graph.inputs[0]}
+    extra["feeds"] = {
+        n: list(graph.feeds[n])
+        for n in nodes
+        if n in graph.feeds and set(graph.feeds[n]) <= available
+    }
     return extra
 
 

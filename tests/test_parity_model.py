@@ -101,6 +101,8 @@ def test_parity_graph_model_nodes_agree_with_tf(parity_run, assert_parity, fixtu
     assert model.layers[-1].name == "Identity" and model.shape == [1, 2]
     # batch norms folded into the convolutions: float32-level differences, never semantic
     assert {s.own_error_class for s in model.layers} <= {"none", "float32"}
+    # every node also ran alone (the graph executed from Python's values of what it reads)
+    assert all(s.isolated is not None and s.own_verdict == "pass" for s in model.layers)
 
 
 @pytest.mark.parity
@@ -121,8 +123,8 @@ def test_parity_a_weight_changed_in_the_users_graph_model_is_found_at_its_node(
     pipeline = bundled_pipeline(write_json("graph.json", spec))
     run = parity_harness.run(pipeline, bundled_case("examples_overlay"), "chromium", "wasm")
     assert (run.first_divergence, run.first_divergent_layer) == ("model", node)
-    verdicts = {s.name: s.verdict for s in next(s for s in run.stages if s.name == "model").layers}
-    assert (
-        verdicts[node.replace("block_3_project_BN/FusedBatchNormV3", "block_3_depthwise/depthwise")]
-        == "pass"
-    )
+    nodes = {s.name: s for s in next(s for s in run.stages if s.name == "model").layers}
+    before = node.replace("block_3_project_BN/FusedBatchNormV3", "block_3_depthwise/depthwise")
+    after = node.replace("block_3_project_BN/FusedBatchNormV3", "block_4_expand_relu/Relu6")
+    assert nodes[before].verdict == "pass" and nodes[node].own_verdict == "fail"
+    assert (nodes[after].verdict, nodes[after].own_verdict) == ("fail", "pass")  # inherited

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from harness.cases import Case
-from harness.pipeline.catalogue import model_input_name
 from harness.pipeline.spec import Pipeline
 from harness.runtimes.backends import Variant, parse_variant
 from harness.runtimes.base import RuntimeOutput, StageFailure
@@ -96,18 +95,20 @@ class BackendPage:
         timeout: float = 120.0,
     ) -> RuntimeOutput:
         """Each step fed the Python reference's input to that stage: the stage's own error; each
-        layer of a LayersModel step, too, fed Python's outputs of the layers before it.
+        layer (LayersModel) or node (GraphModel) of a model step, too, fed Python's outputs of
+        the layers or nodes it reads.
 
         A float64 reference input is rounded to float32 on the way (TF.js has no float64)."""
         inputs: dict[str, np.ndarray] = {}
+        page_steps = {s["name"]: s for s in js_steps}
         for step, previous in zip(pipeline.steps, pipeline.stage_names, strict=False):
             if previous not in reference.stages:
                 break  # the Python side stopped before this stage
             inputs[step.name] = _float32(reference.stages[previous])
-            if step.op == "model" and step.js["layers"] and step.js["format"] == "layers":
-                # every layer alone: Python's outputs of the layers it reads, the model's
-                # input under its input layer's name
-                inputs[f"{step.name}/{model_input_name(step.python['path'])}"] = inputs[step.name]
+            params = page_steps[step.name]["params"]
+            if step.op == "model" and params["layers"]:
+                # the model's input under its input's name, every layer's Python output
+                inputs[f"{step.name}/{params['input_name']}"] = inputs[step.name]
                 inputs.update(
                     (name, _float32(a))
                     for name, a in reference.stages.items()
