@@ -109,3 +109,15 @@ def test_not_a_model_is_a_clear_error(tmp_path):
         models.convert(bad, "layers", cache=tmp_path)
     with pytest.raises(models.ConversionError, match="no such model"):
         models.convert(tmp_path / "missing.h5", "layers", cache=tmp_path)
+
+
+def test_a_keras_v3_file_converts_and_an_unsafe_lambda_is_refused_by_name(bundled, tmp_path):
+    tf = tf_runtime.tf()
+    tf.keras.models.load_model(bundled, compile=False).save(tmp_path / "m.keras")
+    out = models.convert(tmp_path / "m.keras", "layers", cache=tmp_path)
+    assert json.loads((out / "model.json").read_text())["format"] == "layers-model"
+    inputs = tf.keras.Input((4,))
+    doubled = tf.keras.layers.Lambda(lambda t: t * 2.0, name="double")(inputs)
+    tf.keras.Model(inputs, doubled).save(tmp_path / "lambda.keras")
+    with pytest.raises(models.ConversionError, match="Lambda layer"):
+        models.convert(tmp_path / "lambda.keras", "layers", cache=tmp_path)

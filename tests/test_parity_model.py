@@ -9,7 +9,7 @@ import pytest
 
 from harness import models
 from harness.runtimes import tf_runtime
-from harness.suite import bundled_case, bundled_pipeline
+from harness.suite import bundled_case, bundled_pipeline, with_model
 
 
 @pytest.mark.parity
@@ -128,3 +128,20 @@ def test_parity_a_weight_changed_in_the_users_graph_model_is_found_at_its_node(
     after = node.replace("block_3_project_BN/FusedBatchNormV3", "block_4_expand_relu/Relu6")
     assert nodes[before].verdict == "pass" and nodes[node].own_verdict == "fail"
     assert (nodes[after].verdict, nodes[after].own_verdict) == ("fail", "pass")  # inherited
+
+
+@pytest.mark.parity
+@pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
+def test_parity_a_layer_tfjs_cannot_load_is_named_and_earlier_stages_kept(parity_harness, tmp_path):
+    tf = tf_runtime.tf()
+    inputs = tf.keras.Input((4,))
+    dense = tf.keras.layers.Dense(3, name="dense")(inputs)
+    doubled = tf.keras.layers.Lambda(lambda t: t * 2.0, name="double")(dense)
+    tf.keras.Model(inputs, doubled).save(tmp_path / "lambda.h5")
+    suite = with_model(None, tmp_path / "lambda.h5", input_shape=(1, 4), samples=1)
+    run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "wasm")
+    assert run.status == "error"
+    assert "model: JS exception: TF.js cannot load the converted model: Unknown layer: Lambda" in (
+        run.reason
+    )
+    assert next(s for s in run.stages if s.name == "input").verdict == "pass"  # kept

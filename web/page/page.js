@@ -11,17 +11,25 @@ const state = { token: null, backend: null, models: {} };
 async function loadModels(steps) {
   for (const step of steps) {
     if (step.op !== 'model' || state.models[step.params.url]) continue;
-    if (step.params.format === 'graph') {
-      const model = await tf.loadGraphModel(step.params.url);
-      const names = step.params.nodes;
-      state.models[step.params.url] = { model, names, capture: { predict: (x) => model.execute(x, names) } };
-      continue;
+    try {
+      state.models[step.params.url] = await loadModel(step.params);
+    } catch (e) {
+      const error = new Error(`TF.js cannot load the converted model: ${e && e.message ? e.message : e}`);
+      error.stage = step.name;
+      throw error;
     }
-    const model = await tf.loadLayersModel(step.params.url);
-    const layers = model.layers.slice(1);
-    const capture = tf.model({ inputs: model.inputs, outputs: layers.map((l) => l.output) });
-    state.models[step.params.url] = { model, capture, names: layers.map((l) => l.name) };
   }
+}
+
+async function loadModel({ url, format, nodes }) {
+  if (format === 'graph') {
+    const model = await tf.loadGraphModel(url);
+    return { model, names: nodes, capture: { predict: (x) => model.execute(x, nodes) } };
+  }
+  const model = await tf.loadLayersModel(url);
+  const layers = model.layers.slice(1);
+  const capture = tf.model({ inputs: model.inputs, outputs: layers.map((l) => l.output) });
+  return { model, capture, names: layers.map((l) => l.name) };
 }
 
 function withModel(step) {
@@ -181,7 +189,6 @@ async function run({ runId, steps, inputKey, repeat }) {
   const t0 = performance.now();
   let input = null;
   try {
-    await loadModels(steps);
     input = (await fetchInputs(inputKey)).input;
     await runSteps(steps, input, computeMs, (name, t, data) => {
       items.push({ name, dtype: t.dtype, shape: t.shape, data });
@@ -233,6 +240,7 @@ async function runSteps(steps, input, computeMs, onStage, layers = true) {
       current = step.name;
       const op = ops[step.op];
       if (!op) throw new Error(`op ${step.op} is not in the page's catalogue`);
+      if (step.op === 'model') await loadModels([step]); // once per page; earlier stages kept
       const start = performance.now();
       const y = layers && step.op === 'model' && step.params.layers
         ? await modelLayers(step, x, onStage)
@@ -308,9 +316,14 @@ async function runIsolated({ runId, steps, inputKey }) {
   const items = [];
   const failures = [];
   const computeMs = {};
-  await loadModels(steps);
+  try {
+    await loadModels(steps);
+  } catch (e) {
+    failures.push(describeError(e)); // that model's step fails alone; the others still run
+  }
   const inputs = await fetchInputs(inputKey);
   for (const step of steps) {
+    if (step.op === 'model' && !state.models[step.params.url]) continue;
     let x = null;
     let y = null;
     try {
