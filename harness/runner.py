@@ -39,12 +39,14 @@ from harness.runtimes import python_ref, tf_runtime
 from harness.runtimes.backends import parse_variant
 from harness.runtimes.base import RuntimeOutput, StageFailure
 from harness.runtimes.browser import (
+    BackendInfo,
     BackendPage,
     BackendUnavailable,
     BrowserSession,
     with_console,
 )
 from harness.runtimes.driver import BrowserUnavailable, ChromiumDriver, Driver, PageError
+from harness.runtimes.pulled import PulledStages
 from harness.server import ParityServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -269,11 +271,38 @@ class Harness:
         isolated = None
         if self.isolated and not candidate.failures:
             isolated = on_page(lambda: page.run_isolated(pipeline, js_steps, reference))
+        try:
+            self._compare(result, pipeline, case, reference, candidate, isolated, page.info)
+        finally:  # the page drops what it held for these calls; pulls count as transfer
+            for out in (candidate, isolated):
+                if out is not None and isinstance(out.stages, PulledStages):
+                    out.stages.release()
+                    out.timings["transfer"] = out.timings.get("transfer", 0.0) + out.stages.seconds
+        result.timings = {k: round(v, 4) for k, v in candidate.timings.items()}
+        return result
+
+    def _compare(
+        self,
+        result: RunResult,
+        pipeline: Pipeline,
+        case: Case,
+        reference: RuntimeOutput,
+        candidate: RuntimeOutput,
+        isolated: RuntimeOutput | None,
+        info: BackendInfo,
+    ) -> None:
+        """Every stage (and layer) chained and isolated, folded, classified, hinted, into
+        `result`; the page's stages are pulled as they are compared."""
+        variant = result.backend
         if candidate.repeat is not None:
             result.deterministic, result.repeat_max_abs = candidate.repeat
+        pulled = [
+            o.stages for o in (candidate, isolated) if o and isinstance(o.stages, PulledStages)
+        ]
+        before = sum(p.seconds for p in pulled)
         with self.timings.phase("compare"):
             steps = {s.name: s.tolerance for s in pipeline.steps}
-            precision = page.info.precision
+            precision = info.precision
 
             def policy_for(stage: str, dtype: np.dtype) -> Tolerance:
                 return policy(dtype, precision, stage, variant, steps.get(stage), self.overrides)
@@ -292,6 +321,9 @@ class Harness:
                 precision,
                 self.redo_errors(pipeline, case),
             )
+            pull_seconds = sum(p.seconds for p in pulled) - before
+            self.timings.add("compare", -pull_seconds)  # moving bytes is transfer, not compare
+        self.timings.add("transfer", pull_seconds)
         layer_ops = {
             s.name: model_layer_ops(s.python["path"], s.python["format"])
             for s in pipeline.steps
@@ -312,8 +344,6 @@ class Harness:
         if failures:
             result.status = "error"
             result.reason = "; ".join(f"{f.stage}: {f.message}" for f in failures)
-        result.timings = {k: round(v, 4) for k, v in candidate.timings.items()}
-        return result
 
     def _add_hints(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +17,8 @@ class StageFailure:
 
 @dataclass
 class RuntimeOutput:
-    stages: dict[str, np.ndarray]  # in pipeline order; only the stages that completed
+    # in pipeline order; only the stages that completed (a page's: pulled as they are read)
+    stages: Mapping[str, np.ndarray]
     failures: dict[str, StageFailure] = field(default_factory=dict)  # by stage; chained: <= 1
     timings: dict[str, float] = field(default_factory=dict)  # seconds
     # a second pass on the same input: (bitwise identical?, greatest |first - second|)

@@ -18,6 +18,7 @@ from harness.pipeline.spec import Pipeline
 from harness.runtimes.backends import Variant, parse_variant
 from harness.runtimes.base import RuntimeOutput, StageFailure
 from harness.runtimes.driver import Driver, Page, PageError
+from harness.runtimes.pulled import PulledStages
 from harness.server import ParityServer
 
 WASM_PATHS = "/vendor/tfjs-backend-wasm/dist/"
@@ -70,9 +71,6 @@ class BackendPage:
         if answer["failure"]:
             f = answer["failure"]
             failure = StageFailure(f["stage"], f"JS exception: {f['message']}", f.get("stack"))
-        elif answer["upload_errors"]:
-            last = answer["stages"][-1]["name"]
-            failure = StageFailure(last, "; ".join(answer["upload_errors"]))
         if answer["backend"] != self.info.requested:
             failure = StageFailure(
                 failure.stage if failure else pipeline.stage_names[-1],
@@ -120,8 +118,6 @@ class BackendPage:
             out.failures[f["stage"]] = StageFailure(
                 f["stage"], f"JS exception: {f['message']}", f.get("stack")
             )
-        for message in answer["upload_errors"]:
-            out.failures.setdefault(steps[-1]["name"], StageFailure(steps[-1]["name"], message))
         if answer["backend"] != self.info.requested:
             out.failures.setdefault(
                 pipeline.stage_names[-1],
@@ -132,7 +128,8 @@ class BackendPage:
     def _call(
         self, method: str, args: dict[str, Any], inputs: dict[str, np.ndarray], timeout: float
     ) -> tuple[dict[str, Any], RuntimeOutput]:
-        """Offer the inputs as one bundle, run `window.parity[method]`, collect the stages."""
+        """Offer the inputs as one bundle, run `window.parity[method]`; its stages stay in the
+        page and are pulled as the comparison reads them (out.stages, a PulledStages)."""
         run_id = secrets.token_hex(8)
         self._server.offer_inputs(run_id, inputs)
         t0 = time.perf_counter()
@@ -142,25 +139,19 @@ class BackendPage:
                 {"runId": run_id, "inputKey": run_id, **args},
                 timeout,
             )
-        except PageError:
-            # the page itself died or hung; JS exceptions come back inside `answer` instead
-            self._server.uploads.discard_prefix(f"{run_id}/")
-            raise
-        finally:
+        finally:  # a page that died or hung raises PageError; JS exceptions are in `answer`
             self._server.withdraw_input(run_id)
         wall = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        stages = {}
-        for s in answer["stages"]:
-            item = self._server.uploads.take(f"{run_id}/{s['name']}")
-            if item is not None:
-                stages[s["name"]] = item.to_numpy()
         compute = sum(answer["timings_ms"]["compute"].values()) / 1000
-        timings = {
-            "compute": compute,
-            "transfer": max(0.0, wall - compute) + (time.perf_counter() - t1),
-        }
-        return answer, RuntimeOutput(stages, timings=timings)
+        out = RuntimeOutput({}, timings={"compute": compute, "transfer": max(0.0, wall - compute)})
+
+        def pull_failed(stage: str, message: str) -> None:
+            out.failures.setdefault(stage, StageFailure(stage, message))
+
+        out.stages = PulledStages(
+            self.page, self._server, run_id, answer["stages"], pull_failed, timeout
+        )
+        return answer, out
 
     def close(self) -> None:
         self.page.close()

@@ -176,7 +176,7 @@ async function uploadBundle(key, items) {
   await post(key, 'bundle', '', pack(items));
 }
 
-// Runs the steps on the input, then uploads every stage in one bundle (`${runId}/${stage}`).
+// Runs the steps on the input and keeps every stage in the page for the harness to pull.
 // Never throws: a failure is returned with the stage it happened in, and every stage finished
 // before it is kept. With `repeat`, runs the steps a second time on the same bytes and compares
 // the two passes here, bit for bit, so determinism costs compute but no transfer; the second
@@ -213,19 +213,13 @@ async function run({ runId, steps, inputKey, repeat }) {
     }
     computeMs.repeat = performance.now() - start;
   }
-  const uploadStart = performance.now();
-  const uploadErrors = await sendStages(runId, items);
+  hold(runId, items);
   return {
-    stages: items.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
+    stages: describe(items),
     failure,
     determinism,
-    upload_errors: uploadErrors,
     backend: tf.getBackend(),
-    timings_ms: {
-      total: performance.now() - t0,
-      compute: computeMs,
-      upload_wait: performance.now() - uploadStart,
-    },
+    timings_ms: { total: performance.now() - t0, compute: computeMs },
   };
 }
 
@@ -259,15 +253,30 @@ async function runSteps(steps, input, computeMs, onStage, layers = true) {
   }
 }
 
-// Every stage of a call in one bundle; returns the upload errors (none, or one).
-async function sendStages(runId, items) {
-  if (!items.length) return [];
-  try {
-    await uploadBundle(runId, items);
-    return [];
-  } catch (e) {
-    return [`${e.message}`];
-  }
+// A call's stages stay in the page until the harness pulls them, a batch at a time, as it
+// compares (so the harness holds one batch, not every layer of every backend), then releases.
+const held = new Map(); // runId -> Map(stage name -> {name, dtype, shape, data})
+
+function hold(runId, items) {
+  held.set(runId, new Map(items.map((item) => [item.name, item])));
+}
+
+function describe(items) {
+  return items.map(({ name, dtype, shape, data }) => ({ name, dtype, shape, nbytes: data.byteLength }));
+}
+
+// Uploads the named held stages of a call in one bundle (`${runId}/${name}` on the harness).
+async function send({ runId, names }) {
+  const stages = held.get(runId);
+  if (!stages) throw new Error(`no stages are held for call ${runId} (released, or the page reloaded)`);
+  await uploadBundle(runId, names.map((name) => {
+    if (!stages.has(name)) throw new Error(`stage ${name} is not held for call ${runId}`);
+    return stages.get(name);
+  }));
+}
+
+function release({ runId }) {
+  held.delete(runId);
 }
 
 // Every layer's output as stage `${step}/${layer}`; returns the model's output (the last).
@@ -347,11 +356,10 @@ async function runIsolated({ runId, steps, inputKey }) {
       if (y) y.dispose();
     }
   }
-  const uploadErrors = await sendStages(runId, items);
+  hold(runId, items);
   return {
-    stages: items.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
+    stages: describe(items),
     failures,
-    upload_errors: uploadErrors,
     backend: tf.getBackend(),
     timings_ms: { compute: computeMs },
   };
@@ -460,6 +468,8 @@ window.parity = {
   init,
   run,
   runIsolated,
+  send,
+  release,
   ops: () => Object.keys(ops),
   backend: () => tf.getBackend(),
   upload,
