@@ -32,7 +32,6 @@ from harness.compare.metrics import Tolerance
 from harness.compare.outputs import classifier_outputs
 from harness.compare.stages import compare_run, fold_layers
 from harness.compare.tolerance import Override, policy
-from harness.pipeline.catalogue import graph_compared_nodes, model_input_name, model_layer_ops
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.results import RunResult
 from harness.runtimes import python_ref, tf_runtime
@@ -47,16 +46,15 @@ from harness.runtimes.browser import (
 )
 from harness.runtimes.driver import BrowserUnavailable, ChromiumDriver, Driver, PageError
 from harness.runtimes.pulled import PulledStages
+from harness.runtimes.tf_models import graph_compared_nodes, model_input_name, model_layer_ops
 from harness.server import ParityServer
 
 REPO = Path(__file__).resolve().parents[1]
 WEB = Path(os.environ.get("TFJS_PARITY_WEB", REPO / "web"))
 FIXTURES = REPO / "fixtures"
-BROWSERS = ("chromium",)
+BROWSERS = ("chromium",)  # Firefox and WebKitGTK over WebDriver come later
 MB = 1 << 20
-REFERENCE_CACHE_MB = float(
-    os.environ.get("TFJS_PARITY_REFERENCE_CACHE_MB", "512")
-)  # Firefox and WebKitGTK over WebDriver come later
+REFERENCE_CACHE_MB = float(os.environ.get("TFJS_PARITY_REFERENCE_CACHE_MB", "512"))
 
 
 class Timings:

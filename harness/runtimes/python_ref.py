@@ -8,9 +8,10 @@ import traceback
 import numpy as np
 
 from harness.cases import Case
-from harness.pipeline.catalogue import PYTHON_OPS, model_layers
+from harness.pipeline.catalogue import PYTHON_OPS
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.runtimes.base import RuntimeOutput, StageFailure
+from harness.runtimes.tf_models import model_layers
 
 
 def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
