@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from harness import models
+from harness.report.terminal import explain, outcome
 from harness.runtimes import tf_runtime
 from harness.suite import bundled_case, bundled_pipeline, with_model
 
@@ -88,6 +89,8 @@ def test_parity_a_weight_changed_in_tfjs_only_is_found_at_its_layer(parity_harne
     assert layers["block_3_project"].own_verdict == "fail"
     after = layers["block_3_project_BN"]
     assert (after.verdict, after.own_verdict) == ("fail", "pass")
+    assert outcome(run) == "FAIL: first divergence at model/block_3_project (Conv2D)"
+    assert "layer end to end fail" in explain(run) and "own (isolated) fail" in explain(run)
 
 
 @pytest.mark.parity

@@ -57,7 +57,23 @@ def outcome(run: RunResult) -> str:
         )
     if run.passed:
         return f"PASS (diverges at {run.first_divergence}, as expected)"
-    return f"FAIL: first divergence at {run.first_divergence}"
+    return f"FAIL: first divergence at {divergence_name(run)}"
+
+
+def divergence_name(run: RunResult) -> str:
+    """`stage`, or `stage/layer (LayerClass)` when a model's layer is where it starts."""
+    _, layer = first_divergent(run)
+    if layer is None:
+        return run.first_divergence or "-"
+    return f"{run.first_divergence}/{layer.name}" + (f" ({layer.op})" if layer.op else "")
+
+
+def first_divergent(run: RunResult) -> tuple[StageResult | None, StageResult | None]:
+    """The first divergent stage, and within a model stage its first divergent layer."""
+    stage = next((s for s in run.stages if s.name == run.first_divergence), None)
+    if stage is None or run.first_divergent_layer is None:
+        return stage, None
+    return stage, next((s for s in stage.layers if s.name == run.first_divergent_layer), None)
 
 
 def render(report: Report) -> str:
@@ -115,9 +131,16 @@ def explain(run: RunResult) -> str:
         "  " + r
         for r in _table(["stage", "end to end", "own (isolated)", "own error", "tolerance"], rows)
     ]
-    first = next((s for s in run.stages if s.name == run.first_divergence), None)
+    stage, layer = first_divergent(run)
+    first = layer or stage
     if first is not None:
-        lines.append(f"  first divergence: {first.name}")
+        lines.append(f"  first divergence: {divergence_name(run)}")
+        if layer is not None:
+            lines.append(
+                f"    layer end to end {_verdict(layer.verdict, layer.chained)}, own (isolated) "
+                f"{_verdict(layer.own_verdict, layer.isolated) if layer.own_verdict else '-'}, "
+                f"own error {layer.own_error_class or '-'}"
+            )
         detail = first.isolated_message or first.message
         if detail:
             lines.append(f"    {detail}")
@@ -153,7 +176,8 @@ def findings(entries: Iterable[CaseResult]) -> list[str]:
     grouped: dict[tuple[str, str, str, str], list[str]] = {}
     for c in entries:
         for r in c.runs:
-            stage = next((s for s in r.stages if s.name == r.first_divergence), None)
+            stage, layer = first_divergent(r)
+            stage = layer or stage
             if stage is None:
                 continue
             hint = (
@@ -161,7 +185,7 @@ def findings(entries: Iterable[CaseResult]) -> list[str]:
                 if stage.hints
                 else (stage.isolated_message or stage.message or "")
             )
-            key = (c.case, stage.name, stage.own_error_class or "?", hint)
+            key = (c.case, divergence_name(r), stage.own_error_class or "?", hint)
             grouped.setdefault(key, []).append(r.backend)
     return [
         f"  {case} [{', '.join(backends)}] {stage} ({kind}): {hint}"
