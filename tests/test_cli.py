@@ -209,6 +209,9 @@ def test_parity_run_your_own_model_alone_on_seeded_inputs(tmp_path, fixtures_dir
     [stage] = [s for s in report["cases"][0]["runs"][0]["stages"] if s["name"] == "model"]
     assert len(stage["layers"]) == 155 and stage["verdict"] == "pass"
     assert "2 image(s): top-1 agreement 100%" in done.stdout
+    page = (tmp_path / "o" / "report.html").read_text()
+    assert "uniform-seed0 chromium wasm: model, 155 layers, 0 failing end to end" in page
+    assert page.count("<details>") == 2  # folded: nothing failed
 
 
 @pytest.mark.parity

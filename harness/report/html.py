@@ -19,7 +19,7 @@ from harness.report.terminal import (
     stage_names,
     summary,
 )
-from harness.results import Report, StageResult
+from harness.results import CaseResult, Report, StageResult
 
 STYLE = """
 body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; }
@@ -58,6 +58,7 @@ def render(report: Report) -> str:
                     f"{cells}<td class='result {result_class}'>{e(outcome(r))}</td></tr>"
                 )
         parts.append("</table>")
+        parts.extend(_layer_tables(entries))
         found = findings(entries)
         if found:
             items = "".join(f"<li>{e(line.strip())}</li>" for line in found)
@@ -67,6 +68,44 @@ def render(report: Report) -> str:
     parts.append(f"<h2>time</h2><p>{e(timings)}</p>")
     parts.append(f"<h2>environment</h2><pre>{e(environment)}</pre></body></html>")
     return "\n".join(parts)
+
+
+def _layer_tables(entries: list[CaseResult]) -> list[str]:
+    """Per run with a model stage, its layers (or graph nodes) in order, folded away: end to
+    end and own (isolated) error, each cell coloured like the matrix; opened when one fails."""
+    e = html.escape
+    parts = []
+    for c in entries:
+        for r in c.runs:
+            for stage in (s for s in r.stages if s.layers):
+                failing = sum(1 for layer in stage.layers if layer.verdict == "fail")
+                where = (
+                    f" (first divergent: {e(r.first_divergent_layer)})"
+                    if (r.first_divergent_layer and r.first_divergence == stage.name)
+                    else ""
+                )
+                rows = "".join(
+                    f"<tr><td>{e(layer.name)}</td><td>{e(layer.op or '')}</td>"
+                    f"{_stage_cell(layer)}{_own_cell(layer)}"
+                    f"<td>{e(layer.own_error_class or '-')}</td></tr>"
+                    for layer in stage.layers
+                )
+                parts.append(
+                    f"<details{' open' if failing else ''}><summary>{e(c.case)} {e(r.browser)} "
+                    f"{e(r.backend)}: {e(stage.name)}, {len(stage.layers)} layers, {failing} "
+                    f"failing end to end{where}</summary><table><tr><th>layer</th><th>op</th>"
+                    f"<th>end to end</th><th>own (isolated)</th><th>own error</th></tr>"
+                    f"{rows}</table></details>"
+                )
+    return parts
+
+
+def _own_cell(stage: StageResult) -> str:
+    if stage.isolated is None:
+        return "<td class='not_run'>-</td>"
+    title = html.escape(stage.isolated_message or "", quote=True)
+    text = f"{stage.isolated['max_abs']:.1e}" if stage.isolated["max_abs"] else "0"
+    return f"<td class='{stage.own_verdict}' title='{title}'>{html.escape(text)}</td>"
 
 
 def _stage_cell(stage: StageResult | None) -> str:
