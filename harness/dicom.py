@@ -6,8 +6,10 @@ The statistics table is the user's own logic (field notes section 2): mean/std a
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,36 +38,59 @@ class DicomImage:
 
 
 def read(path: Path) -> DicomImage:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, ValueError, EOFError) as e:
-        raise DicomError(f"{path.name}: not a readable DICOM file ({e})") from e
-    missing = [k for k in ("BitsStored", "PhotometricInterpretation", "PixelData") if k not in ds]
-    if missing:
-        raise DicomError(f"{path.name}: has no {', '.join(missing)}")
-    samples = int(ds.get("SamplesPerPixel", 1))
+    """The file's single greyscale frame, as pydicom decodes it, with what the stats need."""
+    ds = _dataset(path, path.name)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if samples != 1 or frames != 1:
+    if frames != 1:
         raise DicomError(
-            f"{path.name}: {samples} sample(s) per pixel and {frames} frame(s); "
-            "only single-frame greyscale images are supported"
+            f"{path.name}: {frames} frames; only single-frame images are supported here "
+            "(a pipeline's decode step picks a frame)"
         )
-    try:
-        pixels = ds.pixel_array
-    except Exception as e:  # pydicom raises many types for undecodable or truncated pixel data
-        syntax = ds.file_meta.get("TransferSyntaxUID", "unknown transfer syntax")
-        raise DicomError(f"{path.name}: pixel data cannot be decoded ({syntax}): {e}") from e
     return DicomImage(
         path=path,
-        pixels=pixels,
+        pixels=_pixels(ds, path.name),
         bits_stored=int(ds.BitsStored),
         photometric=str(ds.PhotometricInterpretation),
         modality=str(ds.get("Modality", "")),
         transfer_syntax=str(ds.file_meta.get("TransferSyntaxUID", "")),
     )
+
+
+def decode(data: bytes, frame: int = 0, name: str = "the DICOM file") -> np.ndarray:
+    """Stored pixel values of one frame from a file's bytes, as [rows, cols]."""
+    ds = _dataset(io.BytesIO(data), name)
+    pixels = _pixels(ds, name)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if not 0 <= frame < frames:
+        raise DicomError(f"{name}: frame {frame} asked for, the file has {frames}")
+    return pixels[frame] if frames > 1 else pixels
+
+
+def _dataset(source: Path | io.BytesIO, name: str) -> Any:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(source)
+    except (InvalidDicomError, OSError, ValueError, EOFError) as e:
+        raise DicomError(f"{name}: not a readable DICOM file ({e})") from e
+    missing = [k for k in ("BitsStored", "PhotometricInterpretation", "PixelData") if k not in ds]
+    if missing:
+        raise DicomError(f"{name}: has no {', '.join(missing)}")
+    samples = int(ds.get("SamplesPerPixel", 1))
+    if samples != 1:
+        raise DicomError(
+            f"{name}: {samples} samples per pixel; only greyscale images are supported"
+        )
+    return ds
+
+
+def _pixels(ds: Any, name: str) -> np.ndarray:
+    try:
+        return ds.pixel_array
+    except Exception as e:  # pydicom raises many types for undecodable or truncated pixel data
+        syntax = ds.file_meta.get("TransferSyntaxUID", "unknown transfer syntax")
+        raise DicomError(f"{name}: pixel data cannot be decoded ({syntax}): {e}") from e
 
 
 def stats_for(image: DicomImage, table: str = "seed") -> tuple[float, float]:

@@ -86,7 +86,13 @@ def web_mounts() -> dict[str, Path]:
         )
     converted = models.CACHE / "models"
     converted.mkdir(parents=True, exist_ok=True)
-    return {"/": WEB / "page", "/vendor/": modules, "/fixtures/": FIXTURES, "/models/": converted}
+    return {
+        "/": WEB / "page",
+        "/vendor/": modules,
+        "/vendor/dicom-parser/": WEB / "node_modules" / "dicom-parser" / "dist",
+        "/fixtures/": FIXTURES,
+        "/models/": converted,
+    }
 
 
 def launch(browser: str) -> Driver:
@@ -456,8 +462,9 @@ def reference_key(pipeline: Pipeline, case: Case) -> str:
     h = hashlib.sha256()
     steps = [(s.name, s.op, s.python) for s in pipeline.steps]
     h.update(json.dumps([steps, case.params], sort_keys=True, default=str).encode())
-    h.update(str((case.input.dtype.str, case.input.shape)).encode())
-    h.update(np.ascontiguousarray(case.input).data)
+    start = pipeline.input_of(case)
+    h.update(str((start.dtype.str, start.shape)).encode())
+    h.update(np.ascontiguousarray(start).data)
     return h.hexdigest()
 
 

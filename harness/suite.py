@@ -37,7 +37,7 @@ class CaseSource:
 
     id: str
     dicom: Path
-    stats: str = "seed"
+    stats: str | None = "seed"  # None: no mean/std (for pipelines that do not normalise)
 
     def load(self) -> cases.Case:
         return cases.from_dicom(self.dicom, self.stats)

@@ -4,6 +4,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
@@ -70,8 +71,18 @@ def test_truncated_pixel_data_is_a_clear_error(tmp_path):
 
 
 def test_colour_images_are_refused(tmp_path):
-    with pytest.raises(dicom.DicomError, match="only single-frame greyscale"):
+    with pytest.raises(dicom.DicomError, match="3 samples per pixel; only greyscale"):
         dicom.read(Path(get_testdata_file("SC_rgb_small_odd.dcm")))
+
+
+def test_decode_picks_a_frame_and_read_wants_one():
+    path = Path(get_testdata_file("rtdose.dcm"))  # 15 frames
+    frames = pydicom.dcmread(path).pixel_array
+    assert np.array_equal(dicom.decode(path.read_bytes(), frame=2), frames[2])
+    with pytest.raises(dicom.DicomError, match="frame 15 asked for, the file has 15"):
+        dicom.decode(path.read_bytes(), frame=15)
+    with pytest.raises(dicom.DicomError, match="rtdose.dcm: 15 frames; only single-frame"):
+        dicom.read(path)
 
 
 def test_missing_attributes_are_named(tmp_path):

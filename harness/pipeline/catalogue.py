@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import dicom
 from harness.pipeline.params import (
     Param,
     PipelineSpecError,
@@ -99,6 +100,10 @@ SCHEMAS: dict[str, OpSchema] = {
         common={"dtype": Param(one_of("float32", "int32", "bool"), required=True)},
         python={"dtype": Param(one_of("float32", "float64", "int32", "uint8", "bool"))},
     ),
+    # The case's DICOM file -> stored pixel values of one frame, [rows, cols, 1] int32 (TF.js
+    # has no uint16; int32 holds every stored value exactly). Python: pydicom; the page:
+    # dicom-parser. Only as the first step.
+    "decode": OpSchema(common={"frame": Param(integer, 0)}),
     # A model (a .h5/.keras file or a SavedModel directory, relative to the pipeline file): TF
     # in Python, the converted TF.js model in the page. `format` layers (Keras files only) or
     # graph (default for SavedModels); with `layers`, every layer (LayersModel) or computing
@@ -116,6 +121,11 @@ SCHEMAS: dict[str, OpSchema] = {
 
 
 # ----------------------------------------------------------------------------- Python side
+
+
+def decode(x: np.ndarray, frame: int) -> np.ndarray:
+    pixels = dicom.decode(x.tobytes(), frame)
+    return pixels.astype(np.int32)[..., np.newaxis]
 
 
 def normalize(x: np.ndarray, mean: float, std: float, precision: str) -> np.ndarray:
@@ -192,6 +202,7 @@ def cast(x: np.ndarray, dtype: str) -> np.ndarray:
 
 
 PYTHON_OPS: dict[str, Callable[..., np.ndarray]] = {
+    "decode": decode,
     "normalize": normalize,
     "resize": resize,
     "tile": tile,

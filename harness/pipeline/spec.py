@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from harness.cases import Case
 from harness.compare.tolerance import check_fields
 from harness.pipeline.catalogue import SCHEMAS
 from harness.pipeline.params import PipelineSpecError, resolve, validate
@@ -52,6 +55,17 @@ class Pipeline:
     def __post_init__(self) -> None:
         object.__setattr__(self, "stage_names", (INPUT_STAGE, *(s.name for s in self.steps)))
 
+    def input_of(self, case: Case) -> np.ndarray:
+        """What both runtimes start from: the decoded pixels, or the file's bytes when the
+        pipeline decodes the file itself."""
+        if self.steps[0].op != "decode":
+            return case.input
+        if case.file is None:
+            raise PipelineSpecError(
+                f"pipeline {self.name!r} decodes a file, but case {case.id!r} has no file"
+            )
+        return case.file
+
     def js_steps(self, case_params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """What the page receives: resolved JS settings per step."""
         return [
@@ -73,6 +87,11 @@ def parse(spec: Any, source: str | None = None) -> Pipeline:
         raise PipelineSpecError(f"{where}.steps: required, a non-empty list")
     base = Path(source).parent if source else Path.cwd()
     steps = tuple(_parse_step(s, f"{where}.steps[{i}]", base) for i, s in enumerate(raw_steps))
+    late = [i for i, s in enumerate(steps) if s.op == "decode" and i > 0]
+    if late:
+        raise PipelineSpecError(
+            f"{where}.steps[{late[0]}]: decode reads the case's file, so it must be the first step"
+        )
     names = [INPUT_STAGE, *(s.name for s in steps)]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -66,7 +66,7 @@ class BackendPage:
         `js_steps`: the page's steps (Harness.js_steps); `repeat`: a second pass compared bit
         for bit in the page (out.repeat)."""
         args = {"steps": js_steps, "repeat": repeat}
-        answer, out = self._call("run", args, {"input": case.input}, timeout)
+        answer, out = self._call("run", args, {"input": pipeline.input_of(case)}, timeout)
         failure = None
         if answer["failure"]:
             f = answer["failure"]

@@ -16,8 +16,8 @@ from harness.runtimes.tf_models import model_layers
 
 def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
     """Every stage's output, in order; stops at the first failing step and says why."""
-    stages: dict[str, np.ndarray] = {INPUT_STAGE: case.input}
-    x = case.input
+    x = pipeline.input_of(case)
+    stages: dict[str, np.ndarray] = {INPUT_STAGE: x}
     t0 = time.perf_counter()
     for step in pipeline.steps:
         try:

@@ -2,6 +2,61 @@
 // Every op takes a tensor and the step's resolved JS settings and returns a new tensor.
 const tf = globalThis.tf;
 
+// Transfer syntaxes whose pixel data is stored as is; the page decodes no compressed one (yet).
+const UNCOMPRESSED = {
+  '1.2.840.10008.1.2': true, // implicit VR little endian
+  '1.2.840.10008.1.2.1': true, // explicit VR little endian
+  '1.2.840.10008.1.2.2': false, // explicit VR big endian
+};
+
+// The case's DICOM file (its bytes) -> stored values of one frame, int32 [rows, cols, 1], as an
+// app decoding with dicom-parser does: byte order from the transfer syntax, values masked to
+// BitsStored and sign-extended when PixelRepresentation is 1.
+function decode(x, { frame }) {
+  const bytes = Uint8Array.from(x.dataSync());
+  let ds;
+  try {
+    ds = globalThis.dicomParser.parseDicom(bytes);
+  } catch (e) { // dicom-parser throws {exception: text, dataSet} objects, not Errors
+    throw new Error(`dicom-parser cannot parse the file: ${e && (e.exception || e.message) ? e.exception || e.message : e}`);
+  }
+  const syntax = ds.string('x00020010') || '1.2.840.10008.1.2';
+  if (!(syntax in UNCOMPRESSED)) {
+    throw new Error(`transfer syntax ${syntax} is compressed or deflated: the page does not decode it`);
+  }
+  const little = UNCOMPRESSED[syntax];
+  const rows = ds.uint16('x00280010');
+  const cols = ds.uint16('x00280011');
+  const bitsAllocated = ds.uint16('x00280100');
+  const bitsStored = ds.uint16('x00280101');
+  const signed = ds.uint16('x00280103') === 1;
+  const samples = ds.uint16('x00280002') ?? 1;
+  const frames = parseInt(ds.string('x00280008') || '1', 10);
+  const pixel = ds.elements.x7fe00010;
+  if (!pixel || !rows || !cols) throw new Error('the file has no PixelData, Rows or Columns');
+  if (samples !== 1) throw new Error(`${samples} samples per pixel: only greyscale is decoded`);
+  if (bitsAllocated !== 8 && bitsAllocated !== 16) {
+    throw new Error(`BitsAllocated ${bitsAllocated}: only 8 and 16 are decoded`);
+  }
+  if (!(frame >= 0 && frame < frames)) throw new Error(`frame ${frame} asked for, the file has ${frames}`);
+  const count = rows * cols;
+  const size = bitsAllocated / 8;
+  const start = pixel.dataOffset + frame * count * size;
+  if (start + count * size > Math.min(bytes.length, pixel.dataOffset + pixel.length)) {
+    throw new Error(`pixel data holds ${pixel.length} bytes, Rows x Columns x frame ${frame} needs more`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const mask = 2 ** bitsStored - 1;
+  const sign = 2 ** (bitsStored - 1);
+  const out = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    let v = (size === 2 ? view.getUint16(start + 2 * i, little) : bytes[start + i]) & mask;
+    if (signed && v >= sign) v -= 2 * sign;
+    out[i] = v;
+  }
+  return tf.tensor(out, [rows, cols, 1], 'int32');
+}
+
 function normalize(x, { mean, std }) {
   // As the motivating code: tf.tensor3d(image, shape, 'float32').sub(mean).div(std).
   return tf.cast(x, 'float32').sub(mean).div(std);
@@ -70,4 +125,4 @@ function model(x, { model: loaded }) {
   return loaded.predict(x);
 }
 
-export const ops = { normalize, resize, tile, expand_dims, cast, model };
+export const ops = { decode, normalize, resize, tile, expand_dims, cast, model };

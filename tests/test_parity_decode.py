@@ -1,0 +1,63 @@
+"""Decoding the DICOM file in the page (dicom-parser) against pydicom, stage `decode`."""
+
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+
+from harness import cases
+from harness.pipeline import spec
+from harness.suite import bundled_pipeline
+
+pytestmark = pytest.mark.parity
+
+
+def pydicom_file(name: str) -> Path:
+    return Path(get_testdata_file(name))
+
+
+@pytest.fixture
+def decode(fixtures_dir):
+    return bundled_pipeline(fixtures_dir / "pipelines" / "decode.json")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "MR_small.dcm",  # explicit VR little endian, signed 16 bit
+        "MR_small_implicit.dcm",  # implicit VR little endian
+        "MR_small_bigendian.dcm",  # explicit VR big endian
+        "CT_small.dcm",
+    ],
+)
+def test_parity_page_decodes_uncompressed_files_as_pydicom_does(
+    parity_run, assert_parity, decode, name
+):
+    run = parity_run(decode, cases.from_file(pydicom_file(name)))
+    assert_parity(run)
+    stage = next(s for s in run.stages if s.name == "decode")
+    assert stage.dtype == "int32" and stage.chained["max_abs"] == 0  # exactly the same values
+
+
+def test_parity_a_compressed_file_the_page_cannot_decode_is_named(parity_harness, decode):
+    run = parity_harness.run(
+        decode, cases.from_file(pydicom_file("MR_small_RLE.dcm")), "chromium", "wasm"
+    )
+    assert run.status == "error"
+    assert "transfer syntax 1.2.840.10008.1.2.5 is compressed or deflated" in run.reason
+
+
+def test_parity_truncated_pixel_data_fails_on_both_sides_with_reasons(parity_harness, decode):
+    run = parity_harness.run(
+        decode, cases.from_file(pydicom_file("MR_truncated.dcm")), "chromium", "cpu"
+    )
+    assert run.status == "error"
+    assert "Python decode failed: the DICOM file: pixel data cannot be decoded" in run.reason
+    assert "JS exception: dicom-parser cannot parse the file: " in run.reason
+
+
+def test_decode_must_come_first():
+    with pytest.raises(spec.PipelineSpecError, match="must be the first step"):
+        spec.parse(
+            {"name": "p", "steps": [{"op": "cast", "params": {"dtype": "int32"}}, {"op": "decode"}]}
+        )
