@@ -81,7 +81,9 @@ def test_decode_picks_a_frame_and_read_wants_one():
     assert np.array_equal(dicom.decode(path.read_bytes(), frame=2), frames[2])
     with pytest.raises(dicom.DicomError, match="frame 15 asked for, the file has 15"):
         dicom.decode(path.read_bytes(), frame=15)
-    with pytest.raises(dicom.DicomError, match=re.escape("rtdose.dcm: 15 frames; only single-frame")):
+    with pytest.raises(
+        dicom.DicomError, match=re.escape("rtdose.dcm: 15 frames; only single-frame")
+    ):
         dicom.read(path)
 
 
