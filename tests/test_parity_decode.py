@@ -61,3 +61,31 @@ def test_decode_must_come_first():
         spec.parse(
             {"name": "p", "steps": [{"op": "cast", "params": {"dtype": "int32"}}, {"op": "decode"}]}
         )
+
+
+@pytest.mark.parametrize("name", ["synthetic_12bit_signed", "synthetic_12bit_high_bits"])
+def test_parity_bits_stored_is_applied_like_pydicom(
+    parity_run, assert_parity, decode, fixtures_dir, name
+):
+    run = parity_run(decode, cases.from_file(fixtures_dir / "dicom" / f"{name}.dcm"))
+    assert_parity(run)
+
+
+@pytest.mark.parametrize(
+    ("name", "python_range"),
+    [("synthetic_12bit_signed", (-2048, 2047)), ("synthetic_12bit_high_bits", (0, 4095))],
+)
+def test_parity_a_decoder_ignoring_bits_stored_is_caught_at_decode(
+    parity_harness, fixtures_dir, write_json, name, python_range
+):
+    naive = write_json(
+        "naive.json",
+        {"name": "naive", "steps": [{"op": "decode", "js": {"apply_bits_stored": False}}]},
+    )
+    case = cases.from_file(fixtures_dir / "dicom" / f"{name}.dcm")
+    run = parity_harness.run(bundled_pipeline(naive), case, "chromium", "wasm")
+    assert (run.status, run.first_divergence) == ("ok", "decode")
+    stage = next(s for s in run.stages if s.name == "decode")
+    assert stage.own_error_class == "semantic" and stage.chained["max_abs"] >= 4096
+    low, high = python_range
+    assert low <= stage.chained["worst_reference"] <= high

@@ -103,7 +103,11 @@ SCHEMAS: dict[str, OpSchema] = {
     # The case's DICOM file -> stored pixel values of one frame, [rows, cols, 1] int32 (TF.js
     # has no uint16; int32 holds every stored value exactly). Python: pydicom; the page:
     # dicom-parser. Only as the first step.
-    "decode": OpSchema(common={"frame": Param(integer, 0)}),
+    # `apply_bits_stored` false reads the raw 16-bit words (no masking, no sign extension
+    # from HighBit), as a naive decoder does.
+    "decode": OpSchema(
+        common={"frame": Param(integer, 0)}, js={"apply_bits_stored": Param(boolean, True)}
+    ),
     # A model (a .h5/.keras file or a SavedModel directory, relative to the pipeline file): TF
     # in Python, the converted TF.js model in the page. `format` layers (Keras files only) or
     # graph (default for SavedModels); with `layers`, every layer (LayersModel) or computing

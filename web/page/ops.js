@@ -11,8 +11,9 @@ const UNCOMPRESSED = {
 
 // The case's DICOM file (its bytes) -> stored values of one frame, int32 [rows, cols, 1], as an
 // app decoding with dicom-parser does: byte order from the transfer syntax, values masked to
-// BitsStored and sign-extended when PixelRepresentation is 1.
-function decode(x, { frame }) {
+// BitsStored and sign-extended from HighBit when PixelRepresentation is 1 (unless
+// `apply_bits_stored` is false: then the whole BitsAllocated word is the value).
+function decode(x, { frame, apply_bits_stored: applyBitsStored }) {
   const bytes = Uint8Array.from(x.dataSync());
   let ds;
   try {
@@ -46,8 +47,9 @@ function decode(x, { frame }) {
     throw new Error(`pixel data holds ${pixel.length} bytes, Rows x Columns x frame ${frame} needs more`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const mask = 2 ** bitsStored - 1;
-  const sign = 2 ** (bitsStored - 1);
+  const bits = applyBitsStored ? bitsStored : bitsAllocated;
+  const mask = 2 ** bits - 1;
+  const sign = 2 ** (bits - 1);
   const out = new Int32Array(count);
   for (let i = 0; i < count; i++) {
     let v = (size === 2 ? view.getUint16(start + 2 * i, little) : bytes[start + i]) & mask;
