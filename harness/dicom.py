@@ -66,6 +66,23 @@ def decode(data: bytes, frame: int = 0, name: str = "the DICOM file") -> np.ndar
     return pixels[frame] if frames > 1 else pixels
 
 
+def transfer_syntax(data: bytes) -> str:
+    """The file's transfer syntax as "UID (name)", for the report; what a reader assumes when
+    the file has no meta header; or why it cannot be told."""
+    import pydicom
+    from pydicom.uid import UID
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+    except Exception as e:  # any unreadable header: the decode stage says why
+        return f"unreadable ({type(e).__name__})"
+    meta = getattr(ds, "file_meta", None)
+    uid = meta.get("TransferSyntaxUID") if meta is not None else None
+    if uid is None:
+        return "none in the file (no file meta header)"
+    return f"{uid} ({UID(uid).name})"
+
+
 def _dataset(source: Path | io.BytesIO, name: str) -> Any:
     import pydicom
     from pydicom.errors import InvalidDicomError

@@ -34,6 +34,8 @@ class StageResult:
     layers: list[StageResult] = field(default_factory=list)  # a model stage's layers, in order
     # a classifier model stage: top1_agreement, top5_agreement, max_abs_prob, logits_cosine
     outputs: dict[str, Any] | None = None
+    # a decode stage: transfer_syntax and the decoder on each side (python, js)
+    decoding: dict[str, str] | None = None
 
 
 @dataclass

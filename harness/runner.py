@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import models
+from harness import dicom, models
 from harness.cases import Case
 from harness.compare.classify import float32_redo_errors
 from harness.compare.hints import hints_for
@@ -336,11 +336,18 @@ class Harness:
         result.stages, result.first_divergence, result.first_divergent_layer = fold_layers(
             result.stages, result.first_divergence, layer_ops
         )
+        decodes = {s.name for s in pipeline.steps if s.op == "decode"}
         for stage in result.stages:
             if stage.name in layer_ops and stage.name in candidate.stages:
                 stage.outputs = classifier_outputs(
                     reference.stages[stage.name], candidate.stages[stage.name]
                 )
+            if stage.name in decodes and case.file is not None:
+                stage.decoding = {
+                    "transfer_syntax": dicom.transfer_syntax(case.file.tobytes()),
+                    "python": f"pydicom {_version('pydicom')}",
+                    "js": f"dicom-parser {_package_version('dicom-parser')}",
+                }
         if self.hints and isolated is not None:
             with self.timings.phase("hints"):
                 self._add_hints(result, pipeline, case, reference, isolated, policy_for)
@@ -488,5 +495,10 @@ def _version(dist: str) -> str | None:
 
 
 def _tfjs_version() -> str | None:
-    package = WEB / "node_modules" / "@tensorflow" / "tfjs" / "package.json"
+    return _package_version("@tensorflow/tfjs")
+
+
+def _package_version(name: str) -> str | None:
+    """The version of an npm package the page is served, from web/node_modules."""
+    package = WEB / "node_modules" / name / "package.json"
     return json.loads(package.read_text())["version"] if package.is_file() else None

@@ -22,21 +22,24 @@ def decode(fixtures_dir):
 
 
 @pytest.mark.parametrize(
-    "name",
+    ("name", "syntax"),
     [
-        "MR_small.dcm",  # explicit VR little endian, signed 16 bit
-        "MR_small_implicit.dcm",  # implicit VR little endian
-        "MR_small_bigendian.dcm",  # explicit VR big endian
-        "CT_small.dcm",
+        ("MR_small.dcm", "1.2.840.10008.1.2.1 (Explicit VR Little Endian)"),  # signed 16 bit
+        ("MR_small_implicit.dcm", "1.2.840.10008.1.2 (Implicit VR Little Endian)"),
+        ("MR_small_bigendian.dcm", "1.2.840.10008.1.2.2 (Explicit VR Big Endian)"),
+        ("CT_small.dcm", "1.2.840.10008.1.2.1 (Explicit VR Little Endian)"),
     ],
 )
 def test_parity_page_decodes_uncompressed_files_as_pydicom_does(
-    parity_run, assert_parity, decode, name
+    parity_run, assert_parity, decode, name, syntax
 ):
     run = parity_run(decode, cases.from_file(pydicom_file(name)))
     assert_parity(run)
     stage = next(s for s in run.stages if s.name == "decode")
     assert stage.dtype == "int32" and stage.chained["max_abs"] == 0  # exactly the same values
+    assert stage.decoding["transfer_syntax"] == syntax
+    assert stage.decoding["python"].startswith("pydicom 3.")
+    assert stage.decoding["js"] == "dicom-parser 1.8.21"
 
 
 def test_parity_a_compressed_file_the_page_cannot_decode_is_named(parity_harness, decode):
