@@ -90,6 +90,7 @@ def web_mounts() -> dict[str, Path]:
         "/": WEB / "page",
         "/vendor/": modules,
         "/vendor/dicom-parser/": WEB / "node_modules" / "dicom-parser" / "dist",
+        "/vendor/pako/": WEB / "node_modules" / "pako" / "dist",
         "/fixtures/": FIXTURES,
         "/models/": converted,
     }

@@ -2,19 +2,21 @@
 // Every op takes a tensor and the step's resolved JS settings and returns a new tensor.
 const tf = globalThis.tf;
 
-// Transfer syntaxes whose pixel data is stored as is; the page decodes no compressed one (yet).
+// Transfer syntaxes the page decodes: pixel data stored as is (byte order: true = little
+// endian). dicom-parser inflates a deflated file itself with pako (loaded by the page).
 const UNCOMPRESSED = {
   '1.2.840.10008.1.2': true, // implicit VR little endian
   '1.2.840.10008.1.2.1': true, // explicit VR little endian
   '1.2.840.10008.1.2.2': false, // explicit VR big endian
+  '1.2.840.10008.1.2.1.99': true, // deflated explicit VR little endian
 };
 
 // The case's DICOM file (its bytes) -> stored values of one frame, int32 [rows, cols, 1], as an
 // app decoding with dicom-parser does: byte order from the transfer syntax, values masked to
 // BitsStored and sign-extended from HighBit when PixelRepresentation is 1 (unless
 // `apply_bits_stored` is false: then the whole BitsAllocated word is the value).
-function decode(x, { frame, apply_bits_stored: applyBitsStored }) {
-  const bytes = Uint8Array.from(x.dataSync());
+async function decode(x, { frame, apply_bits_stored: applyBitsStored }) {
+  const bytes = Uint8Array.from(await x.data());
   let ds;
   try {
     ds = globalThis.dicomParser.parseDicom(bytes);
@@ -23,9 +25,10 @@ function decode(x, { frame, apply_bits_stored: applyBitsStored }) {
   }
   const syntax = ds.string('x00020010') || '1.2.840.10008.1.2';
   if (!(syntax in UNCOMPRESSED)) {
-    throw new Error(`transfer syntax ${syntax} is compressed or deflated: the page does not decode it`);
+    throw new Error(`transfer syntax ${syntax} is compressed: the page does not decode it`);
   }
   const little = UNCOMPRESSED[syntax];
+  const data = ds.byteArray; // the file as parsed (inflated, for a deflated one)
   const rows = ds.uint16('x00280010');
   const cols = ds.uint16('x00280011');
   const bitsAllocated = ds.uint16('x00280100');
@@ -43,21 +46,22 @@ function decode(x, { frame, apply_bits_stored: applyBitsStored }) {
   const count = rows * cols;
   const size = bitsAllocated / 8;
   const start = pixel.dataOffset + frame * count * size;
-  if (start + count * size > Math.min(bytes.length, pixel.dataOffset + pixel.length)) {
+  if (start + count * size > Math.min(data.length, pixel.dataOffset + pixel.length)) {
     throw new Error(`pixel data holds ${pixel.length} bytes, Rows x Columns x frame ${frame} needs more`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const bits = applyBitsStored ? bitsStored : bitsAllocated;
   const mask = 2 ** bits - 1;
   const sign = 2 ** (bits - 1);
   const out = new Int32Array(count);
   for (let i = 0; i < count; i++) {
-    let v = (size === 2 ? view.getUint16(start + 2 * i, little) : bytes[start + i]) & mask;
+    let v = (size === 2 ? view.getUint16(start + 2 * i, little) : data[start + i]) & mask;
     if (signed && v >= sign) v -= 2 * sign;
     out[i] = v;
   }
   return tf.tensor(out, [rows, cols, 1], 'int32');
 }
+decode.isAsync = true;
 
 function normalize(x, { mean, std }) {
   // As the motivating code: tf.tensor3d(image, shape, 'float32').sub(mean).div(std).

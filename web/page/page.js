@@ -32,6 +32,12 @@ async function loadModel({ url, format, nodes }) {
   return { model, capture, names: layers.map((l) => l.name) };
 }
 
+// Most ops are synchronous and run in tf.tidy; an async op (decode: it may inflate the file
+// first) is awaited, and creates no tensor but its result.
+async function apply(op, x, params) {
+  return op.isAsync ? op(x, params) : tf.tidy(() => op(x, params));
+}
+
 function withModel(step) {
   return step.op === 'model' ? { ...step.params, model: state.models[step.params.url].model } : step.params;
 }
@@ -238,7 +244,7 @@ async function runSteps(steps, input, computeMs, onStage, layers = true) {
       const start = performance.now();
       const y = layers && step.op === 'model' && step.params.layers
         ? await modelLayers(step, x, onStage)
-        : tf.tidy(() => op(x, withModel(step)));
+        : await apply(op, x, withModel(step));
       const data = await y.data(); // waits for the GPU and reads back
       computeMs[step.name] = performance.now() - start;
       x.dispose();
@@ -340,7 +346,7 @@ async function runIsolated({ runId, steps, inputKey }) {
       const op = ops[step.op];
       if (!op) throw new Error(`op ${step.op} is not in the page's catalogue`);
       const start = performance.now();
-      y = tf.tidy(() => op(x, withModel(step)));
+      y = await apply(op, x, withModel(step));
       const data = await y.data();
       computeMs[step.name] = performance.now() - start;
       items.push({ name: step.name, dtype: y.dtype, shape: y.shape, data });
