@@ -91,6 +91,8 @@ def _dataset(source: Path | io.BytesIO, name: str) -> Any:
         ds = pydicom.dcmread(source)
     except (InvalidDicomError, OSError, ValueError, EOFError) as e:
         raise DicomError(f"{name}: not a readable DICOM file ({e})") from e
+    except Exception as e:  # hostile bytes reach pydicom's internals (zlib, struct, ...)
+        raise DicomError(f"{name}: not a readable DICOM file ({type(e).__name__}: {e})") from e
     missing = [k for k in ("BitsStored", "PhotometricInterpretation", "PixelData") if k not in ds]
     if missing:
         raise DicomError(f"{name}: has no {', '.join(missing)}")

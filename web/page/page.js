@@ -435,6 +435,28 @@ async function collect(done, items) {
   });
 }
 
+// One DICOM file through the page's decoder alone (the hostile-file tests feed thousands):
+// the shape and a checksum of the values (sum of v * (i % 251 + 1), exact in float64), or the
+// error it gave, and how long it took. Never throws.
+async function decodeFile({ inputKey, frame }) {
+  const start = performance.now();
+  let x = null;
+  let y = null;
+  try {
+    x = tensorFromWire((await fetchInputs(inputKey)).file);
+    y = await ops.decode(x, { frame, apply_bits_stored: true });
+    const values = await y.data();
+    let checksum = 0;
+    for (let i = 0; i < values.length; i++) checksum += values[i] * ((i % 251) + 1);
+    return { shape: y.shape, checksum, error: null, ms: performance.now() - start };
+  } catch (e) {
+    return { shape: null, checksum: null, error: describeError(e).message, ms: performance.now() - start };
+  } finally {
+    if (x) x.dispose();
+    if (y) y.dispose();
+  }
+}
+
 // Transfer benchmark helpers: the array is made first, so only its transfer is timed.
 const bench = { array: null };
 
@@ -476,6 +498,7 @@ window.parity = {
   runIsolated,
   send,
   release,
+  decodeFile,
   ops: () => Object.keys(ops),
   backend: () => tf.getBackend(),
   upload,
