@@ -140,6 +140,17 @@ def test_parity_bench_transfer_reports_both_paths(tmp_path):
     assert figures["mb_per_s"] > 0 and figures["naive_mb_per_s"] > 0
 
 
+@pytest.mark.parity
+def test_parity_bench_decode_reports_page_and_pydicom_rates(tmp_path):
+    done = tfjs_parity("bench", "decode", "--json", "d.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads((tmp_path / "d.json").read_text())["decode"]
+    assert figures["file_megabytes"] > 0.5  # 512 x 512 x 2 bytes and a header
+    assert (
+        min(figures["page_mb_per_s"], figures["page_run_mb_per_s"], figures["python_mb_per_s"]) > 0
+    )
+
+
 def test_missing_chromium_is_reported_with_the_install_command(tmp_path, fixtures_dir):
     seed = fixtures_dir / "pipelines" / "seed.json"
     env_path = str(tmp_path / "no-such-chromium")
