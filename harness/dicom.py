@@ -56,14 +56,25 @@ def read(path: Path) -> DicomImage:
     )
 
 
-def decode(data: bytes, frame: int = 0, name: str = "the DICOM file") -> np.ndarray:
-    """Stored pixel values of one frame from a file's bytes, as [rows, cols]."""
+def decode(
+    data: bytes, frame: int = 0, name: str = "the DICOM file", modality: bool = False
+) -> np.ndarray:
+    """Pixel values of one frame from a file's bytes, as [rows, cols]: stored values, or with
+    `modality` the modality LUT / rescale applied (pydicom's apply_modality_lut, float64)."""
     ds = _dataset(io.BytesIO(data), name)
     pixels = _pixels(ds, name)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if not 0 <= frame < frames:
         raise DicomError(f"{name}: frame {frame} asked for, the file has {frames}")
-    return pixels[frame] if frames > 1 else pixels
+    pixels = pixels[frame] if frames > 1 else pixels
+    if not modality:
+        return pixels
+    from pydicom.pixels import apply_modality_lut
+
+    try:
+        return np.asarray(apply_modality_lut(pixels, ds), dtype=np.float64)
+    except Exception as e:  # a malformed LUT or rescale value
+        raise DicomError(f"{name}: the modality LUT / rescale cannot be applied: {e}") from e
 
 
 def transfer_syntax(data: bytes) -> str:

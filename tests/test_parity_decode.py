@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
@@ -93,3 +94,28 @@ def test_parity_a_decoder_ignoring_bits_stored_is_caught_at_decode(
     assert stage.own_error_class == "semantic" and stage.chained["max_abs"] >= 4096
     low, high = python_range
     assert low <= stage.chained["worst_reference"] <= high
+
+
+def modality_pipeline(write_json):
+    spec = {"name": "modality", "steps": [{"op": "decode", "params": {"values": "modality"}}]}
+    return bundled_pipeline(write_json("modality.json", spec))
+
+
+def test_parity_modality_values_match_pydicoms_rescale(
+    parity_run, assert_parity, write_json, tmp_path
+):
+    ds = pydicom.dcmread(pydicom_file("MR_small.dcm"))
+    ds.RescaleSlope, ds.RescaleIntercept = "0.37", "-1000.5"  # not exact in float32
+    ds.save_as(tmp_path / "rescaled.dcm", enforce_file_format=True)
+    run = parity_run(modality_pipeline(write_json), cases.from_file(tmp_path / "rescaled.dcm"))
+    assert_parity(run)
+    stage = next(s for s in run.stages if s.name == "decode")
+    assert (stage.dtype, stage.reference_dtype) == ("float32", "float64")
+    assert stage.own_error_class in ("none", "float32")
+
+
+def test_parity_ct_hounsfield_units_are_exact(parity_harness, write_json):
+    case = cases.from_file(pydicom_file("CT_small.dcm"))  # slope 1, intercept -1024
+    run = parity_harness.run(modality_pipeline(write_json), case, "chromium", "wasm")
+    stage = next(s for s in run.stages if s.name == "decode")
+    assert run.passed and stage.chained["max_abs"] == 0

@@ -105,8 +105,14 @@ SCHEMAS: dict[str, OpSchema] = {
     # dicom-parser. Only as the first step.
     # `apply_bits_stored` false reads the raw 16-bit words (no masking, no sign extension
     # from HighBit), as a naive decoder does.
+    # `values` modality applies RescaleSlope/RescaleIntercept (Python: pydicom's modality LUT,
+    # float64; the page: float32).
     "decode": OpSchema(
-        common={"frame": Param(integer, 0)}, js={"apply_bits_stored": Param(boolean, True)}
+        common={
+            "frame": Param(integer, 0),
+            "values": Param(one_of("stored", "modality"), "stored"),
+        },
+        js={"apply_bits_stored": Param(boolean, True)},
     ),
     # A model (a .h5/.keras file or a SavedModel directory, relative to the pipeline file): TF
     # in Python, the converted TF.js model in the page. `format` layers (Keras files only) or
@@ -127,9 +133,9 @@ SCHEMAS: dict[str, OpSchema] = {
 # ----------------------------------------------------------------------------- Python side
 
 
-def decode(x: np.ndarray, frame: int) -> np.ndarray:
-    pixels = dicom.decode(x.tobytes(), frame)
-    return pixels.astype(np.int32)[..., np.newaxis]
+def decode(x: np.ndarray, frame: int, values: str) -> np.ndarray:
+    pixels = dicom.decode(x.tobytes(), frame, modality=values == "modality")
+    return (pixels if values == "modality" else pixels.astype(np.int32))[..., np.newaxis]
 
 
 def normalize(x: np.ndarray, mean: float, std: float, precision: str) -> np.ndarray:

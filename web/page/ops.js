@@ -14,8 +14,9 @@ const UNCOMPRESSED = {
 // The case's DICOM file (its bytes) -> stored values of one frame, int32 [rows, cols, 1], as an
 // app decoding with dicom-parser does: byte order from the transfer syntax, values masked to
 // BitsStored and sign-extended from HighBit when PixelRepresentation is 1 (unless
-// `apply_bits_stored` is false: then the whole BitsAllocated word is the value).
-async function decode(x, { frame, apply_bits_stored: applyBitsStored }) {
+// `apply_bits_stored` is false: then the whole BitsAllocated word is the value). With `values`
+// modality, the rescale is applied (float32).
+async function decode(x, { frame, values: wanted, apply_bits_stored: applyBitsStored }) {
   const bytes = Uint8Array.from(await x.data());
   let ds;
   try {
@@ -59,9 +60,24 @@ async function decode(x, { frame, apply_bits_stored: applyBitsStored }) {
     if (signed && v >= sign) v -= 2 * sign;
     out[i] = v;
   }
-  return tf.tensor(out, [rows, cols, 1], 'int32');
+  if (wanted !== 'modality') return tf.tensor(out, [rows, cols, 1], 'int32');
+  return tf.tensor(modalityValues(ds, out), [rows, cols, 1], 'float32');
 }
 decode.isAsync = true;
+
+// RescaleSlope / RescaleIntercept applied in float32 (what a page computing HU does); a Modality
+// LUT Sequence is not applied by the page, so it is refused rather than ignored.
+function modalityValues(ds, stored) {
+  if (ds.elements.x00283000) throw new Error('the file has a Modality LUT Sequence: the page does not apply it');
+  const slope = ds.elements.x00281053 ? parseFloat(ds.string('x00281053')) : 1;
+  const intercept = ds.elements.x00281052 ? parseFloat(ds.string('x00281052')) : 0;
+  if (!Number.isFinite(slope) || !Number.isFinite(intercept)) {
+    throw new Error(`RescaleSlope ${ds.string('x00281053')} / RescaleIntercept ${ds.string('x00281052')} are not numbers`);
+  }
+  const out = new Float32Array(stored.length);
+  for (let i = 0; i < stored.length; i++) out[i] = stored[i] * slope + intercept;
+  return out;
+}
 
 function normalize(x, { mean, std }) {
   // As the motivating code: tf.tensor3d(image, shape, 'float32').sub(mean).div(std).
