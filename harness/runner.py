@@ -372,8 +372,10 @@ class Harness:
             s.name: (s, prev) for s, prev in zip(pipeline.steps, pipeline.stage_names, strict=False)
         }
         for stage in result.stages:
-            own = isolated.stages.get(stage.name)
-            if stage.own_error_class != "semantic" or stage.name not in steps or own is None:
+            if stage.own_error_class != "semantic" or stage.name not in steps:
+                continue
+            own = isolated.stages.get(stage.name)  # pulled from the page again: only when needed
+            if own is None:
                 continue
             step, previous = steps[stage.name]
             if previous not in reference.stages:
