@@ -170,7 +170,7 @@ def graph_nodes(model_dir: Path) -> GraphNodes:
     spec = json.loads((model_dir / "model.json").read_text())
     raw = spec["modelTopology"]["node"]
     ops = {n["name"]: n["op"] for n in raw}
-    deps = {n["name"]: [i.lstrip("^").split(":")[0] for i in n.get("input", [])] for n in raw}
+    deps = {n["name"]: [_node_of(i) for i in n.get("input", [])] for n in raw}
     order: list[str] = []
     seen: set[str] = set()
     for name in ops:  # iterative depth-first post-order: deep graphs do not hit recursion limits
@@ -187,28 +187,22 @@ def graph_nodes(model_dir: Path) -> GraphNodes:
             stack.extend((d, False) for d in reversed(deps[node]) if d not in seen)
     inputs = tuple(n for n in order if ops[n] == "Placeholder")
     nodes = tuple(n for n in order if ops[n] not in ("Const", "Placeholder"))
-    fused = {
-        n["name"]: tuple(
-            base64.b64decode(x).decode()
-            for x in n.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", [])
-        )
-        for n in raw
-        if n["name"] in nodes
-    }
-    feeds = {}
-    for n in raw:
-        if n["name"] not in nodes:
-            continue
-        sources = [i for i in n.get("input", []) if ops.get(i.lstrip("^").split(":")[0]) != "Const"]
+    computing = set(nodes)
+    fused: dict[str, tuple[str, ...]] = {}
+    feeds: dict[str, tuple[str, ...]] = {}
+    for n in (n for n in raw if n["name"] in computing):
+        steps = n.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", [])
+        if steps:
+            fused[n["name"]] = tuple(base64.b64decode(x).decode() for x in steps)
+        sources = [i for i in n.get("input", []) if ops.get(_node_of(i)) != "Const"]
         if all(":" not in i and not i.startswith("^") for i in sources):
             feeds[n["name"]] = tuple(sources)
-    return GraphNodes(
-        inputs,
-        nodes,
-        {n: ops[n] for n in nodes},
-        {k: v for k, v in fused.items() if v},
-        feeds,
-    )
+    return GraphNodes(inputs, nodes, {n: ops[n] for n in nodes}, fused, feeds)
+
+
+def _node_of(tensor: str) -> str:
+    """The node a graph input names: "^ctrl" and "node:1" both point at a node."""
+    return tensor.lstrip("^").split(":")[0]
 
 
 # How the frozen graph spells what a fused TF.js node folded in: a batch norm becomes the
@@ -231,7 +225,7 @@ def graph_counterparts(model_dir: Path) -> dict[str, str | None]:
     consumers: dict[str, list[str]] = {}
     for n in graph_def.node:
         for i in n.input:
-            consumers.setdefault(i.lstrip("^").split(":")[0], []).append(n.name)
+            consumers.setdefault(_node_of(i), []).append(n.name)
     graph = graph_nodes(model_dir)
     out: dict[str, str | None] = {}
     for node in graph.nodes:

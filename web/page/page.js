@@ -351,8 +351,7 @@ async function runIsolated({ runId, steps, inputKey }) {
       computeMs[step.name] = performance.now() - start;
       items.push({ name: step.name, dtype: y.dtype, shape: y.shape, data });
       if (step.op === 'model' && step.params.layers) {
-        const alone = step.params.format === 'graph' ? isolatedNodes : isolatedLayers;
-        await alone(step, inputs, items, failures, computeMs);
+        await isolatedParts(step, inputs, items, failures, computeMs);
       }
     } catch (e) {
       e.stage = step.name;
@@ -371,23 +370,22 @@ async function runIsolated({ runId, steps, inputKey }) {
   };
 }
 
-// Each layer of a LayersModel fed Python's outputs of the layers it reads (bundle items
-// `${step}/${layer}`; the model's input under its input layer's name): the layer's own error.
-// All layers run first, then every readback at once (overlapping GPU copies).
-async function isolatedLayers(step, inputs, items, failures, computeMs) {
-  const { model } = state.models[step.params.url];
+// Each layer (LayersModel) or node (GraphModel) of a model step run alone on Python's values
+// of what it reads (bundle items `${step}/${source}`): its own error. All run first, then every
+// readback at once (overlapping GPU copies).
+async function isolatedParts(step, inputs, items, failures, computeMs) {
   const start = performance.now();
   const done = [];
-  for (const layer of model.layers.slice(1)) {
-    const name = `${step.name}/${layer.name}`;
+  for (const { part, sources, compute } of modelParts(step)) {
+    const name = `${step.name}/${part}`;
     const xs = [];
     try {
-      for (const source of layer.inboundNodes[0].inboundLayers) {
-        const wire = inputs[`${step.name}/${source.name}`];
-        if (!wire) throw new Error(`no Python output of layer ${source.name} to feed it`);
+      for (const source of sources) {
+        const wire = inputs[`${step.name}/${source}`];
+        if (!wire) throw new Error(`no Python value of ${source} to feed ${part}`);
         xs.push(tensorFromWire(wire));
       }
-      done.push({ name, y: tf.tidy(() => layer.apply(xs.length === 1 ? xs[0] : xs)) });
+      done.push({ name, y: compute(xs) });
     } catch (e) {
       e.stage = name;
       failures.push(describeError(e));
@@ -395,44 +393,31 @@ async function isolatedLayers(step, inputs, items, failures, computeMs) {
       xs.forEach((t) => t.dispose());
     }
   }
-  await collect(done, items);
-  computeMs[`${step.name}/layers`] = performance.now() - start;
-}
-
-// Each node of a GraphModel fed Python's values of the nodes it reads (`feeds`; the graph
-// executes from any node given in the feed dict): the node's own error.
-async function isolatedNodes(step, inputs, items, failures, computeMs) {
-  const { model } = state.models[step.params.url];
-  const start = performance.now();
-  const done = [];
-  for (const [node, sources] of Object.entries(step.params.feeds)) {
-    const name = `${step.name}/${node}`;
-    const feed = {};
-    try {
-      for (const source of sources) {
-        const wire = inputs[`${step.name}/${source}`];
-        if (!wire) throw new Error(`no Python value of node ${source} to feed it`);
-        feed[source] = tensorFromWire(wire);
-      }
-      done.push({ name, y: model.execute(feed, node) });
-    } catch (e) {
-      e.stage = name;
-      failures.push(describeError(e));
-    } finally {
-      Object.values(feed).forEach((t) => t.dispose());
-    }
-  }
-  await collect(done, items);
-  computeMs[`${step.name}/nodes`] = performance.now() - start;
-}
-
-// Reads every output at once (overlapping GPU copies) into `items`, then frees them.
-async function collect(done, items) {
   const data = await Promise.all(done.map(({ y }) => y.data()));
   done.forEach(({ name, y }, i) => {
     items.push({ name, dtype: y.dtype, shape: y.shape, data: data[i] });
     y.dispose();
   });
+  computeMs[`${step.name}/parts`] = performance.now() - start;
+}
+
+// What each layer or node reads and how to run it alone: a layer is applied to its inbound
+// layers' values; a graph executes from any node given in its feed dict (`feeds`: the inputs
+// of each node the harness can feed).
+function modelParts(step) {
+  const { model } = state.models[step.params.url];
+  if (step.params.format === 'graph') {
+    return Object.entries(step.params.feeds).map(([node, sources]) => ({
+      part: node,
+      sources,
+      compute: (xs) => model.execute(Object.fromEntries(sources.map((s, i) => [s, xs[i]])), node),
+    }));
+  }
+  return model.layers.slice(1).map((layer) => ({
+    part: layer.name,
+    sources: layer.inboundNodes[0].inboundLayers.map((l) => l.name),
+    compute: (xs) => tf.tidy(() => layer.apply(xs.length === 1 ? xs[0] : xs)),
+  }));
 }
 
 // One DICOM file through the page's decoder alone (the hostile-file tests feed thousands):
