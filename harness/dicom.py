@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from harness import codecs
+
 
 class DicomError(ValueError):
     """A DICOM file that cannot be used, said in the user's terms."""
@@ -25,6 +27,8 @@ SEED_STATS: dict[tuple[int, str], tuple[float, float]] = {
     (14, "MONOCHROME1"): (-9798.6993999999995, 7104.607118190255),
 }
 STATS_TABLES = {"seed": SEED_STATS}
+# pydicom's decoding plugins a pipeline may name (installed: pydicom's own, pylibjpeg, pillow).
+PLUGINS = ("pydicom", "pylibjpeg", "pillow")
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,17 @@ def read(path: Path) -> DicomImage:
 
 
 def decode(
-    data: bytes, frame: int = 0, name: str = "the DICOM file", modality: bool = False
+    data: bytes,
+    frame: int = 0,
+    name: str = "the DICOM file",
+    modality: bool = False,
+    plugin: str | None = None,
 ) -> np.ndarray:
     """Pixel values of one frame from a file's bytes, as [rows, cols]: stored values, or with
-    `modality` the modality LUT / rescale applied (pydicom's apply_modality_lut, float64)."""
+    `modality` the modality LUT / rescale applied (pydicom's apply_modality_lut, float64).
+    `plugin`: pydicom's decoding plugin for compressed data (default: codecs.json's)."""
     ds = _dataset(io.BytesIO(data), name)
-    pixels = _pixels(ds, name)
+    pixels = _pixels(ds, name, plugin)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if not 0 <= frame < frames:
         raise DicomError(f"{name}: frame {frame} asked for, the file has {frames}")
@@ -77,21 +86,21 @@ def decode(
         raise DicomError(f"{name}: the modality LUT / rescale cannot be applied: {e}") from e
 
 
-def transfer_syntax(data: bytes) -> str:
-    """The file's transfer syntax as "UID (name)", for the report; what a reader assumes when
-    the file has no meta header; or why it cannot be told."""
+def transfer_syntax(data: bytes) -> tuple[str, str]:
+    """The file's transfer syntax UID and, for the report, "UID (name)"; what a reader assumes
+    when the file has no meta header; or why it cannot be told (UID "")."""
     import pydicom
     from pydicom.uid import UID
 
     try:
         ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
     except Exception as e:  # any unreadable header: the decode stage says why
-        return f"unreadable ({type(e).__name__})"
+        return "", f"unreadable ({type(e).__name__})"
     meta = getattr(ds, "file_meta", None)
     uid = meta.get("TransferSyntaxUID") if meta is not None else None
     if uid is None:
-        return "none in the file (no file meta header)"
-    return f"{uid} ({UID(uid).name})"
+        return "", "none in the file (no file meta header)"
+    return str(uid), f"{uid} ({UID(uid).name})"
 
 
 def _dataset(source: Path | io.BytesIO, name: str) -> Any:
@@ -115,8 +124,14 @@ def _dataset(source: Path | io.BytesIO, name: str) -> Any:
     return ds
 
 
-def _pixels(ds: Any, name: str) -> np.ndarray:
+def _pixels(ds: Any, name: str, plugin: str | None = None) -> np.ndarray:
+    """The pixel array, a compressed one decoded by `plugin` or the one codecs.json names
+    (pydicom would otherwise try each installed plugin in turn, and the report could not say
+    which one ran)."""
+    codec = codecs.for_syntax(str(ds.file_meta.get("TransferSyntaxUID", "")))
     try:
+        if codec is not None:
+            ds.pixel_array_options(decoding_plugin=plugin or codec.python_plugin)
         return ds.pixel_array
     except Exception as e:  # pydicom raises many types for undecodable or truncated pixel data
         syntax = ds.file_meta.get("TransferSyntaxUID", "unknown transfer syntax")

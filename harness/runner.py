@@ -11,7 +11,6 @@ import concurrent.futures
 import contextlib
 import functools
 import hashlib
-import importlib.metadata
 import json
 import os
 import platform
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import dicom, models
+from harness import codecs, dicom, models, versions
 from harness.cases import Case
 from harness.compare.classify import float32_redo_errors
 from harness.compare.hints import hints_for
@@ -91,6 +90,14 @@ def web_mounts() -> dict[str, Path]:
         "/vendor/": modules,
         "/vendor/dicom-parser/": WEB / "node_modules" / "dicom-parser" / "dist",
         "/vendor/pako/": WEB / "node_modules" / "pako" / "dist",
+        **{
+            f"/vendor/{codec}/": WEB / "node_modules" / "@cornerstonejs" / codec / "dist"
+            for codec in ("codec-charls", "codec-openjpeg", "codec-libjpeg-turbo-8bit")
+        },
+        "/vendor/jpeg-lossless-decoder-js/": WEB
+        / "node_modules"
+        / "jpeg-lossless-decoder-js"
+        / "release",
         "/fixtures/": FIXTURES,
         "/models/": converted,
     }
@@ -337,17 +344,18 @@ class Harness:
         result.stages, result.first_divergence, result.first_divergent_layer = fold_layers(
             result.stages, result.first_divergence, layer_ops
         )
-        decodes = {s.name for s in pipeline.steps if s.op == "decode"}
+        decodes = {s.name: s.python["plugin"] for s in pipeline.steps if s.op == "decode"}
         for stage in result.stages:
             if stage.name in layer_ops and stage.name in candidate.stages:
                 stage.outputs = classifier_outputs(
                     reference.stages[stage.name], candidate.stages[stage.name]
                 )
             if stage.name in decodes and case.file is not None:
+                uid, syntax = dicom.transfer_syntax(case.file.tobytes())
                 stage.decoding = {
-                    "transfer_syntax": dicom.transfer_syntax(case.file.tobytes()),
-                    "python": f"pydicom {_version('pydicom')}",
-                    "js": f"dicom-parser {_package_version('dicom-parser')}",
+                    "transfer_syntax": syntax,
+                    "python": codecs.python_decoder(uid, decodes[stage.name]),
+                    "js": codecs.js_decoder(uid),
                 }
         if self.hints and isolated is not None:
             with self.timings.phase("hints"):
@@ -425,12 +433,12 @@ class Harness:
         return {
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "numpy": _version("numpy"),
-            "scikit-image": _version("scikit-image"),
-            "pydicom": _version("pydicom"),
+            "numpy": versions.python("numpy"),
+            "scikit-image": versions.python("scikit-image"),
+            "pydicom": versions.python("pydicom"),
             "tensorflow": tf_runtime.version(),
-            "tensorflowjs": _version("tensorflowjs"),
-            "tfjs": _tfjs_version(),
+            "tensorflowjs": versions.python("tensorflowjs"),
+            "tfjs": versions.npm("@tensorflow/tfjs"),
             "reference_device": tf_runtime.describe_device(),
             "browsers": browsers,
         }
@@ -488,20 +496,3 @@ def _info_dict(info: Any) -> dict[str, Any]:
         "init_seconds": round(info.init_seconds, 3),
         **info.capabilities,
     }
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _tfjs_version() -> str | None:
-    return _package_version("@tensorflow/tfjs")
-
-
-def _package_version(name: str) -> str | None:
-    """The version of an npm package the page is served, from web/node_modules."""
-    package = WEB / "node_modules" / name / "package.json"
-    return json.loads(package.read_text())["version"] if package.is_file() else None

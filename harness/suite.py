@@ -1,8 +1,11 @@
 """Suites: pipelines x cases, run on every (browser, backend) into one Report.
 
 A suite file is JSON: {"name": ..., "pipelines": [paths], "cases": [{"dicom": path, "stats":
-"seed"}]}, paths relative to the suite file. A case that cannot be loaded (corrupt DICOM,
-unsupported metadata) becomes an error entry in the report; everything else still runs.
+"seed"} or {"file": path}]}, paths relative to the suite file, or "pydicom:NAME" for a test file
+pydicom ships. A "dicom" case is decoded here (pydicom) and the pipelines start from its pixels;
+a "file" case is the file's bytes, for pipelines that decode it themselves (first step
+`decode`). A case that cannot be loaded (corrupt DICOM, unsupported metadata) becomes an error
+entry in the report; everything else still runs.
 """
 
 from __future__ import annotations
@@ -38,8 +41,11 @@ class CaseSource:
     id: str
     dicom: Path
     stats: str | None = "seed"  # None: no mean/std (for pipelines that do not normalise)
+    as_file: bool = False  # the file's bytes, decoded by the pipeline itself
 
     def load(self) -> cases.Case:
+        if self.as_file:
+            return cases.from_file(self.dicom)
         return cases.from_dicom(self.dicom, self.stats)
 
 
@@ -128,11 +134,27 @@ def load_suite(path: Path) -> Suite:
     pipelines = tuple(spec.load((base / p).resolve()) for p in raw["pipelines"])
     sources = []
     for i, c in enumerate(raw["cases"]):
-        if not isinstance(c, dict) or "dicom" not in c:
-            raise SuiteError(f"{path}: cases[{i}] needs a 'dicom' path")
-        file = (base / c["dicom"]).resolve()
-        sources.append(CaseSource(c.get("id", file.stem), file, c.get("stats", "seed")))
+        if not isinstance(c, dict) or len({"dicom", "file"} & set(c)) != 1:
+            raise SuiteError(f"{path}: cases[{i}] needs a 'dicom' or a 'file' path (one of them)")
+        file = _case_path(base, c.get("dicom") or c["file"], f"{path}: cases[{i}]")
+        sources.append(
+            CaseSource(c.get("id", file.stem), file, c.get("stats", "seed"), as_file="file" in c)
+        )
     return Suite(raw.get("name", path.stem), pipelines, tuple(sources))
+
+
+def _case_path(base: Path, text: str, where: str) -> Path:
+    """A path relative to the suite file, or "pydicom:NAME": a test file pydicom ships (only
+    the ones in its package: the others would be downloaded, which this machine cannot)."""
+    if not text.startswith("pydicom:"):
+        return (base / text).resolve()
+    import pydicom
+
+    name = text.removeprefix("pydicom:")
+    shipped = Path(pydicom.__file__).parent / "data" / "test_files" / name
+    if not shipped.is_file():
+        raise SuiteError(f"{where}: pydicom {pydicom.__version__} ships no test file {name!r}")
+    return shipped
 
 
 @functools.cache

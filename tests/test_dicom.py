@@ -20,17 +20,30 @@ def test_real_file_reads_with_its_metadata(fixtures_dir):
 
 
 @pytest.mark.parametrize(
-    ("name", "bits", "mean", "std"),
+    ("name", "bits", "photometric", "mean", "std"),
     [
-        ("synthetic_12bit_mono1", 12, -3384.9893000000002, 1190.0708513300835),
-        ("synthetic_14bit_mono1", 14, -9798.6993999999995, 7104.607118190255),
+        ("synthetic_12bit_mono1", 12, "MONOCHROME1", -3384.9893000000002, 1190.0708513300835),
+        ("synthetic_14bit_mono1", 14, "MONOCHROME1", -9798.6993999999995, 7104.607118190255),
+        ("synthetic_12bit_mono2", 12, "MONOCHROME2", 978.31200000000001, 1092.2426342420442),
     ],
 )
-def test_synthetic_monochrome1_files_select_their_branch(fixtures_dir, name, bits, mean, std):
+def test_synthetic_files_select_their_branch(fixtures_dir, name, bits, photometric, mean, std):
     case = cases.from_dicom(fixtures_dir / "dicom" / f"{name}.dcm")
-    assert case.meta["photometric"] == "MONOCHROME1" and case.meta["bits_stored"] == bits
+    assert case.meta["photometric"] == photometric and case.meta["bits_stored"] == bits
     assert case.params == {"mean": mean, "std": std}
     assert case.input.max() < 2**bits
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("synthetic_14bit_mono2", "BitsStored=14 with PhotometricInterpretation=MONOCHROME2"),
+        ("synthetic_10bit_mono1", "BitsStored=10 with PhotometricInterpretation=MONOCHROME1"),
+    ],
+)
+def test_synthetic_files_without_a_branch_are_refused_naming_both(fixtures_dir, name, said):
+    with pytest.raises(dicom.DicomError, match=f"{name}.dcm: no normalisation for {said}"):
+        cases.from_dicom(fixtures_dir / "dicom" / f"{name}.dcm")
 
 
 def test_synthetic_files_are_reproduced_by_their_script(fixtures_dir, tmp_path, monkeypatch):
@@ -41,8 +54,10 @@ def test_synthetic_files_are_reproduced_by_their_script(fixtures_dir, tmp_path, 
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "HERE", tmp_path)
-    made = module.write("synthetic_12bit_mono1", 512, 416, 12, 12)
-    assert made.read_bytes() == (fixtures_dir / "dicom" / "synthetic_12bit_mono1.dcm").read_bytes()
+    made = module.write_all()
+    assert len(made) == len(list((fixtures_dir / "dicom").glob("synthetic_*.dcm")))
+    for path in made:
+        assert path.read_bytes() == (fixtures_dir / "dicom" / path.name).read_bytes(), path.name
 
 
 def test_unsupported_metadata_names_both_values(tmp_path):

@@ -37,12 +37,23 @@ def with_pixels(rows: int, cols: int, pixel_bytes: bytes) -> bytes:
     return out.getvalue()
 
 
+def resized(name: str, rows: int, cols: int) -> bytes:
+    """A compressed file whose declared Rows/Columns no longer match its codestream."""
+    ds = pydicom.dcmread(io.BytesIO(pydicom_file(name)))
+    ds.Rows, ds.Columns = rows, cols
+    out = io.BytesIO()
+    ds.save_as(out)
+    return out.getvalue()
+
+
 HOSTILE = {
     "truncated": (pydicom_file("MR_truncated.dcm"), "pixel data"),
     "no_meta": (pydicom_file("no_meta.dcm"), "DICM"),
     "zero_length_pixels": (with_pixels(64, 64, b""), ""),
     "dimensions_larger_than_data": (with_pixels(128, 128, bytes(64 * 64 * 2)), ""),
     "gigapixel_dimensions": (with_pixels(65535, 65535, bytes(64 * 64 * 2)), ""),
+    "rle_larger_than_its_segments": (resized("MR_small_RLE.dcm", 128, 128), ""),
+    "jpeg2000_smaller_than_its_codestream": (resized("MR_small_jp2klossless.dcm", 32, 64), ""),
     "random_bytes": (np.random.default_rng(5).bytes(4096), ""),
     "empty": (b"", ""),
 }
@@ -79,6 +90,14 @@ def test_parity_hostile_files_are_per_case_errors_and_the_rest_still_runs(
         assert "decode:" in run.reason and "Python decode failed" in run.reason, run.reason
         assert "JS exception" in run.reason, run.reason  # the page refused it too, with a reason
     assert "DICM" in runs["no_meta"].reason
+    assert (
+        "RLE segment 0 decodes to 4096 of the frame's 16384 pixels"
+        in runs["rle_larger_than_its_segments"].reason
+    )
+    assert (
+        "frame is 64x64, the file's Columns x Rows say 64x32"
+        in runs["jpeg2000_smaller_than_its_codestream"].reason
+    )
     assert runs[good.stem].status == "ok"  # the page and the browser lived on
 
 
@@ -87,6 +106,13 @@ SEEDS = {
     "MR_small": MR_SMALL,
     "bigendian": pydicom_file("MR_small_bigendian.dcm"),
     "deflated": pydicom_file("image_dfl.dcm"),
+    # compressed: mutated codestreams reach the page's wasm codecs and our RLE decoder
+    "rle": pydicom_file("MR_small_RLE.dcm"),
+    "jpeg_ls": pydicom_file("MR_small_jpeg_ls_lossless.dcm"),
+    "jpeg2000": pydicom_file("MR_small_jp2klossless.dcm"),
+    "jpeg_lossless": (
+        Path(__file__).parent.parent / "fixtures" / "dicom" / "synthetic_12bit_jpeg_lossless.dcm"
+    ).read_bytes(),
 }
 
 

@@ -107,11 +107,14 @@ SCHEMAS: dict[str, OpSchema] = {
     # from HighBit), as a naive decoder does.
     # `values` modality applies RescaleSlope/RescaleIntercept (Python: pydicom's modality LUT,
     # float64; the page: float32).
+    # `plugin` (Python): the pydicom decoding plugin for a compressed file; null: the one
+    # web/page/codecs.json names for its transfer syntax.
     "decode": OpSchema(
         common={
             "frame": Param(integer, 0),
             "values": Param(one_of("stored", "modality"), "stored"),
         },
+        python={"plugin": Param(optional(one_of(*dicom.PLUGINS)), None)},
         js={"apply_bits_stored": Param(boolean, True)},
     ),
     # A model (a .h5/.keras file or a SavedModel directory, relative to the pipeline file): TF
@@ -133,8 +136,8 @@ SCHEMAS: dict[str, OpSchema] = {
 # ----------------------------------------------------------------------------- Python side
 
 
-def decode(x: np.ndarray, frame: int, values: str) -> np.ndarray:
-    pixels = dicom.decode(x.tobytes(), frame, modality=values == "modality")
+def decode(x: np.ndarray, frame: int, values: str, plugin: str | None) -> np.ndarray:
+    pixels = dicom.decode(x.tobytes(), frame, modality=values == "modality", plugin=plugin)
     return (pixels if values == "modality" else pixels.astype(np.int32))[..., np.newaxis]
 
 

@@ -1,5 +1,7 @@
 // The JS half of the op catalogue (harness/pipeline/catalogue.py is the Python half).
 // Every op takes a tensor and the step's resolved JS settings and returns a new tensor.
+import * as codecs from './codecs.js';
+
 const tf = globalThis.tf;
 
 // Transfer syntaxes the page decodes: pixel data stored as is (byte order: true = little
@@ -11,11 +13,46 @@ const UNCOMPRESSED = {
   '1.2.840.10008.1.2.1.99': true, // deflated explicit VR little endian
 };
 
+// One frame of native (uncompressed) pixel data as unsigned words of BitsAllocated bits.
+function nativeWords(ds, frame, { rows, cols, bitsAllocated }, little) {
+  const data = ds.byteArray; // the file as parsed (inflated, for a deflated one)
+  const pixel = ds.elements.x7fe00010;
+  const count = rows * cols;
+  const size = bitsAllocated / 8;
+  const start = pixel.dataOffset + frame * count * size;
+  if (pixel.encapsulatedPixelData) throw new Error('the pixel data is encapsulated (compressed) but the transfer syntax is native');
+  if (start + count * size > Math.min(data.length, pixel.dataOffset + pixel.length)) {
+    throw new Error(`pixel data holds ${pixel.length} bytes, Rows x Columns x frame ${frame} needs more`);
+  }
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const words = new (size === 1 ? Uint8Array : size === 2 ? Uint16Array : Uint32Array)(count);
+  for (let i = 0; i < count; i++) {
+    const at = start + size * i;
+    words[i] = size === 1 ? data[at] : size === 2 ? view.getUint16(at, little) : view.getUint32(at, little);
+  }
+  return words;
+}
+
+// Unsigned words -> the values they store: the low `bits` bits, sign-extended when signed.
+// An unsigned 32-bit value above int32's range cannot be held by the page's int32 tensor.
+function storedValues(words, bits, signed) {
+  const out = new Int32Array(words.length);
+  const mask = 2 ** bits - 1;
+  const sign = 2 ** (bits - 1);
+  for (let i = 0; i < words.length; i++) {
+    let v = bits < 32 ? words[i] & mask : words[i]; // & on a 32-bit word would make it signed
+    if (signed && v >= sign) v -= 2 * sign;
+    if (v > 2147483647) throw new Error(`pixel ${i} holds ${v}, beyond int32: the page cannot hold it`);
+    out[i] = v;
+  }
+  return out;
+}
+
 // The case's DICOM file (its bytes) -> stored values of one frame, int32 [rows, cols, 1], as an
-// app decoding with dicom-parser does: byte order from the transfer syntax, values masked to
-// BitsStored and sign-extended from HighBit when PixelRepresentation is 1 (unless
-// `apply_bits_stored` is false: then the whole BitsAllocated word is the value). With `values`
-// modality, the rescale is applied (float32).
+// app decoding with dicom-parser does: byte order from the transfer syntax (or the codec
+// codecs.json names for a compressed one), values masked to BitsStored and sign-extended from
+// HighBit when PixelRepresentation is 1 (unless `apply_bits_stored` is false: then the whole
+// BitsAllocated word is the value). With `values` modality, the rescale is applied (float32).
 async function decode(x, { frame, values: wanted, apply_bits_stored: applyBitsStored }) {
   const bytes = Uint8Array.from(await x.data());
   let ds;
@@ -25,41 +62,29 @@ async function decode(x, { frame, values: wanted, apply_bits_stored: applyBitsSt
     throw new Error(`dicom-parser cannot parse the file: ${e && (e.exception || e.message) ? e.exception || e.message : e}`);
   }
   const syntax = ds.string('x00020010') || '1.2.840.10008.1.2';
-  if (!(syntax in UNCOMPRESSED)) {
-    throw new Error(`transfer syntax ${syntax} is compressed: the page does not decode it`);
+  if (!(syntax in UNCOMPRESSED) && !codecs.compressed(syntax)) {
+    throw new Error(`transfer syntax ${syntax} is not one the page decodes (no codec for it in codecs.json)`);
   }
-  const little = UNCOMPRESSED[syntax];
-  const data = ds.byteArray; // the file as parsed (inflated, for a deflated one)
-  const rows = ds.uint16('x00280010');
-  const cols = ds.uint16('x00280011');
-  const bitsAllocated = ds.uint16('x00280100');
+  const image = {
+    rows: ds.uint16('x00280010'),
+    cols: ds.uint16('x00280011'),
+    bitsAllocated: ds.uint16('x00280100'),
+  };
   const bitsStored = ds.uint16('x00280101');
   const signed = ds.uint16('x00280103') === 1;
   const samples = ds.uint16('x00280002') ?? 1;
   const frames = parseInt(ds.string('x00280008') || '1', 10);
-  const pixel = ds.elements.x7fe00010;
-  if (!pixel || !rows || !cols) throw new Error('the file has no PixelData, Rows or Columns');
+  const { rows, cols, bitsAllocated } = image;
+  if (!ds.elements.x7fe00010 || !rows || !cols) throw new Error('the file has no PixelData, Rows or Columns');
   if (samples !== 1) throw new Error(`${samples} samples per pixel: only greyscale is decoded`);
-  if (bitsAllocated !== 8 && bitsAllocated !== 16) {
-    throw new Error(`BitsAllocated ${bitsAllocated}: only 8 and 16 are decoded`);
+  if (![8, 16, 32].includes(bitsAllocated)) {
+    throw new Error(`BitsAllocated ${bitsAllocated}: only 8, 16 and 32 are decoded`);
   }
   if (!(frame >= 0 && frame < frames)) throw new Error(`frame ${frame} asked for, the file has ${frames}`);
-  const count = rows * cols;
-  const size = bitsAllocated / 8;
-  const start = pixel.dataOffset + frame * count * size;
-  if (start + count * size > Math.min(data.length, pixel.dataOffset + pixel.length)) {
-    throw new Error(`pixel data holds ${pixel.length} bytes, Rows x Columns x frame ${frame} needs more`);
-  }
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const bits = applyBitsStored ? bitsStored : bitsAllocated;
-  const mask = 2 ** bits - 1;
-  const sign = 2 ** (bits - 1);
-  const out = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    let v = (size === 2 ? view.getUint16(start + 2 * i, little) : data[start + i]) & mask;
-    if (signed && v >= sign) v -= 2 * sign;
-    out[i] = v;
-  }
+  const words = syntax in UNCOMPRESSED
+    ? nativeWords(ds, frame, image, UNCOMPRESSED[syntax])
+    : await codecs.decodeFrame(ds, syntax, frame, frames, image);
+  const out = storedValues(words, applyBitsStored ? bitsStored : bitsAllocated, signed);
   if (wanted !== 'modality') return tf.tensor(out, [rows, cols, 1], 'int32');
   return tf.tensor(modalityValues(ds, out), [rows, cols, 1], 'float32');
 }
