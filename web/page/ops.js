@@ -24,11 +24,12 @@ function nativeWords(ds, frame, { rows, cols, bitsAllocated }, little) {
   if (start + count * size > Math.min(data.length, pixel.dataOffset + pixel.length)) {
     throw new Error(`pixel data holds ${pixel.length} bytes, Rows x Columns x frame ${frame} needs more`);
   }
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const words = new (size === 1 ? Uint8Array : size === 2 ? Uint16Array : Uint32Array)(count);
-  for (let i = 0; i < count; i++) {
-    const at = start + size * i;
-    words[i] = size === 1 ? data[at] : size === 2 ? view.getUint16(at, little) : view.getUint32(at, little);
+  const Words = size === 1 ? Uint8Array : size === 2 ? Uint16Array : Uint32Array;
+  const bytes = data.slice(start, start + count * size); // aligned, whatever the file's offset
+  const words = new Words(bytes.buffer); // typed arrays are little endian on every browser host
+  if (!little && size > 1) { // big endian: swap each word's bytes
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < count; i++) words[i] = size === 2 ? view.getUint16(2 * i) : view.getUint32(4 * i);
   }
   return words;
 }

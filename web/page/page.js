@@ -429,11 +429,13 @@ async function decodeFile({ inputKey, frame }) {
   let y = null;
   try {
     x = tensorFromWire((await fetchInputs(inputKey)).file);
+    const decodeStart = performance.now();
     y = await ops.decode(x, { frame, apply_bits_stored: true });
     const values = await y.data();
+    const decodeMs = performance.now() - decodeStart;
     let checksum = 0;
     for (let i = 0; i < values.length; i++) checksum += values[i] * ((i % 251) + 1);
-    return { shape: y.shape, checksum, error: null, ms: performance.now() - start };
+    return { shape: y.shape, checksum, error: null, ms: performance.now() - start, decode_ms: decodeMs };
   } catch (e) {
     return { shape: null, checksum: null, error: describeError(e).message, ms: performance.now() - start };
   } finally {
