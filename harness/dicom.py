@@ -44,7 +44,7 @@ class DicomImage:
 def read(path: Path) -> DicomImage:
     """The file's single greyscale frame, as pydicom decodes it, with what the stats need."""
     ds = _dataset(path, path.name)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    frames = _frames(ds, path.name)
     if frames != 1:
         raise DicomError(
             f"{path.name}: {frames} frames; only single-frame images are supported here "
@@ -72,7 +72,7 @@ def decode(
     `plugin`: pydicom's decoding plugin for compressed data (default: codecs.json's)."""
     ds = _dataset(io.BytesIO(data), name)
     pixels = _pixels(ds, name, plugin)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    frames = _frames(ds, name)
     if not 0 <= frame < frames:
         raise DicomError(f"{name}: frame {frame} asked for, the file has {frames}")
     pixels = pixels[frame] if frames > 1 else pixels
@@ -116,12 +116,47 @@ def _dataset(source: Path | io.BytesIO, name: str) -> Any:
     missing = [k for k in ("BitsStored", "PhotometricInterpretation", "PixelData") if k not in ds]
     if missing:
         raise DicomError(f"{name}: has no {', '.join(missing)}")
-    samples = int(ds.get("SamplesPerPixel", 1))
+    for keyword in ("Rows", "Columns", "BitsAllocated", "BitsStored"):
+        _whole(ds, keyword, name)
+    samples = _whole(ds, "SamplesPerPixel", name, default=1)
     if samples != 1:
         raise DicomError(
             f"{name}: {samples} samples per pixel; only greyscale images are supported"
         )
+    _frames(ds, name)
     return ds
+
+
+def _whole(ds: Any, keyword: str, name: str, default: int | None = None) -> int:
+    """An element that must hold a whole number (a wrong VR or a text like "1A" is named)."""
+    if keyword not in ds and default is not None:
+        return default
+    value = ds[keyword].value if keyword in ds else None
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as e:
+        raise DicomError(f"{name}: {keyword} {value!r} is not a whole number") from e
+
+
+def _frames(ds: Any, name: str) -> int:
+    """NumberOfFrames, checked against native pixel data: data holding a whole frame more than
+    declared means the declared size is wrong (pydicom would quietly return the extra frames)."""
+    declared = ds.get("NumberOfFrames")
+    frames = 1 if declared in (None, "") else _whole(ds, "NumberOfFrames", name)
+    if frames < 1:
+        raise DicomError(f"{name}: NumberOfFrames is {frames}")
+    bits = int(ds.BitsAllocated)
+    if codecs.for_syntax(str(ds.file_meta.get("TransferSyntaxUID", ""))) or bits % 8:
+        return frames  # compressed, or packed 1-bit pixels
+    frame_bytes = int(ds.Rows) * int(ds.Columns) * bits // 8
+    held = len(ds.PixelData)
+    if frame_bytes and held >= (frames + 1) * frame_bytes:
+        raise DicomError(
+            f"{name}: the pixel data holds {held} bytes, {held // frame_bytes} frames of "
+            f"{ds.Rows}x{ds.Columns} at {bits} bits, but NumberOfFrames says {frames}: the "
+            "declared size does not match the data"
+        )
+    return frames
 
 
 def _pixels(ds: Any, name: str, plugin: str | None = None) -> np.ndarray:

@@ -37,6 +37,23 @@ def with_pixels(rows: int, cols: int, pixel_bytes: bytes) -> bytes:
     return out.getvalue()
 
 
+def edited(edit) -> bytes:
+    """MR_small after `edit(ds)`."""
+    ds = pydicom.dcmread(io.BytesIO(pydicom_file("MR_small.dcm")))
+    edit(ds)
+    out = io.BytesIO()
+    ds.save_as(out)
+    return out.getvalue()
+
+
+def rows_as_bytes(ds) -> None:
+    ds["Rows"].VR, ds["Rows"].value = "OB", b"\x40\x00"
+
+
+def twice_the_pixels(ds) -> None:
+    ds.PixelData = ds.PixelData * 2
+
+
 def resized(name: str, rows: int, cols: int) -> bytes:
     """A compressed file whose declared Rows/Columns no longer match its codestream."""
     ds = pydicom.dcmread(io.BytesIO(pydicom_file(name)))
@@ -52,6 +69,9 @@ HOSTILE = {
     "zero_length_pixels": (with_pixels(64, 64, b""), ""),
     "dimensions_larger_than_data": (with_pixels(128, 128, bytes(64 * 64 * 2)), ""),
     "gigapixel_dimensions": (with_pixels(65535, 65535, bytes(64 * 64 * 2)), ""),
+    "wrong_vr": (edited(rows_as_bytes), "Rows b'@\\x00' is not a whole number"),
+    "frames_not_a_number": (pydicom_file("badVR.dcm"), "NumberOfFrames '1A' is not a whole number"),
+    "more_pixel_data_than_declared": (edited(twice_the_pixels), "2 frames of 64x64 at 16 bits"),
     "rle_larger_than_its_segments": (resized("MR_small_RLE.dcm", 128, 128), ""),
     "jpeg2000_smaller_than_its_codestream": (resized("MR_small_jp2klossless.dcm", 32, 64), ""),
     "random_bytes": (np.random.default_rng(5).bytes(4096), ""),
@@ -89,7 +109,8 @@ def test_parity_hostile_files_are_per_case_errors_and_the_rest_still_runs(
         assert run.status == "error", name
         assert "decode:" in run.reason and "Python decode failed" in run.reason, run.reason
         assert "JS exception" in run.reason, run.reason  # the page refused it too, with a reason
-    assert "DICM" in runs["no_meta"].reason
+    for name, (_, said) in HOSTILE.items():
+        assert said in runs[name].reason, (name, runs[name].reason)
     assert (
         "RLE segment 0 decodes to 4096 of the frame's 16384 pixels"
         in runs["rle_larger_than_its_segments"].reason

@@ -14,7 +14,8 @@ const UNCOMPRESSED = {
 };
 
 // One frame of native (uncompressed) pixel data as unsigned words of BitsAllocated bits.
-function nativeWords(ds, frame, { rows, cols, bitsAllocated }, little) {
+// Pixel data holding a whole frame more than declared means the declared size is wrong.
+function nativeWords(ds, frame, frames, { rows, cols, bitsAllocated }, little) {
   const data = ds.byteArray; // the file as parsed (inflated, for a deflated one)
   const pixel = ds.elements.x7fe00010;
   const count = rows * cols;
@@ -23,6 +24,11 @@ function nativeWords(ds, frame, { rows, cols, bitsAllocated }, little) {
   if (pixel.encapsulatedPixelData) throw new Error('the pixel data is encapsulated (compressed) but the transfer syntax is native');
   if (start + count * size > Math.min(data.length, pixel.dataOffset + pixel.length)) {
     throw new Error(`pixel data holds ${pixel.length} bytes, Rows x Columns x frame ${frame} needs more`);
+  }
+  if (pixel.length >= (frames + 1) * count * size) {
+    throw new Error(
+      `the pixel data holds ${pixel.length} bytes, ${Math.floor(pixel.length / (count * size))} frames of ` +
+      `${rows}x${cols} at ${bitsAllocated} bits, but NumberOfFrames says ${frames}: the declared size does not match the data`);
   }
   const Words = size === 1 ? Uint8Array : size === 2 ? Uint16Array : Uint32Array;
   const bytes = data.slice(start, start + count * size); // aligned, whatever the file's offset
@@ -66,6 +72,10 @@ async function decode(x, { frame, values: wanted, apply_bits_stored: applyBitsSt
   if (!(syntax in UNCOMPRESSED) && !codecs.compressed(syntax)) {
     throw new Error(`transfer syntax ${syntax} is not one the page decodes (no codec for it in codecs.json)`);
   }
+  for (const [tag, keyword] of [['x00280010', 'Rows'], ['x00280011', 'Columns'], ['x00280100', 'BitsAllocated'], ['x00280101', 'BitsStored']]) {
+    const vr = ds.elements[tag]?.vr; // known in explicit VR files only
+    if (vr && vr !== 'US') throw new Error(`${keyword} has VR ${vr}, not US: it is not a whole number`);
+  }
   const image = {
     rows: ds.uint16('x00280010'),
     cols: ds.uint16('x00280011'),
@@ -74,7 +84,9 @@ async function decode(x, { frame, values: wanted, apply_bits_stored: applyBitsSt
   const bitsStored = ds.uint16('x00280101');
   const signed = ds.uint16('x00280103') === 1;
   const samples = ds.uint16('x00280002') ?? 1;
-  const frames = parseInt(ds.string('x00280008') || '1', 10);
+  const framesText = (ds.string('x00280008') ?? '').trim();
+  const frames = framesText === '' ? 1 : Number(framesText);
+  if (!Number.isInteger(frames) || frames < 1) throw new Error(`NumberOfFrames '${framesText}' is not a whole number of frames`);
   const { rows, cols, bitsAllocated } = image;
   if (!ds.elements.x7fe00010 || !rows || !cols) throw new Error('the file has no PixelData, Rows or Columns');
   if (samples !== 1) throw new Error(`${samples} samples per pixel: only greyscale is decoded`);
@@ -83,7 +95,7 @@ async function decode(x, { frame, values: wanted, apply_bits_stored: applyBitsSt
   }
   if (!(frame >= 0 && frame < frames)) throw new Error(`frame ${frame} asked for, the file has ${frames}`);
   const words = syntax in UNCOMPRESSED
-    ? nativeWords(ds, frame, image, UNCOMPRESSED[syntax])
+    ? nativeWords(ds, frame, frames, image, UNCOMPRESSED[syntax])
     : await codecs.decodeFrame(ds, syntax, frame, frames, image);
   const out = storedValues(words, applyBitsStored ? bitsStored : bitsAllocated, signed);
   if (wanted !== 'modality') return tf.tensor(out, [rows, cols, 1], 'int32');
