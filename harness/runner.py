@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import codecs, dicom, models, versions
+from harness import code_runs, codecs, dicom, models, versions
 from harness.cases import Case
 from harness.compare.classify import float32_redo_errors
 from harness.compare.hints import hints_for
@@ -31,6 +31,7 @@ from harness.compare.metrics import Tolerance
 from harness.compare.outputs import classifier_outputs
 from harness.compare.stages import compare_run, fold_layers
 from harness.compare.tolerance import Override, policy
+from harness.pipeline.code import CodePipeline
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.results import RunResult
 from harness.runtimes import python_ref, tf_runtime
@@ -174,18 +175,22 @@ class Harness:
             return session.page(variant)
 
     def reference(self, pipeline: Pipeline, case: Case) -> RuntimeOutput:
-        """The Python outputs, computed once per (Python steps, input bytes, case parameters).
+        """The Python outputs, computed once per (Python steps, input bytes, case parameters)."""
+        return self.cached_reference(
+            reference_key(pipeline, case), lambda: python_ref.run(pipeline, case)
+        )
 
-        Kept while they fit in REFERENCE_CACHE_MB (least recently used go first): a model's
-        every layer for every case would otherwise pile up over a long suite."""
-        key = reference_key(pipeline, case)
+    def cached_reference(self, key: str, compute: Callable[[], RuntimeOutput]) -> RuntimeOutput:
+        """`compute()` once per key, kept while the references fit in REFERENCE_CACHE_MB (least
+        recently used go first): a model's every layer for every case would otherwise pile up
+        over a long suite."""
         with self._reference_lock:
             if key in self._references:
                 self._references.move_to_end(key)
                 return self._references[key]
         importing = not tf_runtime.loaded()
         with self.timings.phase("python_reference"):
-            reference = python_ref.run(pipeline, case)
+            reference = compute()
         if importing and tf_runtime.loaded():
             # report the import separately: it is the single largest fixed cost
             self.timings.add("python_reference", -tf_runtime.import_seconds)
@@ -217,7 +222,7 @@ class Harness:
 
     def run_many(
         self,
-        pipeline: Pipeline,
+        pipeline: Pipeline | CodePipeline,
         case: Case,
         targets: Sequence[tuple[str, str]],
         unavailable_status: str = "error",
@@ -228,12 +233,15 @@ class Harness:
         machine's cores; the Python reference is computed once, before."""
         for _, variant in targets:
             parse_variant(variant)
-        self.reference(pipeline, case)
-        self.redo_errors(pipeline, case)
-        try:  # the page's steps once for every page: models converted before the threads
-            steps: list[dict[str, Any]] | None = self.js_steps(pipeline, case)
-        except models.ConversionError:
-            steps = None  # each run converts again and reports the error
+        steps: list[dict[str, Any]] | None = None
+        if isinstance(pipeline, CodePipeline):
+            code_runs.reference(self, pipeline, case)  # the user's Python, once, in this thread
+        else:
+            self.reference(pipeline, case)
+            self.redo_errors(pipeline, case)
+            # the page's steps once for every page: models converted before the threads
+            with contextlib.suppress(models.ConversionError):  # each run reports it
+                steps = self.js_steps(pipeline, case)
         for browser in {b for b, _ in targets}:
             with contextlib.suppress(BrowserUnavailable):  # each run reports it
                 self.session(browser)
@@ -246,7 +254,7 @@ class Harness:
 
     def run(
         self,
-        pipeline: Pipeline,
+        pipeline: Pipeline | CodePipeline,
         case: Case,
         browser: str,
         variant: str,
@@ -260,6 +268,8 @@ class Harness:
         replaces what the page runs (default: `js_steps(pipeline, case)`), e.g. to try a
         changed TF.js model against the same Python reference."""
         parse_variant(variant)  # a typo is a usage error, not a skipped run
+        if isinstance(pipeline, CodePipeline):
+            return code_runs.run(self, pipeline, case, browser, variant, unavailable_status)
         result = RunResult(
             browser=browser,
             backend=variant,
@@ -273,7 +283,7 @@ class Harness:
             result.status, result.reason = unavailable_status, str(e)
             return result
         result.precision = page.info.precision
-        on_page = functools.partial(self._on_page, browser, variant)
+        on_page = functools.partial(self.on_page, browser, variant)
         try:
             js_steps = js_steps if js_steps is not None else self.js_steps(pipeline, case)
         except models.ConversionError as e:
@@ -405,7 +415,7 @@ class Harness:
                     )
             stage.hints = self._hints[key]
 
-    def _on_page(
+    def on_page(
         self, browser: str, variant: str, call: Callable[[], RuntimeOutput]
     ) -> RuntimeOutput:
         """Run `call` on the variant's page; a page that crashed or hung is dropped (the next

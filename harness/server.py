@@ -101,6 +101,10 @@ class ParityServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def mount(self, prefix: str, root: Path) -> None:
+        """Serve `root` (a folder the user named) under `prefix` from now on."""
+        self.mounts[_mount_prefix(prefix)] = Path(root).resolve()
+
     def offer_inputs(self, key: str, arrays: Mapping[str, np.ndarray]) -> None:
         """Make `arrays` fetchable by the page as one bundle at /input/<key>."""
         self._inputs[key] = tensors.pack({k: tensors.encode(a) for k, a in arrays.items()})

@@ -1,10 +1,8 @@
 """Suites: pipelines x cases, run on every (browser, backend) into one Report.
 
-A suite file is JSON: {"name": ..., "pipelines": [paths], "cases": [{"dicom": path, "stats":
-"seed"} or {"file": path}]}, paths relative to the suite file, or "pydicom:NAME" for a test file
-pydicom ships. A "dicom" case is decoded here (pydicom) and the pipelines start from its pixels;
-a "file" case is the file's bytes, for pipelines that decode it themselves (first step
-`decode`). A case that cannot be loaded (corrupt DICOM, unsupported metadata) becomes an error
+A suite file is JSON: {"name": ..., "pipelines": [paths], "cases": [entries]}, paths relative
+to the suite file; case entries as `cases.parse_case_list` reads them (files, globs, "pydicom:"
+test files). A case that cannot be loaded (corrupt DICOM, unsupported metadata) becomes an error
 entry in the report; everything else still runs.
 """
 
@@ -35,21 +33,6 @@ class SuiteError(ValueError):
 
 
 @dataclass(frozen=True)
-class CaseSource:
-    """Where a case comes from; loaded lazily so one bad file does not stop the suite."""
-
-    id: str
-    dicom: Path
-    stats: str | None = "seed"  # None: no mean/std (for pipelines that do not normalise)
-    as_file: bool = False  # the file's bytes, decoded by the pipeline itself
-
-    def load(self) -> cases.Case:
-        if self.as_file:
-            return cases.from_file(self.dicom)
-        return cases.from_dicom(self.dicom, self.stats)
-
-
-@dataclass(frozen=True)
 class RandomCase:
     """A model's input when there is no preprocessing: seeded uniform values of a given shape,
     the same bytes on every run."""
@@ -73,7 +56,7 @@ class RandomCase:
 class Suite:
     name: str
     pipelines: tuple[spec.Pipeline, ...]
-    cases: tuple[CaseSource | RandomCase, ...]
+    cases: tuple[cases.CaseSource | RandomCase, ...]
 
 
 def with_model(
@@ -120,41 +103,27 @@ def bundled_pipeline_path(name: str) -> Path:
 
 
 def load_suite(path: Path) -> Suite:
-    """A suite file, or a single pipeline file run on the default suite's cases."""
+    """A suite file, or a single pipeline file run on its own cases (the default suite's if it
+    lists none)."""
     try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise SuiteError(f"{path}: cannot read ({e})") from e
-    if isinstance(raw, dict) and "steps" in raw:
-        default = bundled_suite()
-        return Suite(raw.get("name", path.stem), (spec.parse(raw, str(path)),), default.cases)
+    if isinstance(raw, dict) and ({"steps", "code"} & set(raw)):
+        pipeline = spec.parse(raw, str(path))
+        own = pipeline.cases or bundled_suite().cases  # its own cases, else the default suite's
+        return Suite(pipeline.name, (pipeline,), own)
     if not isinstance(raw, dict) or not {"pipelines", "cases"} <= set(raw):
-        raise SuiteError(f"{path}: a suite has 'pipelines' and 'cases'; a pipeline has 'steps'")
+        raise SuiteError(
+            f"{path}: a suite has 'pipelines' and 'cases'; a pipeline has 'steps' or 'code'"
+        )
     base = path.parent
     pipelines = tuple(spec.load((base / p).resolve()) for p in raw["pipelines"])
-    sources = []
-    for i, c in enumerate(raw["cases"]):
-        if not isinstance(c, dict) or len({"dicom", "file"} & set(c)) != 1:
-            raise SuiteError(f"{path}: cases[{i}] needs a 'dicom' or a 'file' path (one of them)")
-        file = _case_path(base, c.get("dicom") or c["file"], f"{path}: cases[{i}]")
-        sources.append(
-            CaseSource(c.get("id", file.stem), file, c.get("stats", "seed"), as_file="file" in c)
-        )
-    return Suite(raw.get("name", path.stem), pipelines, tuple(sources))
-
-
-def _case_path(base: Path, text: str, where: str) -> Path:
-    """A path relative to the suite file, or "pydicom:NAME": a test file pydicom ships (only
-    the ones in its package: the others would be downloaded, which this machine cannot)."""
-    if not text.startswith("pydicom:"):
-        return (base / text).resolve()
-    import pydicom
-
-    name = text.removeprefix("pydicom:")
-    shipped = Path(pydicom.__file__).parent / "data" / "test_files" / name
-    if not shipped.is_file():
-        raise SuiteError(f"{where}: pydicom {pydicom.__version__} ships no test file {name!r}")
-    return shipped
+    try:
+        sources = cases.parse_case_list(raw["cases"], base, f"{path}: cases")
+    except cases.CaseListError as e:
+        raise SuiteError(str(e)) from None
+    return Suite(raw.get("name", path.stem), pipelines, sources)
 
 
 @functools.cache

@@ -3,9 +3,13 @@
 A pipeline file is JSON:
     {"name": "seed", "description": "...", "expect": {"first_divergence": "resize"},
      "steps": [{"name": "resize", "op": "resize", "params": {"size": [224, 224]},
-                "python": {"impl": "skimage"}, "js": {"method": "nearest"}}]}
+                "python": {"impl": "skimage"}, "js": {"method": "nearest"}}],
+     "cases": ["scans/*.dcm", {"dicom": "other.dcm", "stats": "seed"}]}
 `params` apply to both runtimes; `python` / `js` hold each side's own settings. A value "$mean"
-is taken from the case (e.g. chosen from DICOM metadata).
+is taken from the case (e.g. chosen from DICOM metadata). `cases` (optional): the file's own
+cases (cases.parse_case_list). With `code` instead of `steps`: the user's own code with taps
+(pipeline/code.py). JSON rather than a Python module: it is checked, reported and read by other
+tools without running anything, and the user's code is named in it, not wrapped by it.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.cases import Case
+from harness.cases import Case, CaseListError, CaseSource, parse_case_list
 from harness.compare.tolerance import check_fields
 from harness.pipeline.catalogue import SCHEMAS
+from harness.pipeline.code import CodePipeline, parse_code
 from harness.pipeline.params import PipelineSpecError, resolve, validate
 from harness.runtimes.backends import parse_variant
 
@@ -50,6 +55,7 @@ class Pipeline:
     # What the harness is expected to find; a run that finds exactly this is "as expected".
     expect_first_divergence: str | None = None
     source: str | None = None
+    cases: tuple[CaseSource, ...] = ()  # the pipeline file's own cases, if it lists any
     stage_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -74,17 +80,20 @@ class Pipeline:
         ]
 
 
-def parse(spec: Any, source: str | None = None) -> Pipeline:
+def parse(spec: Any, source: str | None = None) -> Pipeline | CodePipeline:
+    """A step pipeline, or (with `code`) a bring-your-own-code one (pipeline/code.py)."""
     where = source or "pipeline"
     if not isinstance(spec, dict):
         raise PipelineSpecError(f"{where}: a pipeline is a JSON object, got {type(spec).__name__}")
-    _only(spec, {"name", "description", "steps", "expect"}, where)
+    if "code" in spec:
+        return _parse_code_pipeline(spec, source, where)
+    _only(spec, {"name", "description", "steps", "expect", "cases"}, where)
     name = spec.get("name")
     if not isinstance(name, str) or not name:
         raise PipelineSpecError(f"{where}.name: required, a non-empty string")
     raw_steps = spec.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
-        raise PipelineSpecError(f"{where}.steps: required, a non-empty list")
+        raise PipelineSpecError(f"{where}.steps: required, a non-empty list (or 'code')")
     base = Path(source).parent if source else Path.cwd()
     steps = tuple(_parse_step(s, f"{where}.steps[{i}]", base) for i, s in enumerate(raw_steps))
     late = [i for i, s in enumerate(steps) if s.op == "decode" and i > 0]
@@ -98,25 +107,67 @@ def parse(spec: Any, source: str | None = None) -> Pipeline:
         raise PipelineSpecError(
             f"{where}.steps: stage names must be unique (and not 'input'): {dupes}"
         )
-    expect = spec.get("expect", {})
-    if not isinstance(expect, dict):
-        raise PipelineSpecError(f"{where}.expect: must be an object")
-    _only(expect, {"first_divergence"}, f"{where}.expect")
-    expected = expect.get("first_divergence")
-    if expected is not None and expected not in names:
-        raise PipelineSpecError(
-            f"{where}.expect.first_divergence: {expected!r} is not a stage ({', '.join(names)})"
-        )
+    expected = _expected(spec, where, names)
     return Pipeline(
         name=name,
         steps=steps,
         description=str(spec.get("description", "")),
         expect_first_divergence=expected,
         source=source,
+        cases=_cases(spec, base, where),
     )
 
 
-def load(path: Path) -> Pipeline:
+def _parse_code_pipeline(spec: dict, source: str | None, where: str) -> CodePipeline:
+    _only(spec, {"name", "description", "code", "tolerance", "expect", "cases"}, where)
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise PipelineSpecError(f"{where}.name: required, a non-empty string")
+    base = Path(source).parent if source else Path.cwd()
+    python, function, module, export, serve = parse_code(spec["code"], base, f"{where}.code")
+    tolerance = _object(spec, "tolerance", where)
+    for tap, settings in tolerance.items():
+        _tolerance(settings, f"{where}.tolerance.{tap}")
+    return CodePipeline(
+        name=name,
+        python=python,
+        python_function=function,
+        js_module=module,
+        js_export=export,
+        serve=serve,
+        tolerance=tolerance,
+        description=str(spec.get("description", "")),
+        expect_first_divergence=_expected(spec, where, None),
+        source=source,
+        cases=_cases(spec, base, where),
+    )
+
+
+def _expected(spec: dict, where: str, names: list[str] | None) -> str | None:
+    """expect.first_divergence: a stage of the pipeline (a code pipeline's taps are only known
+    when it runs, so any name)."""
+    expect = spec.get("expect", {})
+    if not isinstance(expect, dict):
+        raise PipelineSpecError(f"{where}.expect: must be an object")
+    _only(expect, {"first_divergence"}, f"{where}.expect")
+    expected = expect.get("first_divergence")
+    if expected is not None and names is not None and expected not in names:
+        raise PipelineSpecError(
+            f"{where}.expect.first_divergence: {expected!r} is not a stage ({', '.join(names)})"
+        )
+    return expected
+
+
+def _cases(spec: dict, base: Path, where: str) -> tuple[CaseSource, ...]:
+    if "cases" not in spec:
+        return ()
+    try:
+        return parse_case_list(spec["cases"], base, f"{where}.cases")
+    except CaseListError as e:
+        raise PipelineSpecError(str(e)) from None
+
+
+def load(path: Path) -> Pipeline | CodePipeline:
     try:
         spec = json.loads(path.read_text())
     except json.JSONDecodeError as e:

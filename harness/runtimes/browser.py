@@ -9,16 +9,19 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.cases import Case
+from harness.pipeline.code import CodePipeline
 from harness.pipeline.spec import Pipeline
 from harness.runtimes.backends import Variant, parse_variant
 from harness.runtimes.base import RuntimeOutput, StageFailure
 from harness.runtimes.driver import Driver, Page, PageError
 from harness.runtimes.pulled import PulledStages
+from harness.runtimes.python_code import UNPLACED
 from harness.server import ParityServer
 
 WASM_PATHS = "/vendor/tfjs-backend-wasm/dist/"
@@ -83,6 +86,32 @@ class BackendPage:
         if d is not None:
             spread = float("inf") if d["max_abs"] is None else float(d["max_abs"])
             out.repeat = (d["identical"], spread)
+        return out
+
+    def run_code(
+        self, pipeline: CodePipeline, case: Case, module_url: str, timeout: float = 120.0
+    ) -> RuntimeOutput:
+        """The user's module on the case's file; its taps are the stages. A failure (module
+        that does not load, code that throws) is left unplaced: the runner places it."""
+        args = {
+            "module": module_url,
+            "exportName": pipeline.js_export,
+            "fileName": Path(case.meta.get("source", case.id)).name,
+        }
+        answer, out = self._call("runCode", args, {"file": case.file}, timeout)
+        f = answer["failure"]
+        if f:
+            if f.get("loading"):
+                message = f"JS module: {f['message']}"
+            else:
+                where = f"after tap {f['lastTap']!r}" if f["lastTap"] else "before any tap"
+                message = f"JS code ({pipeline.js_module.name}) threw {where}: {f['message']}"
+            out.failures[UNPLACED] = StageFailure(UNPLACED, message, f.get("stack"))
+        if answer["backend"] != self.info.requested:
+            out.failures.setdefault(
+                UNPLACED,
+                StageFailure(UNPLACED, f"backend changed during the run to {answer['backend']}"),
+            )
         return out
 
     def run_isolated(

@@ -1,6 +1,7 @@
 // The page the harness drives: picks a backend (and proves it is the one running), runs a
 // pipeline's JS steps, and sends every stage's tensor back as raw bytes (a Blob POST).
 import { ops } from './ops.js';
+import { loadExport, runTapped } from './code.js';
 
 const tf = globalThis.tf;
 const state = { token: null, backend: null, models: {} };
@@ -224,6 +225,34 @@ async function run({ runId, steps, inputKey, repeat }) {
     stages: describe(items),
     failure,
     determinism,
+    backend: tf.getBackend(),
+    timings_ms: { total: performance.now() - t0, compute: computeMs },
+  };
+}
+
+// Bring-your-own code: the user's module (`module`, its export `exportName`) runs on the case's
+// file and its taps are the stages. A module that fails to load or throws is the failure, with
+// the last tap reached; the taps before it are kept.
+async function runCode({ runId, inputKey, module, exportName, fileName }) {
+  const t0 = performance.now();
+  const computeMs = {};
+  let items = [];
+  let failure = null;
+  try {
+    const fn = await loadExport(module, exportName);
+    const file = (await fetchInputs(inputKey)).file;
+    const start = performance.now();
+    const out = await runTapped(fn, { name: fileName, bytes: file.data.slice().buffer });
+    computeMs.code = performance.now() - start;
+    items = out.items;
+    failure = out.error;
+  } catch (e) {
+    failure = { message: `${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: null, loading: !!e.loading };
+  }
+  hold(runId, items);
+  return {
+    stages: describe(items),
+    failure,
     backend: tf.getBackend(),
     timings_ms: { total: performance.now() - t0, compute: computeMs },
   };
@@ -482,6 +511,7 @@ async function benchInference({ params, inputKey, repeats }) {
 window.parity = {
   init,
   run,
+  runCode,
   runIsolated,
   send,
   release,

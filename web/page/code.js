@@ -1,0 +1,59 @@
+// Bring-your-own code: the user's ES module runs on the case's file and calls
+// `tap(name, tensor)` where it wants a comparison. Each tapped tensor is kept (cloned, so the
+// user's dispose() or tf.tidy() cannot free it) and read once the function is done.
+const tf = globalThis.tf;
+
+// Imports the module (served under /user/...) and returns its export `name`.
+export async function loadExport(url, name) {
+  let module;
+  try {
+    module = await import(url);
+  } catch (e) {
+    throw Object.assign(new Error(`the JS module ${url} failed to load: ${e && e.message ? e.message : e}`), { stack: e && e.stack, loading: true });
+  }
+  const fn = module[name];
+  if (typeof fn !== 'function') {
+    const exported = Object.keys(module).join(', ') || 'nothing';
+    throw Object.assign(new Error(`the JS module ${url} has no function export '${name}' (it exports: ${exported})`), { loading: true });
+  }
+  return fn;
+}
+
+// Runs `fn(file, tap)`; returns the taps in call order as {name, dtype, shape, data}, and the
+// error (with the last tap reached) if the code threw. `file`: {name, bytes: ArrayBuffer}.
+export async function runTapped(fn, file) {
+  const kept = [];
+  const names = new Set();
+  let last = null;
+  const tap = (name, tensor) => {
+    if (typeof name !== 'string' || !name) throw new Error(`tap(name, tensor): the name must be a non-empty string, got ${JSON.stringify(name)}`);
+    if (names.has(name)) throw new Error(`tap '${name}' is used twice: each tap names one comparison, give each a name of its own`);
+    if (!(tensor instanceof tf.Tensor)) {
+      throw new Error(`tap '${name}': ${describeValue(tensor)} is not a tf.Tensor (tap the tensor itself; build one with tf.tensor(...) if you hold an array)`);
+    }
+    if (tensor.isDisposed) throw new Error(`tap '${name}': the tensor is already disposed`);
+    names.add(name);
+    kept.push({ name, tensor: tf.keep(tensor.clone()) });
+    last = name;
+  };
+  let error = null;
+  try {
+    await fn(file, tap);
+  } catch (e) {
+    error = { message: `${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: last };
+  }
+  const items = [];
+  for (const { name, tensor } of kept) {
+    items.push({ name, dtype: tensor.dtype, shape: tensor.shape, data: await tensor.data() });
+    tensor.dispose();
+  }
+  return { items, error };
+}
+
+function describeValue(v) {
+  if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  if (Array.isArray(v)) return 'an Array';
+  return `a ${typeof v === 'object' ? v.constructor?.name || 'object' : typeof v}`;
+}
