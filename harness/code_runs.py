@@ -25,7 +25,7 @@ from harness.runtimes.pulled import PulledStages
 if TYPE_CHECKING:
     from harness.runner import Harness
 
-END = "(end)"  # where a failure goes when the failing side had reached every tap
+END = "(after the last tap)"  # a failure's stage when its side had reached every tap
 STACK_LINES = 6
 
 
@@ -158,7 +158,11 @@ def _stack(stack: str | None, served: dict[str, str]) -> str:
     (without the harness page's own frames)."""
     if not stack:
         return ""
-    lines = [line.rstrip() for line in _user_paths(stack, served).splitlines() if line.strip()]
+    lines = [
+        line.rstrip()
+        for line in _user_paths(stack, served).splitlines()
+        if line.strip().strip("^~")  # not blank, not a column marker line
+    ]
     if lines[0].startswith("Traceback"):
         frames = lines[1:-1][-STACK_LINES:]
     else:

@@ -20,6 +20,7 @@ import numpy as np
 
 from harness import cases, dicom
 from harness.pipeline import spec
+from harness.pipeline.code import CodePipeline
 from harness.pipeline.params import PipelineSpecError
 from harness.results import CaseResult, Report, RunResult
 from harness.runner import FIXTURES, Harness
@@ -131,7 +132,7 @@ def bundled_suite() -> Suite:
     return load_suite(DEFAULT_SUITE)
 
 
-def bundled_pipeline(name_or_path: str | Path) -> spec.Pipeline:
+def bundled_pipeline(name_or_path: str | Path) -> spec.Pipeline | CodePipeline:
     """A pipeline of the bundled suite by name (e.g. "seed"), or any pipeline file by path."""
     if isinstance(name_or_path, Path) or name_or_path.endswith(".json"):
         return spec.load(Path(name_or_path))

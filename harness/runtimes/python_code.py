@@ -14,6 +14,7 @@ from harness.cases import Case
 from harness.pipeline.code import CodePipeline
 from harness.runtimes.base import RuntimeOutput, StageFailure
 
+HARNESS = Path(__file__).resolve().parents[1]
 # A failure's stage is set once both sides ran (the first tap the failing side did not reach).
 UNPLACED = ""
 
@@ -47,10 +48,21 @@ def run(pipeline: CodePipeline, case: Case) -> RuntimeOutput:
         out.failures[UNPLACED] = StageFailure(
             UNPLACED,
             f"Python code ({pipeline.python}) raised {type(e).__name__} {where}: {e}",
-            "".join(traceback.format_exception(e)),
+            _user_traceback(e),
         )
     out.timings["compute"] = time.perf_counter() - t0
     return out
+
+
+def _user_traceback(e: BaseException) -> str:
+    """The traceback without the harness's own frames (the tap call's inside, this runner)."""
+    frames = [
+        f
+        for f in traceback.extract_tb(e.__traceback__)
+        if not Path(f.filename).resolve().is_relative_to(HARNESS)
+    ]
+    lines = "".join(traceback.format_list(frames))
+    return f"Traceback (the user's frames):\n{lines}{type(e).__name__}: {e}"
 
 
 def as_array(name: str, tensor: Any) -> np.ndarray:
