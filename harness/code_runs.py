@@ -53,7 +53,7 @@ def run(
         result.status, result.reason = unavailable_status, str(e)
         return result
     result.precision = page.info.precision
-    url = module_url(harness, pipeline)
+    url = harness.server.serve_module(pipeline.js_module, pipeline.serve)
     candidate = harness.on_page(browser, variant, lambda: page.run_code(pipeline, case, url))
     try:
         _compare(harness, result, pipeline, reference_, candidate, page.info.precision, url)
@@ -69,18 +69,6 @@ def reference(harness: Harness, pipeline: CodePipeline, case: Case) -> RuntimeOu
     return harness.cached_reference(
         _reference_key(pipeline, case), lambda: python_code.run(pipeline, case)
     )
-
-
-def module_url(harness: Harness, pipeline: CodePipeline) -> str:
-    """Mount the folders the pipeline names (and nothing else) and give the module's URL."""
-    url = None
-    for folder in pipeline.serve:
-        prefix = f"/user/{hashlib.sha256(str(folder).encode()).hexdigest()[:12]}/"
-        harness.server.mount(prefix, folder)
-        if url is None and pipeline.js_module.is_relative_to(folder):
-            url = prefix + pipeline.js_module.relative_to(folder).as_posix()
-    assert url is not None  # parse_code checked the module is inside a served folder
-    return url
 
 
 def _compare(

@@ -205,7 +205,11 @@ class Harness:
         """The page's steps: JS settings with case values filled in, and for a model step the
         URL of its converted LayersModel (converted once, cached by content)."""
         steps = pipeline.js_steps(case.params)
-        for step in steps:
+        for step, spec_step in zip(steps, pipeline.steps, strict=True):
+            if spec_step.custom:  # the user's op: its module, served from its folders only
+                op = spec_step.custom
+                step["module"] = self.server.serve_module(op.js_module, op.serve)
+                step["export"] = op.js_export
             if step["op"] == "model":
                 with self.timings.phase("model_conversion"):
                     step["params"] = {**step["params"], **served_model(step["params"])}
@@ -488,7 +492,7 @@ def _nbytes(references: collections.OrderedDict[str, RuntimeOutput]) -> int:
 def reference_key(pipeline: Pipeline, case: Case) -> str:
     """Content, not names: two pipelines called alike, or two files called scan.dcm, differ."""
     h = hashlib.sha256()
-    steps = [(s.name, s.op, s.python) for s in pipeline.steps]
+    steps = [(s.name, s.op, s.python, s.custom and s.custom.python) for s in pipeline.steps]
     h.update(json.dumps([steps, case.params], sort_keys=True, default=str).encode())
     start = pipeline.input_of(case)
     h.update(str((start.dtype.str, start.shape)).encode())

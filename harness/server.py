@@ -8,11 +8,12 @@ COOP/COEP headers make the page cross-origin isolated, which WASM threads need.
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import secrets
 import threading
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -101,9 +102,19 @@ class ParityServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def mount(self, prefix: str, root: Path) -> None:
-        """Serve `root` (a folder the user named) under `prefix` from now on."""
-        self.mounts[_mount_prefix(prefix)] = Path(root).resolve()
+    def serve_module(self, module: Path, folders: Sequence[Path]) -> str:
+        """Serve the user's `folders` (those only, each under a prefix of its own) from now on,
+        and give the URL of `module`, which is in one of them."""
+        url = None
+        for folder in folders:
+            prefix = f"/user/{hashlib.sha256(str(folder).encode()).hexdigest()[:12]}/"
+            # a new dict, not a change to the one request threads may be reading
+            self.mounts = {**self.mounts, prefix: Path(folder).resolve()}
+            if url is None and module.is_relative_to(folder):
+                url = prefix + module.relative_to(folder).as_posix()
+        if url is None:
+            raise ValueError(f"{module} is in none of the served folders")
+        return url
 
     def offer_inputs(self, key: str, arrays: Mapping[str, np.ndarray]) -> None:
         """Make `arrays` fetchable by the page as one bundle at /input/<key>."""

@@ -213,3 +213,92 @@ def test_a_pipeline_file_runs_on_its_own_cases(tmp_path):
     suite = load_suite(project(tmp_path, cases=[str(SCAN), "pydicom:CT_small.dcm"]))
     assert [c.id for c in suite.cases] == ["synthetic_12bit_signed", "CT_small"]
     assert all(isinstance(c.load(), cases.Case) for c in suite.cases)
+
+
+OPS_PY = """
+import numpy as np
+
+def scale(x, factor, offset=0.0):
+    return x.astype(np.float32) * np.float32(factor) + np.float32(offset)
+"""
+OPS_JS = """
+import * as tf from '@tensorflow/tfjs';
+
+export function scale(x, { factor, offset = 0 }) {
+  return tf.cast(x, 'float32').mul(factor).add(offset);
+}
+export function shifted(x, { factor, offset = 0 }) {
+  return tf.cast(x, 'float32').mul(factor).add(offset + 1);
+}
+export async function notATensor(x) {
+  return [1, 2];
+}
+"""
+
+
+def ops_pipeline(tmp_path: Path, js_export: str = "scale", steps=None) -> Path:
+    (tmp_path / "web").mkdir(exist_ok=True)
+    (tmp_path / "my_ops.py").write_text(textwrap.dedent(OPS_PY))
+    (tmp_path / "web" / "ops.js").write_text(textwrap.dedent(OPS_JS))
+    pipeline = {
+        "name": "custom",
+        "ops": {"scale": {"python": "my_ops.py:scale", "js": f"web/ops.js#{js_export}"}},
+        "steps": steps
+        or [
+            {"name": "first", "op": "scale", "params": {"factor": 0.5}},
+            {"name": "second", "op": "scale", "params": {"factor": 2.0, "offset": 3.0}},
+        ],
+        "cases": [{"dicom": str(SCAN), "stats": None}],
+    }
+    path = tmp_path / "custom.json"
+    path.write_text(json.dumps(pipeline))
+    return path
+
+
+def test_parity_a_custom_op_runs_chained_and_isolated(parity_harness, tmp_path):
+    run = run_one(parity_harness, ops_pipeline(tmp_path))
+    assert run.passed, run.reason
+    for stage in run.stages[1:]:
+        assert (stage.verdict, stage.own_verdict) == ("pass", "pass"), stage.name
+
+
+def test_parity_a_wrong_custom_op_is_where_it_diverges_and_the_next_passes_alone(
+    parity_harness, tmp_path
+):
+    run = run_one(parity_harness, ops_pipeline(tmp_path, js_export="shifted"))
+    first, second = run.stages[1:]
+    assert run.first_divergence == "first"
+    assert (first.own_verdict, first.chained["max_abs"]) == ("fail", 1.0)
+    assert (second.verdict, second.own_verdict) == ("fail", "fail")  # shifted again, by itself
+
+
+def test_parity_a_custom_op_that_returns_no_tensor_is_named(parity_harness, tmp_path):
+    run = run_one(parity_harness, ops_pipeline(tmp_path, js_export="notATensor"))
+    assert run.status == "error"
+    assert "the custom op 'scale' returned an Array, not a tf.Tensor" in run.reason
+
+
+@pytest.mark.parametrize(
+    ("steps", "said"),
+    [
+        ([{"op": "scale", "params": {"factor": 1, "gain": 2}}], "takes no setting gain"),
+        ([{"op": "scale"}], "needs the setting(s) factor"),
+        ([{"op": "sharpen"}], "'sharpen' is not in the catalogue nor the file's ops"),
+    ],
+)
+def test_a_custom_op_step_with_wrong_settings_is_named(tmp_path, steps, said):
+    path = ops_pipeline(tmp_path, steps=steps)
+    with pytest.raises(PipelineSpecError) as e:
+        spec.load(path)
+    assert str(path) in str(e.value) and "steps[0]" in str(e.value) and said in str(e.value)
+
+
+def test_a_custom_op_cannot_take_a_catalogue_name(tmp_path):
+    path = ops_pipeline(tmp_path)
+    doc = json.loads(path.read_text())
+    doc["ops"] = {"resize": doc["ops"]["scale"]}
+    path.write_text(json.dumps(doc))
+    with pytest.raises(
+        PipelineSpecError, match=r"ops\.resize: the catalogue has an op of that name"
+    ):
+        spec.load(path)

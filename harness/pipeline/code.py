@@ -45,11 +45,24 @@ class CodePipeline:
     cases: tuple[CaseSource, ...] = ()
 
 
+@dataclass(frozen=True)
+class CustomOp:
+    """A user's op usable as a step: `python(x, **settings) -> array` and the JS export
+    `(x: tf.Tensor, settings) -> tf.Tensor` (or a Promise of one), registered under one name."""
+
+    name: str
+    python: str
+    python_function: Callable[..., Any] = field(compare=False, repr=False)
+    js_module: Path
+    js_export: str
+    serve: tuple[Path, ...]
+
+
 def parse_code(
     raw: Any, base: Path, where: str
 ) -> tuple[str, Callable[..., Any], Path, str, tuple[Path, ...]]:
-    """The `code` object: the Python callable (imported now, so a typo is reported with the
-    file), the JS module and export, the served folders."""
+    """The `code` object (or a custom op's): the Python callable (imported now, so a typo is
+    reported with the file), the JS module and export, the served folders."""
     if not isinstance(raw, dict):
         raise PipelineSpecError(f"{where}: an object with 'python' and 'js'")
     unknown = sorted(set(raw) - {"python", "js", "serve"})
@@ -77,6 +90,42 @@ def parse_code(
             f"{where}.js: {module} is outside the served folders ({', '.join(map(str, serve))})"
         )
     return raw["python"], function, module, export or "default", serve
+
+
+def parse_ops(raw: Any, base: Path, where: str, builtin: set[str]) -> dict[str, CustomOp]:
+    """A pipeline file's `ops`: {name: {"python": ..., "js": ..., "serve": [...]}}."""
+    if not isinstance(raw, dict):
+        raise PipelineSpecError(f"{where}: an object of op name -> {{python, js}}")
+    ops = {}
+    for name, entry in raw.items():
+        if name in builtin:
+            raise PipelineSpecError(f"{where}.{name}: the catalogue has an op of that name")
+        python, function, module, export, serve = parse_code(entry, base, f"{where}.{name}")
+        ops[name] = CustomOp(name, python, function, module, export, serve)
+    return ops
+
+
+def check_settings(op: CustomOp, settings: dict[str, Any], where: str) -> None:
+    """The settings a custom op's Python function is given: each one it takes, every one it
+    needs (its parameters after the input, without defaults)."""
+    parameters = list(inspect.signature(op.python_function).parameters.values())[1:]
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+        names = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        extra = sorted(set(settings) - names)
+        if extra:
+            raise PipelineSpecError(
+                f"{where}: {op.python} takes no setting {', '.join(extra)} "
+                f"(it takes: {', '.join(sorted(names)) or 'none'})"
+            )
+    missing = [
+        p.name
+        for p in parameters
+        if p.default is p.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and p.name not in settings
+    ]
+    if missing:
+        raise PipelineSpecError(f"{where}: {op.python} needs the setting(s) {', '.join(missing)}")
 
 
 def load_callable(text: str, base: Path, where: str) -> Callable[..., Any]:
@@ -109,11 +158,3 @@ def load_callable(text: str, base: Path, where: str) -> Callable[..., Any]:
     if not callable(function):
         raise PipelineSpecError(f"{where}: {target} has no function {attribute!r}")
     return function
-
-
-def takes(function: Callable[..., Any]) -> set[str] | None:
-    """The keyword names a function accepts (None: any, it has **kwargs)."""
-    parameters = inspect.signature(function).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return None
-    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}

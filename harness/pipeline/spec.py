@@ -7,7 +7,9 @@ A pipeline file is JSON:
      "cases": ["scans/*.dcm", {"dicom": "other.dcm", "stats": "seed"}]}
 `params` apply to both runtimes; `python` / `js` hold each side's own settings. A value "$mean"
 is taken from the case (e.g. chosen from DICOM metadata). `cases` (optional): the file's own
-cases (cases.parse_case_list). With `code` instead of `steps`: the user's own code with taps
+cases (cases.parse_case_list). `ops` (optional): the user's own ops, {name: {"python":
+"FILE.py:FUNCTION", "js": "FILE.js#EXPORT"}}, usable as steps like the catalogue's
+(pipeline/code.py CustomOp). With `code` instead of `steps`: the user's own code with taps
 (pipeline/code.py). JSON rather than a Python module: it is checked, reported and read by other
 tools without running anything, and the user's code is named in it, not wrapped by it.
 """
@@ -25,7 +27,7 @@ import numpy as np
 from harness.cases import Case, CaseListError, CaseSource, parse_case_list
 from harness.compare.tolerance import check_fields
 from harness.pipeline.catalogue import SCHEMAS
-from harness.pipeline.code import CodePipeline, parse_code
+from harness.pipeline.code import CodePipeline, CustomOp, check_settings, parse_code, parse_ops
 from harness.pipeline.params import PipelineSpecError, resolve, validate
 from harness.runtimes.backends import parse_variant
 
@@ -42,6 +44,7 @@ class Step:
     # tolerance policy settings for this stage: KEYS of compare.tolerance, plus
     # "backends": {variant: {...}} for settings that apply to one backend variant only
     tolerance: dict[str, Any] = field(default_factory=dict)
+    custom: CustomOp | None = None  # the user's op this step runs (not the catalogue's)
 
     def settings(self, side: str, case_params: Mapping[str, Any]) -> dict[str, Any]:
         return resolve(getattr(self, side), case_params, f"step {self.name!r} ({side})")
@@ -87,7 +90,7 @@ def parse(spec: Any, source: str | None = None) -> Pipeline | CodePipeline:
         raise PipelineSpecError(f"{where}: a pipeline is a JSON object, got {type(spec).__name__}")
     if "code" in spec:
         return _parse_code_pipeline(spec, source, where)
-    _only(spec, {"name", "description", "steps", "expect", "cases"}, where)
+    _only(spec, {"name", "description", "steps", "expect", "cases", "ops"}, where)
     name = spec.get("name")
     if not isinstance(name, str) or not name:
         raise PipelineSpecError(f"{where}.name: required, a non-empty string")
@@ -95,7 +98,10 @@ def parse(spec: Any, source: str | None = None) -> Pipeline | CodePipeline:
     if not isinstance(raw_steps, list) or not raw_steps:
         raise PipelineSpecError(f"{where}.steps: required, a non-empty list (or 'code')")
     base = Path(source).parent if source else Path.cwd()
-    steps = tuple(_parse_step(s, f"{where}.steps[{i}]", base) for i, s in enumerate(raw_steps))
+    custom = parse_ops(spec.get("ops", {}), base, f"{where}.ops", set(SCHEMAS))
+    steps = tuple(
+        _parse_step(s, f"{where}.steps[{i}]", base, custom) for i, s in enumerate(raw_steps)
+    )
     late = [i for i, s in enumerate(steps) if s.op == "decode" and i > 0]
     if late:
         raise PipelineSpecError(
@@ -175,18 +181,21 @@ def load(path: Path) -> Pipeline | CodePipeline:
     return parse(spec, source=str(path))
 
 
-def _parse_step(raw: Any, where: str, base: Path) -> Step:
+def _parse_step(raw: Any, where: str, base: Path, custom: dict[str, CustomOp]) -> Step:
     if not isinstance(raw, dict):
         raise PipelineSpecError(f"{where}: a step is an object")
     _only(raw, {"name", "op", "params", "tolerance", *SIDES}, where)
     op = raw.get("op")
-    if op not in SCHEMAS:
+    if op not in SCHEMAS and op not in custom:
+        known = ", ".join([*SCHEMAS, *custom])
         raise PipelineSpecError(
-            f"{where}.op: {op!r} is not in the catalogue ({', '.join(SCHEMAS)})"
+            f"{where}.op: {op!r} is not in the catalogue nor the file's ops ({known})"
         )
     name = raw.get("name", op)
     if not isinstance(name, str) or not name:
         raise PipelineSpecError(f"{where}.name: must be a non-empty string")
+    if op in custom:
+        return _custom_step(raw, name, custom[op], where)
     schema = SCHEMAS[op]
     common = _object(raw, "params", where)
     per_side = {}
@@ -205,6 +214,22 @@ def _parse_step(raw: Any, where: str, base: Path) -> Step:
         python=per_side["python"],
         js=per_side["js"],
         tolerance=_tolerance(raw.get("tolerance", {}), f"{where}.tolerance"),
+    )
+
+
+def _custom_step(raw: dict, name: str, op: CustomOp, where: str) -> Step:
+    """A user's op: `params` go to both sides, `python` / `js` to one; the Python function's
+    signature says which settings it takes (the JS function gets whatever it is given)."""
+    common = _object(raw, "params", where)
+    python = {**common, **_object(raw, "python", where)}
+    check_settings(op, python, f"{where}.python")
+    return Step(
+        name=name,
+        op=op.name,
+        python=python,
+        js={**common, **_object(raw, "js", where)},
+        tolerance=_tolerance(raw.get("tolerance", {}), f"{where}.tolerance"),
+        custom=op,
     )
 
 

@@ -27,7 +27,8 @@ def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
                 stages.update({f"{step.name}/{k}": v for k, v in outs.items()})
                 x = list(outs.values())[-1]
             else:
-                x = np.asarray(PYTHON_OPS[step.op](x, **settings))
+                op = step.custom.python_function if step.custom else PYTHON_OPS[step.op]
+                x = np.asarray(op(x, **settings))
         except Exception as e:  # the user's settings or data made the op fail: keep what we have
             failure = StageFailure(
                 step.name, f"Python {step.op} failed: {e}", traceback.format_exc()

@@ -50,7 +50,7 @@ export async function runTapped(fn, file) {
   return { items, error };
 }
 
-function describeValue(v) {
+export function describeValue(v) {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;

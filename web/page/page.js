@@ -1,7 +1,7 @@
 // The page the harness drives: picks a backend (and proves it is the one running), runs a
 // pipeline's JS steps, and sends every stage's tensor back as raw bytes (a Blob POST).
 import { ops } from './ops.js';
-import { loadExport, runTapped } from './code.js';
+import { describeValue, loadExport, runTapped } from './code.js';
 
 const tf = globalThis.tf;
 const state = { token: null, backend: null, models: {} };
@@ -37,6 +37,25 @@ async function loadModel({ url, format, nodes }) {
 // first) is awaited, and creates no tensor but its result.
 async function apply(op, x, params) {
   return op.isAsync ? op(x, params) : tf.tidy(() => op(x, params));
+}
+
+// The step's op: the catalogue's, or the user's own (its module named in the step, loaded once
+// per page) checked to give back a tensor.
+async function opFor(step) {
+  if (!step.module) {
+    if (!ops[step.op]) throw new Error(`op ${step.op} is not in the page's catalogue`);
+    return ops[step.op];
+  }
+  const fn = await loadExport(step.module, step.export);
+  const op = async (x, params) => {
+    const y = await fn(x, params);
+    if (!(y instanceof tf.Tensor)) {
+      throw new Error(`the custom op '${step.op}' returned ${describeValue(y)}, not a tf.Tensor`);
+    }
+    return y;
+  };
+  op.isAsync = true;
+  return op;
 }
 
 function withModel(step) {
@@ -267,8 +286,7 @@ async function runSteps(steps, input, computeMs, onStage, layers = true) {
     onStage('input', x, await x.data());
     for (const step of steps) {
       current = step.name;
-      const op = ops[step.op];
-      if (!op) throw new Error(`op ${step.op} is not in the page's catalogue`);
+      const op = await opFor(step);
       if (step.op === 'model') await loadModels([step]); // once per page; earlier stages kept
       const start = performance.now();
       const y = layers && step.op === 'model' && step.params.layers
@@ -372,8 +390,7 @@ async function runIsolated({ runId, steps, inputKey }) {
     let y = null;
     try {
       x = tensorFromWire(inputs[step.name]);
-      const op = ops[step.op];
-      if (!op) throw new Error(`op ${step.op} is not in the page's catalogue`);
+      const op = await opFor(step);
       const start = performance.now();
       y = await apply(op, x, withModel(step));
       const data = await y.data();
