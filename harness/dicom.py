@@ -113,6 +113,18 @@ def _dataset(source: Path | io.BytesIO, name: str) -> Any:
         raise DicomError(f"{name}: not a readable DICOM file ({e})") from e
     except Exception as e:  # hostile bytes reach pydicom's internals (zlib, struct, ...)
         raise DicomError(f"{name}: not a readable DICOM file ({type(e).__name__}: {e})") from e
+    try:
+        _check_image_elements(ds, name)
+    except DicomError:
+        raise
+    except Exception as e:  # an element pydicom cannot convert (unknown VR, bad length, ...)
+        raise DicomError(
+            f"{name}: its image elements cannot be read ({type(e).__name__}: {e})"
+        ) from e
+    return ds
+
+
+def _check_image_elements(ds: Any, name: str) -> None:
     missing = [k for k in ("BitsStored", "PhotometricInterpretation", "PixelData") if k not in ds]
     if missing:
         raise DicomError(f"{name}: has no {', '.join(missing)}")
@@ -124,7 +136,6 @@ def _dataset(source: Path | io.BytesIO, name: str) -> Any:
             f"{name}: {samples} samples per pixel; only greyscale images are supported"
         )
     _frames(ds, name)
-    return ds
 
 
 def _whole(ds: Any, keyword: str, name: str, default: int | None = None) -> int:
