@@ -31,3 +31,6 @@ def write_json(tmp_path: Path) -> Callable[[str, Any], Path]:
         return path
 
     return write
+
+
+pytest_plugins = ["pytester"]  # tests/test_pytest_plugin.py runs a user's test file

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 SHIMS = Path(__file__).resolve().parents[2] / "web" / "page" / "shims"
 # bare import specifier -> (the page's global, shim file)
@@ -37,24 +38,25 @@ def source(specifier: str, names: list[str], version: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generated() -> dict[Path, str]:
-    """What each shim file should hold, from the page's globals (starts a browser)."""
+def generated(page: Any) -> dict[Path, str]:
+    """What each shim file should hold, from the globals of a harness page (a Driver page)."""
     from harness import versions
-    from harness.runner import Harness
 
-    with Harness(isolated=False, repeat=False, hints=False) as h:
-        page = h.backend_page("chromium", "cpu").page
-        return {
-            SHIMS / file: source(
-                spec,
-                page.evaluate(f"() => Object.keys(globalThis.{name})"),
-                versions.npm(spec) or "?",
-            )
-            for spec, (name, file) in GLOBALS.items()
-        }
+    return {
+        SHIMS / file: source(
+            spec,
+            page.evaluate(f"() => Object.keys(globalThis.{name})"),
+            versions.npm(spec) or "?",
+        )
+        for spec, (name, file) in GLOBALS.items()
+    }
 
 
 if __name__ == "__main__":
-    for path, text in generated().items():
+    from harness.runner import Harness
+
+    with Harness(isolated=False, repeat=False, hints=False) as harness:
+        shims = generated(harness.backend_page("chromium", "cpu").page)
+    for path, text in shims.items():
         path.write_text(text)
         print(path)
