@@ -18,12 +18,11 @@ from harness.pipeline.code import CodePipeline
 from harness.results import RunResult
 from harness.runtimes import python_code
 from harness.runtimes.base import RuntimeOutput, StageFailure
-from harness.runtimes.browser import BackendUnavailable
-from harness.runtimes.driver import BrowserUnavailable
 from harness.runtimes.pulled import PulledStages
 
 if TYPE_CHECKING:
     from harness.runner import Harness
+    from harness.runtimes.browser import BackendPage
 
 END = "(after the last tap)"  # a failure's stage when its side had reached every tap
 STACK_LINES = 6
@@ -33,30 +32,18 @@ def run(
     harness: Harness,
     pipeline: CodePipeline,
     case: Case,
-    browser: str,
-    variant: str,
-    unavailable_status: str = "error",
+    reference: RuntimeOutput,
+    page: BackendPage,
+    result: RunResult,
 ) -> RunResult:
-    result = RunResult(
-        browser=browser,
-        backend=variant,
-        status="ok",
-        expected_first_divergence=pipeline.expect_first_divergence,
-    )
-    if case.file is None:
-        result.status, result.reason = "error", f"case {case.id!r} has no file for the code to read"
-        return result
-    reference_ = reference(harness, pipeline, case)
-    try:
-        page = harness.backend_page(browser, variant)
-    except (BrowserUnavailable, BackendUnavailable) as e:
-        result.status, result.reason = unavailable_status, str(e)
-        return result
-    result.precision = page.info.precision
+    """The user's module on `page`, compared with the Python taps (`reference`) into `result`
+    (Harness.run made it and found the page)."""
     url = harness.server.serve_module(pipeline.js_module, pipeline.serve)
-    candidate = harness.on_page(browser, variant, lambda: page.run_code(pipeline, case, url))
+    candidate = harness.on_page(
+        result.browser, result.backend, lambda: page.run_code(pipeline, case, url)
+    )
     try:
-        _compare(harness, result, pipeline, reference_, candidate, page.info.precision, url)
+        _compare(harness, result, pipeline, reference, candidate, page.info.precision, url)
     finally:
         if isinstance(candidate.stages, PulledStages):
             candidate.stages.release()

@@ -272,21 +272,27 @@ class Harness:
         replaces what the page runs (default: `js_steps(pipeline, case)`), e.g. to try a
         changed TF.js model against the same Python reference."""
         parse_variant(variant)  # a typo is a usage error, not a skipped run
-        if isinstance(pipeline, CodePipeline):
-            return code_runs.run(self, pipeline, case, browser, variant, unavailable_status)
         result = RunResult(
             browser=browser,
             backend=variant,
             status="ok",
             expected_first_divergence=pipeline.expect_first_divergence,
         )
-        reference = self.reference(pipeline, case)
+        code = isinstance(pipeline, CodePipeline)
+        if code and case.file is None:
+            result.status, result.reason = "error", f"case {case.id!r} has no file for the code"
+            return result
+        reference = (
+            code_runs.reference(self, pipeline, case) if code else self.reference(pipeline, case)
+        )
         try:
             page = self.backend_page(browser, variant)
         except (BrowserUnavailable, BackendUnavailable) as e:
             result.status, result.reason = unavailable_status, str(e)
             return result
         result.precision = page.info.precision
+        if code:
+            return code_runs.run(self, pipeline, case, reference, page, result)
         on_page = functools.partial(self.on_page, browser, variant)
         try:
             js_steps = js_steps if js_steps is not None else self.js_steps(pipeline, case)
