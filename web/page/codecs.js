@@ -147,7 +147,7 @@ async function decodeWasm(name, bytes) {
   } catch (e) {
     // A C++ exception arrives as a number; an abort (out of memory, assertion) leaves the
     // module unusable, so the next frame gets a fresh one.
-    if (!(typeof e === 'number')) delete modules[name];
+    if (typeof e !== 'number') delete modules[name];
     const why = typeof e === 'number' ? 'it threw a C++ exception' : e && e.message ? e.message : String(e);
     throw new Error(`${codec} (${name}) cannot decode the frame: ${why}`);
   } finally {
