@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-from harness import versions
+from harness import paths, versions
 
-TABLE = Path(__file__).resolve().parent.parent / "web" / "page" / "codecs.json"
+TABLE = paths.PAGE / "codecs.json"
 OURS = "tfjs-parity"  # a codec the page implements itself (RLE)
 
 

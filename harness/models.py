@@ -22,15 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import paths
 from harness.runtimes import tf_runtime
 
 FORMATS = ("layers", "graph")
 LAYOUT = 2  # what a converted directory holds; 2: a GraphModel keeps its frozen graph
 FROZEN = "model.json.frozen"  # the converter's name for the frozen graph it keeps
 _lock = threading.Lock()
-CACHE = Path(
-    os.environ.get("TFJS_PARITY_CACHE", Path(__file__).resolve().parents[1] / ".parity-cache")
-)
+CACHE = Path(os.environ.get("TFJS_PARITY_CACHE", paths.HOME / ".parity-cache"))
 
 
 class ConversionError(RuntimeError):

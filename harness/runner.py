@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import code_runs, codecs, dicom, models, versions
+from harness import code_runs, codecs, dicom, models, paths, versions
 from harness.cases import Case
 from harness.compare.classify import float32_redo_errors
 from harness.compare.hints import hints_for
@@ -49,9 +49,9 @@ from harness.runtimes.pulled import PulledStages
 from harness.runtimes.tf_models import graph_compared_nodes, model_input_name, model_layer_ops
 from harness.server import ParityServer
 
-REPO = Path(__file__).resolve().parents[1]
-WEB = Path(os.environ.get("TFJS_PARITY_WEB", REPO / "web"))
-FIXTURES = REPO / "fixtures"
+REPO = paths.HOME
+WEB = paths.WEB
+FIXTURES = paths.FIXTURES
 BROWSERS = ("chromium",)  # Firefox and WebKitGTK over WebDriver come later
 MB = 1 << 20
 REFERENCE_CACHE_MB = float(os.environ.get("TFJS_PARITY_REFERENCE_CACHE_MB", "512"))
@@ -78,6 +78,11 @@ class Timings:
 
 
 def web_mounts() -> dict[str, Path]:
+    if not (paths.PAGE / "index.html").is_file():
+        raise BrowserUnavailable(
+            f"the harness page is not at {paths.PAGE}: tfjs-parity runs from a checkout "
+            "(pip install -e CHECKOUT), or set TFJS_PARITY_HOME=CHECKOUT"
+        )
     modules = WEB / "node_modules" / "@tensorflow"
     if not (modules / "tfjs" / "dist" / "tf.min.js").is_file():
         raise BrowserUnavailable(

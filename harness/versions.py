@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-from pathlib import Path
 
-NODE_MODULES = Path(__file__).resolve().parent.parent / "web" / "node_modules"
+from harness import paths
 
 
 def python(dist: str) -> str | None:
@@ -18,5 +17,5 @@ def python(dist: str) -> str | None:
 
 
 def npm(name: str) -> str | None:
-    package = NODE_MODULES / name / "package.json"
+    package = paths.NODE_MODULES / name / "package.json"
     return json.loads(package.read_text())["version"] if package.is_file() else None

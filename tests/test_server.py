@@ -160,3 +160,14 @@ def test_bundle_entries_must_fit_their_declared_size():
     blob = bytearray(pack({"a": encode(np.zeros(4, np.float32))}))
     with pytest.raises(WireFormatError, match="lies outside the bundle"):
         unpack(bytes(blob[:-4]))
+
+
+def test_an_install_without_the_page_says_where_it_looked(monkeypatch, tmp_path):
+    """A plain (non-editable) install has no web/ beside the package: a clear stop, not a 404."""
+    from harness import paths
+    from harness.runner import web_mounts
+    from harness.runtimes.driver import BrowserUnavailable
+
+    monkeypatch.setattr(paths, "PAGE", tmp_path / "web" / "page")
+    with pytest.raises(BrowserUnavailable, match="set TFJS_PARITY_HOME=CHECKOUT"):
+        web_mounts()

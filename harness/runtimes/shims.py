@@ -13,7 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-SHIMS = Path(__file__).resolve().parents[2] / "web" / "page" / "shims"
+from harness import paths
+
+SHIMS = paths.PAGE / "shims"
 # bare import specifier -> (the page's global, shim file)
 GLOBALS = {
     "@tensorflow/tfjs": ("tf", "tfjs.js"),

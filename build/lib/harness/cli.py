@@ -1,0 +1,292 @@
+"""`tfjs-parity probe|run|bench`: exit 0 only when every compared run passed, 2 on usage errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.compare.tolerance import parse_override
+from harness.pipeline.params import PipelineSpecError
+from harness.report import html, json_report, terminal
+from harness.results import CaseResult, Report, RunResult
+from harness.runner import BROWSERS, Harness
+from harness.runtimes.backends import DEFAULT_VARIANTS, KNOWN_VARIANTS, parse_variant
+from harness.runtimes.driver import BrowserUnavailable
+from harness.suite import DEFAULT_SUITE, Suite, SuiteError, load_suite, run_suite, with_model
+
+USAGE_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        for v in args.backend or ():
+            parse_variant(v)
+        return args.func(args)
+    except (ValueError, SuiteError, PipelineSpecError) as e:
+        print(f"tfjs-parity: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    except BrowserUnavailable as e:
+        print(f"tfjs-parity: {e}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tfjs-parity", description=__doc__)
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--browser",
+            action="append",
+            choices=BROWSERS,
+            help="browser to use (repeatable; default: chromium)",
+        )
+        q.add_argument(
+            "--backend",
+            action="append",
+            metavar="VARIANT",
+            help=f"backend variant (repeatable), e.g. {', '.join(KNOWN_VARIANTS)}",
+        )
+
+    probe = sub.add_parser("probe", help="what each browser/backend variant can do here")
+    common(probe)
+    probe.add_argument("--json", type=Path, help="also write the probe as JSON here")
+    probe.set_defaults(func=cmd_probe)
+
+    run = sub.add_parser("run", help="run a suite or pipeline and compare every stage")
+    run.add_argument(
+        "target",
+        nargs="?",
+        type=Path,
+        help="suite or pipeline JSON (default: the bundled suite; with --model, the bundled "
+        "seed-matched preprocessing)",
+    )
+    common(run)
+    run.add_argument(
+        "--model",
+        type=Path,
+        metavar="PATH",
+        help="your model (.h5/.keras file or SavedModel directory), converted here and run "
+        "after the pipeline's preprocessing (replacing its model step), or alone with "
+        "--input-shape",
+    )
+    run.add_argument(
+        "--model-format",
+        choices=("layers", "graph"),
+        help="compare as a LayersModel (layer by layer) or a GraphModel (node by node); "
+        "default: layers for a Keras file, graph for a SavedModel",
+    )
+    run.add_argument(
+        "--tfjs-model",
+        type=Path,
+        metavar="DIR",
+        help="with --model: your own converted TF.js model (model.json + weights) for the "
+        "page, instead of converting PATH here",
+    )
+    run.add_argument(
+        "--input-shape",
+        type=_shape,
+        metavar="N,H,W,C",
+        help="with --model: run the model alone on seeded uniform [-1, 1) inputs of this shape",
+    )
+    run.add_argument(
+        "--samples",
+        type=int,
+        default=3,
+        help="with --input-shape: how many seeded inputs (default 3)",
+    )
+    run.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="[STAGE][@VARIANT]:K=V",
+        help="override the tolerance policy (repeatable), e.g. atol=1e-4, "
+        "resize:rtol=1e-3,statistic=quantile:0.99, normalize@webgl:f16:atol=2e-3",
+    )
+    run.add_argument(
+        "--no-isolated",
+        action="store_true",
+        help="skip the isolated runs (each stage's own error); the first divergence then "
+        "comes from the end-to-end comparison",
+    )
+    run.add_argument(
+        "--no-repeat", action="store_true", help="skip the second pass that checks determinism"
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("parity-report"),
+        help="directory for report.json (default: ./parity-report)",
+    )
+    run.set_defaults(func=cmd_run)
+
+    bench = sub.add_parser("bench", help="performance figures")
+    bench.add_argument(
+        "name",
+        nargs="?",
+        choices=("transfer", "compare", "isolation", "model", "decode", "all"),
+        default="all",
+        help="transfer: page -> numpy MB/s; compare: comparator GB/s; isolation: default "
+        "suite wall time with and without isolated runs; model: every layer of the bundled "
+        "model captured + compared vs a plain inference per backend, and the default run's "
+        "peak RSS; decode: a 512x512 16-bit DICOM decoded in the page vs pydicom, MB/s "
+        "(default: all)",
+    )
+    bench.add_argument("--json", type=Path, help="write the figures as JSON here")
+    bench.add_argument(
+        "--megabytes",
+        type=float,
+        default=40.0,
+        help="size of the tensor moved by the fast path (default 40)",
+    )
+    bench.add_argument(
+        "--naive-megabytes",
+        type=float,
+        default=1.0,
+        help="size moved by the naive page.evaluate JSON path (default 1; it "
+        "runs at well under 1 MB/s)",
+    )
+    bench.add_argument(
+        "--backend",
+        action="append",
+        metavar="VARIANT",
+        help="backends for `bench model` (repeatable; default: wasm and webgl)",
+    )
+    bench.set_defaults(func=cmd_bench)
+    return p
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    variants = args.backend or list(KNOWN_VARIANTS)
+    out: dict[str, dict] = {}
+    with Harness() as h:
+        for browser in args.browser or ["chromium"]:
+            try:
+                session = h.session(browser)
+            except BrowserUnavailable as e:
+                out[browser] = {"version": None, "error": str(e), "backends": {}}
+                print(f"{browser}: unavailable: {e}")
+                continue
+            for v in variants:
+                session.probe(v)
+        out = h.environment()["browsers"]
+    for browser, entry in out.items():
+        print(f"{browser} {entry.get('version') or ''}")
+        for v, info in entry["backends"].items():
+            detail = {
+                k: info[k]
+                for k in (
+                    "active",
+                    "precision",
+                    "webgl_version",
+                    "float32_render_capable",
+                    "renderer",
+                    "simd",
+                    "threads",
+                    "adapter",
+                )
+                if info.get(k) is not None
+            }
+            line = f"  {v:22} {info['status']:6} " + " ".join(
+                f"{k}={v2}" for k, v2 in detail.items()
+            )
+            print(line + (f"  reason: {info['reason']}" if info["reason"] else ""))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"browsers": out}, indent=2) + "\n")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    suite = _suite(args)
+    variants = args.backend or list(DEFAULT_VARIANTS)
+    # Backends the user did not name are skipped when they cannot start here (as probe finds);
+    # a backend named with --backend that cannot start is an error.
+    unavailable = "error" if args.backend else "skipped"
+    overrides = [parse_override(t) for t in args.tolerance]
+    report = Report(environment={})
+    try:
+        with Harness(not args.no_isolated, not args.no_repeat, overrides) as h:
+            run_suite(
+                h,
+                suite,
+                variants,
+                args.browser or ["chromium"],
+                unavailable,
+                on_run=_progress,
+                report=report,
+            )
+    finally:  # a report is written even when runs fail or the harness itself breaks
+        report.timings["total"] = round(time.perf_counter() - t0, 3)
+        path = json_report.write(report, args.out)
+        html.write(report, args.out)
+        print()
+        print(terminal.render(report))
+        print(f"report: {path} (and report.html)")
+    return 0 if report.passed else 1
+
+
+def _suite(args: argparse.Namespace) -> Suite:
+    if args.model is None:
+        needs_model = [f for f in ("model_format", "tfjs_model", "input_shape") if getattr(args, f)]
+        if needs_model:
+            flag = "--" + needs_model[0].replace("_", "-")
+            raise ValueError(f"{flag} goes with --model PATH")
+        return load_suite(args.target or DEFAULT_SUITE)
+    if args.samples < 1:
+        raise ValueError("--samples must be at least 1")
+    return with_model(
+        args.target, args.model, args.model_format, args.tfjs_model, args.input_shape, args.samples
+    )
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive sizes like 1,224,224,3")
+    return shape
+
+
+def _progress(case: CaseResult, run: RunResult) -> None:
+    print(
+        f"  {case.pipeline} / {case.case} / {run.browser} {run.backend}: {terminal.outcome(run)}",
+        flush=True,
+    )
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness import bench
+
+    figures: dict[str, Any] = {}
+    if args.name in ("transfer", "all"):
+        with Harness(hints=False) as h:
+            figures.update(bench.transfer(h, args.megabytes, args.naive_megabytes))
+    if args.name in ("compare", "all"):
+        figures.update(bench.compare())
+    if args.name in ("isolation", "all"):
+        figures.update(bench.isolation())
+    if args.name in ("decode", "all"):
+        figures.update(bench.decode())
+    if args.name in ("model", "all"):
+        figures.update(bench.model(args.backend or ("wasm", "webgl")))
+        figures.update(bench.peak_rss())
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Hints for a stage that differs in semantics: which Python setting reproduces the JS output.
+
+The Python side of the op is re-run, on the stage's own Python input, over the catalogue's
+alternative settings (resize: TF's nearest or bilinear on each grid, then scikit-image's order /
+anti-aliasing / border mode; normalize: float32 or float64 arithmetic).
+Each result is compared with the JS output of the isolated run under the stage's policy. The
+hint says which setting reproduces TF.js, how closely, and what to change on which side.
+TF's nearest and bilinear kernels come from a numpy port checked bit for bit against TF
+(compare/tf_resize.py), so a hint never waits seconds for TensorFlow to import. TF's antialias
+resize is not tried: TF.js has no antialias kernel an output could come from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from harness.compare import tf_resize
+from harness.compare.metrics import Metrics, Tolerance, compare
+from harness.pipeline.catalogue import PYTHON_OPS, SCHEMAS
+from harness.pipeline.params import validate
+from harness.pipeline.spec import Step
+
+GRIDS = ((False, True), (True, False), (False, False))  # (align_corners, half_pixel_centers)
+# Tried in rounds, cheapest first; the search stops after the first round that reproduces the
+# JS output, or nearly does (under NEAR of the elements off: a setting plus a backend detail).
+ROUNDS: dict[str, list[list[dict[str, Any]]]] = {
+    "resize": [
+        [  # TF's kernels, ported to numpy: milliseconds
+            {"impl": "tf", "method": m, "align_corners": ac, "half_pixel_centers": hp}
+            for m in ("nearest", "bilinear")
+            for ac, hp in GRIDS
+        ],
+        [  # scikit-image: tens of milliseconds each
+            {"impl": "skimage", "order": order, "anti_aliasing": aa, "mode": mode}
+            for order in (0, 1)
+            for aa in (False, True)
+            for mode in ("reflect", "edge")
+        ],
+    ],
+    "normalize": [[{"precision": "float64"}, {"precision": "float32"}]],
+    # Lossy JPEG: IDCTs may differ by one level and still conform (ISO 10918-2); pillow decodes
+    # with libjpeg-turbo, as the page's codec does. A file that is not compressed decodes the
+    # same with each plugin: those tries are dropped.
+    "decode": [[{"plugin": p} for p in ("pillow", "pylibjpeg", "pydicom")]],
+}
+MAX_HINTS = 3
+NEAR = 0.01
+
+
+def hints_for(
+    step: Step,
+    case_params: Mapping[str, Any],
+    python_input: np.ndarray,
+    js_output: np.ndarray,
+    tol: Tolerance,
+) -> list[dict[str, Any]]:
+    current = step.settings("python", case_params)
+    if step.op not in ROUNDS:
+        return []
+    now = np.asarray(_run(step.op, current, python_input))
+    tried: list[tuple[dict[str, Any], Metrics]] = []
+    for alternatives in ROUNDS[step.op]:
+        tried += _try(step, current, now, alternatives, python_input, js_output, tol)
+        if any(m.passed or m.mismatch_fraction < NEAR for _, m in tried):
+            break
+    if not tried:
+        return []
+    tried.sort(key=lambda t: (not t[1].passed, t[1].mismatch_fraction, t[1].max_abs))
+    reproducing = [t for t in tried if t[1].passed][:MAX_HINTS]
+    if not reproducing:
+        settings, m = tried[0]
+        return [_hint(step, current, settings, m, python_input.shape, reproduces=False)]
+    return [_hint(step, current, s, m, python_input.shape, reproduces=True) for s, m in reproducing]
+
+
+def _try(
+    step: Step,
+    current: dict[str, Any],
+    now: np.ndarray,
+    alternatives: list[dict[str, Any]],
+    x: np.ndarray,
+    js_output: np.ndarray,
+    tol: Tolerance,
+) -> list[tuple[dict[str, Any], Metrics]]:
+    """Each alternative's output against the JS output; one that computes exactly what Python
+    computes now (`now`) is no different setting here (e.g. a decoding plugin for a file that
+    is not compressed) and is left out."""
+    schema = SCHEMAS[step.op]
+    common = {k: current[k] for k in schema.common}
+    out = []
+    for alt in alternatives:
+        settings = validate({**schema.common, **schema.python}, {**common, **alt}, "hint")
+        if schema.check_python:
+            schema.check_python({**common, **alt}, settings, "hint")
+        if settings == current:
+            continue  # what Python already does
+        try:
+            y = np.asarray(_run(step.op, settings, x))
+        except Exception:
+            continue
+        if y.shape == js_output.shape and not np.array_equal(y, now):
+            out.append((alt, compare(y, js_output, tol)))
+    return out
+
+
+def _run(op: str, settings: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    if op == "resize" and settings["impl"] == "tf" and not settings["antialias"]:
+        grid = (settings["align_corners"], settings["half_pixel_centers"])
+        return tf_resize.resize(x, settings["size"], settings["method"], *grid)
+    return PYTHON_OPS[op](x, **settings)
+
+
+def _hint(
+    step: Step,
+    current: dict[str, Any],
+    alt: dict[str, Any],
+    m: Metrics,
+    input_shape: tuple[int, ...],
+    reproduces: bool,
+) -> dict[str, Any]:
+    js = js_equivalent(step.op, current, input_shape)
+    if reproduces and step.op == "decode":
+        text = (
+            f"pydicom decoding with {_fmt(alt)} gives what the page gives ({_closeness(m)}), "
+            f"while Python decodes with plugin={_value(current['plugin'])} (null: the one "
+            "web/page/codecs.json names): decoders of a lossy format may differ and both be "
+            "right (JPEG's standard lets inverse DCTs differ by a grey level; the page's JPEG "
+            f"codec is libjpeg-turbo, as pillow's is). To agree, set the Python decode to "
+            f"{_fmt(alt)}."
+        )
+    elif reproduces:
+        relevant = {k: current[k] for k in _relevant(step.op, current)}
+        text = (
+            f"TF.js's {step.op} gives what Python gives with {_fmt(alt)} ({_closeness(m)}), "
+            f"while Python runs {_fmt(relevant)}: the two sides are set differently. To agree, "
+            f"set the Python {step.op} to {_fmt(alt)}{_js_fix(step.op, js)}."
+        )
+    else:
+        text = (
+            f"No Python setting of {step.op} reproduces TF.js's output. The closest is "
+            f"{_fmt(alt)} ({_closeness(m)}), so the two sides are set differently (to agree, "
+            f"set the Python {step.op} to it{_js_fix(step.op, js)}) and, beyond that, this "
+            f"backend computes {step.op} differently from Python in those {m.mismatched} "
+            "elements."
+        )
+    return {
+        "text": text,
+        "reproduces": reproduces,
+        "python_settings": alt,
+        "max_abs": m.max_abs,
+        "mismatch_fraction": m.mismatch_fraction,
+        "js_settings": js,
+    }
+
+
+def _closeness(m: Metrics) -> str:
+    return f"max |diff| {m.max_abs:.3g}, {m.mismatched} of {m.total} elements outside tolerance"
+
+
+def _js_fix(op: str, js: dict[str, Any] | None) -> str:
+    if js is None:
+        return "; TF.js has no exact equivalent of Python's current setting"
+    return f", or set the JS {op} to {_fmt(js)}, TF.js's equivalent of Python's"
+
+
+def _relevant(op: str, settings: dict[str, Any]) -> list[str]:
+    if op == "resize":
+        keys = (
+            ["order", "mode", "anti_aliasing"]
+            if settings["impl"] == "skimage"
+            else ["method", "align_corners", "half_pixel_centers", "antialias"]
+        )
+        return ["impl", *keys]
+    return [k for k in settings if k not in SCHEMAS[op].common]
+
+
+def js_equivalent(
+    op: str, python: dict[str, Any], input_shape: tuple[int, ...]
+) -> dict[str, Any] | None:
+    """The JS settings that compute what the Python settings compute, where TF.js can."""
+    if op != "resize":
+        return None
+    if python["impl"] == "tf":
+        if python["antialias"]:
+            return None  # TF's antialias kernel is not TF.js's (it has none)
+        return {k: python[k] for k in ("method", "align_corners", "half_pixel_centers")}
+    if python["order"] not in (0, 1):
+        return None
+    spatial = input_shape[-3:-1] if len(input_shape) >= 3 else input_shape
+    shrinking = any(o < i for o, i in zip(python["size"], spatial, strict=False))
+    enlarging = any(o > i for o, i in zip(python["size"], spatial, strict=False))
+    aa = python["anti_aliasing"] if python["anti_aliasing"] is not None else shrinking
+    if enlarging and (aa or (python["order"] == 1 and python["mode"] != "edge")):
+        return None  # skimage mirrors the border when enlarging; TF.js clamps it
+    return {
+        "method": "nearest" if python["order"] == 0 else "bilinear",
+        "align_corners": False,
+        "half_pixel_centers": True,
+        "antialias": "skimage" if aa else None,
+    }
+
+
+def _fmt(settings: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={_value(v)}" for k, v in settings.items())
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    return repr(v) if isinstance(v, str) else str(v)

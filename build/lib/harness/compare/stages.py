@@ -1,0 +1,199 @@
+"""Stage-by-stage verdicts for one run, and where it first diverges."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from harness.compare.classify import classify
+from harness.compare.metrics import Metrics, Tolerance, compare, dtype_family
+from harness.compare.tolerance import default_tolerance
+from harness.pipeline.spec import INPUT_STAGE
+from harness.results import StageResult
+from harness.runtimes.base import RuntimeOutput
+
+
+def compare_stage(
+    name: str, reference: np.ndarray, candidate: np.ndarray, tol: Tolerance
+) -> StageResult:
+    result = StageResult(
+        name=name,
+        shape=list(candidate.shape),
+        dtype=str(candidate.dtype),
+        reference_shape=list(reference.shape),
+        reference_dtype=str(reference.dtype),
+        verdict="fail",
+        chained=None,
+        isolated=None,
+        tolerance=tol.to_dict(),
+    )
+    if reference.shape != candidate.shape:
+        result.message = (
+            f"shape differs: python {list(reference.shape)} vs js {list(candidate.shape)}"
+        )
+        return result
+    ref_family, cand_family = dtype_family(reference.dtype), dtype_family(candidate.dtype)
+    if ref_family != cand_family:
+        result.message = (
+            f"dtype differs: python {reference.dtype} ({ref_family}) vs "
+            f"js {candidate.dtype} ({cand_family})"
+        )
+        return result
+    m = compare(reference, candidate, tol)
+    result.chained = dataclasses.asdict(m)
+    result.verdict = "pass" if m.passed else "fail"
+    result.min_passing_tolerance = {"atol": m.min_atol, "rtol": m.min_rtol, "ulp": m.max_ulp}
+    if not m.allclose:
+        result.message = describe_mismatch(m, tol)
+    return result
+
+
+def describe_mismatch(m: Metrics, tol: Tolerance) -> str:
+    """torch.testing-style: how many, the greatest differences, where, and what was allowed."""
+    allowed = f"allowed atol {tol.atol:g} + rtol {tol.rtol:g} * |python|"
+    if tol.ulp is not None:
+        allowed += f" or {tol.ulp} ULP"
+    if tol.mismatch_fraction:
+        allowed += f", up to {tol.mismatch_fraction:.2%} of elements"
+    text = (
+        f"mismatched elements: {m.mismatched} / {m.total} ({m.mismatch_fraction:.1%}); "
+        f"greatest absolute difference {m.max_abs:.6g} at index {list(m.worst_index or [])} "
+        f"(python {m.worst_reference!r}, js {m.worst_candidate!r}); "
+        f"greatest relative difference {m.max_rel:.6g}; max {m.max_ulp} float32 ULP; {allowed}"
+    )
+    if tol.statistic != "elementwise":
+        text += (
+            f"; {tol.statistic} of |js - python| {m.statistic_abs:.6g}, "
+            f"of the relative error {m.statistic_rel:.6g}"
+        )
+    if m.nonfinite_mismatched:
+        text += f"; {m.nonfinite_mismatched} NaN/Inf position(s) disagree"
+    passing = f"; it would pass with atol {m.min_atol:.3g} or rtol {m.min_rtol:.3g}"
+    return text + (passing if not m.nonfinite_mismatched else "")
+
+
+PolicyFor = Callable[[str, np.dtype], Tolerance]  # (stage, candidate dtype) -> policy
+
+
+def default_policies(precision: str) -> PolicyFor:
+    return lambda _stage, dtype: default_tolerance(dtype, precision)
+
+
+def compare_run(
+    stage_names: tuple[str, ...],
+    reference: RuntimeOutput,
+    candidate: RuntimeOutput,
+    policy_for: PolicyFor,
+    isolated: RuntimeOutput | None = None,
+    precision: str = "float32",
+    redo_errors: Mapping[str, float] | None = None,
+) -> tuple[list[StageResult], str | None]:
+    """Every stage chained (end to end) and, given `isolated`, on its own (fed Python's input).
+
+    The first divergence is the first stage whose OWN error fails: a stage that only carries an
+    earlier stage's error is not where things went wrong. Without an isolated result for a
+    stage (the isolated run could not run it), its chained verdict stands in."""
+    results: list[StageResult] = []
+    first = None
+    for name in stage_names:
+        ref = reference.stages.get(name)
+        cand = candidate.stages.get(name)
+        if ref is None or cand is None:
+            result = _not_compared(name, ref, cand, reference, candidate, first is None)
+        else:
+            result = compare_stage(name, ref, cand, policy_for(name, cand.dtype))
+        if name == INPUT_STAGE:  # no op ran: what arrived is the stage's own error
+            result.isolated, result.own_verdict = result.chained, result.verdict
+        elif isolated is not None:
+            _add_isolated(result, ref, isolated, policy_for)
+        own = result.isolated if result.own_verdict is not None else result.chained
+        if result.verdict != "not_run" and not (result.own_verdict == "fail" and own is None):
+            result.own_error_class = classify(own, ref, precision, (redo_errors or {}).get(name))
+        elif result.own_verdict == "fail":
+            result.own_error_class = "semantic"  # the stage could not even run on its own
+        results.append(result)
+        own = result.own_verdict or result.verdict
+        if first is None and own == "fail":
+            first = name
+    return results, first
+
+
+def fold_layers(
+    stages: list[StageResult],
+    first_divergence: str | None,
+    layer_ops: Mapping[str, Mapping[str, str]],
+) -> tuple[list[StageResult], str | None, str | None]:
+    """Move "<model stage>/<layer>" results into that stage's `layers`, in order, each with its
+    layer class; a layer found first divergent makes its model stage the first divergence."""
+    folded: list[StageResult] = []
+    pending: dict[str, list[StageResult]] = {}
+    for stage in stages:
+        owner, sep, layer = stage.name.partition("/")
+        if sep:
+            stage.name, stage.op = layer, layer_ops.get(owner, {}).get(layer)
+            pending.setdefault(owner, []).append(stage)
+            continue
+        stage.layers = pending.pop(stage.name, [])
+        folded.append(stage)
+    for owner, layers in pending.items():  # the model stage itself was not reached
+        folded.append(
+            StageResult(
+                owner,
+                None,
+                None,
+                None,
+                None,
+                "not_run",
+                None,
+                None,
+                None,
+                message="the model's output was not produced",
+                layers=layers,
+            )
+        )
+    owner, sep, layer = (first_divergence or "").partition("/")
+    return folded, owner or None, layer if sep else None
+
+
+def _add_isolated(
+    result: StageResult, ref: np.ndarray | None, isolated: RuntimeOutput, policy_for: PolicyFor
+) -> None:
+    own = isolated.stages.get(result.name)
+    failure = isolated.failures.get(result.name)
+    if failure is not None:
+        result.own_verdict = "fail"
+        result.isolated_message = f"isolated run failed: {failure.message}"
+    elif ref is not None and own is not None:
+        alone = compare_stage(result.name, ref, own, policy_for(result.name, own.dtype))
+        result.isolated, result.own_verdict = alone.chained, alone.verdict
+        result.isolated_message = alone.message
+
+
+def _not_compared(
+    name: str,
+    ref: np.ndarray | None,
+    cand: np.ndarray | None,
+    reference: RuntimeOutput,
+    candidate: RuntimeOutput,
+    is_first_gap: bool,
+) -> StageResult:
+    """A stage one runtime did not produce: the failing stage says why, later ones are not_run."""
+    why = []
+    for side, out, arr in (("python", reference, ref), ("js", candidate, cand)):
+        if arr is None and out.failure and out.failure.stage == name:
+            why.append(f"{side} failed here: {out.failure.message}")
+    verdict = "fail" if why and is_first_gap else "not_run"
+    return StageResult(
+        name=name,
+        shape=list(cand.shape) if cand is not None else None,
+        dtype=str(cand.dtype) if cand is not None else None,
+        reference_shape=list(ref.shape) if ref is not None else None,
+        reference_dtype=str(ref.dtype) if ref is not None else None,
+        verdict=verdict,
+        chained=None,
+        isolated=None,
+        tolerance=None,
+        message="; ".join(why) or "not run: an earlier stage failed",
+    )

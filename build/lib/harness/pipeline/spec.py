@@ -1,0 +1,291 @@
+"""Pipelines: ordered, named steps, each an op from the catalogue with per-runtime settings.
+
+A pipeline file is JSON:
+    {"name": "seed", "description": "...", "expect": {"first_divergence": "resize"},
+     "steps": [{"name": "resize", "op": "resize", "params": {"size": [224, 224]},
+                "python": {"impl": "skimage"}, "js": {"method": "nearest"}}],
+     "cases": ["scans/*.dcm", {"dicom": "other.dcm", "stats": "seed"}]}
+`params` apply to both runtimes; `python` / `js` hold each side's own settings. A value "$mean"
+is taken from the case (e.g. chosen from DICOM metadata). `cases` (optional): the file's own
+cases (cases.parse_case_list). `ops` (optional): the user's own ops, {name: {"python":
+"FILE.py:FUNCTION", "js": "FILE.js#EXPORT"}}, usable as steps like the catalogue's
+(pipeline/code.py CustomOp). With `code` instead of `steps`: the user's own code with taps
+(pipeline/code.py). JSON rather than a Python module: it is checked, reported and read by other
+tools without running anything, and the user's code is named in it, not wrapped by it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.cases import Case, CaseListError, CaseSource, parse_case_list
+from harness.compare.tolerance import check_fields
+from harness.pipeline.catalogue import SCHEMAS
+from harness.pipeline.code import CodePipeline, CustomOp, check_settings, parse_code, parse_ops
+from harness.pipeline.params import PipelineSpecError, resolve, validate
+from harness.runtimes.backends import parse_variant
+
+SIDES = ("python", "js")
+INPUT_STAGE = "input"  # the stage every run starts with: the bytes each runtime received
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    op: str
+    python: dict[str, Any]  # validated settings, defaults filled in
+    js: dict[str, Any]
+    # tolerance policy settings for this stage: KEYS of compare.tolerance, plus
+    # "backends": {variant: {...}} for settings that apply to one backend variant only
+    tolerance: dict[str, Any] = field(default_factory=dict)
+    custom: CustomOp | None = None  # the user's op this step runs (not the catalogue's)
+
+    def settings(self, side: str, case_params: Mapping[str, Any]) -> dict[str, Any]:
+        return resolve(getattr(self, side), case_params, f"step {self.name!r} ({side})")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    steps: tuple[Step, ...]
+    description: str = ""
+    # What the harness is expected to find; a run that finds exactly this is "as expected".
+    expect_first_divergence: str | None = None
+    source: str | None = None
+    cases: tuple[CaseSource, ...] = ()  # the pipeline file's own cases, if it lists any
+    stage_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stage_names", (INPUT_STAGE, *(s.name for s in self.steps)))
+
+    def input_of(self, case: Case) -> np.ndarray:
+        """What both runtimes start from: the decoded pixels, or the file's bytes when the
+        pipeline decodes the file itself."""
+        if self.steps[0].op != "decode":
+            return case.input
+        if case.file is None:
+            raise PipelineSpecError(
+                f"pipeline {self.name!r} decodes a file, but case {case.id!r} has no file"
+            )
+        return case.file
+
+    def js_steps(self, case_params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """What the page receives: resolved JS settings per step."""
+        return [
+            {"name": s.name, "op": s.op, "params": s.settings("js", case_params)}
+            for s in self.steps
+        ]
+
+
+def parse(spec: Any, source: str | None = None) -> Pipeline | CodePipeline:
+    """A step pipeline, or (with `code`) a bring-your-own-code one (pipeline/code.py)."""
+    where = source or "pipeline"
+    if not isinstance(spec, dict):
+        raise PipelineSpecError(f"{where}: a pipeline is a JSON object, got {type(spec).__name__}")
+    if "code" in spec:
+        return _parse_code_pipeline(spec, source, where)
+    _only(spec, {"name", "description", "steps", "expect", "cases", "ops"}, where)
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise PipelineSpecError(f"{where}.name: required, a non-empty string")
+    raw_steps = spec.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise PipelineSpecError(f"{where}.steps: required, a non-empty list (or 'code')")
+    base = Path(source).parent if source else Path.cwd()
+    custom = parse_ops(spec.get("ops", {}), base, f"{where}.ops", set(SCHEMAS))
+    steps = tuple(
+        _parse_step(s, f"{where}.steps[{i}]", base, custom) for i, s in enumerate(raw_steps)
+    )
+    late = [i for i, s in enumerate(steps) if s.op == "decode" and i > 0]
+    if late:
+        raise PipelineSpecError(
+            f"{where}.steps[{late[0]}]: decode reads the case's file, so it must be the first step"
+        )
+    names = [INPUT_STAGE, *(s.name for s in steps)]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise PipelineSpecError(
+            f"{where}.steps: stage names must be unique (and not 'input'): {dupes}"
+        )
+    expected = _expected(spec, where, names)
+    return Pipeline(
+        name=name,
+        steps=steps,
+        description=str(spec.get("description", "")),
+        expect_first_divergence=expected,
+        source=source,
+        cases=_cases(spec, base, where),
+    )
+
+
+def _parse_code_pipeline(spec: dict, source: str | None, where: str) -> CodePipeline:
+    _only(spec, {"name", "description", "code", "tolerance", "expect", "cases"}, where)
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise PipelineSpecError(f"{where}.name: required, a non-empty string")
+    base = Path(source).parent if source else Path.cwd()
+    python, function, module, export, serve = parse_code(spec["code"], base, f"{where}.code")
+    tolerance = _object(spec, "tolerance", where)
+    for tap, settings in tolerance.items():
+        _tolerance(settings, f"{where}.tolerance.{tap}")
+    return CodePipeline(
+        name=name,
+        python=python,
+        python_function=function,
+        js_module=module,
+        js_export=export,
+        serve=serve,
+        tolerance=tolerance,
+        description=str(spec.get("description", "")),
+        expect_first_divergence=_expected(spec, where, None),
+        source=source,
+        cases=_cases(spec, base, where),
+    )
+
+
+def _expected(spec: dict, where: str, names: list[str] | None) -> str | None:
+    """expect.first_divergence: a stage of the pipeline (a code pipeline's taps are only known
+    when it runs, so any name)."""
+    expect = spec.get("expect", {})
+    if not isinstance(expect, dict):
+        raise PipelineSpecError(f"{where}.expect: must be an object")
+    _only(expect, {"first_divergence"}, f"{where}.expect")
+    expected = expect.get("first_divergence")
+    if expected is not None and names is not None and expected not in names:
+        raise PipelineSpecError(
+            f"{where}.expect.first_divergence: {expected!r} is not a stage ({', '.join(names)})"
+        )
+    return expected
+
+
+def _cases(spec: dict, base: Path, where: str) -> tuple[CaseSource, ...]:
+    if "cases" not in spec:
+        return ()
+    try:
+        return parse_case_list(spec["cases"], base, f"{where}.cases")
+    except CaseListError as e:
+        raise PipelineSpecError(str(e)) from None
+
+
+def load(path: Path) -> Pipeline | CodePipeline:
+    try:
+        spec = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise PipelineSpecError(f"{path}: not valid JSON ({e})") from e
+    return parse(spec, source=str(path))
+
+
+def _parse_step(raw: Any, where: str, base: Path, custom: dict[str, CustomOp]) -> Step:
+    if not isinstance(raw, dict):
+        raise PipelineSpecError(f"{where}: a step is an object")
+    _only(raw, {"name", "op", "params", "tolerance", *SIDES}, where)
+    op = raw.get("op")
+    if op not in SCHEMAS and op not in custom:
+        known = ", ".join([*SCHEMAS, *custom])
+        raise PipelineSpecError(
+            f"{where}.op: {op!r} is not in the catalogue nor the file's ops ({known})"
+        )
+    name = raw.get("name", op)
+    if not isinstance(name, str) or not name:
+        raise PipelineSpecError(f"{where}.name: must be a non-empty string")
+    if op in custom:
+        return _custom_step(raw, name, custom[op], where)
+    schema = SCHEMAS[op]
+    common = _object(raw, "params", where)
+    per_side = {}
+    for side in SIDES:
+        own = _object(raw, side, where)
+        given = {**common, **own}
+        side_schema = {**schema.common, **getattr(schema, side)}
+        per_side[side] = validate(side_schema, given, f"{where}.{side}")
+        if side == "python" and schema.check_python:
+            schema.check_python(given, per_side[side], f"{where}.python")
+    if op == "model":
+        _resolve_model(per_side, base, where)
+    return Step(
+        name=name,
+        op=op,
+        python=per_side["python"],
+        js=per_side["js"],
+        tolerance=_tolerance(raw.get("tolerance", {}), f"{where}.tolerance"),
+    )
+
+
+def _custom_step(raw: dict, name: str, op: CustomOp, where: str) -> Step:
+    """A user's op: `params` go to both sides, `python` / `js` to one; the Python function's
+    signature says which settings it takes (the JS function gets whatever it is given)."""
+    common = _object(raw, "params", where)
+    python = {**common, **_object(raw, "python", where)}
+    check_settings(op, python, f"{where}.python")
+    return Step(
+        name=name,
+        op=op.name,
+        python=python,
+        js={**common, **_object(raw, "js", where)},
+        tolerance=_tolerance(raw.get("tolerance", {}), f"{where}.tolerance"),
+        custom=op,
+    )
+
+
+def _resolve_model(per_side: dict[str, dict[str, Any]], base: Path, where: str) -> None:
+    """Model paths are relative to the pipeline file; `format` defaults to layers for a Keras
+    file and graph for a SavedModel directory (which has no Keras layers to match)."""
+    for settings in per_side.values():
+        path = (base / settings["path"]).resolve()
+        if not path.exists():
+            raise PipelineSpecError(f"{where}.params.path: no model at {path}")
+        settings["path"] = str(path)
+        fmt = settings["format"] or ("graph" if path.is_dir() else "layers")
+        if fmt == "layers" and path.is_dir():
+            raise PipelineSpecError(
+                f"{where}.params.format: {path} is a SavedModel directory, which converts to "
+                "a GraphModel only: use format graph"
+            )
+        settings["format"] = fmt
+        own = settings.get("tfjs_model")
+        if own is not None:
+            model_json = (base / own).resolve() / "model.json"
+            if not model_json.is_file():
+                raise PipelineSpecError(f"{where}.js.tfjs_model: no model.json in {own}")
+            settings["tfjs_model"] = str(model_json.parent)
+    if per_side["python"]["format"] != per_side["js"]["format"]:
+        raise PipelineSpecError(f"{where}.params.format: both sides run the same format")
+
+
+def _tolerance(raw: Any, where: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise PipelineSpecError(f"{where}: must be an object")
+    backends = raw.get("backends", {})
+    if not isinstance(backends, dict):
+        raise PipelineSpecError(f"{where}.backends: must be an object of variant -> settings")
+    try:
+        for variant, settings in backends.items():
+            parse_variant(variant)
+            if not isinstance(settings, dict):
+                raise PipelineSpecError(f"{where}.backends.{variant}: must be an object")
+            check_fields(settings, f"{where}.backends.{variant}")
+        check_fields({k: v for k, v in raw.items() if k != "backends"}, where)
+    except ValueError as e:  # ToleranceError, or an unknown backend variant
+        raise PipelineSpecError(str(e) if where in str(e) else f"{where}: {e}") from None
+    return raw
+
+
+def _object(raw: dict, key: str, where: str) -> dict:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise PipelineSpecError(f"{where}.{key}: must be an object")
+    return value
+
+
+def _only(obj: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise PipelineSpecError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )

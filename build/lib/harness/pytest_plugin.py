@@ -1,0 +1,242 @@
+"""pytest plugin (entry point `tfjs_parity`): parity tests against real browsers.
+
+Options: --parity-backend (repeatable; default cpu, wasm, webgl, webgpu), --parity-browser
+(repeatable; default chromium), --parity-out DIR (report.json of the session's parity runs).
+Fixtures: `parity_harness` (session: server + browsers), `parity_browser` and `parity_backend`
+(parametrised by the options in pytest_generate_tests), `parity_check` (function: run a pipeline
+file on its cases on this browser/backend, fail with the per-stage table of every run that does
+not pass), `parity_run` (one pipeline on one case, a RunResult), `assert_parity`.
+Markers: `parity_backends("wasm", "cpu")` runs a test on those backends only (of the ones asked
+for); `parity_skip_backends("webgpu", reason=...)` skips it on those.
+A failing parity test keeps its run as JSON under --parity-out (default .parity-artifacts/).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from harness import cases
+from harness.cases import Case
+from harness.compare.tolerance import parse_override
+from harness.pipeline.code import CodePipeline
+from harness.pipeline.spec import Pipeline
+from harness.report import json_report, terminal
+from harness.results import CaseResult, Report, RunResult
+from harness.runner import BROWSERS, Harness
+from harness.runtimes.backends import DEFAULT_VARIANTS, parse_variant
+from harness.suite import bundled_case, bundled_pipeline
+
+_RUNS_KEY = pytest.StashKey[list[tuple[str, CaseResult]]]()
+_TEST_RUNS_KEY = pytest.StashKey[list[tuple[CaseResult, RunResult]]]()
+_SESSION_KEY = pytest.StashKey[dict]()  # environment and timings, kept past the harness' end
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tfjs-parity", "TF.js vs Python parity")
+    group.addoption(
+        "--parity-backend",
+        action="append",
+        metavar="VARIANT",
+        help=f"backend variant to test (repeatable; default: {', '.join(DEFAULT_VARIANTS)}); "
+        "e.g. webgl:f16, webgl:nocpuforward",
+    )
+    group.addoption(
+        "--parity-browser",
+        action="append",
+        choices=BROWSERS,
+        help="browser to test (repeatable; default: chromium)",
+    )
+    group.addoption(
+        "--parity-tolerance",
+        action="append",
+        default=[],
+        metavar="[STAGE][@VARIANT]:KEY=VALUE",
+        help="override the tolerance policy (repeatable), e.g. resize:atol=1e-4,rtol=1e-3",
+    )
+    group.addoption(
+        "--parity-out",
+        type=Path,
+        default=None,
+        help="write report.json of the session's parity runs, and failed runs' artifacts, here "
+        "(default: failed runs go to .parity-artifacts/)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_RUNS_KEY] = []
+    config.addinivalue_line("markers", "parity: runs TF.js in a real browser against Python")
+    config.addinivalue_line(
+        "markers", "parity_backends(*variants): run this parity test on these backends only"
+    )
+    config.addinivalue_line(
+        "markers", "parity_skip_backends(*variants, reason=...): skip this test on these backends"
+    )
+    for v in config.getoption("parity_backend") or ():
+        try:
+            parse_variant(v)
+        except ValueError as e:
+            raise pytest.UsageError(f"--parity-backend: {e}") from None
+    for text in config.getoption("parity_tolerance"):
+        try:
+            parse_override(text)
+        except ValueError as e:
+            raise pytest.UsageError(f"--parity-tolerance: {e}") from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    config = metafunc.config
+    if "parity_backend" in metafunc.fixturenames:
+        variants = config.getoption("parity_backend") or list(DEFAULT_VARIANTS)
+        only = metafunc.definition.get_closest_marker("parity_backends")
+        if only is not None:
+            variants = [v for v in variants if v in only.args]
+        skip = metafunc.definition.get_closest_marker("parity_skip_backends")
+        params = [
+            pytest.param(
+                v,
+                marks=pytest.mark.skip(reason=skip.kwargs.get("reason", f"skipped on {v}")),
+            )
+            if skip is not None and v in skip.args
+            else v
+            for v in variants
+        ]
+        if not params:  # nothing asked for is allowed: one skipped test says why
+            params = [pytest.param(None, marks=pytest.mark.skip(reason=_no_backend(only)))]
+        metafunc.parametrize("parity_backend", params, scope="session")
+    if "parity_browser" in metafunc.fixturenames:
+        browsers = config.getoption("parity_browser") or ["chromium"]
+        metafunc.parametrize("parity_browser", browsers, scope="session")
+
+
+@pytest.fixture(scope="session")
+def parity_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
+    """The loopback server and the browsers, started once per session (per xdist worker)."""
+    overrides = [parse_override(t) for t in pytestconfig.getoption("parity_tolerance")]
+    with Harness(overrides=overrides) as harness:
+        yield harness
+        pytestconfig.stash[_SESSION_KEY] = {
+            "environment": harness.environment(),
+            "timings": {k: round(v, 3) for k, v in harness.timings.seconds.items()},
+        }
+
+
+@pytest.fixture
+def parity_run(
+    request: pytest.FixtureRequest,
+    parity_harness: Harness,
+    parity_browser: str,
+    parity_backend: str,
+) -> Callable[[str | Path | Pipeline, str | Path | Case], RunResult]:
+    """Run a pipeline (bundled name, JSON path or Pipeline) on a case (bundled id, DICOM path or
+    Case) in this test's browser and backend; every stage compared with Python."""
+    request.node.stash[_TEST_RUNS_KEY] = []
+
+    def run(pipeline: str | Path | Pipeline | CodePipeline, case: str | Path | Case) -> RunResult:
+        pipeline = bundled_pipeline(pipeline) if isinstance(pipeline, str | Path) else pipeline
+        if isinstance(case, str | Path):
+            case = cases.from_file(Path(case)) if _decodes_itself(pipeline) else bundled_case(case)
+        result = parity_harness.run(pipeline, case, parity_browser, parity_backend)
+        entry = CaseResult(case=case.id, pipeline=pipeline.name, meta=case.meta, runs=[result])
+        request.node.stash[_TEST_RUNS_KEY].append((entry, result))
+        request.config.stash[_RUNS_KEY].append((request.node.nodeid, entry))
+        return result
+
+    return run
+
+
+@pytest.fixture
+def parity_check(
+    parity_run: Callable[[str | Path | Pipeline | CodePipeline, str | Path | Case], RunResult],
+) -> Callable[..., list[RunResult]]:
+    """`parity_check(pipeline_file, cases=None)`: the pipeline (a file, bundled name or parsed
+    pipeline) on each of its cases (its file's `cases`, or the ones given: paths or Cases) on
+    this test's browser and backend; every case runs, then the test fails with the per-stage
+    table of each run that did not pass."""
+
+    def check(
+        pipeline: str | Path | Pipeline | CodePipeline,
+        cases: Sequence[str | Path | Case] | None = None,
+    ) -> list[RunResult]:
+        pipeline = bundled_pipeline(pipeline) if isinstance(pipeline, str | Path) else pipeline
+        chosen = list(cases) if cases is not None else [c.load for c in pipeline.cases]
+        if not chosen:
+            raise pytest.UsageError(
+                f"pipeline {pipeline.name!r} lists no cases: give cases=[...] to parity_check"
+            )
+        runs, failed = [], []
+        for case in chosen:
+            loaded = case() if callable(case) else case
+            run = parity_run(pipeline, loaded)
+            runs.append(run)
+            if not run.passed:
+                failed.append(f"case {_case_id(loaded)}: {terminal.explain(run)}")
+        if failed:
+            pytest.fail(
+                f"{len(failed)} of {len(runs)} case(s) of {pipeline.name} do not pass:\n"
+                + "\n".join(failed),
+                pytrace=False,
+            )
+        return runs
+
+    return check
+
+
+def _case_id(case: str | Path | Case) -> str:
+    return case.id if isinstance(case, Case) else Path(case).stem
+
+
+def _no_backend(only: pytest.Mark | None) -> str:
+    wanted = ", ".join(only.args) if only else "any"
+    return f"none of the backends asked for (--parity-backend) is one this test runs on ({wanted})"
+
+
+def _decodes_itself(pipeline: Pipeline | CodePipeline) -> bool:
+    """The pipeline reads the file (user code, or a decode step): a path is the file as is."""
+    return isinstance(pipeline, CodePipeline) or pipeline.steps[0].op == "decode"
+
+
+@pytest.fixture
+def assert_parity() -> Callable[[RunResult], None]:
+    return assert_run_passed
+
+
+def assert_run_passed(run: RunResult) -> None:
+    """Fail with a torch.testing-style message and the per-stage table."""
+    if not run.passed:
+        pytest.fail(terminal.explain(run), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
+    report = yield
+    runs = item.stash.get(_TEST_RUNS_KEY, None)
+    if report.failed and call.when == "call" and runs:
+        out = item.config.getoption("parity_out") or Path(".parity-artifacts")
+        folder = out / "failed" / re.sub(r"[^\w.-]+", "_", item.nodeid)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "runs.json"
+        entries = [Report(environment={}, cases=[c]).to_dict()["cases"][0] for c, _ in runs]
+        path.write_text(json.dumps(entries, indent=2) + "\n")
+        report.sections.append(("parity artifacts", f"runs kept in {path}"))
+    return report
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    runs = config.stash.get(_RUNS_KEY, [])
+    if not runs:
+        return
+    session = config.stash.get(_SESSION_KEY, {"environment": {}, "timings": {}})
+    report = Report(cases=[entry for _, entry in runs], **session)
+    terminalreporter.section("tfjs-parity")
+    terminalreporter.write_line(terminal.render(report))
+    out = config.getoption("parity_out")
+    if out:
+        path = json_report.write(report, out)
+        terminalreporter.write_line(f"report: {path}")

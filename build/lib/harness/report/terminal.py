@@ -1,0 +1,249 @@
+"""The terminal matrix: per pipeline, one row per (case, browser, backend), one column per stage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from harness.results import CaseResult, Report, RunResult, StageResult
+
+PHASES = (
+    "tf_import",
+    "python_reference",
+    "browser_start",
+    "backend_init",
+    "compute",
+    "transfer",
+    "compare",
+)
+
+
+LEGEND = (
+    "(cells: max |js - python| end to end, mismatch share when failing; "
+    "✗ the stage's own error fails, ~ it only carries an earlier stage's error)"
+)
+
+
+def cell(stage: StageResult) -> str:
+    if stage.verdict == "not_run":
+        return "·"
+    m = stage.chained
+    if m is None:  # shape/dtype mismatch or a runtime failure at this stage
+        return "✗ " + (
+            "shape"
+            if "shape" in (stage.message or "")
+            else "dtype"
+            if "dtype" in (stage.message or "")
+            else "error"
+        )
+    inherited = stage.verdict == "fail" and stage.own_verdict == "pass"
+    mark = "✓" if stage.verdict == "pass" else "~" if inherited else "✗"
+    text = f"{mark} 0" if m["max_abs"] == 0 else f"{mark} {m['max_abs']:.1e}"
+    if stage.verdict == "fail":
+        share = m["mismatch_fraction"]
+        text += f" {share:.1%}" if share < 0.1 else f" {share:.0%}"
+    return text
+
+
+def outcome(run: RunResult) -> str:
+    if run.status == "skipped":
+        return f"SKIPPED: {run.reason}"
+    if run.status == "error":
+        return f"ERROR: {run.reason}"
+    if run.first_divergence is None:
+        return (
+            "PASS"
+            if run.passed
+            else f"FAIL: expected divergence at {run.expected_first_divergence}"
+        )
+    if run.passed:
+        return f"PASS (diverges at {run.first_divergence}, as expected)"
+    return f"FAIL: first divergence at {divergence_name(run)}"
+
+
+def divergence_name(run: RunResult) -> str:
+    """`stage`, or `stage/layer (LayerClass)` when a model's layer is where it starts."""
+    _, layer = first_divergent(run)
+    if layer is None:
+        return run.first_divergence or "-"
+    return f"{run.first_divergence}/{layer.name}" + (f" ({layer.op})" if layer.op else "")
+
+
+def first_divergent(run: RunResult) -> tuple[StageResult | None, StageResult | None]:
+    """The first divergent stage, and within a model stage its first divergent layer."""
+    stage = next((s for s in run.stages if s.name == run.first_divergence), None)
+    if stage is None or run.first_divergent_layer is None:
+        return stage, None
+    return stage, next((s for s in stage.layers if s.name == run.first_divergent_layer), None)
+
+
+def render(report: Report) -> str:
+    lines: list[str] = []
+    for pipeline, entries in group_by_pipeline(report).items():
+        stages = stage_names(entries)
+        header = ["case", "browser", "backend", *stages, "result"]
+        rows = []
+        for c in entries:
+            if c.status != "ok":
+                rows.append([c.case, "-", "-", *["" for _ in stages], f"ERROR: {c.reason}"])
+            for r in c.runs:
+                by_name = {s.name: s for s in r.stages}
+                cells = [cell(by_name[s]) if s in by_name else "" for s in stages]
+                rows.append([c.case, r.browser, r.backend, *cells, outcome(r)])
+        lines.append(f"pipeline {pipeline}   {LEGEND}")
+        lines.extend(_table(header, rows))
+        found = findings(entries)
+        if found:
+            lines.append("first divergences:")
+            lines.extend(found)
+        lines.append("")
+    for m in report.model_outputs():
+        lines.append(
+            f"model {m['pipeline']}/{m['stage']} on {m['browser']} {m['backend']}, "
+            f"{m['rows']} image(s): top-1 agreement {m['top1_agreement']:.0%}, top-5 "
+            f"{m['top5_agreement']:.0%}, max |prob diff| {m['max_abs_prob']:.2g}, "
+            f"worst logits cosine {m['logits_cosine']:.6f}"
+        )
+    lines.append(summary(report))
+    lines.append(timing_line(report.timings))
+    if "peak_rss_mb" in report.resources:
+        lines.append(
+            f"peak memory of the harness process: {report.resources['peak_rss_mb']:.0f} MB"
+        )
+    return "\n".join(lines)
+
+
+def explain(run: RunResult) -> str:
+    """One run in full: per stage its end-to-end and own error, the class, the tolerance; then
+    the first divergence's message (torch.testing style), minimum passing tolerance and hints."""
+    lines = [f"{run.browser} {run.backend}: {outcome(run)}"]
+    rows = []
+    for s in run.stages:
+        rows.append(
+            [
+                s.name,
+                _verdict(s.verdict, s.chained),
+                _verdict(s.own_verdict, s.isolated) if s.own_verdict else "-",
+                s.own_error_class or "-",
+                _tolerance(s.tolerance),
+            ]
+        )
+    lines += [
+        "  " + r
+        for r in _table(["stage", "end to end", "own (isolated)", "own error", "tolerance"], rows)
+    ]
+    stage, layer = first_divergent(run)
+    first = layer or stage
+    if first is not None:
+        lines.append(f"  first divergence: {divergence_name(run)}")
+        if layer is not None:
+            lines.append(
+                f"    layer end to end {_verdict(layer.verdict, layer.chained)}, own (isolated) "
+                f"{_verdict(layer.own_verdict, layer.isolated) if layer.own_verdict else '-'}, "
+                f"own error {layer.own_error_class or '-'}"
+            )
+        detail = first.isolated_message or first.message
+        if detail:
+            lines.append(f"    {detail}")
+        lines += [f"    hint: {h['text']}" for h in first.hints]
+    if run.deterministic is not None:
+        same = "bitwise identical" if run.deterministic else f"differ by {run.repeat_max_abs:.3g}"
+        lines.append(f"  two runs: {same}")
+    return "\n".join(lines)
+
+
+def _verdict(verdict: str | None, metrics: dict | None) -> str:
+    if metrics is None:
+        return verdict or "-"
+    text = f"{verdict} {metrics['max_abs']:.2g}"
+    return text + (f" ({metrics['mismatch_fraction']:.1%})" if verdict == "fail" else "")
+
+
+def _tolerance(t: dict | None) -> str:
+    if not t:
+        return "-"
+    text = f"atol {t['atol']:g} rtol {t['rtol']:g}"
+    if t.get("ulp") is not None:
+        text += f" ulp {t['ulp']}"
+    if t.get("statistic", "elementwise") != "elementwise":
+        text += f" {t['statistic']}"
+    if t.get("mismatch_fraction"):
+        text += f" allow {t['mismatch_fraction']:.2%}"
+    return text
+
+
+def findings(entries: Iterable[CaseResult]) -> list[str]:
+    """Where each run first diverges and the hint, one line per finding shared by backends."""
+    grouped: dict[tuple[str, str, str, str], list[str]] = {}
+    for c in entries:
+        for r in c.runs:
+            stage, layer = first_divergent(r)
+            stage = layer or stage
+            if stage is None:
+                continue
+            hint = (
+                stage.hints[0]["text"]
+                if stage.hints
+                else (stage.isolated_message or stage.message or "")
+            )
+            key = (c.case, divergence_name(r), stage.own_error_class or "?", hint)
+            grouped.setdefault(key, []).append(r.backend)
+    return [
+        f"  {case} [{', '.join(backends)}] {stage} ({kind}): {hint}"
+        for (case, stage, kind, hint), backends in grouped.items()
+    ]
+
+
+def summary(report: Report) -> str:
+    runs = [r for _, r in report.all_runs()]
+    counts = {
+        k: sum(1 for r in runs if _bucket(r) == k) for k in ("passed", "failed", "error", "skipped")
+    }
+    case_errors = sum(1 for c in report.cases if c.status != "ok")
+    text = ", ".join(f"{v} {k}" for k, v in counts.items())
+    if case_errors:
+        text += f", {case_errors} case(s) could not be loaded"
+    return f"runs: {text}"
+
+
+def _bucket(run: RunResult) -> str:
+    if run.status in ("error", "skipped"):
+        return run.status
+    return "passed" if run.passed else "failed"
+
+
+def timing_line(timings: dict[str, float]) -> str:
+    parts = [f"{k} {timings[k]:.2f}s" for k in PHASES if timings.get(k)]
+    parts += [f"{k} {v:.2f}s" for k, v in timings.items() if k not in PHASES and k != "total"]
+    total = timings.get("total")
+    text = "time (summed over the pages working in parallel): " + ", ".join(parts)
+    return text + (f"; wall {total:.2f}s" if total else "")
+
+
+def group_by_pipeline(report: Report) -> dict[str, list[CaseResult]]:
+    groups: dict[str, list[CaseResult]] = {}
+    for c in report.cases:
+        groups.setdefault(c.pipeline, []).append(c)
+    return groups
+
+
+def stage_names(entries: Iterable[CaseResult]) -> list[str]:
+    """Stage columns in pipeline order, across every run shown together. A model's layers
+    ("model/<layer>") get no column of their own: the model's column and the findings speak
+    for them, report.json has each."""
+    names: list[str] = []
+    for c in entries:
+        for r in c.runs:
+            for s in r.stages:
+                if "/" not in s.name and s.name not in names:
+                    names.append(s.name)
+    return names
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    widths[-1] = len(header[-1])  # the result column is free text: do not pad the table for it
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip()
+
+    return [fmt(header), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)]

@@ -1,0 +1,132 @@
+"""Result objects: plain data that serialise to JSON (the report.json contract, `tfjs-parity/1`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = "tfjs-parity/1"
+
+
+@dataclass
+class StageResult:
+    name: str
+    shape: list[int] | None  # the candidate's (JS) shape
+    dtype: str | None
+    reference_shape: list[int] | None
+    reference_dtype: str | None
+    verdict: str  # pass | fail | not_run: the chained (end-to-end) comparison
+    chained: dict[str, Any] | None  # metrics of the end-to-end runs
+    isolated: dict[str, Any] | None  # metrics of the JS stage fed the Python input of that stage
+    tolerance: dict[str, Any] | None
+    message: str | None = None
+    own_verdict: str | None = None  # pass | fail of the isolated run: the stage's own error
+    isolated_message: str | None = None
+    # end to end: the smallest atol (at the policy's rtol), rtol (at its atol) and ULP limit
+    # with which every element would have passed
+    min_passing_tolerance: dict[str, float] | None = None
+    # none | float32 | float16 | semantic: the kind of the stage's own error (compare/classify)
+    own_error_class: str | None = None
+    hints: list[dict[str, Any]] = field(default_factory=list)
+    op: str | None = None  # a model layer's class (Conv2D, BatchNormalization, ...)
+    layers: list[StageResult] = field(default_factory=list)  # a model stage's layers, in order
+    # a classifier model stage: top1_agreement, top5_agreement, max_abs_prob, logits_cosine
+    outputs: dict[str, Any] | None = None
+    # a decode stage: transfer_syntax and the decoder on each side (python, js)
+    decoding: dict[str, str] | None = None
+
+
+@dataclass
+class RunResult:
+    browser: str
+    backend: str  # the variant, e.g. "webgl:f16"
+    status: str  # ok | skipped | error
+    reason: str | None = None
+    first_divergence: str | None = None
+    first_divergent_layer: str | None = None  # inside the first divergent model stage
+    expected_first_divergence: str | None = None
+    precision: str | None = None
+    deterministic: bool | None = None  # the chained run twice gave bitwise identical stages
+    repeat_max_abs: float | None = None  # and how far apart they were when not
+    stages: list[StageResult] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """Ran, and found what the pipeline expects (by default: no divergence at all)."""
+        return self.status == "ok" and self.first_divergence == self.expected_first_divergence
+
+
+@dataclass
+class CaseResult:
+    case: str
+    pipeline: str
+    status: str = "ok"  # ok | error (the case or the Python reference could not be produced)
+    reason: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    runs: list[RunResult] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    environment: dict[str, Any]
+    cases: list[CaseResult] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    resources: dict[str, float] = field(default_factory=dict)  # peak_rss_mb of the harness
+    schema: str = SCHEMA
+
+    def all_runs(self) -> list[tuple[CaseResult, RunResult]]:
+        return [(c, r) for c in self.cases for r in c.runs]
+
+    @property
+    def passed(self) -> bool:
+        """Exit status 0 only when every compared run passed (skipped runs compare nothing)."""
+        if any(c.status != "ok" for c in self.cases):
+            return False
+        return all(r.passed or r.status == "skipped" for _, r in self.all_runs())
+
+    def model_outputs(self) -> list[dict[str, Any]]:
+        """Classifier agreement over the batch of every case a (pipeline, browser, backend,
+        model stage) ran on: agreements weighted by rows, the worst |prob| and cosine."""
+        groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+        for case, run in self.all_runs():
+            for stage in run.stages:
+                if stage.outputs:
+                    key = (case.pipeline, run.browser, run.backend, stage.name)
+                    groups.setdefault(key, []).append(stage.outputs)
+        summary = []
+        for (pipeline, browser, backend, stage), outs in groups.items():
+            rows = sum(o["rows"] for o in outs)
+            summary.append(
+                {
+                    "pipeline": pipeline,
+                    "browser": browser,
+                    "backend": backend,
+                    "stage": stage,
+                    "cases": len(outs),
+                    "rows": rows,
+                    "top1_agreement": sum(o["top1_agreement"] * o["rows"] for o in outs) / rows,
+                    "top5_agreement": sum(o["top5_agreement"] * o["rows"] for o in outs) / rows,
+                    "max_abs_prob": max(o["max_abs_prob"] for o in outs),
+                    "logits_cosine": min(o["logits_cosine"] for o in outs),
+                }
+            )
+        return summary
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["model_outputs"] = self.model_outputs()
+        return {"schema": d.pop("schema"), **_json_safe(d), "passed": self.passed}
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/Inf are not JSON: write them as the strings "nan", "inf", "-inf"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value

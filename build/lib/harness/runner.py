@@ -1,0 +1,523 @@
+"""One harness session: the loopback server, the browsers, cached Python references, timings.
+
+Both the CLI and the pytest plugin run everything through `Harness.run`, so a parity test and
+`tfjs-parity run` reach the same verdict for the same (pipeline, case, browser, backend).
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import platform
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import code_runs, codecs, dicom, models, paths, versions
+from harness.cases import Case
+from harness.compare.classify import float32_redo_errors
+from harness.compare.hints import hints_for
+from harness.compare.metrics import Tolerance
+from harness.compare.outputs import classifier_outputs
+from harness.compare.stages import compare_run, fold_layers
+from harness.compare.tolerance import Override, policy
+from harness.pipeline.code import CodePipeline
+from harness.pipeline.spec import INPUT_STAGE, Pipeline
+from harness.results import RunResult
+from harness.runtimes import python_ref, tf_runtime
+from harness.runtimes.backends import parse_variant
+from harness.runtimes.base import RuntimeOutput, StageFailure
+from harness.runtimes.browser import (
+    BackendInfo,
+    BackendPage,
+    BackendUnavailable,
+    BrowserSession,
+    with_console,
+)
+from harness.runtimes.driver import BrowserUnavailable, ChromiumDriver, Driver, PageError
+from harness.runtimes.pulled import PulledStages
+from harness.runtimes.tf_models import graph_compared_nodes, model_input_name, model_layer_ops
+from harness.server import ParityServer
+
+REPO = paths.HOME
+WEB = paths.WEB
+FIXTURES = paths.FIXTURES
+BROWSERS = ("chromium",)  # Firefox and WebKitGTK over WebDriver come later
+MB = 1 << 20
+REFERENCE_CACHE_MB = float(os.environ.get("TFJS_PARITY_REFERENCE_CACHE_MB", "512"))
+
+
+class Timings:
+    """Where the time goes, summed per phase (over pages working in parallel, too)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - t0)
+
+    def add(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[name] += seconds
+
+
+def web_mounts() -> dict[str, Path]:
+    if not (paths.PAGE / "index.html").is_file():
+        raise BrowserUnavailable(
+            f"the harness page is not at {paths.PAGE}: tfjs-parity runs from a checkout "
+            "(pip install -e CHECKOUT), or set TFJS_PARITY_HOME=CHECKOUT"
+        )
+    modules = WEB / "node_modules" / "@tensorflow"
+    if not (modules / "tfjs" / "dist" / "tf.min.js").is_file():
+        raise BrowserUnavailable(
+            f"TF.js is not installed under {modules}: run `npm ci` in {WEB} "
+            "(bin/tfjs-parity and bin/test do it for you)"
+        )
+    converted = models.CACHE / "models"
+    converted.mkdir(parents=True, exist_ok=True)
+    return {
+        "/": WEB / "page",
+        "/vendor/": modules,
+        "/vendor/dicom-parser/": WEB / "node_modules" / "dicom-parser" / "dist",
+        "/vendor/pako/": WEB / "node_modules" / "pako" / "dist",
+        **{
+            f"/vendor/{codec}/": WEB / "node_modules" / "@cornerstonejs" / codec / "dist"
+            for codec in ("codec-charls", "codec-openjpeg", "codec-libjpeg-turbo-8bit")
+        },
+        "/vendor/jpeg-lossless-decoder-js/": WEB
+        / "node_modules"
+        / "jpeg-lossless-decoder-js"
+        / "release",
+        "/fixtures/": FIXTURES,
+        "/models/": converted,
+    }
+
+
+def launch(browser: str) -> Driver:
+    if browser == "chromium":
+        return ChromiumDriver()
+    raise BrowserUnavailable(f"browser {browser!r} is not supported yet (supported: chromium)")
+
+
+class Harness:
+    """Use as a context manager; browsers start on first use and stay up until exit."""
+
+    def __init__(
+        self,
+        isolated: bool = True,
+        repeat: bool = True,
+        overrides: Sequence[Override] = (),
+        hints: bool = True,
+    ) -> None:
+        """`isolated`: also run each JS stage on Python's input to it (own vs inherited error);
+        `repeat`: run each chained run twice and report whether the two are bitwise identical;
+        `overrides`: tolerance overrides from the command line; `hints`: for stages that
+        differ in semantics, search the Python op's settings for the one TF.js matches."""
+        self.isolated = isolated
+        self.repeat = repeat
+        self.overrides = tuple(overrides)
+        self.hints = hints
+        self.timings = Timings()
+        self._server: ParityServer | None = None
+        self._sessions: dict[str, BrowserSession] = {}
+        self._unavailable: dict[str, str] = {}
+        self._references: collections.OrderedDict[str, RuntimeOutput] = collections.OrderedDict()
+        self._reference_lock = threading.Lock()
+        self._redo: dict[str, dict[str, float]] = {}
+        self._hints: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        self._hint_lock = threading.Lock()
+
+    def __enter__(self) -> Harness:
+        self._server = ParityServer(web_mounts()).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for session in self._sessions.values():
+            session.close()
+            session.driver.close()
+        self._sessions.clear()
+        if self._server:
+            self._server.stop()
+
+    @property
+    def server(self) -> ParityServer:
+        if self._server is None:
+            raise RuntimeError("use Harness as a context manager")
+        return self._server
+
+    def session(self, browser: str) -> BrowserSession:
+        """The running browser; raises BrowserUnavailable (remembered) if it cannot start."""
+        if browser in self._unavailable:
+            raise BrowserUnavailable(self._unavailable[browser])
+        if browser not in self._sessions:
+            with self.timings.phase("browser_start"):
+                try:
+                    self._sessions[browser] = BrowserSession(launch(browser), self.server)
+                except BrowserUnavailable as e:
+                    self._unavailable[browser] = str(e)
+                    raise
+        return self._sessions[browser]
+
+    def backend_page(self, browser: str, variant: str) -> BackendPage:
+        session = self.session(browser)
+        with self.timings.phase("backend_init"):
+            return session.page(variant)
+
+    def reference(self, pipeline: Pipeline, case: Case) -> RuntimeOutput:
+        """The Python outputs, computed once per (Python steps, input bytes, case parameters)."""
+        return self.cached_reference(
+            reference_key(pipeline, case), lambda: python_ref.run(pipeline, case)
+        )
+
+    def cached_reference(self, key: str, compute: Callable[[], RuntimeOutput]) -> RuntimeOutput:
+        """`compute()` once per key, kept while the references fit in REFERENCE_CACHE_MB (least
+        recently used go first): a model's every layer for every case would otherwise pile up
+        over a long suite."""
+        with self._reference_lock:
+            if key in self._references:
+                self._references.move_to_end(key)
+                return self._references[key]
+        importing = not tf_runtime.loaded()
+        with self.timings.phase("python_reference"):
+            reference = compute()
+        if importing and tf_runtime.loaded():
+            # report the import separately: it is the single largest fixed cost
+            self.timings.add("python_reference", -tf_runtime.import_seconds)
+            self.timings.add("tf_import", tf_runtime.import_seconds)
+        with self._reference_lock:
+            self._references[key] = reference
+            while len(self._references) > 1 and _nbytes(self._references) > REFERENCE_CACHE_MB * MB:
+                self._references.popitem(last=False)
+        return reference
+
+    def js_steps(self, pipeline: Pipeline, case: Case) -> list[dict[str, Any]]:
+        """The page's steps: JS settings with case values filled in, and for a model step the
+        URL of its converted LayersModel (converted once, cached by content)."""
+        steps = pipeline.js_steps(case.params)
+        for step, spec_step in zip(steps, pipeline.steps, strict=True):
+            if spec_step.custom:  # the user's op: its module, served from its folders only
+                op = spec_step.custom
+                step["module"] = self.server.serve_module(op.js_module, op.serve)
+                step["export"] = op.js_export
+            if step["op"] == "model":
+                with self.timings.phase("model_conversion"):
+                    step["params"] = {**step["params"], **served_model(step["params"])}
+        return steps
+
+    def redo_errors(self, pipeline: Pipeline, case: Case) -> dict[str, float]:
+        """Per stage, what the Python op itself loses when redone in float32 (for classify)."""
+        key = reference_key(pipeline, case)
+        if key not in self._redo:
+            reference = self.reference(pipeline, case)
+            with self.timings.phase("python_reference"):
+                self._redo[key] = float32_redo_errors(pipeline, case, reference)
+        return self._redo[key]
+
+    def run_many(
+        self,
+        pipeline: Pipeline | CodePipeline,
+        case: Case,
+        targets: Sequence[tuple[str, str]],
+        unavailable_status: str = "error",
+    ) -> list[RunResult]:
+        """`run` on several (browser, variant) pages at once, results in the order given.
+
+        Each page is its own renderer process, so the backends compute in parallel on the
+        machine's cores; the Python reference is computed once, before."""
+        for _, variant in targets:
+            parse_variant(variant)
+        steps: list[dict[str, Any]] | None = None
+        if isinstance(pipeline, CodePipeline):
+            code_runs.reference(self, pipeline, case)  # the user's Python, once, in this thread
+        else:
+            self.reference(pipeline, case)
+            self.redo_errors(pipeline, case)
+            # the page's steps once for every page: models converted before the threads
+            with contextlib.suppress(models.ConversionError):  # each run reports it
+                steps = self.js_steps(pipeline, case)
+        for browser in {b for b, _ in targets}:
+            with contextlib.suppress(BrowserUnavailable):  # each run reports it
+                self.session(browser)
+        with concurrent.futures.ThreadPoolExecutor(max(1, len(targets))) as pool:
+            futures = [
+                pool.submit(self.run, pipeline, case, b, v, unavailable_status, steps)
+                for b, v in targets
+            ]
+            return [f.result() for f in futures]
+
+    def run(
+        self,
+        pipeline: Pipeline | CodePipeline,
+        case: Case,
+        browser: str,
+        variant: str,
+        unavailable_status: str = "error",
+        js_steps: list[dict[str, Any]] | None = None,
+    ) -> RunResult:
+        """Run one (pipeline, case) on one page and compare every stage with Python.
+
+        A backend or browser that cannot start gives `unavailable_status` (error, or skipped
+        when the user did not ask for that backend by name) with the reason. `js_steps`
+        replaces what the page runs (default: `js_steps(pipeline, case)`), e.g. to try a
+        changed TF.js model against the same Python reference."""
+        parse_variant(variant)  # a typo is a usage error, not a skipped run
+        result = RunResult(
+            browser=browser,
+            backend=variant,
+            status="ok",
+            expected_first_divergence=pipeline.expect_first_divergence,
+        )
+        code = isinstance(pipeline, CodePipeline)
+        if code and case.file is None:
+            result.status, result.reason = "error", f"case {case.id!r} has no file for the code"
+            return result
+        reference = (
+            code_runs.reference(self, pipeline, case) if code else self.reference(pipeline, case)
+        )
+        try:
+            page = self.backend_page(browser, variant)
+        except (BrowserUnavailable, BackendUnavailable) as e:
+            result.status, result.reason = unavailable_status, str(e)
+            return result
+        result.precision = page.info.precision
+        if code:
+            return code_runs.run(self, pipeline, case, reference, page, result)
+        on_page = functools.partial(self.on_page, browser, variant)
+        try:
+            js_steps = js_steps if js_steps is not None else self.js_steps(pipeline, case)
+        except models.ConversionError as e:
+            result.status, result.reason = "error", str(e)
+            return result
+        candidate = on_page(lambda: page.run(pipeline, case, js_steps, repeat=self.repeat))
+        isolated = None
+        if self.isolated and not candidate.failures:
+            isolated = on_page(lambda: page.run_isolated(pipeline, js_steps, reference))
+        try:
+            self._compare(result, pipeline, case, reference, candidate, isolated, page.info)
+        finally:  # the page drops what it held for these calls; pulls count as transfer
+            for out in (candidate, isolated):
+                if out is not None and isinstance(out.stages, PulledStages):
+                    out.stages.release()
+                    out.timings["transfer"] = out.timings.get("transfer", 0.0) + out.stages.seconds
+        result.timings = {k: round(v, 4) for k, v in candidate.timings.items()}
+        return result
+
+    def _compare(
+        self,
+        result: RunResult,
+        pipeline: Pipeline,
+        case: Case,
+        reference: RuntimeOutput,
+        candidate: RuntimeOutput,
+        isolated: RuntimeOutput | None,
+        info: BackendInfo,
+    ) -> None:
+        """Every stage (and layer) chained and isolated, folded, classified, hinted, into
+        `result`; the page's stages are pulled as they are compared."""
+        variant = result.backend
+        if candidate.repeat is not None:
+            result.deterministic, result.repeat_max_abs = candidate.repeat
+        pulled = [
+            o.stages for o in (candidate, isolated) if o and isinstance(o.stages, PulledStages)
+        ]
+        before = sum(p.seconds for p in pulled)
+        with self.timings.phase("compare"):
+            steps = {s.name: s.tolerance for s in pipeline.steps}
+            precision = info.precision
+
+            def policy_for(stage: str, dtype: np.dtype) -> Tolerance:
+                return policy(dtype, precision, stage, variant, steps.get(stage), self.overrides)
+
+            # the reference's order: pipeline stages with each model's layers before the model
+            order = [
+                *reference.stages,
+                *(n for n in pipeline.stage_names if n not in reference.stages),
+            ]
+            result.stages, result.first_divergence = compare_run(
+                tuple(order),
+                reference,
+                candidate,
+                policy_for,
+                isolated,
+                precision,
+                self.redo_errors(pipeline, case),
+            )
+            pull_seconds = sum(p.seconds for p in pulled) - before
+            self.timings.add("compare", -pull_seconds)  # moving bytes is transfer, not compare
+        self.timings.add("transfer", pull_seconds)
+        layer_ops = {
+            s.name: model_layer_ops(s.python["path"], s.python["format"])
+            for s in pipeline.steps
+            if s.op == "model"
+        }
+        result.stages, result.first_divergence, result.first_divergent_layer = fold_layers(
+            result.stages, result.first_divergence, layer_ops
+        )
+        decodes = {s.name: s.python["plugin"] for s in pipeline.steps if s.op == "decode"}
+        for stage in result.stages:
+            if stage.name in layer_ops and stage.name in candidate.stages:
+                stage.outputs = classifier_outputs(
+                    reference.stages[stage.name], candidate.stages[stage.name]
+                )
+            if stage.name in decodes and case.file is not None:
+                uid, syntax = dicom.transfer_syntax(case.file.tobytes())
+                stage.decoding = {
+                    "transfer_syntax": syntax,
+                    "python": codecs.python_decoder(uid, decodes[stage.name]),
+                    "js": codecs.js_decoder(uid),
+                }
+        if self.hints and isolated is not None:
+            with self.timings.phase("hints"):
+                self._add_hints(result, pipeline, case, reference, isolated, policy_for)
+        failures = [f for f in (reference.failure, candidate.failure) if f]
+        if failures:
+            result.status = "error"
+            result.reason = "; ".join(f"{f.stage}: {f.message}" for f in failures)
+
+    def _add_hints(
+        self,
+        result: RunResult,
+        pipeline: Pipeline,
+        case: Case,
+        reference: RuntimeOutput,
+        isolated: RuntimeOutput,
+        policy_for: Callable[[str, np.dtype], Tolerance],
+    ) -> None:
+        """Hints for each stage whose own error is semantic, cached by the JS output's bytes
+        (backends that agree with each other get the same hint for free)."""
+        steps = {
+            s.name: (s, prev) for s, prev in zip(pipeline.steps, pipeline.stage_names, strict=False)
+        }
+        for stage in result.stages:
+            if stage.own_error_class != "semantic" or stage.name not in steps:
+                continue
+            own = isolated.stages.get(stage.name)  # pulled from the page again: only when needed
+            if own is None:
+                continue
+            step, previous = steps[stage.name]
+            if previous not in reference.stages:
+                continue
+            key = (
+                reference_key(pipeline, case),
+                stage.name,
+                hashlib.sha256(own.tobytes()).hexdigest(),
+                str(policy_for(stage.name, own.dtype)),
+            )
+            with self._hint_lock:
+                if key not in self._hints:
+                    self._hints[key] = hints_for(
+                        step,
+                        case.params,
+                        reference.stages[previous],
+                        own,
+                        policy_for(stage.name, own.dtype),
+                    )
+            stage.hints = self._hints[key]
+
+    def on_page(
+        self, browser: str, variant: str, call: Callable[[], RuntimeOutput]
+    ) -> RuntimeOutput:
+        """Run `call` on the variant's page; a page that crashed or hung is dropped (the next
+        use opens a fresh one) and becomes a failure, so the other runs go on."""
+        try:
+            out = call()
+        except PageError as e:
+            self.session(browser).forget(variant)
+            out = RuntimeOutput(
+                {}, {INPUT_STAGE: StageFailure(INPUT_STAGE, with_console(str(e), e.console))}
+            )
+        for phase in ("compute", "transfer"):
+            self.timings.add(phase, out.timings.get(phase, 0.0))
+        return out
+
+    def environment(self) -> dict[str, Any]:
+        browsers: dict[str, Any] = {}
+        for name, session in self._sessions.items():
+            browsers[name] = {
+                "version": session.driver.version,
+                "backends": {v: _info_dict(session.probe(v)) for v in session.known_variants()},
+            }
+        for name, reason in self._unavailable.items():
+            browsers[name] = {"version": None, "error": reason, "backends": {}}
+        return {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "numpy": versions.python("numpy"),
+            "scikit-image": versions.python("scikit-image"),
+            "pydicom": versions.python("pydicom"),
+            "tensorflow": tf_runtime.version(),
+            "tensorflowjs": versions.python("tensorflowjs"),
+            "tfjs": versions.npm("@tensorflow/tfjs"),
+            "reference_device": tf_runtime.describe_device(),
+            "browsers": browsers,
+        }
+
+
+def served_model(params: dict[str, Any]) -> dict[str, Any]:
+    """Where the page loads a model step's TF.js model (the user's own, or converted here), the
+    name of its input, and for a GraphModel the nodes to fetch (the converted graph's computing
+    nodes in order, those of the user's own model when it has them too) and what each reads."""
+    source = Path(params["path"])
+    own = params.get("tfjs_model")
+    served = models.adopt(Path(own)) if own else models.convert(source, params["format"])
+    extra: dict[str, Any] = {"url": f"/models/{served.name}/model.json"}
+    if params["format"] == "layers":
+        extra["input_name"] = model_input_name(str(source))
+        return extra
+    nodes = graph_compared_nodes(str(source))
+    graph = models.graph_nodes(served)
+    if own:
+        nodes = [n for n in nodes if n in graph.ops]
+    extra["nodes"] = nodes
+    extra["input_name"] = graph.inputs[0]
+    # what each node reads, where all of it is compared (so Python has a value to feed)
+    available = {*nodes, graph.inputs[0]}
+    extra["feeds"] = {
+        n: list(graph.feeds[n])
+        for n in nodes
+        if n in graph.feeds and set(graph.feeds[n]) <= available
+    }
+    return extra
+
+
+def _nbytes(references: collections.OrderedDict[str, RuntimeOutput]) -> int:
+    return sum(a.nbytes for r in references.values() for a in r.stages.values())
+
+
+def reference_key(pipeline: Pipeline, case: Case) -> str:
+    """Content, not names: two pipelines called alike, or two files called scan.dcm, differ."""
+    h = hashlib.sha256()
+    steps = [(s.name, s.op, s.python, s.custom and s.custom.python) for s in pipeline.steps]
+    h.update(json.dumps([steps, case.params], sort_keys=True, default=str).encode())
+    start = pipeline.input_of(case)
+    h.update(str((start.dtype.str, start.shape)).encode())
+    h.update(np.ascontiguousarray(start).data)
+    return h.hexdigest()
+
+
+def _info_dict(info: Any) -> dict[str, Any]:
+    return {
+        "requested": info.requested,
+        "active": info.active,
+        "status": info.status,
+        "reason": info.reason,
+        "flags": info.flags,
+        "init_seconds": round(info.init_seconds, 3),
+        **info.capabilities,
+    }

@@ -1,0 +1,30 @@
+"""What every runtime returns: each stage's tensor it reached, and why it stopped if it did."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StageFailure:
+    stage: str
+    message: str
+    stack: str | None = None
+
+
+@dataclass
+class RuntimeOutput:
+    # in pipeline order; only the stages that completed (a page's: pulled as they are read)
+    stages: Mapping[str, np.ndarray]
+    failures: dict[str, StageFailure] = field(default_factory=dict)  # by stage; chained: <= 1
+    timings: dict[str, float] = field(default_factory=dict)  # seconds
+    # a second pass on the same input: (bitwise identical?, greatest |first - second|)
+    repeat: tuple[bool, float] | None = None
+
+    @property
+    def failure(self) -> StageFailure | None:
+        """The first failure (a chained run stops at it)."""
+        return next(iter(self.failures.values()), None)

@@ -1,0 +1,280 @@
+"""The TF.js page client: one page per backend variant, reused across cases.
+
+Each page proves the backend it asked for is the one running (TF.js falls back silently
+otherwise), and after every run checks that it still is.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.cases import Case
+from harness.pipeline.code import CodePipeline
+from harness.pipeline.spec import Pipeline
+from harness.runtimes.backends import Variant, parse_variant
+from harness.runtimes.base import RuntimeOutput, StageFailure
+from harness.runtimes.driver import Driver, Page, PageError
+from harness.runtimes.pulled import PulledStages
+from harness.runtimes.python_code import UNPLACED
+from harness.server import ParityServer
+
+WASM_PATHS = "/vendor/tfjs-backend-wasm/dist/"
+
+
+@dataclass
+class BackendInfo:
+    """What `probe` reports for one variant, and why it is unusable when it is."""
+
+    variant: str
+    requested: str
+    active: str | None = None
+    status: str = "ok"  # ok | error
+    reason: str | None = None
+    flags: dict[str, Any] = field(default_factory=dict)
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    init_seconds: float = 0.0
+
+    @property
+    def precision(self) -> str:
+        return self.capabilities.get("precision", "float32")
+
+
+class BackendUnavailable(RuntimeError):
+    def __init__(self, info: BackendInfo) -> None:
+        super().__init__(info.reason)
+        self.info = info
+
+
+class BackendPage:
+    def __init__(self, page: Page, info: BackendInfo, server: ParityServer) -> None:
+        self.page = page
+        self.info = info
+        self._server = server
+
+    def run(
+        self,
+        pipeline: Pipeline,
+        case: Case,
+        js_steps: list[dict[str, Any]],
+        repeat: bool = False,
+        timeout: float = 120.0,
+    ) -> RuntimeOutput:
+        """Chained: every step in order from the case's input, as the user's page would.
+        `js_steps`: the page's steps (Harness.js_steps); `repeat`: a second pass compared bit
+        for bit in the page (out.repeat)."""
+        args = {"steps": js_steps, "repeat": repeat}
+        answer, out = self._call("run", args, {"input": pipeline.input_of(case)}, timeout)
+        failure = None
+        if answer["failure"]:
+            f = answer["failure"]
+            failure = StageFailure(f["stage"], f"JS exception: {f['message']}", f.get("stack"))
+        if answer["backend"] != self.info.requested:
+            failure = StageFailure(
+                failure.stage if failure else pipeline.stage_names[-1],
+                f"backend changed during the run: asked for {self.info.requested}, "
+                f"TF.js ended on {answer['backend']}",
+            )
+        if failure:
+            out.failures[failure.stage] = failure
+        d = answer["determinism"]
+        if d is not None:
+            spread = float("inf") if d["max_abs"] is None else float(d["max_abs"])
+            out.repeat = (d["identical"], spread)
+        return out
+
+    def run_code(
+        self, pipeline: CodePipeline, case: Case, module_url: str, timeout: float = 120.0
+    ) -> RuntimeOutput:
+        """The user's module on the case's file; its taps are the stages. A failure (module
+        that does not load, code that throws) is left unplaced: the runner places it."""
+        args = {
+            "module": module_url,
+            "exportName": pipeline.js_export,
+            "fileName": Path(case.meta.get("source", case.id)).name,
+        }
+        answer, out = self._call("runCode", args, {"file": case.file}, timeout)
+        f = answer["failure"]
+        if f:
+            if f.get("loading"):
+                message = f"JS module: {f['message']}"
+            else:
+                where = f"after tap {f['lastTap']!r}" if f["lastTap"] else "before any tap"
+                message = f"JS code ({pipeline.js_module.name}) threw {where}: {f['message']}"
+            out.failures[UNPLACED] = StageFailure(UNPLACED, message, f.get("stack"))
+        if answer["backend"] != self.info.requested:
+            out.failures.setdefault(
+                UNPLACED,
+                StageFailure(UNPLACED, f"backend changed during the run to {answer['backend']}"),
+            )
+        return out
+
+    def run_isolated(
+        self,
+        pipeline: Pipeline,
+        js_steps: list[dict[str, Any]],
+        reference: RuntimeOutput,
+        timeout: float = 120.0,
+    ) -> RuntimeOutput:
+        """Each step fed the Python reference's input to that stage: the stage's own error; each
+        layer (LayersModel) or node (GraphModel) of a model step, too, fed Python's outputs of
+        the layers or nodes it reads.
+
+        A float64 reference input is rounded to float32 on the way (TF.js has no float64)."""
+        inputs: dict[str, np.ndarray] = {}
+        page_steps = {s["name"]: s for s in js_steps}
+        for step, previous in zip(pipeline.steps, pipeline.stage_names, strict=False):
+            if previous not in reference.stages:
+                break  # the Python side stopped before this stage
+            inputs[step.name] = _float32(reference.stages[previous])
+            params = page_steps[step.name]["params"]
+            if step.op == "model" and params["layers"]:
+                # the model's input under its input's name, every layer's Python output
+                inputs[f"{step.name}/{params['input_name']}"] = inputs[step.name]
+                inputs.update(
+                    (name, _float32(a))
+                    for name, a in reference.stages.items()
+                    if name.startswith(f"{step.name}/")
+                )
+        steps = [s for s in js_steps if s["name"] in inputs]
+        answer, out = self._call("runIsolated", {"steps": steps}, inputs, timeout)
+        for f in answer["failures"]:
+            out.failures[f["stage"]] = StageFailure(
+                f["stage"], f"JS exception: {f['message']}", f.get("stack")
+            )
+        if answer["backend"] != self.info.requested:
+            out.failures.setdefault(
+                pipeline.stage_names[-1],
+                StageFailure(pipeline.stage_names[-1], f"backend changed to {answer['backend']}"),
+            )
+        return out
+
+    def _call(
+        self, method: str, args: dict[str, Any], inputs: dict[str, np.ndarray], timeout: float
+    ) -> tuple[dict[str, Any], RuntimeOutput]:
+        """Offer the inputs as one bundle, run `window.parity[method]`; its stages stay in the
+        page and are pulled as the comparison reads them (out.stages, a PulledStages)."""
+        run_id = secrets.token_hex(8)
+        self._server.offer_inputs(run_id, inputs)
+        t0 = time.perf_counter()
+        try:
+            answer = self.page.evaluate(
+                f"args => window.parity.{method}(args)",
+                {"runId": run_id, "inputKey": run_id, **args},
+                timeout,
+            )
+        finally:  # a page that died or hung raises PageError; JS exceptions are in `answer`
+            self._server.withdraw_input(run_id)
+        wall = time.perf_counter() - t0
+        compute = sum(answer["timings_ms"]["compute"].values()) / 1000
+        out = RuntimeOutput({}, timings={"compute": compute, "transfer": max(0.0, wall - compute)})
+
+        def pull_failed(stage: str, message: str) -> None:
+            out.failures.setdefault(stage, StageFailure(stage, message))
+
+        out.stages = PulledStages(
+            self.page, self._server, run_id, answer["stages"], pull_failed, timeout
+        )
+        return answer, out
+
+    def close(self) -> None:
+        self.page.close()
+
+
+class BrowserSession:
+    """One launched browser; pages are opened lazily per variant and kept for reuse."""
+
+    def __init__(self, driver: Driver, server: ParityServer) -> None:
+        self.driver = driver
+        self.server = server
+        self._pages: dict[str, BackendPage] = {}
+        self._failed: dict[str, BackendInfo] = {}
+
+    def page(self, variant: str) -> BackendPage:
+        """The ready page for `variant`; raises BackendUnavailable with the reason otherwise."""
+        if variant in self._pages:
+            return self._pages[variant]
+        if variant in self._failed:
+            raise BackendUnavailable(self._failed[variant])
+        page = self._open(parse_variant(variant))
+        if page.info.status != "ok":
+            self._failed[variant] = page.info
+            page.close()
+            raise BackendUnavailable(page.info)
+        self._pages[variant] = page
+        return page
+
+    def known_variants(self) -> list[str]:
+        return [*self._pages, *self._failed]
+
+    def forget(self, variant: str) -> None:
+        """Drop a page that died (hang, crash) so the next use opens a fresh one."""
+        page = self._pages.pop(variant, None)
+        if page:
+            page.close()
+
+    def probe(self, variant: str) -> BackendInfo:
+        try:
+            return self.page(variant).info
+        except BackendUnavailable as e:
+            return e.info
+
+    def _open(self, variant: Variant) -> BackendPage:
+        t0 = time.perf_counter()
+        page = self.driver.open_page(f"{self.server.origin}/index.html")
+        info = start_backend(page, variant, self.server.token)
+        info.init_seconds = time.perf_counter() - t0
+        return BackendPage(page, info, self.server)
+
+    def close(self) -> None:
+        for variant in list(self._pages):
+            self.forget(variant)
+
+
+def start_backend(page: Page, variant: Variant, token: str) -> BackendInfo:
+    """Ask the page for `variant` and check that TF.js really runs it (no silent fallback)."""
+    info = BackendInfo(variant=variant.name, requested=variant.backend, flags=variant.flags)
+    args = {
+        "backend": variant.backend,
+        "flags": variant.flags,
+        "token": token,
+        "wasmPaths": WASM_PATHS,
+    }
+    try:
+        answer = page.evaluate("args => window.parity.init(args)", args, timeout=60)
+    except PageError as e:
+        info.status = "error"
+        info.reason = with_console(f"page failed to start: {e}", e.console)
+        return info
+    info.active = answer["active"]
+    info.flags = answer["flags"]
+    info.capabilities = answer["capabilities"]
+    if not answer["accepted"] or answer["active"] != variant.backend:
+        info.status = "error"
+        why = answer["error"] or "tf.setBackend returned false"
+        info.reason = with_console(
+            f"asked for {variant.backend} but TF.js is running {answer['active']} "
+            f"(silent fallback refused): {why}",
+            page.console,
+        )
+    return info
+
+
+def _float32(array: np.ndarray) -> np.ndarray:
+    """TF.js has no float64: a float64 reference is rounded on the way to the page."""
+    return array.astype(np.float32) if array.dtype == np.float64 else array
+
+
+def with_console(message: str, console: list[str]) -> str:
+    """Append the page's warnings and errors, where TF.js says why a backend failed."""
+    relevant = [
+        line for line in console if line.startswith(("[warning]", "[error]", "[pageerror]"))
+    ]
+    if not relevant:
+        return message
+    return message + " | console: " + " / ".join(relevant[-5:])

@@ -1,0 +1,205 @@
+"""Browser drivers behind a small interface: launch, open a page, evaluate, close.
+
+The page client (runtimes/browser.py) only uses this interface, so a WebDriver-driven Firefox or
+WebKit (coming later) slots in beside Playwright-driven Chromium. Playwright's async API runs on a
+private event loop thread, so every call can be bounded by a timeout: a hung page is closed and
+reported instead of hanging the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+CHROMIUM_PATH = os.environ.get("TFJS_PARITY_CHROMIUM", "/usr/bin/chromium")
+# Without these Chromium keeps calling Google's hosts, which this closed network refuses.
+QUIET_ARGS = (
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+)
+# All four are needed for a working WebGPU on SwiftShader (field notes section 5).
+WEBGPU_ARGS = (
+    "--enable-unsafe-webgpu",
+    "--use-angle=swiftshader",
+    "--enable-features=Vulkan",
+    "--use-vulkan=swiftshader",
+)
+
+
+class BrowserUnavailable(RuntimeError):
+    """The browser cannot be launched here; the message says what to install."""
+
+
+class PageError(RuntimeError):
+    """JS failed in the page, or the page died; carries the JS stack and console lines."""
+
+    def __init__(self, message: str, stack: str | None = None, console: list[str] | None = None):
+        super().__init__(message)
+        self.stack = stack
+        self.console = console or []
+
+
+class PageTimeout(PageError):
+    pass
+
+
+class Page(Protocol):
+    console: list[str]
+
+    def evaluate(self, expression: str, arg: Any = None, timeout: float = 120.0) -> Any: ...
+    def close(self) -> None: ...
+
+
+class Driver(Protocol):
+    name: str
+    version: str
+
+    def open_page(self, url: str, timeout: float = 60.0) -> Page: ...
+    def close(self) -> None: ...
+
+
+class _Loop:
+    """An asyncio loop on a daemon thread; `run(coro, timeout)` blocks for the result."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+
+
+def chromium_version(executable: str = CHROMIUM_PATH) -> str:
+    out = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=30)
+    return out.stdout.strip().split(" built on")[0]
+
+
+def require_chromium(executable: str = CHROMIUM_PATH) -> None:
+    if shutil.which(executable) is None:
+        hint = (
+            "apt-get install -y chromium"
+            if os.geteuid() == 0
+            else "sudo apt-get install -y chromium"
+        )
+        raise BrowserUnavailable(
+            f"Chromium is not installed at {executable}. Install Debian's package: {hint} "
+            "(bin/tfjs-parity and bin/test do it for you when run as root)."
+        )
+
+
+class PlaywrightPage:
+    """Every Playwright call, listeners included, goes through the driver's loop thread: adding a
+    listener sends a protocol message, and sending from another thread corrupts the connection
+    ("Cannot find command to respond")."""
+
+    def __init__(self, driver: ChromiumDriver, page: Any) -> None:
+        self._driver = driver
+        self._page = page
+        self.console: list[str] = []
+        self.crashed = False
+
+    def listen(self) -> None:  # on the loop thread
+        self._page.on("console", lambda m: self.console.append(f"[{m.type}] {m.text}"))
+        self._page.on("pageerror", lambda e: self.console.append(f"[pageerror] {e}"))
+        self._page.on("crash", lambda _p: setattr(self, "crashed", True))
+
+    def evaluate(self, expression: str, arg: Any = None, timeout: float = 120.0) -> Any:
+        from playwright.async_api import Error as PlaywrightError
+
+        if self.crashed:
+            raise PageError("the page has crashed", console=self.console[-20:])
+        try:
+            return self._driver._loop.run(self._page.evaluate(expression, arg), timeout)
+        except concurrent.futures.TimeoutError:
+            self.close()
+            raise PageTimeout(
+                f"the page did not answer within {timeout:.0f} s (closed it)",
+                console=self.console[-20:],
+            ) from None
+        except PlaywrightError as e:
+            text = str(e)
+            message, _, stack = text.partition("\n")
+            if self.crashed:
+                message = f"the page crashed: {message}"
+            raise PageError(message, stack=stack or None, console=self.console[-20:]) from None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._driver._loop.run(self._page.close(), timeout=10)
+
+
+class ChromiumDriver:
+    """Debian's Chromium through Playwright, launched once and shared by every page."""
+
+    name = "chromium"
+
+    def __init__(
+        self,
+        executable: str = CHROMIUM_PATH,
+        extra_args: tuple[str, ...] = (),
+        launch_timeout: float = 60.0,
+    ) -> None:
+        require_chromium(executable)
+        self.version = chromium_version(executable)
+        self._loop = _Loop()
+        args = [*QUIET_ARGS, *WEBGPU_ARGS, *extra_args]
+        if os.geteuid() == 0:
+            args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
+        try:
+            self._pw, self._browser = self._loop.run(self._launch(executable, args), launch_timeout)
+        except Exception as e:
+            self._loop.stop()
+            raise BrowserUnavailable(f"Chromium ({executable}) did not start: {e}") from e
+
+    async def _launch(self, executable: str, args: list[str]) -> tuple[Any, Any]:
+        from playwright.async_api import async_playwright
+
+        pw = await async_playwright().start()
+        try:
+            browser = await pw.chromium.launch(executable_path=executable, args=args, headless=True)
+        except Exception:
+            await pw.stop()
+            raise
+        return pw, browser
+
+    def open_page(self, url: str, timeout: float = 60.0) -> PlaywrightPage:
+        async def _open() -> PlaywrightPage:
+            page = PlaywrightPage(self, await self._browser.new_page())
+            page.listen()
+            await page._page.goto(url, wait_until="load", timeout=timeout * 1000)
+            await page._page.wait_for_function(
+                "window.parity !== undefined", timeout=timeout * 1000
+            )
+            return page
+
+        return self._loop.run(_open(), timeout + 5)
+
+    def close(self) -> None:
+        async def _close() -> None:
+            await self._browser.close()
+            await self._pw.stop()
+
+        try:
+            self._loop.run(_close(), timeout=30)
+        finally:
+            self._loop.stop()

@@ -1,0 +1,196 @@
+"""Suites: pipelines x cases, run on every (browser, backend) into one Report.
+
+A suite file is JSON: {"name": ..., "pipelines": [paths], "cases": [entries]}, paths relative
+to the suite file; case entries as `cases.parse_case_list` reads them (files, globs, "pydicom:"
+test files). A case that cannot be loaded (corrupt DICOM, unsupported metadata) becomes an error
+entry in the report; everything else still runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import resource
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from harness import cases, dicom
+from harness.pipeline import spec
+from harness.pipeline.code import CodePipeline
+from harness.pipeline.params import PipelineSpecError
+from harness.results import CaseResult, Report, RunResult
+from harness.runner import FIXTURES, Harness
+
+DEFAULT_SUITE = FIXTURES / "suites" / "default.json"
+T = TypeVar("T")
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class RandomCase:
+    """A model's input when there is no preprocessing: seeded uniform values of a given shape,
+    the same bytes on every run."""
+
+    shape: tuple[int, ...]
+    seed: int
+    low: float = -1.0
+    high: float = 1.0
+
+    @property
+    def id(self) -> str:
+        return f"uniform-seed{self.seed}"
+
+    def load(self) -> cases.Case:
+        rng = np.random.default_rng(self.seed)
+        data = rng.uniform(self.low, self.high, self.shape).astype(np.float32)
+        return cases.Case(self.id, data, meta={"source": f"{self.id} in [{self.low}, {self.high})"})
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    pipelines: tuple[spec.Pipeline, ...]
+    cases: tuple[cases.CaseSource | RandomCase, ...]
+
+
+def with_model(
+    target: Path | None,
+    model: Path,
+    fmt: str | None = None,
+    tfjs_model: Path | None = None,
+    input_shape: Sequence[int] | None = None,
+    samples: int = 3,
+) -> Suite:
+    """`tfjs-parity run --model`: the user's model after a pipeline's preprocessing (the
+    pipeline's own model step replaced, if it has one), on the bundled cases; or, with an input
+    shape, the model alone on `samples` seeded random inputs."""
+    step: dict[str, Any] = {
+        "name": "model",
+        "op": "model",
+        "params": {"path": str(model.resolve())},
+    }
+    if fmt:
+        step["params"]["format"] = fmt
+    if tfjs_model:
+        step["js"] = {"tfjs_model": str(tfjs_model.resolve())}
+    if input_shape is not None:
+        if target is not None:
+            raise SuiteError("--input-shape runs the model alone: give no pipeline with it")
+        pipeline = spec.parse({"name": model.stem, "steps": [step]}, f"--model {model}")
+        inputs = tuple(RandomCase(tuple(input_shape), seed) for seed in range(samples))
+        return Suite(model.stem, (pipeline,), inputs)
+    base = target or bundled_pipeline_path("seed-matched")
+    try:
+        raw = json.loads(base.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise SuiteError(f"{base}: cannot read ({e})") from e
+    if not isinstance(raw, dict) or "steps" not in raw:
+        raise SuiteError(f"{base}: --model goes after a pipeline file's steps, not a suite")
+    steps = [s for s in raw["steps"] if not (isinstance(s, dict) and s.get("op") == "model")]
+    raw = {**raw, "name": f"{raw.get('name', base.stem)}+{model.stem}", "steps": [*steps, step]}
+    raw.pop("expect", None)  # the expectation was about the pipeline without this model
+    return Suite(raw["name"], (spec.parse(raw, str(base)),), bundled_suite().cases)
+
+
+def bundled_pipeline_path(name: str) -> Path:
+    return FIXTURES / "pipelines" / f"{name}.json"
+
+
+def load_suite(path: Path) -> Suite:
+    """A suite file, or a single pipeline file run on its own cases (the default suite's if it
+    lists none)."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise SuiteError(f"{path}: cannot read ({e})") from e
+    if isinstance(raw, dict) and ({"steps", "code"} & set(raw)):
+        pipeline = spec.parse(raw, str(path))
+        own = pipeline.cases or bundled_suite().cases  # its own cases, else the default suite's
+        return Suite(pipeline.name, (pipeline,), own)
+    if not isinstance(raw, dict) or not {"pipelines", "cases"} <= set(raw):
+        raise SuiteError(
+            f"{path}: a suite has 'pipelines' and 'cases'; a pipeline has 'steps' or 'code'"
+        )
+    base = path.parent
+    pipelines = tuple(spec.load((base / p).resolve()) for p in raw["pipelines"])
+    try:
+        sources = cases.parse_case_list(raw["cases"], base, f"{path}: cases")
+    except cases.CaseListError as e:
+        raise SuiteError(str(e)) from None
+    return Suite(raw.get("name", path.stem), pipelines, sources)
+
+
+@functools.cache
+def bundled_suite() -> Suite:
+    return load_suite(DEFAULT_SUITE)
+
+
+def bundled_pipeline(name_or_path: str | Path) -> spec.Pipeline | CodePipeline:
+    """A pipeline of the bundled suite by name (e.g. "seed"), or any pipeline file by path."""
+    if isinstance(name_or_path, Path) or name_or_path.endswith(".json"):
+        return spec.load(Path(name_or_path))
+    return _pick("pipeline", {p.name: p for p in bundled_suite().pipelines}, name_or_path)
+
+
+def bundled_case(id_or_path: str | Path) -> cases.Case:
+    """A case of the bundled suite by id (e.g. "examples_overlay"), or any DICOM file by path."""
+    if isinstance(id_or_path, Path) or id_or_path.endswith(".dcm"):
+        return cases.from_dicom(Path(id_or_path))
+    return _pick("case", {c.id: c for c in bundled_suite().cases}, id_or_path).load()
+
+
+def _pick(kind: str, bundled: dict[str, T], name: str) -> T:
+    if name not in bundled:
+        raise SuiteError(f"no bundled {kind} {name!r}; bundled: {', '.join(bundled)}")
+    return bundled[name]
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (the browsers are other processes)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run_suite(
+    harness: Harness,
+    suite: Suite,
+    variants: Sequence[str],
+    browsers: Sequence[str],
+    unavailable_status: str = "error",
+    on_run: Callable[[CaseResult, RunResult], None] | None = None,
+    report: Report | None = None,
+) -> Report:
+    """Fill `report` (pass your own to keep partial results if this raises) and return it."""
+    report = report if report is not None else Report(environment={})
+    loaded: dict[str, cases.Case | str] = {}
+    for source in suite.cases:
+        try:
+            loaded[source.id] = source.load()
+        except (dicom.DicomError, PipelineSpecError) as e:
+            loaded[source.id] = str(e)
+    try:
+        for pipeline in suite.pipelines:
+            for source in suite.cases:
+                case = loaded[source.id]
+                entry = CaseResult(case=source.id, pipeline=pipeline.name)
+                report.cases.append(entry)
+                if isinstance(case, str):
+                    entry.status, entry.reason = "error", case
+                    continue
+                entry.meta = case.meta
+                targets = [(b, v) for b in browsers for v in variants]
+                for run in harness.run_many(pipeline, case, targets, unavailable_status):
+                    entry.runs.append(run)
+                    if on_run:
+                        on_run(entry, run)
+    finally:  # whatever happened, the report holds everything gathered so far
+        report.environment = harness.environment()
+        report.timings = {k: round(v, 3) for k, v in harness.timings.seconds.items()}
+        report.resources = {"peak_rss_mb": peak_rss_mb()}
+    return report
