@@ -9,6 +9,7 @@ naming the ops or layers TF.js lacks.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -37,10 +38,19 @@ class ConversionError(RuntimeError):
 
 
 def content_key(source: Path, fmt: str) -> str:
+    """The model's content (and how it is converted), hashed once per process for files whose
+    size and modification time are unchanged: a run asks for it per case and per report."""
+    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+    stamps = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return _hashed(source, fmt, stamps)
+
+
+@functools.lru_cache(maxsize=64)
+def _hashed(source: Path, fmt: str, stamps: tuple[tuple[str, int, int], ...]) -> str:
     version = importlib.metadata.version("tensorflowjs")
     h = hashlib.sha256(f"{LAYOUT}|{fmt}|tensorflowjs {version}".encode())
-    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
-    for f in files:
+    for name, _, _ in stamps:
+        f = Path(name)
         h.update(str(f.relative_to(source) if source.is_dir() else f.name).encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:32]

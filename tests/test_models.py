@@ -121,3 +121,19 @@ def test_a_keras_v3_file_converts_and_an_unsafe_lambda_is_refused_by_name(bundle
     tf.keras.Model(inputs, doubled).save(tmp_path / "lambda.keras")
     with pytest.raises(models.ConversionError, match="Lambda layer"):
         models.convert(tmp_path / "lambda.keras", "layers", cache=tmp_path)
+
+
+def test_a_changed_model_file_gets_a_new_content_key(tmp_path):
+    """The key is memoised per (size, mtime): an edited file must still be hashed again."""
+    import os
+
+    from harness import models
+
+    model = tmp_path / "m.h5"
+    model.write_bytes(b"weights-1")
+    first = models.content_key(model, "layers")
+    assert models.content_key(model, "layers") == first
+    model.write_bytes(b"weights-2")  # same size
+    stat = model.stat()
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert models.content_key(model, "layers") != first
