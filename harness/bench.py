@@ -17,9 +17,10 @@ import numpy as np
 from harness.cases import Case
 from harness.compare.metrics import compare as compare_arrays
 from harness.compare.tolerance import FLOAT32
+from harness.paths import HOME as REPO
 from harness.pipeline import spec
 from harness.pipeline.spec import Pipeline
-from harness.runner import REPO, Harness
+from harness.runner import Harness
 
 MB = 1e6
 

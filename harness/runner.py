@@ -18,12 +18,11 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness import code_runs, codecs, dicom, models, paths, versions
+from harness import code_runs, codecs, dicom, models, serving, versions
 from harness.cases import Case
 from harness.compare.classify import float32_redo_errors
 from harness.compare.hints import hints_for
@@ -46,12 +45,9 @@ from harness.runtimes.browser import (
 )
 from harness.runtimes.driver import BrowserUnavailable, ChromiumDriver, Driver, PageError
 from harness.runtimes.pulled import PulledStages
-from harness.runtimes.tf_models import graph_compared_nodes, model_input_name, model_layer_ops
+from harness.runtimes.tf_models import model_layer_ops
 from harness.server import ParityServer
 
-REPO = paths.HOME
-WEB = paths.WEB
-FIXTURES = paths.FIXTURES
 BROWSERS = ("chromium",)  # Firefox and WebKitGTK over WebDriver come later
 MB = 1 << 20
 REFERENCE_CACHE_MB = float(os.environ.get("TFJS_PARITY_REFERENCE_CACHE_MB", "512"))
@@ -75,38 +71,6 @@ class Timings:
     def add(self, name: str, seconds: float) -> None:
         with self._lock:
             self.seconds[name] += seconds
-
-
-def web_mounts() -> dict[str, Path]:
-    if not (paths.PAGE / "index.html").is_file():
-        raise BrowserUnavailable(
-            f"the harness page is not at {paths.PAGE}: tfjs-parity runs from a checkout "
-            "(pip install -e CHECKOUT), or set TFJS_PARITY_HOME=CHECKOUT"
-        )
-    modules = WEB / "node_modules" / "@tensorflow"
-    if not (modules / "tfjs" / "dist" / "tf.min.js").is_file():
-        raise BrowserUnavailable(
-            f"TF.js is not installed under {modules}: run `npm ci` in {WEB} "
-            "(bin/tfjs-parity and bin/test do it for you)"
-        )
-    converted = models.CACHE / "models"
-    converted.mkdir(parents=True, exist_ok=True)
-    return {
-        "/": WEB / "page",
-        "/vendor/": modules,
-        "/vendor/dicom-parser/": WEB / "node_modules" / "dicom-parser" / "dist",
-        "/vendor/pako/": WEB / "node_modules" / "pako" / "dist",
-        **{
-            f"/vendor/{codec}/": WEB / "node_modules" / "@cornerstonejs" / codec / "dist"
-            for codec in ("codec-charls", "codec-openjpeg", "codec-libjpeg-turbo-8bit")
-        },
-        "/vendor/jpeg-lossless-decoder-js/": WEB
-        / "node_modules"
-        / "jpeg-lossless-decoder-js"
-        / "release",
-        "/fixtures/": FIXTURES,
-        "/models/": converted,
-    }
 
 
 def launch(browser: str) -> Driver:
@@ -144,7 +108,7 @@ class Harness:
         self._hint_lock = threading.Lock()
 
     def __enter__(self) -> Harness:
-        self._server = ParityServer(web_mounts()).start()
+        self._server = ParityServer(serving.web_mounts()).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -217,7 +181,7 @@ class Harness:
                 step["export"] = op.js_export
             if step["op"] == "model":
                 with self.timings.phase("model_conversion"):
-                    step["params"] = {**step["params"], **served_model(step["params"])}
+                    step["params"] = {**step["params"], **serving.served_model(step["params"])}
         return steps
 
     def redo_errors(self, pipeline: Pipeline, case: Case) -> dict[str, float]:
@@ -467,33 +431,6 @@ class Harness:
             "reference_device": tf_runtime.describe_device(),
             "browsers": browsers,
         }
-
-
-def served_model(params: dict[str, Any]) -> dict[str, Any]:
-    """Where the page loads a model step's TF.js model (the user's own, or converted here), the
-    name of its input, and for a GraphModel the nodes to fetch (the converted graph's computing
-    nodes in order, those of the user's own model when it has them too) and what each reads."""
-    source = Path(params["path"])
-    own = params.get("tfjs_model")
-    served = models.adopt(Path(own)) if own else models.convert(source, params["format"])
-    extra: dict[str, Any] = {"url": f"/models/{served.name}/model.json"}
-    if params["format"] == "layers":
-        extra["input_name"] = model_input_name(str(source))
-        return extra
-    nodes = graph_compared_nodes(str(source))
-    graph = models.graph_nodes(served)
-    if own:
-        nodes = [n for n in nodes if n in graph.ops]
-    extra["nodes"] = nodes
-    extra["input_name"] = graph.inputs[0]
-    # what each node reads, where all of it is compared (so Python has a value to feed)
-    available = {*nodes, graph.inputs[0]}
-    extra["feeds"] = {
-        n: list(graph.feeds[n])
-        for n in nodes
-        if n in graph.feeds and set(graph.feeds[n]) <= available
-    }
-    return extra
 
 
 def _nbytes(references: collections.OrderedDict[str, RuntimeOutput]) -> int:

@@ -19,11 +19,12 @@ from typing import Any, TypeVar
 import numpy as np
 
 from harness import cases, dicom
+from harness.paths import FIXTURES
 from harness.pipeline import spec
 from harness.pipeline.code import CodePipeline
 from harness.pipeline.params import PipelineSpecError
 from harness.results import CaseResult, Report, RunResult
-from harness.runner import FIXTURES, Harness
+from harness.runner import Harness
 
 DEFAULT_SUITE = FIXTURES / "suites" / "default.json"
 T = TypeVar("T")

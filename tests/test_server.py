@@ -165,8 +165,8 @@ def test_bundle_entries_must_fit_their_declared_size():
 def test_an_install_without_the_page_says_where_it_looked(monkeypatch, tmp_path):
     """A plain (non-editable) install has no web/ beside the package: a clear stop, not a 404."""
     from harness import paths
-    from harness.runner import web_mounts
     from harness.runtimes.driver import BrowserUnavailable
+    from harness.serving import web_mounts
 
     monkeypatch.setattr(paths, "PAGE", tmp_path / "web" / "page")
     with pytest.raises(BrowserUnavailable, match="set TFJS_PARITY_HOME=CHECKOUT"):
