@@ -43,8 +43,7 @@ class DicomImage:
 
 def read(path: Path) -> DicomImage:
     """The file's single greyscale frame, as pydicom decodes it, with what the stats need."""
-    ds = _dataset(path, path.name)
-    frames = _frames(ds, path.name)
+    ds, frames = _dataset(path, path.name)
     if frames != 1:
         raise DicomError(
             f"{path.name}: {frames} frames; only single-frame images are supported here "
@@ -56,7 +55,7 @@ def read(path: Path) -> DicomImage:
         bits_stored=int(ds.BitsStored),
         photometric=str(ds.PhotometricInterpretation),
         modality=str(ds.get("Modality", "")),
-        transfer_syntax=str(ds.file_meta.get("TransferSyntaxUID", "")),
+        transfer_syntax=_syntax(ds),
     )
 
 
@@ -70,9 +69,8 @@ def decode(
     """Pixel values of one frame from a file's bytes, as [rows, cols]: stored values, or with
     `modality` the modality LUT / rescale applied (pydicom's apply_modality_lut, float64).
     `plugin`: pydicom's decoding plugin for compressed data (default: codecs.json's)."""
-    ds = _dataset(io.BytesIO(data), name)
+    ds, frames = _dataset(io.BytesIO(data), name)
     pixels = _pixels(ds, name, plugin)
-    frames = _frames(ds, name)
     if not 0 <= frame < frames:
         raise DicomError(f"{name}: frame {frame} asked for, the file has {frames}")
     pixels = pixels[frame] if frames > 1 else pixels
@@ -103,7 +101,8 @@ def transfer_syntax(data: bytes) -> tuple[str, str]:
     return str(uid), f"{uid} ({UID(uid).name})"
 
 
-def _dataset(source: Path | io.BytesIO, name: str) -> Any:
+def _dataset(source: Path | io.BytesIO, name: str) -> tuple[Any, int]:
+    """The dataset, with its image elements checked, and its number of frames."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -114,17 +113,17 @@ def _dataset(source: Path | io.BytesIO, name: str) -> Any:
     except Exception as e:  # hostile bytes reach pydicom's internals (zlib, struct, ...)
         raise DicomError(f"{name}: not a readable DICOM file ({type(e).__name__}: {e})") from e
     try:
-        _check_image_elements(ds, name)
+        return ds, _check_image_elements(ds, name)
     except DicomError:
         raise
     except Exception as e:  # an element pydicom cannot convert (unknown VR, bad length, ...)
         raise DicomError(
             f"{name}: its image elements cannot be read ({type(e).__name__}: {e})"
         ) from e
-    return ds
 
 
-def _check_image_elements(ds: Any, name: str) -> None:
+def _check_image_elements(ds: Any, name: str) -> int:
+    """The number of frames, once every element an image needs is there and readable."""
     missing = [k for k in ("BitsStored", "PhotometricInterpretation", "PixelData") if k not in ds]
     if missing:
         raise DicomError(f"{name}: has no {', '.join(missing)}")
@@ -135,7 +134,7 @@ def _check_image_elements(ds: Any, name: str) -> None:
         raise DicomError(
             f"{name}: {samples} samples per pixel; only greyscale images are supported"
         )
-    _frames(ds, name)
+    return _frames(ds, name)
 
 
 def _whole(ds: Any, keyword: str, name: str, default: int | None = None) -> int:
@@ -157,7 +156,7 @@ def _frames(ds: Any, name: str) -> int:
     if frames < 1:
         raise DicomError(f"{name}: NumberOfFrames is {frames}")
     bits = int(ds.BitsAllocated)
-    if codecs.for_syntax(str(ds.file_meta.get("TransferSyntaxUID", ""))) or bits % 8:
+    if codecs.for_syntax(_syntax(ds)) or bits % 8:
         return frames  # compressed, or packed 1-bit pixels
     frame_bytes = int(ds.Rows) * int(ds.Columns) * bits // 8
     held = len(ds.PixelData)
@@ -174,14 +173,18 @@ def _pixels(ds: Any, name: str, plugin: str | None = None) -> np.ndarray:
     """The pixel array, a compressed one decoded by `plugin` or the one codecs.json names
     (pydicom would otherwise try each installed plugin in turn, and the report could not say
     which one ran)."""
-    codec = codecs.for_syntax(str(ds.file_meta.get("TransferSyntaxUID", "")))
+    codec = codecs.for_syntax(_syntax(ds))
     try:
         if codec is not None:
             ds.pixel_array_options(decoding_plugin=plugin or codec.python_plugin)
         return ds.pixel_array
     except Exception as e:  # pydicom raises many types for undecodable or truncated pixel data
-        syntax = ds.file_meta.get("TransferSyntaxUID", "unknown transfer syntax")
+        syntax = _syntax(ds) or "unknown transfer syntax"
         raise DicomError(f"{name}: pixel data cannot be decoded ({syntax}): {e}") from e
+
+
+def _syntax(ds: Any) -> str:
+    return str(ds.file_meta.get("TransferSyntaxUID", ""))
 
 
 def stats_for(image: DicomImage, table: str = "seed") -> tuple[float, float]:

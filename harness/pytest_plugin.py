@@ -163,18 +163,17 @@ def parity_check(
         cases: Sequence[str | Path | Case] | None = None,
     ) -> list[RunResult]:
         pipeline = bundled_pipeline(pipeline) if isinstance(pipeline, str | Path) else pipeline
-        chosen = list(cases) if cases is not None else [c.load for c in pipeline.cases]
-        if not chosen:
+        if not (cases if cases is not None else pipeline.cases):
             raise pytest.UsageError(
                 f"pipeline {pipeline.name!r} lists no cases: give cases=[...] to parity_check"
             )
+        chosen = cases if cases is not None else (source.load() for source in pipeline.cases)
         runs, failed = [], []
         for case in chosen:
-            loaded = case() if callable(case) else case
-            run = parity_run(pipeline, loaded)
+            run = parity_run(pipeline, case)
             runs.append(run)
             if not run.passed:
-                failed.append(f"case {_case_id(loaded)}: {terminal.explain(run)}")
+                failed.append(f"case {_case_id(case)}: {terminal.explain(run)}")
         if failed:
             pytest.fail(
                 f"{len(failed)} of {len(runs)} case(s) of {pipeline.name} do not pass:\n"

@@ -91,13 +91,10 @@ def parse(spec: Any, source: str | None = None) -> Pipeline | CodePipeline:
     if "code" in spec:
         return _parse_code_pipeline(spec, source, where)
     _only(spec, {"name", "description", "steps", "expect", "cases", "ops"}, where)
-    name = spec.get("name")
-    if not isinstance(name, str) or not name:
-        raise PipelineSpecError(f"{where}.name: required, a non-empty string")
+    name, base = _name(spec, where), _base(source)
     raw_steps = spec.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise PipelineSpecError(f"{where}.steps: required, a non-empty list (or 'code')")
-    base = Path(source).parent if source else Path.cwd()
     custom = parse_ops(spec.get("ops", {}), base, f"{where}.ops", set(SCHEMAS))
     steps = tuple(
         _parse_step(s, f"{where}.steps[{i}]", base, custom) for i, s in enumerate(raw_steps)
@@ -126,10 +123,7 @@ def parse(spec: Any, source: str | None = None) -> Pipeline | CodePipeline:
 
 def _parse_code_pipeline(spec: dict, source: str | None, where: str) -> CodePipeline:
     _only(spec, {"name", "description", "code", "tolerance", "expect", "cases"}, where)
-    name = spec.get("name")
-    if not isinstance(name, str) or not name:
-        raise PipelineSpecError(f"{where}.name: required, a non-empty string")
-    base = Path(source).parent if source else Path.cwd()
+    name, base = _name(spec, where), _base(source)
     python, function, module, export, serve = parse_code(spec["code"], base, f"{where}.code")
     tolerance = _object(spec, "tolerance", where)
     for tap, settings in tolerance.items():
@@ -147,6 +141,18 @@ def _parse_code_pipeline(spec: dict, source: str | None, where: str) -> CodePipe
         source=source,
         cases=_cases(spec, base, where),
     )
+
+
+def _name(spec: dict, where: str) -> str:
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise PipelineSpecError(f"{where}.name: required, a non-empty string")
+    return name
+
+
+def _base(source: str | None) -> Path:
+    """What the file's relative paths (models, code, cases) are relative to."""
+    return Path(source).parent if source else Path.cwd()
 
 
 def _expected(spec: dict, where: str, names: list[str] | None) -> str | None:

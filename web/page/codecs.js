@@ -27,9 +27,10 @@ export async function decodeFrame(ds, syntax, frame, frames, { rows, cols, bitsA
     throw new Error(`transfer syntax ${syntax} (${entry.name}) needs encapsulated pixel data; the file's is native`);
   }
   const bytes = frameBytes(ds, pixel, frame, frames, syntax);
-  if (entry.js === '@cornerstonejs/codec-libjpeg-turbo-8bit' && jpegPrecision(bytes) > 8) {
+  const precision = entry.js === '@cornerstonejs/codec-libjpeg-turbo-8bit' ? jpegPrecision(bytes) : 0;
+  if (precision > 8) {
     throw new Error(
-      `${entry.name} with ${jpegPrecision(bytes)}-bit samples: the page's JPEG codec ` +
+      `${entry.name} with ${precision}-bit samples: the page's JPEG codec ` +
       `(${entry.js}) decodes 8-bit JPEG only; the page has no 12-bit JPEG codec`);
   }
   const decoded = entry.js === 'tfjs-parity'
