@@ -5,6 +5,7 @@ them."""
 from __future__ import annotations
 
 import glob
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ class Case:
     file: np.ndarray | None = None
 
 
-def from_dicom(path: Path, stats_table: str | None = "seed") -> Case:
+def from_dicom(path: Path, stats_table: str | None = "seed", case_id: str | None = None) -> Case:
     """The motivating code's input: stored pixel values as [rows, cols, 1], mean/std by metadata
     (no statistics table: no mean/std, for pipelines that do not normalise), and the file's
     bytes for pipelines that decode it themselves."""
@@ -34,7 +35,7 @@ def from_dicom(path: Path, stats_table: str | None = "seed") -> Case:
         mean, std = dicom.stats_for(image, stats_table)
         params = {"mean": mean, "std": std}
     return Case(
-        id=path.stem,
+        id=case_id or path.name,
         input=image.pixels[..., np.newaxis],
         file=np.frombuffer(path.read_bytes(), dtype=np.uint8),
         params=params,
@@ -50,12 +51,14 @@ def from_dicom(path: Path, stats_table: str | None = "seed") -> Case:
     )
 
 
-def from_file(path: Path) -> Case:
+def from_file(path: Path, case_id: str | None = None) -> Case:
     """A DICOM file as it is, for pipelines that decode it themselves: nothing is decoded here,
     so a file only one side can decode (or neither) still becomes a case and a clear stage
     failure, not a case that cannot load."""
     data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-    return Case(id=path.stem, input=data, file=data, meta={"source": str(path), "kind": "file"})
+    return Case(
+        id=case_id or path.name, input=data, file=data, meta={"source": str(path), "kind": "file"}
+    )
 
 
 class CaseListError(ValueError):
@@ -73,8 +76,8 @@ class CaseSource:
 
     def load(self) -> Case:
         if self.as_file:
-            return from_file(self.dicom)
-        return from_dicom(self.dicom, self.stats)
+            return from_file(self.dicom, self.id)
+        return from_dicom(self.dicom, self.stats, self.id)
 
 
 def parse_case_list(entries: Any, base: Path, where: str) -> tuple[CaseSource, ...]:
@@ -84,7 +87,7 @@ def parse_case_list(entries: Any, base: Path, where: str) -> tuple[CaseSource, .
     the listing file, may be a glob, or "pydicom:NAME" for a test file pydicom ships."""
     if not isinstance(entries, list):
         raise CaseListError(f"{where}: a list of paths or {{'file'|'dicom': path}} objects")
-    sources: list[CaseSource] = []
+    found: list[tuple[str, Path, dict[str, Any], str | None]] = []  # (where, path, entry, id)
     for i, entry in enumerate(entries):
         at = f"{where}[{i}]"
         if isinstance(entry, str):
@@ -94,12 +97,35 @@ def parse_case_list(entries: Any, base: Path, where: str) -> tuple[CaseSource, .
         unknown = sorted(set(entry) - {"dicom", "file", "stats", "id"})
         if unknown:
             raise CaseListError(f"{at}: unknown key(s) {', '.join(unknown)}")
-        as_file = "file" in entry
-        paths = _paths(base, entry["file"] if as_file else entry["dicom"], at)
+        text = entry["file"] if "file" in entry else entry["dicom"]
+        paths = _paths(base, text, at)
+        if "id" in entry and (len(paths) != 1 or not isinstance(entry["id"], str)):
+            raise CaseListError(f"{at}.id: a string, for an entry naming one file")
         for path in paths:
-            case_id = entry.get("id", path.stem) if len(paths) == 1 else path.stem
-            sources.append(CaseSource(case_id, path, entry.get("stats", "seed"), as_file))
-    return tuple(sources)
+            own = entry.get("id") or (text if text.startswith("pydicom:") else None)
+            found.append((at, path, entry, own))
+    ids = case_ids([(path, own) for _, path, _, own in found])
+    seen: dict[str, str] = {}
+    for (at, path, _, _), case_id in zip(found, ids, strict=True):
+        if case_id in seen:
+            raise CaseListError(
+                f"{at}: case id {case_id!r} ({path}) is also {seen[case_id]}; give each case "
+                "its own file, or an 'id' of its own"
+            )
+        seen[case_id] = f"{at} ({path})"
+    return tuple(
+        CaseSource(case_id, path, entry.get("stats", "seed"), "file" in entry)
+        for (_, path, entry, _), case_id in zip(found, ids, strict=True)
+    )
+
+
+def case_ids(paths: list[tuple[Path, str | None]]) -> list[str]:
+    """Each case's id: its own (an 'id' key, or "pydicom:NAME"), else its path relative to the
+    folder all the listed files share (a.png and a.jpg, or cats/001.jpg and dogs/001.jpg, stay
+    apart), with / as separator."""
+    local = [p for p, own in paths if own is None]
+    common = Path(os.path.commonpath([p.parent for p in local])) if local else None
+    return [own or p.relative_to(common).as_posix() for p, own in paths]
 
 
 def _paths(base: Path, text: Any, where: str) -> list[Path]:

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from harness.compare.tolerance import parse_override
 from harness.pipeline.params import PipelineSpecError
 from harness.report import html, json_report, terminal
 from harness.results import CaseResult, Report, RunResult
-from harness.runner import BROWSERS, Harness
+from harness.runner import BROWSERS, Harness, harness_error
 from harness.runtimes.backends import DEFAULT_VARIANTS, KNOWN_VARIANTS, parse_variant
 from harness.runtimes.driver import BrowserUnavailable
 from harness.suite import DEFAULT_SUITE, Suite, SuiteError, load_suite, run_suite, with_model
@@ -224,6 +225,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 on_run=_progress,
                 report=report,
             )
+    except Exception as e:  # the harness broke: the report says so and cannot pass
+        report.error = harness_error(e)
+        traceback.print_exc()
+    except KeyboardInterrupt:
+        report.error = "interrupted (Ctrl-C): the runs before it are kept"
+        raise
     finally:  # a report is written even when runs fail or the harness itself breaks
         report.timings["total"] = round(time.perf_counter() - t0, 3)
         path = json_report.write(report, args.out)

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.cases import Case
+from harness.compare.expectations import judge
 from harness.compare.metrics import Tolerance
-from harness.compare.stages import compare_run
+from harness.compare.stages import compare_run, unjudged
 from harness.compare.tolerance import policy
 from harness.pipeline.code import CodePipeline
 from harness.results import RunResult
@@ -73,11 +74,11 @@ def _compare(
         for side, out in (("python", reference), ("js", candidate))
         if out.failure
     }
-    # compare_run reads each side's failure by stage: give it the placed ones
-    sides = {
-        side: RuntimeOutput(out.stages, {f.stage: f} if (f := failures.get(side)) else {})
-        for side, out in (("python", reference), ("js", candidate))
-    }
+    # compare_run reads each side's failure by stage: give it the placed ones. The reference is
+    # shared by every backend's run, so it gets a copy; the candidate keeps its own object, to
+    # which a pull from the page that fails while comparing adds a failure by the stage it read.
+    python = RuntimeOutput(reference.stages, {f.stage: f} if (f := failures.get("python")) else {})
+    candidate.failures = {f.stage: f} if (f := failures.get("js")) else {}
 
     def policy_for(tap: str, dtype: np.dtype) -> Tolerance:
         return policy(
@@ -87,16 +88,16 @@ def _compare(
     with harness.timings.phase("compare"):
         stages, _ = compare_run(
             tuple(order + ([END] if any(f.stage == END for f in failures.values()) else [])),
-            sides["python"],
-            sides["js"],
+            python,
+            candidate,
             policy_for,
             precision=precision,
         )
     for stage in stages:
+        stage.own_error_class = None  # a tap has no isolated run: its own error is unknown
         one_side = _tapped_by_one_side(stage.name, reference, candidate, failures)
         if one_side:
             stage.verdict, stage.message = "fail", one_side
-            stage.own_error_class = "semantic"
     result.stages = stages
     result.first_divergence = next((s.name for s in stages if s.verdict == "fail"), None)
     if failures:
@@ -106,6 +107,9 @@ def _compare(
             f"{f.stage}: {_user_paths(f.message, served)}{_stack(f.stack, served)}"
             for f in failures.values()
         )
+    elif problem := unjudged(stages):
+        result.status, result.reason = "error", problem
+    judge(result, pipeline.expect)
 
 
 def _placed(failure: StageFailure, out: RuntimeOutput, order: list[str]) -> StageFailure:

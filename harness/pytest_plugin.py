@@ -186,7 +186,7 @@ def parity_check(
 
 
 def _case_id(case: str | Path | Case) -> str:
-    return case.id if isinstance(case, Case) else Path(case).stem
+    return case.id if isinstance(case, Case) else Path(case).name
 
 
 def _no_backend(only: pytest.Mark | None) -> str:

@@ -16,8 +16,10 @@ import os
 import platform
 import threading
 import time
+import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,10 +27,11 @@ import numpy as np
 from harness import code_runs, codecs, dicom, models, serving, versions
 from harness.cases import Case
 from harness.compare.classify import float32_redo_errors
+from harness.compare.expectations import judge
 from harness.compare.hints import hints_for
 from harness.compare.metrics import Tolerance
 from harness.compare.outputs import classifier_outputs
-from harness.compare.stages import compare_run, fold_layers
+from harness.compare.stages import compare_run, fold_layers, unjudged
 from harness.compare.tolerance import Override, policy
 from harness.pipeline.code import CodePipeline
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
@@ -45,7 +48,7 @@ from harness.runtimes.browser import (
 )
 from harness.runtimes.driver import BrowserUnavailable, ChromiumDriver, Driver, PageError
 from harness.runtimes.pulled import PulledStages
-from harness.runtimes.tf_models import model_layer_ops
+from harness.runtimes.tf_models import ends_in_softmax, model_layer_ops
 from harness.server import ParityServer
 
 BROWSERS = ("chromium",)  # Firefox and WebKitGTK over WebDriver come later
@@ -207,14 +210,19 @@ class Harness:
         for _, variant in targets:
             parse_variant(variant)
         steps: list[dict[str, Any]] | None = None
-        if isinstance(pipeline, CodePipeline):
-            code_runs.reference(self, pipeline, case)  # the user's Python, once, in this thread
-        else:
-            self.reference(pipeline, case)
-            self.redo_errors(pipeline, case)
-            # the page's steps once for every page: models converted before the threads
-            with contextlib.suppress(models.ConversionError):  # each run reports it
-                steps = self.js_steps(pipeline, case)
+        try:
+            if isinstance(pipeline, CodePipeline):
+                code_runs.reference(self, pipeline, case)  # the user's Python, once, here
+            else:
+                self.reference(pipeline, case)
+                self.redo_errors(pipeline, case)
+                # the page's steps once for every page: models converted before the threads
+                with contextlib.suppress(models.ConversionError):  # each run reports it
+                    steps = self.js_steps(pipeline, case)
+        except Exception as e:  # the harness broke on this case: every run says so, none passes
+            return [
+                _crashed(RunResult(browser=b, backend=v, status="error"), e) for b, v in targets
+            ]
         for browser in {b for b, _ in targets}:
             with contextlib.suppress(BrowserUnavailable):  # each run reports it
                 self.session(browser)
@@ -239,14 +247,27 @@ class Harness:
         A backend or browser that cannot start gives `unavailable_status` (error, or skipped
         when the user did not ask for that backend by name) with the reason. `js_steps`
         replaces what the page runs (default: `js_steps(pipeline, case)`), e.g. to try a
-        changed TF.js model against the same Python reference."""
+        changed TF.js model against the same Python reference.
+
+        Anything that breaks inside the harness (an exception of its own, not a JS or Python
+        failure of the user's steps, which are stage failures) makes this run an error that
+        names it; it never passes, and the next run goes on."""
         parse_variant(variant)  # a typo is a usage error, not a skipped run
-        result = RunResult(
-            browser=browser,
-            backend=variant,
-            status="ok",
-            expected_first_divergence=pipeline.expect_first_divergence,
-        )
+        result = RunResult(browser=browser, backend=variant, status="ok")
+        try:
+            return self._run(pipeline, case, result, unavailable_status, js_steps)
+        except Exception as e:
+            return _crashed(result, e)
+
+    def _run(
+        self,
+        pipeline: Pipeline | CodePipeline,
+        case: Case,
+        result: RunResult,
+        unavailable_status: str,
+        js_steps: list[dict[str, Any]] | None,
+    ) -> RunResult:
+        browser, variant = result.browser, result.backend
         code = isinstance(pipeline, CodePipeline)
         if code and case.file is None:
             result.status, result.reason = "error", f"case {case.id!r} has no file for the code"
@@ -334,10 +355,14 @@ class Harness:
             result.stages, result.first_divergence, layer_ops
         )
         decodes = {s.name: s.python["plugin"] for s in pipeline.steps if s.op == "decode"}
+        models_ = {s.name: s.python for s in pipeline.steps if s.op == "model"}
         for stage in result.stages:
-            if stage.name in layer_ops and stage.name in candidate.stages:
+            if stage.name in models_ and stage.name in candidate.stages:
+                model = models_[stage.name]
                 stage.outputs = classifier_outputs(
-                    reference.stages[stage.name], candidate.stages[stage.name]
+                    reference.stages[stage.name],
+                    candidate.stages[stage.name],
+                    ends_in_softmax(model["path"], model["format"]),
                 )
             if stage.name in decodes and case.file is not None:
                 uid, syntax = dicom.transfer_syntax(case.file.tobytes())
@@ -353,6 +378,9 @@ class Harness:
         if failures:
             result.status = "error"
             result.reason = "; ".join(f"{f.stage}: {f.message}" for f in failures)
+        elif problem := unjudged(result.stages):
+            result.status, result.reason = "error", problem
+        judge(result, pipeline.expect)
 
     def _add_hints(
         self,
@@ -431,6 +459,22 @@ class Harness:
             "reference_device": tf_runtime.describe_device(),
             "browsers": browsers,
         }
+
+
+def _crashed(result: RunResult, error: Exception) -> RunResult:
+    """`result` as an error that names what broke in the harness and where."""
+    result.status, result.stages = "error", []
+    result.reason = harness_error(error)
+    return result
+
+
+def harness_error(error: BaseException) -> str:
+    """'harness error: TYPE: message (at file.py:line in function)', the innermost frame."""
+    text = f"harness error: {type(error).__name__}: {error}"
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        text += f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})"
+    return text
 
 
 def _nbytes(references: collections.OrderedDict[str, RuntimeOutput]) -> int:

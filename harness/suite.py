@@ -141,10 +141,16 @@ def bundled_pipeline(name_or_path: str | Path) -> spec.Pipeline | CodePipeline:
 
 
 def bundled_case(id_or_path: str | Path) -> cases.Case:
-    """A case of the bundled suite by id (e.g. "examples_overlay"), or any DICOM file by path."""
-    if isinstance(id_or_path, Path) or id_or_path.endswith(".dcm"):
+    """A case of the bundled suite by id (e.g. "examples_overlay.dcm", or the file's name
+    without its extension when that names one bundled case), or any DICOM file by path."""
+    bundled = {c.id: c for c in bundled_suite().cases}
+    if isinstance(id_or_path, str) and id_or_path not in bundled:
+        stems = [c for c in bundled.values() if Path(c.id).stem == id_or_path]
+        if len(stems) == 1:
+            return stems[0].load()
+    if isinstance(id_or_path, Path) or (id_or_path.endswith(".dcm") and id_or_path not in bundled):
         return cases.from_dicom(Path(id_or_path))
-    return _pick("case", {c.id: c for c in bundled_suite().cases}, id_or_path).load()
+    return _pick("case", bundled, id_or_path).load()
 
 
 def _pick(kind: str, bundled: dict[str, T], name: str) -> T:
@@ -169,6 +175,10 @@ def run_suite(
 ) -> Report:
     """Fill `report` (pass your own to keep partial results if this raises) and return it."""
     report = report if report is not None else Report(environment={})
+    ids = [source.id for source in suite.cases]
+    clash = sorted({i for i in ids if ids.count(i) > 1})
+    if clash:  # a suite built in code: two cases under one id would be reported as one
+        raise SuiteError(f"suite {suite.name!r}: case ids must be unique, repeated: {clash}")
     loaded: dict[str, cases.Case | str] = {}
     for source in suite.cases:
         try:

@@ -83,9 +83,9 @@ def test_parity_run_keeps_going_past_a_corrupt_file_and_writes_the_report(
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     check_contract(report)
     by_case = {c["case"]: c for c in report["cases"]}
-    assert by_case["corrupt"]["status"] == "error"
-    assert "corrupt.dcm: not a readable DICOM file" in by_case["corrupt"]["reason"]
-    [run] = by_case["good"]["runs"]
+    assert by_case["corrupt.dcm"]["status"] == "error"
+    assert "corrupt.dcm: not a readable DICOM file" in by_case["corrupt.dcm"]["reason"]
+    [run] = by_case["good.dcm"]["runs"]
     assert run["status"] == "ok" and run["first_divergence"] is None
     assert "1 passed" in done.stdout and "1 case(s) could not be loaded" in done.stdout
 
@@ -95,7 +95,7 @@ def test_parity_run_prints_the_matrix_and_passes_on_expected_divergence(tmp_path
     seed = fixtures_dir / "pipelines" / "seed.json"
     done = tfjs_parity("run", str(seed), "--backend", "cpu", "--out", "o", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "PASS (diverges at resize, as expected)" in done.stdout
+    assert "PASS (diverges as declared: resize semantic 0.31 <= 0.5)" in done.stdout
     assert "time (summed over the pages working in parallel): " in done.stdout
     assert "backend_init" in done.stdout
     report = json.loads((tmp_path / "o" / "report.json").read_text())
@@ -241,3 +241,42 @@ def test_parity_run_a_savedmodel_after_the_preprocessing_node_by_node(tmp_path, 
     [stage] = [s for s in run["stages"] if s["name"] == "model"]
     assert stage["layers"][0]["op"] == "_FusedConv2D"  # a GraphModel: compared node by node
     assert len(stage["layers"]) == 70
+
+
+def test_a_harness_crash_leaves_a_failing_report_with_the_reason(tmp_path, monkeypatch, capsys):
+    from harness import cli, suite
+
+    def crash(harness, suite_, variants, browsers, unavailable, on_run, report):
+        report.cases.append(suite.CaseResult(case="a", pipeline="p"))
+        raise RuntimeError("the model would not load")
+
+    monkeypatch.setattr(cli, "run_suite", crash)
+    status = cli.main(["run", "--backend", "cpu", "--out", str(tmp_path)])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert status == 1
+    assert report["passed"] is False
+    assert report["error"].startswith("harness error: RuntimeError: the model would not load")
+    assert [c["case"] for c in report["cases"]] == ["a"]  # what was gathered is kept
+    assert "the harness stopped" in capsys.readouterr().out
+
+
+def test_an_exception_inside_a_run_is_that_runs_error(monkeypatch):
+    from harness import runner
+    from harness.suite import bundled_case, bundled_pipeline
+
+    def broken(*args, **kwargs):
+        raise KeyError("layer_0")
+
+    monkeypatch.setattr(runner.Harness, "_run", broken)
+    run = runner.Harness().run(
+        bundled_pipeline("seed"), bundled_case("examples_overlay"), "chromium", "cpu"
+    )
+    assert (run.status, run.passed) == ("error", False)
+    assert run.reason.startswith("harness error: KeyError: 'layer_0' (at test_cli.py:")
+
+
+def test_a_report_with_nothing_compared_does_not_pass():
+    from harness.results import CaseResult, Report, RunResult
+
+    skipped = Report({}, [CaseResult("a", "p", runs=[RunResult("chromium", "webgpu", "skipped")])])
+    assert not skipped.passed and not Report({}).passed

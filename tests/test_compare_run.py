@@ -9,7 +9,7 @@ from harness.compare.classify import classify
 from harness.compare.hints import js_equivalent
 from harness.compare.metrics import compare
 from harness.compare.outputs import classifier_outputs
-from harness.compare.stages import compare_run, default_policies, fold_layers
+from harness.compare.stages import compare_run, default_policies, fold_layers, unjudged
 from harness.compare.tolerance import FLOAT32
 from harness.results import CaseResult, Report, RunResult, StageResult
 from harness.runtimes.base import RuntimeOutput, StageFailure
@@ -154,15 +154,34 @@ def test_model_layers_fold_into_their_stage_and_name_the_first_divergent_layer()
 def test_classifier_outputs_agreement_and_logits_cosine():
     logits = np.array([[2.0, 1.0, 0.0, -1.0, -2.0, -3.0], [0.0, 3.0, 1.0, 0.0, 0.0, 0.0]])
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    same = classifier_outputs(probs, probs.astype(np.float32))
+    same = classifier_outputs(probs, probs.astype(np.float32), softmax=False)  # rows sum to 1
     assert same["top1_agreement"] == same["top5_agreement"] == 1.0
     assert same["logits_cosine"] == pytest.approx(1.0) and same["max_abs_prob"] < 1e-7
     swapped = probs.copy()
     swapped[1, [1, 2]] = swapped[1, [2, 1]]  # the second row now picks another class
-    m = classifier_outputs(probs, swapped)
+    m = classifier_outputs(probs, swapped, softmax=True)
     assert m["top1_agreement"] == 0.5 and m["top5_agreement"] == 1.0  # same five, other order
     assert m["logits_cosine"] < 0.9 and m["rows"] == 2
-    assert classifier_outputs(np.zeros((1, 4, 4)), np.zeros((1, 4, 4))) is None
+    assert classifier_outputs(np.zeros((1, 4, 4)), np.zeros((1, 4, 4)), softmax=True) is None
+
+
+def test_no_classifier_metrics_for_a_regression_head():
+    boxes = np.array([[0.1, 0.2, 0.5, 0.9], [0.3, 0.3, 0.4, 0.8]], np.float32)  # rows != 1
+    mesh = np.random.default_rng(0).normal(size=(1, 468 * 3)).astype(np.float32)
+    assert classifier_outputs(boxes, boxes + 0.01, softmax=False) is None
+    assert classifier_outputs(mesh, mesh, softmax=False) is None
+    logits = np.array([[2.0, -1.0, 0.5]], np.float32)  # a softmax model's logits layer: named
+    assert classifier_outputs(logits, logits, softmax=True)["top1_agreement"] == 1.0
+
+
+def test_logits_cosine_is_not_one_when_a_side_has_nan_or_inf():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
+    for bad in (np.nan, np.inf):
+        broken = probs.copy()
+        broken[1, 0] = bad
+        m = classifier_outputs(probs, broken, softmax=True)
+        assert np.isnan(m["logits_cosine"]), bad
+        assert np.isnan(m["max_abs_prob"]) or m["max_abs_prob"] == np.inf
 
 
 def test_model_outputs_aggregate_over_the_cases_of_a_backend():
@@ -197,3 +216,77 @@ def test_model_outputs_aggregate_over_the_cases_of_a_backend():
     [summary] = report.to_dict()["model_outputs"]
     assert (summary["cases"], summary["rows"], summary["top1_agreement"]) == (2, 2, 0.5)
     assert (summary["max_abs_prob"], summary["logits_cosine"]) == (0.2, 0.9)
+
+
+class _Unreadable(dict):
+    """Stages a runtime produced, one of which the harness could not read back (a failed pull)."""
+
+    def __init__(self, stages, lost):
+        super().__init__(stages)
+        self.lost = lost
+
+    def __contains__(self, name):
+        return name == self.lost or super().__contains__(name)
+
+    def get(self, name, default=None):
+        return default if name == self.lost else super().get(name, default)
+
+
+def test_a_stage_that_could_not_be_read_is_an_error_of_that_stage():
+    stages = _Unreadable({k: v for k, v in output(input=[1, 2], a=[2, 4]).stages.items()}, "b")
+    candidate = RuntimeOutput(stages, {"b": StageFailure("b", "could not fetch the stage")})
+    results, first = compare_run(STAGES, REFERENCE, candidate, default_policies("float32"))
+    by = {s.name: s for s in results}
+    assert by["b"].verdict == "error" and "could not fetch the stage" in by["b"].message
+    assert first is None
+    assert unjudged(results).startswith("b: the js stage could not be read")
+
+
+def test_a_run_that_compares_nothing_cannot_pass():
+    nothing = [StageResult("a", None, None, None, None, "not_run", None, None, None)]
+    assert "no stage was compared" in unjudged(nothing)
+    run = RunResult("chromium", "cpu", "ok", stages=nothing)
+    assert not run.passed
+
+
+def test_a_nan_is_named_where_it_is_not_hidden_behind_the_greatest_finite_difference():
+    from harness.compare.stages import compare_stage
+    from harness.report.terminal import cell
+
+    ref = np.zeros((40, 70, 1), np.float32)
+    cand = ref.copy()
+    cand[35, 20, 0] = 0.0036
+    cand[27, 61, 0] = np.nan
+    cand[30, 1, 0] = np.inf
+    stage = compare_stage("softmax", ref, cand, FLOAT32)
+    assert stage.chained["nonfinite_index"] == (27, 61, 0)
+    assert stage.message.startswith(
+        "NaN/Inf disagree at 2 of 2800 element(s), first at index [27, 61, 0] (python 0.0, js nan)"
+    )
+    assert stage.min_passing_tolerance is None
+    assert cell(stage) == "✗ js NaN at [27,61,0]"
+    python_inf = compare_stage("x", cand, ref, FLOAT32)  # the other side holds them
+    assert cell(python_inf) == "✗ python NaN at [27,61,0]"
+
+
+def test_one_legend_a_stage_passing_on_its_own_is_drawn_tilde_whatever_failed_end_to_end():
+    from harness.report.terminal import cell
+
+    shape = StageResult("tile", [1, 3], "float32", [3, 1], "float32", "fail", None, None, None)
+    shape.message, shape.own_verdict = "shape differs: python [3, 1] vs js [1, 3]", "pass"
+    assert cell(shape) == "~ shape"
+    shape.own_verdict = "fail"
+    assert cell(shape) == "✗ shape"
+
+
+def test_model_outputs_worst_cosine_is_nan_whatever_the_order_of_cases():
+    def run(cosine: float) -> RunResult:
+        outputs = {"top1_agreement": 1.0, "top5_agreement": 1.0, "max_abs_prob": 0.0}
+        stage = StageResult("m", [1, 2], "float32", [1, 2], "float32", "pass", {}, None, None)
+        stage.outputs = {**outputs, "logits_cosine": cosine, "rows": 1}
+        return RunResult("chromium", "wasm", "ok", stages=[stage])
+
+    for order in ([1.0, np.nan], [np.nan, 1.0]):
+        cases = [CaseResult(str(i), "p", runs=[run(c)]) for i, c in enumerate(order)]
+        [summary] = Report({}, cases).model_outputs()
+        assert np.isnan(summary["logits_cosine"])

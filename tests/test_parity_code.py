@@ -61,7 +61,7 @@ def run_one(parity_harness, pipeline_file: Path, backend: str = "wasm"):
 
 def test_parity_the_examples_seed_fails_at_resize_and_the_fix_passes(parity_harness):
     seed = spec.load(EXAMPLE / "parity" / "seed.json")
-    unexpected = dataclasses.replace(seed, expect_first_divergence=None)
+    unexpected = dataclasses.replace(seed, expect={})
     for source in seed.cases:
         run = parity_harness.run(unexpected, source.load(), "chromium", "wasm")
         assert (run.status, run.first_divergence) == ("ok", "resize"), source.id
@@ -211,7 +211,7 @@ def test_only_the_named_folders_are_served(parity_harness, tmp_path):
 
 def test_a_pipeline_file_runs_on_its_own_cases(tmp_path):
     suite = load_suite(project(tmp_path, cases=[str(SCAN), "pydicom:CT_small.dcm"]))
-    assert [c.id for c in suite.cases] == ["synthetic_12bit_signed", "CT_small"]
+    assert [c.id for c in suite.cases] == ["synthetic_12bit_signed.dcm", "pydicom:CT_small.dcm"]
     assert all(isinstance(c.load(), cases.Case) for c in suite.cases)
 
 

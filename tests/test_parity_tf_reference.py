@@ -23,7 +23,9 @@ def tf_pipeline(
     return parse(
         {
             "name": name + "-legacy" * (not align_corners and not half_pixel_centers),
-            "expect": {"first_divergence": expect} if expect else {},
+            "expect": {"divergences": {expect: {"class": "semantic", "max_abs": 1.0}}}
+            if expect
+            else {},
             "steps": [
                 {
                     "op": "normalize",

@@ -61,7 +61,26 @@ def test_case_parameters_are_resolved_per_case():
         ),
         (spec(RESIZE, RESIZE), r"stage names must be unique"),
         (spec({**RESIZE, "name": "input"}), r"stage names must be unique"),
-        (spec(RESIZE, expect={"first_divergence": "tile"}), r"'tile' is not a stage"),
+        (
+            spec(RESIZE, expect={"divergences": {"tile": {"class": "semantic", "max_abs": 1}}}),
+            r"expect\.divergences\.tile: 'tile' is not a stage",
+        ),
+        (
+            spec(RESIZE, expect={"first_divergence": "resize"}),
+            r"expect\.first_divergence is no longer read: it excused every stage after",
+        ),
+        (
+            spec(RESIZE, expect={"divergences": {"resize": {"class": "semantic"}}}),
+            r"divergences\.resize: needs max_abs, .*without a bound would excuse any error",
+        ),
+        (
+            spec(RESIZE, expect={"divergences": {"resize": {"class": "odd", "max_abs": 1}}}),
+            r"divergences\.resize\.class: 'odd' is not one of float32, float16, semantic",
+        ),
+        (
+            spec(RESIZE, expect={"divergences": {"resize": {"class": "semantic", "max_abs": -1}}}),
+            r"divergences\.resize\.max_abs: must be a non-negative number",
+        ),
         ({"steps": [RESIZE]}, r"pipeline\.name: required"),
         (spec(), r"steps: required, a non-empty list"),
         (spec(RESIZE, colour=1), r"unknown key\(s\) colour"),
@@ -79,8 +98,9 @@ def test_bundled_pipelines_load_and_differ_only_where_documented():
         == matched.stage_names
         == ("input", "normalize", "resize", "tile", "expand_dims")
     )
-    assert seed.expect_first_divergence == "resize"
-    assert matched.expect_first_divergence is None
+    assert list(seed.expect) == ["resize"]
+    assert (seed.expect["resize"].error_class, seed.expect["resize"].max_abs) == ("semantic", 0.5)
+    assert matched.expect == {}
     assert [s.python for s in seed.steps] == [s.python for s in matched.steps]
     assert seed.steps[1].js["method"] == "nearest"
     assert matched.steps[1].js["antialias"] == "skimage"

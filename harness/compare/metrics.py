@@ -65,6 +65,10 @@ class Metrics:
     min_rtol: float = 0.0
     statistic_abs: float | None = None  # the policy's statistic, when it is not elementwise
     statistic_rel: float | None = None
+    # the first (row-major) element where NaN/Inf disagree, and both sides' values there
+    nonfinite_index: tuple[int, ...] | None = None
+    nonfinite_reference: float | None = None
+    nonfinite_candidate: float | None = None
 
 
 def dtype_family(dtype: np.dtype) -> str:
@@ -130,6 +134,7 @@ class _Acc:
     max_ulp: int = 0
     mismatched: int = 0
     nonfinite_bad: int = 0
+    nonfinite_first: int | None = None  # flat index of the first NaN/Inf disagreement
     min_atol: float = 0.0
     min_rtol: float = 0.0
 
@@ -166,6 +171,14 @@ def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance) -> Met
     if acc.worst is not None:
         worst = tuple(int(i) for i in np.unravel_index(acc.worst, reference.shape))
         worst_ref, worst_cand = float(ref[acc.worst]), float(cand[acc.worst])
+    bad = acc.nonfinite_first
+    nonfinite = {}
+    if bad is not None:
+        nonfinite = {
+            "nonfinite_index": tuple(int(i) for i in np.unravel_index(bad, reference.shape)),
+            "nonfinite_reference": float(ref[bad]),
+            "nonfinite_candidate": float(cand[bad]),
+        }
     return Metrics(
         max_abs=acc.max_abs,
         max_rel=acc.max_rel,
@@ -183,6 +196,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance) -> Met
         min_rtol=max(acc.min_rtol, 0.0),
         statistic_abs=stat_abs,
         statistic_rel=stat_rel,
+        **nonfinite,
     )
 
 
@@ -254,6 +268,8 @@ def _merge(accs: list[_Acc]) -> _Acc:
         out.max_ulp = max(out.max_ulp, a.max_ulp)
         out.mismatched += a.mismatched
         out.nonfinite_bad += a.nonfinite_bad
+        if out.nonfinite_first is None:
+            out.nonfinite_first = a.nonfinite_first
         out.min_atol = max(out.min_atol, a.min_atol)
         out.min_rtol = max(out.min_rtol, a.min_rtol)
     return out
@@ -282,7 +298,10 @@ def _block(
         finite = np.isfinite(diff, out=w.finite[:n])
         c = cand.astype(np.float64)
         same = (r == c) | (np.isnan(r) & np.isnan(c))  # the same Inf, or NaN on both sides
-        acc.nonfinite_bad += int(np.count_nonzero(~finite & ~same))
+        disagree = np.flatnonzero(~finite & ~same)
+        acc.nonfinite_bad += disagree.size
+        if disagree.size and acc.nonfinite_first is None:
+            acc.nonfinite_first = offset + int(disagree[0])
         diff[~finite] = 0.0  # left out of the finite metrics below
         r[~finite] = 0.0
         k = int(np.argmax(diff))

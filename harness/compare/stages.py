@@ -44,7 +44,8 @@ def compare_stage(
     m = compare(reference, candidate, tol)
     result.chained = dataclasses.asdict(m)
     result.verdict = "pass" if m.passed else "fail"
-    result.min_passing_tolerance = {"atol": m.min_atol, "rtol": m.min_rtol, "ulp": m.max_ulp}
+    if not m.nonfinite_mismatched:  # no tolerance passes a NaN/Inf disagreement
+        result.min_passing_tolerance = {"atol": m.min_atol, "rtol": m.min_rtol, "ulp": m.max_ulp}
     if not m.allclose:
         result.message = describe_mismatch(m, tol)
     return result
@@ -52,6 +53,13 @@ def compare_stage(
 
 def describe_mismatch(m: Metrics, tol: Tolerance) -> str:
     """torch.testing-style: how many, the greatest differences, where, and what was allowed."""
+    if m.nonfinite_mismatched:  # first: the NaN/Inf is the finding, not the finite metrics
+        return (
+            f"NaN/Inf disagree at {m.nonfinite_mismatched} of {m.total} element(s), first at "
+            f"index {list(m.nonfinite_index or [])} (python {m.nonfinite_reference!r}, js "
+            f"{m.nonfinite_candidate!r}); no tolerance passes that. Among the finite elements: "
+            f"greatest absolute difference {m.max_abs:.6g} at index {list(m.worst_index or [])}"
+        )
     allowed = f"allowed atol {tol.atol:g} + rtol {tol.rtol:g} * |python|"
     if tol.ulp is not None:
         allowed += f" or {tol.ulp} ULP"
@@ -68,10 +76,7 @@ def describe_mismatch(m: Metrics, tol: Tolerance) -> str:
             f"; {tol.statistic} of |js - python| {m.statistic_abs:.6g}, "
             f"of the relative error {m.statistic_rel:.6g}"
         )
-    if m.nonfinite_mismatched:
-        text += f"; {m.nonfinite_mismatched} NaN/Inf position(s) disagree"
-    passing = f"; it would pass with atol {m.min_atol:.3g} or rtol {m.min_rtol:.3g}"
-    return text + (passing if not m.nonfinite_mismatched else "")
+    return text + f"; it would pass with atol {m.min_atol:.3g} or rtol {m.min_rtol:.3g}"
 
 
 PolicyFor = Callable[[str, np.dtype], Tolerance]  # (stage, candidate dtype) -> policy
@@ -101,7 +106,9 @@ def compare_run(
         ref = reference.stages.get(name)
         cand = candidate.stages.get(name)
         if ref is None or cand is None:
-            result = _not_compared(name, ref, cand, reference, candidate, first is None)
+            result = _lost(name, ref, cand, reference, candidate) or _not_compared(
+                name, ref, cand, reference, candidate, first is None
+            )
         else:
             result = compare_stage(name, ref, cand, policy_for(name, cand.dtype))
         if name == INPUT_STAGE:  # no op ran: what arrived is the stage's own error
@@ -169,6 +176,39 @@ def _add_isolated(
         alone = compare_stage(result.name, ref, own, policy_for(result.name, own.dtype))
         result.isolated, result.own_verdict = alone.chained, alone.verdict
         result.isolated_message = alone.message
+
+
+def _lost(
+    name: str,
+    ref: np.ndarray | None,
+    cand: np.ndarray | None,
+    reference: RuntimeOutput,
+    candidate: RuntimeOutput,
+) -> StageResult | None:
+    """A stage a runtime produced but the harness could not read (a pull from the page failed,
+    or its bytes did not decode): an error of this stage, never a pass nor a "not run"."""
+    why = []
+    for side, out, arr in (("python", reference, ref), ("js", candidate, cand)):
+        if arr is None and name in out.stages:
+            failure = out.failures.get(name)
+            why.append(
+                f"the {side} stage could not be read"
+                + (f": {failure.message}" if failure else " (an earlier read failed)")
+            )
+    if not why:
+        return None
+    return StageResult(name, None, None, None, None, "error", None, None, None, "; ".join(why))
+
+
+def unjudged(stages: list[StageResult]) -> str | None:
+    """Why a run cannot have a verdict although both runtimes finished: stages the harness could
+    not read, or no stage compared at all (a run that compares nothing must not pass)."""
+    lost = [f"{s.name}: {s.message}" for s in stages if s.verdict == "error"]
+    if lost:
+        return "; ".join(lost)
+    if not any(s.verdict in ("pass", "fail") for s in stages):
+        return "no stage was compared: neither side produced a stage both have"
+    return None
 
 
 def _not_compared(

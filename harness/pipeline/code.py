@@ -9,7 +9,7 @@ read it without running the user's code):
               "serve": ["web"]},                      # folders the page may load (default: the
                                                       # module's own folder)
      "tolerance": {"<tap>": {...}},                   # per tap, as a step's tolerance
-     "expect": {"first_divergence": "<tap>"},
+     "expect": {"divergences": {"<tap>": {"max_abs": 0.5}}},  # pipeline/expect.py
      "cases": ["scans/*.dcm"]}
 Python calls `function(path, tap)` with the case file's path; the page calls
 `await function({name, bytes}, tap)` with the file's bytes (an ArrayBuffer).
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cases import CaseSource
+from harness.pipeline.expect import Expectation
 from harness.pipeline.params import PipelineSpecError
 
 
@@ -40,7 +41,7 @@ class CodePipeline:
     serve: tuple[Path, ...]
     tolerance: dict[str, dict[str, Any]] = field(default_factory=dict)  # by tap
     description: str = ""
-    expect_first_divergence: str | None = None
+    expect: dict[str, Expectation] = field(default_factory=dict)  # by tap
     source: str | None = None
     cases: tuple[CaseSource, ...] = ()
 

@@ -1,7 +1,8 @@
 """Pipelines: ordered, named steps, each an op from the catalogue with per-runtime settings.
 
 A pipeline file is JSON:
-    {"name": "seed", "description": "...", "expect": {"first_divergence": "resize"},
+    {"name": "seed", "description": "...",
+     "expect": {"divergences": {"resize": {"class": "semantic", "max_abs": 0.5}}},
      "steps": [{"name": "resize", "op": "resize", "params": {"size": [224, 224]},
                 "python": {"impl": "skimage"}, "js": {"method": "nearest"}}],
      "cases": ["scans/*.dcm", {"dicom": "other.dcm", "stats": "seed"}]}
@@ -28,6 +29,7 @@ from harness.cases import Case, CaseListError, CaseSource, parse_case_list
 from harness.compare.tolerance import check_fields
 from harness.pipeline.catalogue import SCHEMAS
 from harness.pipeline.code import CodePipeline, CustomOp, check_settings, parse_code, parse_ops
+from harness.pipeline.expect import Expectation, parse_expect
 from harness.pipeline.params import PipelineSpecError, resolve, validate
 from harness.runtimes.backends import parse_variant
 
@@ -55,8 +57,8 @@ class Pipeline:
     name: str
     steps: tuple[Step, ...]
     description: str = ""
-    # What the harness is expected to find; a run that finds exactly this is "as expected".
-    expect_first_divergence: str | None = None
+    # Declared divergences (pipeline/expect.py): each excuses its stage only, within bounds.
+    expect: dict[str, Expectation] = field(default_factory=dict)
     source: str | None = None
     cases: tuple[CaseSource, ...] = ()  # the pipeline file's own cases, if it lists any
     stage_names: tuple[str, ...] = field(init=False)
@@ -110,12 +112,12 @@ def parse(spec: Any, source: str | None = None) -> Pipeline | CodePipeline:
         raise PipelineSpecError(
             f"{where}.steps: stage names must be unique (and not 'input'): {dupes}"
         )
-    expected = _expected(spec, where, names)
+    expected = parse_expect(spec.get("expect"), f"{where}.expect", names)
     return Pipeline(
         name=name,
         steps=steps,
         description=str(spec.get("description", "")),
-        expect_first_divergence=expected,
+        expect=expected,
         source=source,
         cases=_cases(spec, base, where),
     )
@@ -137,7 +139,7 @@ def _parse_code_pipeline(spec: dict, source: str | None, where: str) -> CodePipe
         serve=serve,
         tolerance=tolerance,
         description=str(spec.get("description", "")),
-        expect_first_divergence=_expected(spec, where, None),
+        expect=parse_expect(spec.get("expect"), f"{where}.expect", None, taps=True),
         source=source,
         cases=_cases(spec, base, where),
     )
@@ -153,21 +155,6 @@ def _name(spec: dict, where: str) -> str:
 def _base(source: str | None) -> Path:
     """What the file's relative paths (models, code, cases) are relative to."""
     return Path(source).parent if source else Path.cwd()
-
-
-def _expected(spec: dict, where: str, names: list[str] | None) -> str | None:
-    """expect.first_divergence: a stage of the pipeline (a code pipeline's taps are only known
-    when it runs, so any name)."""
-    expect = spec.get("expect", {})
-    if not isinstance(expect, dict):
-        raise PipelineSpecError(f"{where}.expect: must be an object")
-    _only(expect, {"first_divergence"}, f"{where}.expect")
-    expected = expect.get("first_divergence")
-    if expected is not None and names is not None and expected not in names:
-        raise PipelineSpecError(
-            f"{where}.expect.first_divergence: {expected!r} is not a stage ({', '.join(names)})"
-        )
-    return expected
 
 
 def _cases(spec: dict, base: Path, where: str) -> tuple[CaseSource, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from harness.results import CaseResult, Report, RunResult, StageResult
@@ -24,19 +25,28 @@ LEGEND = (
 
 
 def cell(stage: StageResult) -> str:
+    """✓ passes end to end; ~ fails end to end but its own (isolated) error passes: it carries
+    an earlier stage's error, whatever that failure is (values, NaN, shape); ✗ fails on its
+    own (or has no own run to tell)."""
     if stage.verdict == "not_run":
         return "·"
-    m = stage.chained
-    if m is None:  # shape/dtype mismatch or a runtime failure at this stage
-        return "✗ " + (
-            "shape"
-            if "shape" in (stage.message or "")
-            else "dtype"
-            if "dtype" in (stage.message or "")
-            else "error"
-        )
     inherited = stage.verdict == "fail" and stage.own_verdict == "pass"
     mark = "✓" if stage.verdict == "pass" else "~" if inherited else "✗"
+    m = stage.chained
+    if m is None:  # shape/dtype mismatch or a runtime failure at this stage
+        message = stage.message or ""
+        kind = "shape" if "shape" in message else "dtype" if "dtype" in message else "error"
+        return f"{mark} {kind}"
+    if m["nonfinite_mismatched"]:  # the first NaN/Inf disagreement is the finding
+        ref, cand = m["nonfinite_reference"], m["nonfinite_candidate"]
+        if _finite(ref):
+            what = f"js {_nonfinite_text(cand)}"
+        elif _finite(cand):
+            what = f"python {_nonfinite_text(ref)}"
+        else:
+            what = f"js {_nonfinite_text(cand)} vs {_nonfinite_text(ref)}"
+        index = ",".join(str(i) for i in m["nonfinite_index"])
+        return f"{mark} {what} at [{index}]"
     text = f"{mark} 0" if m["max_abs"] == 0 else f"{mark} {m['max_abs']:.1e}"
     if stage.verdict == "fail":
         share = m["mismatch_fraction"]
@@ -44,20 +54,51 @@ def cell(stage: StageResult) -> str:
     return text
 
 
+def _finite(value: float | str | None) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _nonfinite_text(value: float | str | None) -> str:
+    """NaN, Inf or -Inf (report.json keeps them as strings, the result objects as floats)."""
+    text = str(value).lower()
+    return "NaN" if "nan" in text else "-Inf" if text.startswith("-") else "Inf"
+
+
 def outcome(run: RunResult) -> str:
     if run.status == "skipped":
         return f"SKIPPED: {run.reason}"
     if run.status == "error":
         return f"ERROR: {run.reason}"
-    if run.first_divergence is None:
-        return (
-            "PASS"
-            if run.passed
-            else f"FAIL: expected divergence at {run.expected_first_divergence}"
-        )
+    unjudged = (
+        f"; not judged, no own run to tell them from what they inherit: {', '.join(run.unjudged)}"
+        if run.unjudged
+        else ""
+    )
     if run.passed:
-        return f"PASS (diverges at {run.first_divergence}, as expected)"
-    return f"FAIL: first divergence at {divergence_name(run)}"
+        declared = [_as_declared(run, s) for s in run.stages if s.name in run.expected]
+        return (
+            f"PASS (diverges as declared: {'; '.join(declared)}{unjudged})" if declared else "PASS"
+        )
+    problems = []
+    if run.unexpected:
+        besides = " (besides the declared divergence)" if run.expected else ""
+        problems.append(f"first divergence at {_label(run, run.unexpected[0])}{besides}")
+    problems += run.unmet
+    return "FAIL: " + "; ".join(problems) + unjudged
+
+
+def _as_declared(run: RunResult, stage: StageResult) -> str:
+    own = stage.isolated if stage.own_verdict is not None else stage.chained
+    bound = run.expected[stage.name]["max_abs"]
+    kind = f"{stage.own_error_class} " if stage.own_error_class else ""
+    size = f"{own['max_abs']:.2g}" if own else "?"
+    return f"{stage.name} {kind}{size} <= {bound:g}"
+
+
+def _label(run: RunResult, name: str) -> str:
+    """`stage`, or `stage/layer (LayerClass)` for a model's layer."""
+    layer = _stage(run, name) if "/" in name else None
+    return name + (f" ({layer.op})" if layer is not None and layer.op else "")
 
 
 def divergence_name(run: RunResult) -> str:
@@ -177,20 +218,38 @@ def findings(entries: Iterable[CaseResult]) -> list[str]:
     for c in entries:
         for r in c.runs:
             stage, layer = first_divergent(r)
-            stage = layer or stage
-            if stage is None:
-                continue
-            hint = (
-                stage.hints[0]["text"]
-                if stage.hints
-                else (stage.isolated_message or stage.message or "")
-            )
-            key = (c.case, divergence_name(r), stage.own_error_class or "?", hint)
-            grouped.setdefault(key, []).append(r.backend)
+            found = [(divergence_name(r), layer or stage)]
+            if r.unexpected and r.unexpected[0] != _flat_name(r):  # a fault after a declared one
+                found.append((_label(r, r.unexpected[0]), _stage(r, r.unexpected[0])))
+            for label, where in found:
+                if where is None:
+                    continue
+                hint = (
+                    where.hints[0]["text"]
+                    if where.hints
+                    else (where.isolated_message or where.message or "")
+                )
+                kind = where.own_error_class or "end to end only: no own run"
+                key = (c.case, label, kind, hint)
+                grouped.setdefault(key, []).append(r.backend)
     return [
         f"  {case} [{', '.join(backends)}] {stage} ({kind}): {hint}"
         for (case, stage, kind, hint), backends in grouped.items()
     ]
+
+
+def _flat_name(run: RunResult) -> str | None:
+    if run.first_divergent_layer:
+        return f"{run.first_divergence}/{run.first_divergent_layer}"
+    return run.first_divergence
+
+
+def _stage(run: RunResult, name: str) -> StageResult | None:
+    owner, sep, part = name.partition("/")
+    stage = next((s for s in run.stages if s.name == owner), None)
+    if sep and stage is not None:
+        return next((x for x in stage.layers if x.name == part), None)
+    return stage
 
 
 def summary(report: Report) -> str:
@@ -202,6 +261,10 @@ def summary(report: Report) -> str:
     text = ", ".join(f"{v} {k}" for k, v in counts.items())
     if case_errors:
         text += f", {case_errors} case(s) could not be loaded"
+    if report.error:
+        text += f"; the harness stopped: {report.error}"
+    elif not any(_bucket(r) in ("passed", "failed") for r in runs):
+        text += "; nothing was compared, so nothing passed"
     return f"runs: {text}"
 
 

@@ -40,6 +40,18 @@ def model_layer_ops(path: str, format: str = "layers") -> dict[str, str]:
     return {layer.name: type(layer).__name__ for layer in _keras_model(path).layers[1:]}
 
 
+def ends_in_softmax(path: str, format: str = "layers") -> bool:
+    """The model's output is a softmax (a Softmax layer or node, or a last layer whose
+    activation is softmax): its rows are class probabilities."""
+    if format == "graph":
+        graph = models.graph_nodes(models.convert(Path(path), "graph"))
+        return graph.ops.get(graph.nodes[-1]) == "Softmax"
+    last = _keras_model(path).layers[-1]
+    config = last.get_config()
+    activation = config.get("activation")
+    return type(last).__name__ == "Softmax" or activation == "softmax"
+
+
 def model_input_name(path: str) -> str:
     """The Keras model's input layer, whose name the page looks its isolated input up by."""
     return _keras_model(path).layers[0].name

@@ -1,6 +1,8 @@
 // Bring-your-own code: the user's ES module runs on the case's file and calls
 // `tap(name, tensor)` where it wants a comparison. Each tapped tensor is kept (cloned, so the
 // user's dispose() or tf.tidy() cannot free it) and read once the function is done.
+import { tensorValues } from './values.js';
+
 const tf = globalThis.tf;
 
 // Imports the module (served under /user/...) and returns its export `name`.
@@ -44,8 +46,13 @@ export async function runTapped(fn, file) {
   }
   const items = [];
   for (const { name, tensor } of kept) {
-    items.push({ name, dtype: tensor.dtype, shape: tensor.shape, data: await tensor.data() });
-    tensor.dispose();
+    try {
+      items.push({ name, dtype: tensor.dtype, shape: tensor.shape, data: await tensorValues(tensor) });
+    } catch (e) {
+      error = error || { message: `tap '${name}': ${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: name, tap: name };
+    } finally {
+      tensor.dispose();
+    }
   }
   return { items, error };
 }

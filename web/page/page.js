@@ -2,6 +2,7 @@
 // pipeline's JS steps, and sends every stage's tensor back as raw bytes (a Blob POST).
 import { ops } from './ops.js';
 import { describeValue, loadExport, runTapped } from './code.js';
+import { tensorValues } from './values.js';
 
 const tf = globalThis.tf;
 const state = { token: null, backend: null, models: {} };
@@ -162,7 +163,11 @@ function pack(items) {
   let offset = 0;
   for (const { name, dtype, shape, data } of items) {
     if (!(dtype in WIRE)) {
-      throw new Error(`dtype ${dtype} cannot be sent back (float32, int32, bool or uint8 only)`);
+      throw new Error(`stage ${name}: dtype ${dtype} cannot be sent back (float32, int32, bool or uint8 only)`);
+    }
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (!(data instanceof WIRE[dtype]) || data.length !== count) {
+      throw new Error(`stage ${name}: a ${dtype} tensor of shape [${shape}] holds a ${data.constructor.name} of ${data.length} values`);
     }
     const pad = (8 - (offset % 8)) % 8;
     if (pad) parts.push(new Uint8Array(pad));
@@ -283,7 +288,7 @@ async function runSteps(steps, input, computeMs, onStage, layers = true) {
   let x = tensorFromWire(input);
   let current = 'input';
   try {
-    onStage('input', x, await x.data());
+    onStage('input', x, await tensorValues(x));
     for (const step of steps) {
       current = step.name;
       const op = await opFor(step);
@@ -292,7 +297,7 @@ async function runSteps(steps, input, computeMs, onStage, layers = true) {
       const y = layers && step.op === 'model' && step.params.layers
         ? await modelLayers(step, x, onStage)
         : await apply(op, x, withModel(step));
-      const data = await y.data(); // waits for the GPU and reads back
+      const data = await tensorValues(y); // waits for the GPU and reads back
       computeMs[step.name] = performance.now() - start;
       x.dispose();
       x = y;
@@ -339,7 +344,7 @@ async function modelLayers(step, x, onStage) {
   const { capture, names } = state.models[step.params.url];
   let outs = capture.predict(x);
   if (!Array.isArray(outs)) outs = [outs];
-  const data = await Promise.all(outs.map((t) => t.data()));
+  const data = await Promise.all(outs.map(tensorValues));
   for (let i = 0; i < outs.length; i++) {
     onStage(`${step.name}/${names[i]}`, outs[i], data[i]);
     if (i < outs.length - 1) outs[i].dispose();
@@ -393,7 +398,7 @@ async function runIsolated({ runId, steps, inputKey }) {
       const op = await opFor(step);
       const start = performance.now();
       y = await apply(op, x, withModel(step));
-      const data = await y.data();
+      const data = await tensorValues(y);
       computeMs[step.name] = performance.now() - start;
       items.push({ name: step.name, dtype: y.dtype, shape: y.shape, data });
       if (step.op === 'model' && step.params.layers) {
@@ -439,7 +444,7 @@ async function isolatedParts(step, inputs, items, failures, computeMs) {
       xs.forEach((t) => t.dispose());
     }
   }
-  const data = await Promise.all(done.map(({ y }) => y.data()));
+  const data = await Promise.all(done.map(({ y }) => tensorValues(y)));
   done.forEach(({ name, y }, i) => {
     items.push({ name, dtype: y.dtype, shape: y.shape, data: data[i] });
     y.dispose();
