@@ -36,6 +36,9 @@ class StageResult:
     outputs: dict[str, Any] | None = None
     # a decode stage: transfer_syntax and the decoder on each side (python, js)
     decoding: dict[str, str] | None = None
+    # the own error against the stage's float budget (compare/budget.py): ratio (own error /
+    # float32 budget, max over elements), ratio_float16 (on a float16 page), basis, estimated
+    budget: dict[str, Any] | None = None
 
 
 @dataclass

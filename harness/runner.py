@@ -26,7 +26,7 @@ import numpy as np
 
 from harness import code_runs, codecs, dicom, models, serving, versions
 from harness.cases import Case
-from harness.compare.classify import float32_redo_errors
+from harness.compare.budget import Terms
 from harness.compare.expectations import judge
 from harness.compare.hints import hints_for
 from harness.compare.metrics import Tolerance
@@ -106,7 +106,7 @@ class Harness:
         self._unavailable: dict[str, str] = {}
         self._references: collections.OrderedDict[str, RuntimeOutput] = collections.OrderedDict()
         self._reference_lock = threading.Lock()
-        self._redo: dict[str, dict[str, float]] = {}
+        self._terms: dict[str, dict[str, Terms]] = {}
         self._hints: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         self._hint_lock = threading.Lock()
 
@@ -170,7 +170,8 @@ class Harness:
         with self._reference_lock:
             self._references[key] = reference
             while len(self._references) > 1 and _nbytes(self._references) > REFERENCE_CACHE_MB * MB:
-                self._references.popitem(last=False)
+                dropped, _ = self._references.popitem(last=False)
+                self._terms.pop(dropped, None)
         return reference
 
     def js_steps(self, pipeline: Pipeline, case: Case) -> list[dict[str, Any]]:
@@ -187,14 +188,20 @@ class Harness:
                     step["params"] = {**step["params"], **serving.served_model(step["params"])}
         return steps
 
-    def redo_errors(self, pipeline: Pipeline, case: Case) -> dict[str, float]:
-        """Per stage, what the Python op itself loses when redone in float32 (for classify)."""
+    def budgets(self, pipeline: Pipeline, case: Case) -> dict[str, Terms]:
+        """Per stage (and model layer), its float terms, from which its own error's budget
+        comes (compare/budget.py); once per reference, dropped with it."""
         key = reference_key(pipeline, case)
-        if key not in self._redo:
-            reference = self.reference(pipeline, case)
-            with self.timings.phase("python_reference"):
-                self._redo[key] = float32_redo_errors(pipeline, case, reference)
-        return self._redo[key]
+        with self._reference_lock:
+            if key in self._terms:
+                return self._terms[key]
+        reference = self.reference(pipeline, case)
+        with self.timings.phase("budgets"):
+            terms = python_ref.terms(pipeline, case, reference)
+        with self._reference_lock:
+            if key in self._references:  # kept only while its reference is
+                self._terms[key] = terms
+        return terms
 
     def run_many(
         self,
@@ -215,7 +222,7 @@ class Harness:
                 code_runs.reference(self, pipeline, case)  # the user's Python, once, here
             else:
                 self.reference(pipeline, case)
-                self.redo_errors(pipeline, case)
+                self.budgets(pipeline, case)
                 # the page's steps once for every page: models converted before the threads
                 with contextlib.suppress(models.ConversionError):  # each run reports it
                     steps = self.js_steps(pipeline, case)
@@ -341,7 +348,7 @@ class Harness:
                 policy_for,
                 isolated,
                 precision,
-                self.redo_errors(pipeline, case),
+                self.budgets(pipeline, case),
             )
             pull_seconds = sum(p.seconds for p in pulled) - before
             self.timings.add("compare", -pull_seconds)  # moving bytes is transfer, not compare
@@ -410,6 +417,7 @@ class Harness:
                 stage.name,
                 hashlib.sha256(own.tobytes()).hexdigest(),
                 str(policy_for(stage.name, own.dtype)),
+                result.precision,
             )
             with self._hint_lock:
                 if key not in self._hints:
@@ -419,6 +427,7 @@ class Harness:
                         reference.stages[previous],
                         own,
                         policy_for(stage.name, own.dtype),
+                        result.precision or "float32",
                     )
             stage.hints = self._hints[key]
 

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import uuid
 
 import numpy as np
 import pytest
@@ -42,9 +43,9 @@ def test_parity_model_layers_agree_with_tf(parity_run, assert_parity, fixtures_d
     assert run.deterministic  # the second pass (plain inference) gave the same bytes
 
 
-def perturb(model_dir, out_dir, weight: str, delta: float) -> None:
-    """Copy a converted TF.js model, adding `delta` to every value of one weight (a single
-    value could sit on a channel the ReLUs before it never open)."""
+def perturb(model_dir, out_dir, weight: str, delta: float, scale: float = 1.0) -> None:
+    """Copy a converted TF.js model, scaling every value of one weight by `scale` and adding
+    `delta` (a single value could sit on a channel the ReLUs before it never open)."""
     shutil.copytree(model_dir, out_dir)
     spec = json.loads((out_dir / "model.json").read_text())
     [group] = spec["weightsManifest"]
@@ -58,27 +59,65 @@ def perturb(model_dir, out_dir, weight: str, delta: float) -> None:
     count = int(np.prod(w["shape"]))
     shard = out_dir / group["paths"][0]
     data = bytearray(shard.read_bytes())
-    values = np.frombuffer(data, np.float32, count, offset) + np.float32(delta)
+    values = np.frombuffer(data, np.float32, count, offset) * np.float32(scale)
+    values = values + np.float32(delta)
     data[offset : offset + 4 * count] = values.tobytes()
     shard.write_bytes(bytes(data))
 
 
-@pytest.mark.parity
-def test_parity_a_weight_changed_in_tfjs_only_is_found_at_its_layer(parity_harness, fixtures_dir):
-    h = parity_harness
+def tampered_run(h, fixtures_dir, weight: str, delta: float = 0.0, scale: float = 1.0):
+    """The bundled model with one weight changed in the TF.js model only, on wasm."""
     pipeline = bundled_pipeline(fixtures_dir / "pipelines" / "seed-matched-model.json")
     case = bundled_case("examples_overlay")
     steps = h.js_steps(pipeline, case)
     model_step = next(s for s in steps if s["op"] == "model")
     converted = models.CACHE / "models" / model_step["params"]["url"].split("/")[2]
-    tampered = converted.with_name(f"{converted.name}-tampered-{os.getpid()}")
-    shutil.rmtree(tampered, ignore_errors=True)
-    perturb(converted, tampered, "block_3_project/kernel", 0.5)
+    # a name of its own: the page keeps every model it loaded by URL
+    tampered = converted.with_name(f"{converted.name}-tampered-{os.getpid()}-{uuid.uuid4().hex}")
+    perturb(converted, tampered, weight, delta, scale)
     try:
         model_step["params"]["url"] = f"/models/{tampered.name}/model.json"
-        run = h.run(pipeline, case, "chromium", "wasm", js_steps=steps)
+        return h.run(pipeline, case, "chromium", "wasm", js_steps=steps)
     finally:
         shutil.rmtree(tampered, ignore_errors=True)
+
+
+@pytest.mark.parity
+def test_parity_a_layers_weights_off_by_one_percent_fail_at_that_layer(
+    parity_harness, fixtures_dir
+):
+    run = tampered_run(parity_harness, fixtures_dir, "block_5_project/kernel", scale=1.01)
+    assert (run.first_divergence, run.first_divergent_layer) == ("model", "block_5_project")
+    layers = {s.name: s for s in next(s for s in run.stages if s.name == "model").layers}
+    assert layers["block_5_project"].own_error_class == "semantic"
+    assert layers["block_5_project"].budget["ratio"] > 2
+    assert all(  # every other layer: within its float32 budget
+        s.own_verdict == "pass" for n, s in layers.items() if n != "block_5_project"
+    )
+
+
+@pytest.mark.parity
+@pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
+def test_parity_a_stack_of_dense_layers_drifts_in_float32_and_passes(parity_harness, tmp_path):
+    tf = tf_runtime.tf()
+    x = inputs = tf.keras.Input((256,))
+    for i in range(10):
+        init = tf.keras.initializers.RandomNormal(stddev=0.2, seed=i)
+        x = tf.keras.layers.Dense(
+            256, "relu" if i < 9 else None, kernel_initializer=init, bias_initializer="ones"
+        )(x)
+    tf.keras.Model(inputs, x).save(tmp_path / "dense10.h5")
+    suite = with_model(None, tmp_path / "dense10.h5", input_shape=(8, 256), samples=1)
+    run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "wasm")
+    model = run.stages[-1]
+    assert model.verdict == "fail"  # end to end, beyond torch.testing's float32 tolerance
+    assert {s.own_error_class for s in model.layers} <= {"none", "float32"}
+    assert run.passed and outcome(run).startswith("PASS (float32 drift only: output off by")
+
+
+@pytest.mark.parity
+def test_parity_a_weight_changed_in_tfjs_only_is_found_at_its_layer(parity_harness, fixtures_dir):
+    run = tampered_run(parity_harness, fixtures_dir, "block_3_project/kernel", 0.5)
     assert (run.first_divergence, run.first_divergent_layer) == ("model", "block_3_project")
     model = next(s for s in run.stages if s.name == "model")
     layers = {s.name: s for s in model.layers}

@@ -5,9 +5,11 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from harness.pipeline import spec
+from harness.report.terminal import outcome
 from harness.suite import bundled_case
 
 pytestmark = pytest.mark.parity
@@ -111,3 +113,82 @@ def test_parity_the_examples_code_seed_passes_naming_the_taps_it_cannot_judge(pa
     run = run_file(parity_harness, path, "wasm")
     assert run.passed, run.unmet
     assert run.unjudged == ["tile", "batch"]
+
+
+# Float budgets through the real pages: float arithmetic passes, planted semantics fail.
+OPS_PY = """
+import numpy as np
+
+def mean_all(x):
+    return np.asarray([np.mean(x.astype(np.float64))])
+
+def scale(x, factor):
+    return x.astype(np.float32) * np.float32(factor)
+"""
+OPS_JS = """
+import * as tf from '@tensorflow/tfjs';
+
+export function mean_all(x) { return tf.mean(tf.cast(x, 'float32')).reshape([1]); }
+export function scale(x, { factor }) { return tf.cast(x, 'float32').mul(factor); }
+"""
+
+
+def ops_pipeline(tmp_path: Path, step: dict) -> spec.Pipeline:
+    (tmp_path / "web").mkdir(exist_ok=True)
+    (tmp_path / "ops.py").write_text(textwrap.dedent(OPS_PY))
+    (tmp_path / "web" / "ops.js").write_text(textwrap.dedent(OPS_JS))
+    ops = {n: {"python": f"ops.py:{n}", "js": f"web/ops.js#{n}"} for n in ("mean_all", "scale")}
+    doc = {"name": "ops", "ops": ops, "steps": [step]}
+    return spec.parse(doc, str(tmp_path / "p.json"))
+
+
+def test_parity_a_long_float32_reduction_passes_as_float32_drift(parity_harness, tmp_path):
+    from harness.cases import Case
+
+    x = np.random.default_rng(0).uniform(0, 1000, (1000, 1000)).astype(np.float32)
+    pipeline = ops_pipeline(tmp_path, {"name": "mean", "op": "mean_all"})
+    run = parity_harness.run(pipeline, Case("u", x), "chromium", "wasm")
+    mean = run.stages[-1]
+    assert mean.verdict == "fail"  # 1e-5 of a sequential float32 sum of 1e6 values: > atol
+    assert (mean.own_verdict, mean.own_error_class) == ("pass", "float32"), mean.isolated_message
+    assert run.passed
+    assert outcome(run).startswith("PASS (float32 drift only: output off by ")
+
+
+def test_parity_a_std_off_by_1e_5_fails_at_normalize(parity_harness):
+    pipeline = spec.load(REPO / "fixtures" / "pipelines" / "seed-matched.json")
+    case = bundled_case("examples_overlay")
+    steps = parity_harness.js_steps(pipeline, case)
+    steps[0]["params"]["std"] *= 1 + 1e-5
+    run = parity_harness.run(pipeline, case, "chromium", "cpu", js_steps=steps)
+    assert run.first_divergence == "normalize" and run.unexpected[0] == "normalize"
+    normalize = run.stages[1]
+    assert normalize.own_error_class == "semantic" and normalize.budget["ratio"] > 5
+    assert normalize.chained["max_abs"] < 1e-5  # a 1e-5 absolute tolerance let it pass
+
+
+@pytest.mark.parametrize(
+    ("std_factor", "expected"), [(1.0, ("pass", "float16")), (1 + 1e-3, ("fail", "semantic"))]
+)
+def test_parity_float16_pages_excuse_float16_rounding_not_a_wrong_std(
+    parity_harness, std_factor, expected
+):
+    normalize = {"op": "normalize", "params": {"mean": "$mean", "std": "$std"}}
+    pipeline = spec.parse({"name": "normalize", "steps": [normalize]})
+    case = bundled_case("examples_overlay")
+    steps = parity_harness.js_steps(pipeline, case)
+    steps[0]["params"]["std"] *= std_factor
+    run = parity_harness.run(pipeline, case, "chromium", "webgl:f16", js_steps=steps)
+    normalize = run.stages[1]
+    assert (normalize.own_verdict, normalize.own_error_class) == expected, normalize.budget
+
+
+def test_parity_float16_overflow_is_float16_range(parity_harness, tmp_path):
+    from harness.cases import Case
+
+    x = np.random.default_rng(0).uniform(0, 100, (32, 32)).astype(np.float32)
+    step = {"name": "scale", "op": "scale", "params": {"factor": 1000.0}}
+    run = parity_harness.run(ops_pipeline(tmp_path, step), Case("u", x), "chromium", "webgl:f16")
+    scale = run.stages[-1]
+    assert (scale.own_verdict, scale.own_error_class) == ("fail", "float16")
+    assert scale.isolated_message.startswith("float16 range: this stage holds values past")

@@ -1,4 +1,6 @@
-"""What kind of error a stage makes on its own: none, float32 rounding, float16, or semantics.
+"""What kind of error a stage makes on its own, for stages without a float budget
+(compare/budget.py judges the others): a stage whose tolerance the user set, a GraphModel node,
+a whole model run without its layers. None, float32 rounding, float16, or semantics.
 
 The rule, applied to the stage's own (isolated) error against Python:
 - none: JS gives exactly Python's answer rounded to float32 (0 ULP; exact for integers);
@@ -18,11 +20,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
-from harness.cases import Case
-from harness.pipeline.catalogue import PYTHON_OPS
-from harness.pipeline.spec import Pipeline
-from harness.runtimes.base import RuntimeOutput
 
 FLOAT32_ULPS_OF_SCALE = 64
 FLOAT16_ULPS_OF_SCALE = 8
@@ -54,26 +51,3 @@ def classify(
     if precision == "float16" and error <= FLOAT16_ULPS_OF_SCALE * EPS16 * scale:
         return "float16"
     return "semantic"
-
-
-def float32_redo_errors(pipeline: Pipeline, case: Case, reference: RuntimeOutput) -> dict:
-    """Per stage: max |Python op redone in float32 - Python reference|, for the ops whose
-    reference computes in float64 (the others are float32 already, or exact)."""
-    errors: dict[str, float] = {}
-    for step, previous in zip(pipeline.steps, pipeline.stage_names, strict=False):
-        if previous not in reference.stages or step.name not in reference.stages:
-            break
-        redo = _redo(step.op, step.settings("python", case.params), reference.stages[previous])
-        if redo is not None:
-            d = np.abs(redo.astype(np.float64) - reference.stages[step.name])
-            errors[step.name] = float(np.nanmax(d)) if d.size else 0.0
-    return errors
-
-
-def _redo(op: str, settings: dict[str, Any], x: np.ndarray) -> np.ndarray | None:
-    x32 = x.astype(np.float32)
-    if op == "normalize" and settings["precision"] == "float64":
-        return (x32 - np.float32(settings["mean"])) / np.float32(settings["std"])
-    if op == "resize" and settings["impl"] == "skimage":
-        return PYTHON_OPS["resize"](x32, **settings)  # skimage keeps float32 in float32
-    return None

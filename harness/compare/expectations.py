@@ -31,13 +31,14 @@ def judge(run: RunResult, expect: Mapping[str, Expectation]) -> None:
         if stage.own_verdict is None and declared_before and stage.verdict == "fail":
             run.unjudged.append(stage.name)
             continue
-        if (stage.own_verdict or stage.verdict) == "fail":
-            run.unexpected.append(stage.name)
-        run.unexpected += [
+        layers = [
             f"{stage.name}/{layer.name}"
             for layer in stage.layers
             if (layer.own_verdict or layer.verdict) == "fail"
         ]
+        run.unexpected += layers  # a model's failing layers say where; the model only if none
+        if (stage.own_verdict or stage.verdict) == "fail" and not layers:
+            run.unexpected.append(stage.name)
     reached = {s.name for s in run.stages if s.verdict not in ("not_run", "error")}
     if run.status == "ok":
         run.unmet += [

@@ -12,13 +12,15 @@ resize is not tried: TF.js has no antialias kernel an output could come from.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from harness.compare import tf_resize
+from harness.compare import budget, tf_resize
 from harness.compare.metrics import Metrics, Tolerance, compare
+from harness.compare.op_terms import step_terms
 from harness.pipeline.catalogue import PYTHON_OPS, SCHEMAS
 from harness.pipeline.params import validate
 from harness.pipeline.spec import Step
@@ -48,6 +50,7 @@ ROUNDS: dict[str, list[list[dict[str, Any]]]] = {
 }
 MAX_HINTS = 3
 NEAR = 0.01
+CLOSER = 0.1  # a setting that does not reproduce TF.js is named only if this much closer
 
 
 def hints_for(
@@ -56,14 +59,18 @@ def hints_for(
     python_input: np.ndarray,
     js_output: np.ndarray,
     tol: Tolerance,
+    precision: str = "float32",
 ) -> list[dict[str, Any]]:
+    """Alternative Python settings that reproduce the JS output: within the float budget of
+    the op with those settings (compare/budget.py) on a page computing in `precision`, or
+    within `tol` when the user set the stage's tolerance."""
     current = step.settings("python", case_params)
     if step.op not in ROUNDS:
         return []
     now = np.asarray(_run(step.op, current, python_input))
     tried: list[tuple[dict[str, Any], Metrics]] = []
     for alternatives in ROUNDS[step.op]:
-        tried += _try(step, current, now, alternatives, python_input, js_output, tol)
+        tried += _try(step, current, now, alternatives, python_input, js_output, tol, precision)
         if any(m.passed or m.mismatch_fraction < NEAR for _, m in tried):
             break
     if not tried:
@@ -72,6 +79,12 @@ def hints_for(
     reproducing = [t for t in tried if t[1].passed][:MAX_HINTS]
     if not reproducing:
         settings, m = tried[0]
+        own = compare(now, js_output, tol)
+        closer = m.max_abs < CLOSER * own.max_abs or (
+            m.mismatch_fraction < CLOSER * own.mismatch_fraction
+        )
+        if not closer:  # no setting explains much of it
+            return [_no_setting(step, own)]
         return [_hint(step, current, settings, m, python_input.shape, reproduces=False)]
     return [_hint(step, current, s, m, python_input.shape, reproduces=True) for s, m in reproducing]
 
@@ -84,6 +97,7 @@ def _try(
     x: np.ndarray,
     js_output: np.ndarray,
     tol: Tolerance,
+    precision: str,
 ) -> list[tuple[dict[str, Any], Metrics]]:
     """Each alternative's output against the JS output; one that computes exactly what Python
     computes now (`now`) is no different setting here (e.g. a decoding plugin for a file that
@@ -102,7 +116,12 @@ def _try(
         except Exception:
             continue
         if y.shape == js_output.shape and not np.array_equal(y, now):
-            out.append((alt, compare(y, js_output, tol)))
+            m = compare(y, js_output, tol)
+            if not tol.explicit:  # reproduced: explained by float arithmetic, not a tolerance
+                terms = step_terms(step.op, settings, x, y)
+                verdict = budget.judge(y, js_output, terms, precision).verdict
+                m = dataclasses.replace(m, passed=verdict == "pass")
+            out.append((alt, m))
     return out
 
 
@@ -153,6 +172,24 @@ def _hint(
         "max_abs": m.max_abs,
         "mismatch_fraction": m.mismatch_fraction,
         "js_settings": js,
+    }
+
+
+def _no_setting(step: Step, own: Metrics) -> dict[str, Any]:
+    """No alternative setting comes much closer than Python's own: the difference is not one
+    of this op's settings, and the hint says only that."""
+    return {
+        "text": (
+            f"No Python setting of {step.op} the harness tries reproduces TF.js's output or "
+            f"comes much closer than the current one (max |js - python| {own.max_abs:.3g}): "
+            f"the difference is not a setting of {step.op}; compare the op's constants and "
+            "formula on the two sides."
+        ),
+        "reproduces": False,
+        "python_settings": None,
+        "max_abs": own.max_abs,
+        "mismatch_fraction": own.mismatch_fraction,
+        "js_settings": None,
     }
 
 

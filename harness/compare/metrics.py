@@ -34,9 +34,11 @@ class Tolerance:
     ulp: int | None = None
     statistic: str = "elementwise"
     mismatch_fraction: float = 0.0
+    explicit: bool = False  # set by the user: it judges the stage's own error, not a budget
 
     def to_dict(self) -> dict[str, float | str | None]:
         return {
+            "explicit": self.explicit,
             "atol": self.atol,
             "rtol": self.rtol,
             "ulp": self.ulp,

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from harness.compare import budget
+from harness.compare.budget import Terms
 from harness.compare.classify import classify
 from harness.compare.metrics import Metrics, Tolerance, compare, dtype_family
 from harness.compare.tolerance import default_tolerance
@@ -93,13 +95,17 @@ def compare_run(
     policy_for: PolicyFor,
     isolated: RuntimeOutput | None = None,
     precision: str = "float32",
-    redo_errors: Mapping[str, float] | None = None,
+    budgets: Mapping[str, Terms] | None = None,
 ) -> tuple[list[StageResult], str | None]:
     """Every stage chained (end to end) and, given `isolated`, on its own (fed Python's input).
 
     The first divergence is the first stage whose OWN error fails: a stage that only carries an
     earlier stage's error is not where things went wrong. Without an isolated result for a
-    stage (the isolated run could not run it), its chained verdict stands in."""
+    stage (the isolated run could not run it), its chained verdict stands in.
+
+    A stage's own verdict and class come from its float budget (`budgets`, compare/budget.py)
+    when it has one and the user set no tolerance for it; otherwise from its tolerance policy,
+    classed by compare/classify.py. A composite stage (a model) is judged by its layers."""
     results: list[StageResult] = []
     first = None
     for name in stage_names:
@@ -111,20 +117,73 @@ def compare_run(
             )
         else:
             result = compare_stage(name, ref, cand, policy_for(name, cand.dtype))
+        own_values = None
         if name == INPUT_STAGE:  # no op ran: what arrived is the stage's own error
             result.isolated, result.own_verdict = result.chained, result.verdict
+            own_values = cand
         elif isolated is not None:
-            _add_isolated(result, ref, isolated, policy_for)
-        own = result.isolated if result.own_verdict is not None else result.chained
-        if result.verdict != "not_run" and not (result.own_verdict == "fail" and own is None):
-            result.own_error_class = classify(own, ref, precision, (redo_errors or {}).get(name))
-        elif result.own_verdict == "fail":
-            result.own_error_class = "semantic"  # the stage could not even run on its own
+            own_values = _add_isolated(result, ref, isolated, policy_for)
+        terms = (budgets or {}).get(name)
+        explicit = own_values is not None and policy_for(name, own_values.dtype).explicit
+        if terms is not None and terms.composite and not explicit and result.isolated:
+            _by_parts(result, results)
+        elif terms is not None and own_values is not None and ref is not None and not explicit:
+            _by_budget(result, ref, own_values, terms, precision)
+        else:
+            own = result.isolated if result.own_verdict is not None else result.chained
+            if result.verdict != "not_run" and not (result.own_verdict == "fail" and own is None):
+                result.own_error_class = classify(own, ref, precision)
+            elif result.own_verdict == "fail":
+                result.own_error_class = "semantic"  # the stage could not even run on its own
         results.append(result)
         own = result.own_verdict or result.verdict
         if first is None and own == "fail":
             first = name
     return results, first
+
+
+def _by_budget(
+    result: StageResult, ref: np.ndarray, own: np.ndarray, terms: Terms, precision: str
+) -> None:
+    """The own verdict and class from the stage's float budget."""
+    if result.own_verdict == "fail" and result.isolated is None:  # shape, dtype, run failure
+        result.own_error_class = "semantic"
+        return
+    j = budget.judge(ref, own, terms, precision)
+    result.own_verdict, result.own_error_class = j.verdict, j.error_class
+    result.budget = {
+        "ratio": j.ratio,
+        "ratio_float16": j.ratio16,
+        "basis": terms.basis,
+        "estimated": terms.estimated,
+    }
+    if j.message:
+        result.isolated_message = j.message + (
+            f"; {result.isolated_message}" if result.isolated_message else ""
+        )
+    elif j.verdict == "fail" and j.ratio is not None:
+        past = j.ratio16 if j.ratio16 is not None else j.ratio
+        kind = "float16" if j.ratio16 is not None else "float32"
+        result.isolated_message = (
+            f"own error {past:.3g}x what {kind} arithmetic explains here ({terms.basis})"
+            + (f"; {result.isolated_message}" if result.isolated_message else "")
+        )
+
+
+CLASS_ORDER = ("none", "float32", "float16", "semantic")
+
+
+def _by_parts(result: StageResult, earlier: list[StageResult]) -> None:
+    """A model stage: its own error is its layers' (each judged on its own budget); the whole
+    model's isolated difference is float drift through them when every layer passes."""
+    parts = [r for r in earlier if r.name.startswith(f"{result.name}/")]
+    if not parts:
+        return
+    failing = [p.name for p in parts if (p.own_verdict or p.verdict) == "fail"]
+    classes = [p.own_error_class for p in parts if p.own_error_class in CLASS_ORDER]
+    result.own_verdict = "fail" if failing else "pass"
+    result.own_error_class = max(classes, key=CLASS_ORDER.index) if classes else None
+    result.budget = {"basis": f"judged by its {len(parts)} layers", "failing": failing}
 
 
 def fold_layers(
@@ -166,16 +225,20 @@ def fold_layers(
 
 def _add_isolated(
     result: StageResult, ref: np.ndarray | None, isolated: RuntimeOutput, policy_for: PolicyFor
-) -> None:
+) -> np.ndarray | None:
+    """The isolated run's metrics and verdict under the policy; returns its values."""
     own = isolated.stages.get(result.name)
     failure = isolated.failures.get(result.name)
     if failure is not None:
         result.own_verdict = "fail"
         result.isolated_message = f"isolated run failed: {failure.message}"
-    elif ref is not None and own is not None:
+        return None
+    if ref is not None and own is not None:
         alone = compare_stage(result.name, ref, own, policy_for(result.name, own.dtype))
         result.isolated, result.own_verdict = alone.chained, alone.verdict
         result.isolated_message = alone.message
+        return own if alone.chained is not None else None
+    return None
 
 
 def _lost(

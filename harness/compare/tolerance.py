@@ -140,4 +140,4 @@ def policy(
             notes.append(f"{source}: {', '.join(settings)}")
     if not fields:
         return base
-    return dataclasses.replace(base, basis="; ".join([base.basis, *notes]), **fields)
+    return dataclasses.replace(base, basis="; ".join([base.basis, *notes]), explicit=True, **fields)

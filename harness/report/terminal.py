@@ -75,16 +75,40 @@ def outcome(run: RunResult) -> str:
         else ""
     )
     if run.passed:
-        declared = [_as_declared(run, s) for s in run.stages if s.name in run.expected]
-        return (
-            f"PASS (diverges as declared: {'; '.join(declared)}{unjudged})" if declared else "PASS"
-        )
+        notes = [_as_declared(run, s) for s in run.stages if s.name in run.expected]
+        if notes:
+            notes[0] = "diverges as declared: " + notes[0]
+        drift = drift_text(run)
+        notes += [drift] if drift else []
+        return f"PASS ({'; '.join(notes)}{unjudged})" if notes else "PASS"
     problems = []
     if run.unexpected:
         besides = " (besides the declared divergence)" if run.expected else ""
         problems.append(f"first divergence at {_label(run, run.unexpected[0])}{besides}")
     problems += run.unmet
     return "FAIL: " + "; ".join(problems) + unjudged
+
+
+def drift_text(run: RunResult) -> str | None:
+    """For a run whose stages each pass on their own while some fail end to end (before any
+    declared divergence): 'float32 drift only: output off by X after N stages, growing from S'."""
+    flat: list[tuple[str, StageResult]] = []
+    for stage in run.stages:
+        if stage.name in run.expected:
+            break
+        flat += [(f"{stage.name}/{layer.name}", layer) for layer in stage.layers]
+        flat.append((stage.name, stage))
+    compared = [(n, s) for n, s in flat if s.chained is not None and n != "input"]
+    drifting = [(n, s) for n, s in compared if s.verdict == "fail" and s.own_verdict == "pass"]
+    if not drifting:
+        return None
+    kinds = {s.own_error_class for _, s in compared}
+    kind = "float16" if "float16" in kinds else "float32"
+    last = next(s for s in reversed(run.stages) if s.chained is not None)
+    return (
+        f"{kind} drift only: output off by {last.chained['max_abs']:.2g} after "
+        f"{len(compared)} stages, growing from {_label(run, drifting[0][0])}"
+    )
 
 
 def _as_declared(run: RunResult, stage: StageResult) -> str:
@@ -165,13 +189,11 @@ def explain(run: RunResult) -> str:
                 _verdict(s.verdict, s.chained),
                 _verdict(s.own_verdict, s.isolated) if s.own_verdict else "-",
                 s.own_error_class or "-",
-                _tolerance(s.tolerance),
+                _judged_by(s),
             ]
         )
-    lines += [
-        "  " + r
-        for r in _table(["stage", "end to end", "own (isolated)", "own error", "tolerance"], rows)
-    ]
+    header = ["stage", "end to end", "own (isolated)", "own error", "own error judged by"]
+    lines += ["  " + r for r in _table(header, rows)]
     stage, layer = first_divergent(run)
     first = layer or stage
     if first is not None:
@@ -197,6 +219,19 @@ def _verdict(verdict: str | None, metrics: dict | None) -> str:
         return verdict or "-"
     text = f"{verdict} {metrics['max_abs']:.2g}"
     return text + (f" ({metrics['mismatch_fraction']:.1%})" if verdict == "fail" else "")
+
+
+def _judged_by(stage: StageResult) -> str:
+    """The float budget (with own error / budget), the layers, or the tolerance policy."""
+    b = stage.budget
+    if b is None:
+        return _tolerance(stage.tolerance)
+    if b.get("ratio") is None:
+        return b["basis"]
+    text = f"float32 budget: {b['ratio']:.2g}x"
+    if b.get("ratio_float16") is not None:
+        text += f", float16 budget: {b['ratio_float16']:.2g}x"
+    return text + (" (estimated)" if b.get("estimated") else "")
 
 
 def _tolerance(t: dict | None) -> str:

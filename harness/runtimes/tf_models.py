@@ -19,14 +19,14 @@ def model_layers(
     (the last is the model's output), or just the output when `layers` is false."""
     if format == "graph":
         return _graph_nodes(x, path, layers)
-    keras_model = _keras_model(path)
+    model = keras_model(path)
     tf = tf_runtime.tf()
     with tf_runtime.device():
         if not layers:
-            return {keras_model.name: keras_model(x.astype(np.float32), training=False).numpy()}
+            return {model.name: model(x.astype(np.float32), training=False).numpy()}
         capture = _capture_model(path)
         outs = capture(x.astype(np.float32), training=False)
-        names = [layer.name for layer in keras_model.layers[1:]]
+        names = [layer.name for layer in model.layers[1:]]
         return {
             n: np.asarray(o)
             for n, o in zip(names, (t.numpy() for t in tf.nest.flatten(outs)), strict=True)
@@ -37,7 +37,7 @@ def model_layer_ops(path: str, format: str = "layers") -> dict[str, str]:
     """Layer name -> layer class (LayersModel), node name -> op (GraphModel), for the report."""
     if format == "graph":
         return models.graph_nodes(models.convert(Path(path), "graph")).ops
-    return {layer.name: type(layer).__name__ for layer in _keras_model(path).layers[1:]}
+    return {layer.name: type(layer).__name__ for layer in keras_model(path).layers[1:]}
 
 
 def ends_in_softmax(path: str, format: str = "layers") -> bool:
@@ -46,7 +46,7 @@ def ends_in_softmax(path: str, format: str = "layers") -> bool:
     if format == "graph":
         graph = models.graph_nodes(models.convert(Path(path), "graph"))
         return graph.ops.get(graph.nodes[-1]) == "Softmax"
-    last = _keras_model(path).layers[-1]
+    last = keras_model(path).layers[-1]
     config = last.get_config()
     activation = config.get("activation")
     return type(last).__name__ == "Softmax" or activation == "softmax"
@@ -54,7 +54,7 @@ def ends_in_softmax(path: str, format: str = "layers") -> bool:
 
 def model_input_name(path: str) -> str:
     """The Keras model's input layer, whose name the page looks its isolated input up by."""
-    return _keras_model(path).layers[0].name
+    return keras_model(path).layers[0].name
 
 
 def model(x: np.ndarray, path: str, format: str = "layers", layers: bool = True) -> np.ndarray:
@@ -64,7 +64,7 @@ def model(x: np.ndarray, path: str, format: str = "layers", layers: bool = True)
 _models: dict[str, Any] = {}
 
 
-def _keras_model(path: str) -> Any:
+def keras_model(path: str) -> Any:
     if path not in _models:
         _models[path] = tf_runtime.tf().keras.models.load_model(path, compile=False)
     return _models[path]
@@ -73,7 +73,7 @@ def _keras_model(path: str) -> Any:
 def _capture_model(path: str) -> Any:
     key = f"{path}#layers"
     if key not in _models:
-        m = _keras_model(path)
+        m = keras_model(path)
         _models[key] = tf_runtime.tf().keras.Model(
             m.inputs, [layer.output for layer in m.layers[1:]]
         )

@@ -1,0 +1,134 @@
+"""The float terms (compare/budget.py `Terms`) of each catalogue op and of a user's custom op,
+computed on the stage's Python input: what its sums add up and how long they are."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from harness.compare.budget import FLOAT16_MAX, U32, Terms, exact
+from harness.pipeline.catalogue import PYTHON_OPS
+
+# Where TF.js computes the sampling position of a bilinear resize in float32, it is off by a
+# few roundings of a number up to the input size (TF computes it in float32 too): a few ULPs of
+# the size, times how fast the image changes there.
+POSITION_ROUNDINGS = 6
+
+
+def step_terms(
+    op: str,
+    settings: Mapping[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    custom: Callable[..., Any] | None = None,
+) -> Terms:
+    """The terms of one pipeline step given its Python input `x` and output `y`."""
+    beyond = beyond_float16(x, y)
+    if custom is not None:
+        return estimated(lambda v: custom(v, **settings), x, y, f"custom op {op}", beyond)
+    if op == "normalize":
+        mean, std = float(settings["mean"]), float(settings["std"])
+        magnitude = (np.abs(x.astype(np.float64)) + abs(mean)) / std
+        return Terms(
+            magnitude, 2, "(x - mean) / std: 2 roundings of |x| + |mean|", beyond_float16=beyond
+        )
+    if op == "resize":
+        return _resize(settings, x, y, beyond)
+    if op == "decode" and settings["values"] == "modality":
+        intercept = _rescale_intercept(x)
+        magnitude = np.abs(y.astype(np.float64) - intercept) + abs(intercept)
+        return Terms(magnitude, 2, "stored x slope + intercept", beyond_float16=beyond)
+    if op == "cast" and y.dtype.kind in "iub" and x.dtype.kind == "f":
+        return exact("cast to an integer type: exact", beyond)
+    if op == "model":
+        return Terms(None, 0, "judged by its layers", composite=True, beyond_float16=beyond)
+    return exact(f"{op}: moves or converts values, computes none", beyond)
+
+
+def beyond_float16(*arrays: np.ndarray) -> bool:
+    return any(
+        a.dtype.kind in "fi"
+        and a.size
+        and float(np.max(np.abs(a[np.isfinite(a)]), initial=0)) > FLOAT16_MAX
+        for a in arrays
+    )
+
+
+def estimated(
+    run_abs: Callable[[np.ndarray], Any], x: np.ndarray, y: np.ndarray, what: str, beyond: bool
+) -> Terms:
+    """An op whose structure the harness does not know: each output element is taken to sum
+    input.size / output.size terms (a reduction's length; 1 for an elementwise op), of the size
+    the op gives on |input| (exact for sums and means), and at least |output|."""
+    length = max(1, int(np.ceil(x.size / max(y.size, 1))))
+    magnitude = np.abs(y.astype(np.float64))
+    try:
+        on_abs = np.asarray(run_abs(np.abs(x)), dtype=np.float64)
+        if on_abs.shape == y.shape and np.all(np.isfinite(on_abs)):
+            magnitude = np.maximum(magnitude, np.abs(on_abs))
+    except Exception:  # the op may refuse |x|: |output| stands in
+        pass
+    return Terms(
+        magnitude,
+        length,
+        f"estimated for {what}: {length} term(s) per element (input size / output size), "
+        "their size from the op run on |input|",
+        estimated=True,
+        beyond_float16=beyond,
+    )
+
+
+def _resize(settings: Mapping[str, Any], x: np.ndarray, y: np.ndarray, beyond: bool) -> Terms:
+    resize = PYTHON_OPS["resize"]
+    nearest = (
+        settings["order"] == 0 if settings["impl"] == "skimage" else settings["method"] == "nearest"
+    )
+    if nearest:  # a copy of one input pixel; picking another pixel is no rounding error
+        return exact("nearest-neighbour resize: copies input pixels", beyond)
+    x64 = x.astype(np.float64)
+    magnitude = np.abs(resize(np.abs(x64), **settings))
+    spatial = x.shape[-3:-1] if x.ndim >= 3 else x.shape
+    taps = 4
+    if settings["impl"] == "skimage" and _antialiased(settings, spatial):
+        for size_in, size_out in zip(spatial, settings["size"], strict=False):
+            sigma = max(0.0, (size_in / size_out - 1) / 2)
+            taps += 2 * int(4 * sigma + 0.5) + 1
+    local = _local_range(x64)
+    position = POSITION_ROUNDINGS * U32 * max(spatial) * np.abs(resize(local, **settings))
+    return Terms(
+        magnitude,
+        taps,
+        f"bilinear resize: {taps} weighted terms per pixel, plus float32 sampling positions",
+        position=position,
+        beyond_float16=beyond,
+    )
+
+
+def _antialiased(settings: Mapping[str, Any], spatial: tuple[int, ...]) -> bool:
+    aa = settings["anti_aliasing"]
+    if aa is None:  # skimage's default: anti-alias when shrinking
+        return any(o < i for o, i in zip(settings["size"], spatial, strict=False))
+    return bool(aa)
+
+
+def _local_range(x: np.ndarray) -> np.ndarray:
+    """max - min over each pixel's 3x3 neighbourhood (spatial axes only): how much the image
+    changes between neighbouring samples."""
+    from scipy import ndimage
+
+    size = [1] * x.ndim
+    for axis in (-3, -2) if x.ndim >= 3 else (0, 1):
+        size[axis] = 3
+    return ndimage.maximum_filter(x, size=size, mode="nearest") - ndimage.minimum_filter(
+        x, size=size, mode="nearest"
+    )
+
+
+def _rescale_intercept(file: np.ndarray) -> float:
+    import pydicom
+
+    ds = pydicom.dcmread(io.BytesIO(file.tobytes()), stop_before_pixels=True, force=True)
+    return float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
