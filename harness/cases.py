@@ -104,7 +104,9 @@ def parse_case_list(entries: Any, base: Path, where: str) -> tuple[CaseSource, .
         for path in paths:
             own = entry.get("id") or (text if text.startswith("pydicom:") else None)
             found.append((at, path, entry, own))
-    ids = case_ids([(path, own) for _, path, _, own in found])
+    ids = case_ids(
+        [(path, own) for _, path, _, own in found], [p for _, p, e, _ in found if not _pydicom(e)]
+    )
     seen: dict[str, str] = {}
     for (at, path, _, _), case_id in zip(found, ids, strict=True):
         if case_id in seen:
@@ -119,13 +121,17 @@ def parse_case_list(entries: Any, base: Path, where: str) -> tuple[CaseSource, .
     )
 
 
-def case_ids(paths: list[tuple[Path, str | None]]) -> list[str]:
+def case_ids(paths: list[tuple[Path, str | None]], listed: list[Path] | None = None) -> list[str]:
     """Each case's id: its own (an 'id' key, or "pydicom:NAME"), else its path relative to the
-    folder all the listed files share (a.png and a.jpg, or cats/001.jpg and dogs/001.jpg, stay
-    apart), with / as separator."""
-    local = [p for p, own in paths if own is None]
+    folder all the `listed` files share (default: those without an id of their own; a.png and
+    a.jpg, or cats/001.jpg and dogs/001.jpg, stay apart), with / as separator."""
+    local = listed if listed is not None else [p for p, own in paths if own is None]
     common = Path(os.path.commonpath([p.parent for p in local])) if local else None
     return [own or p.relative_to(common).as_posix() for p, own in paths]
+
+
+def _pydicom(entry: dict[str, Any]) -> bool:
+    return str(entry.get("file", entry.get("dicom", ""))).startswith("pydicom:")
 
 
 def _paths(base: Path, text: Any, where: str) -> list[Path]:
@@ -134,15 +140,21 @@ def _paths(base: Path, text: Any, where: str) -> list[Path]:
     if text.startswith("pydicom:"):
         return [_pydicom_file(text.removeprefix("pydicom:"), where)]
     if glob.has_magic(text):
-        found = sorted(Path(p).resolve() for p in glob.glob(str(base / text), recursive=True))
+        # absolute, not resolved: a symlinked file is the case the user listed, by its name
+        found = sorted(_absolute(Path(p)) for p in glob.glob(str(base / text), recursive=True))
         found = [p for p in found if p.is_file()]
         if not found:
             raise CaseListError(f"{where}: {text!r} matches no file (relative to {base})")
         return found
-    path = (base / text).resolve()
+    path = _absolute(base / text)
     if not path.is_file():
         raise CaseListError(f"{where}: no file {text!r} (looked for {path})")
     return [path]
+
+
+def _absolute(path: Path) -> Path:
+    """The path made absolute with `..` folded, symlinks kept."""
+    return Path(os.path.normpath(path.absolute()))
 
 
 def _pydicom_file(name: str, where: str) -> Path:

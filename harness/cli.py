@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Sequence
@@ -205,9 +207,30 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(BaseException):
+    """SIGTERM (a CI job's timeout, `kill`): the report is still written. A BaseException, as
+    KeyboardInterrupt is, so that no `except Exception` on the way turns it into a run's error."""
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(f"terminated by {signal.Signals(signum).name}: the runs before it are kept")
+
+
+def _writable(out: Path) -> None:
+    """--out must take the report before anything runs: a usage error, not a lost report."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise ValueError(f"--out {out}: cannot write the report there ({e.strerror})") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     suite = _suite(args)
+    _writable(args.out)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     variants = args.backend or list(DEFAULT_VARIANTS)
     # Backends the user did not name are skipped when they cannot start here (as probe finds);
     # a backend named with --backend that cannot start is an error.
@@ -225,13 +248,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                 on_run=_progress,
                 report=report,
             )
-    except Exception as e:  # the harness broke: the report says so and cannot pass
+    except Terminated as e:
+        report.error = str(e)
+    except (Exception, SystemExit) as e:  # the harness broke: the report says so, cannot pass
         report.error = harness_error(e)
         traceback.print_exc()
     except KeyboardInterrupt:
         report.error = "interrupted (Ctrl-C): the runs before it are kept"
         raise
     finally:  # a report is written even when runs fail or the harness itself breaks
+        signal.signal(signal.SIGTERM, previous)
         report.timings["total"] = round(time.perf_counter() - t0, 3)
         path = json_report.write(report, args.out)
         html.write(report, args.out)

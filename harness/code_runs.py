@@ -4,6 +4,7 @@ feed the user's code mid-way). A tap only one side makes is a failing stage that
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from typing import TYPE_CHECKING
@@ -115,7 +116,7 @@ def _compare(
 def _placed(failure: StageFailure, out: RuntimeOutput, order: list[str]) -> StageFailure:
     """At the first tap (in the comparison's order) the failing side did not reach."""
     stage = next((n for n in order if n not in out.stages), END)
-    return StageFailure(stage, failure.message, failure.stack)
+    return dataclasses.replace(failure, stage=stage)
 
 
 def _tapped_by_one_side(
@@ -159,6 +160,9 @@ def _user_paths(text: str, served: dict[str, str]) -> str:
 
 
 def _reference_key(pipeline: CodePipeline, case: Case) -> str:
-    h = hashlib.sha256(f"code:{pipeline.python}:{pipeline.source}".encode())
+    # the user's function gets the file's path (a folder can be a label): same bytes at two
+    # paths are two references
+    source = case.meta.get("source", case.id)
+    h = hashlib.sha256(f"code:{pipeline.python}:{pipeline.source}:{source}".encode())
     h.update(np.ascontiguousarray(case.file).data)
     return h.hexdigest()

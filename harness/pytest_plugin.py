@@ -167,7 +167,11 @@ def parity_check(
             raise pytest.UsageError(
                 f"pipeline {pipeline.name!r} lists no cases: give cases=[...] to parity_check"
             )
-        chosen = cases if cases is not None else (source.load() for source in pipeline.cases)
+        chosen = (
+            _with_ids(pipeline, cases)
+            if cases is not None
+            else [source.load() for source in pipeline.cases]
+        )
         runs, failed = [], []
         for case in chosen:
             run = parity_run(pipeline, case)
@@ -183,6 +187,35 @@ def parity_check(
         return runs
 
     return check
+
+
+def _with_ids(
+    pipeline: Pipeline | CodePipeline, given: Sequence[str | Path | Case]
+) -> list[str | Case]:
+    """Cases given as file paths become Cases named as a pipeline file's cases are: by their
+    path relative to the folder the files share (cats/001.dcm and dogs/001.dcm stay two
+    cases); two that come to one id are refused by name."""
+    paths = [Path(c).absolute() for c in given if isinstance(c, str | Path) and Path(c).is_file()]
+    twice = sorted({str(p) for p in paths if paths.count(p) > 1})
+    if twice:
+        raise pytest.UsageError(f"parity_check: a case given twice: {', '.join(twice)}")
+    ids = dict(zip(paths, cases.case_ids([(p, None) for p in paths]), strict=True))
+    seen: dict[str, Path] = {}
+    for path, case_id in ids.items():
+        if case_id in seen:
+            raise pytest.UsageError(
+                f"parity_check: cases {seen[case_id]} and {path} are both {case_id!r}"
+            )
+        seen[case_id] = path
+    out: list[str | Case] = []
+    for c in given:
+        if isinstance(c, str | Path) and Path(c).is_file():
+            path = Path(c).absolute()
+            load = cases.from_file if _decodes_itself(pipeline) else cases.from_dicom
+            out.append(load(path, case_id=ids[path]))
+        else:
+            out.append(c)
+    return out
 
 
 def _case_id(case: str | Path | Case) -> str:

@@ -124,7 +124,9 @@ class Report:
                     "cases": len(outs),
                     "rows": rows,
                     "top1_agreement": sum(o["top1_agreement"] * o["rows"] for o in outs) / rows,
-                    "top5_agreement": sum(o["top5_agreement"] * o["rows"] for o in outs) / rows,
+                    "top5_agreement": None
+                    if any(o["top5_agreement"] is None for o in outs)
+                    else sum(o["top5_agreement"] * o["rows"] for o in outs) / rows,
                     "max_abs_prob": _worst(max, [o["max_abs_prob"] for o in outs]),
                     "logits_cosine": _worst(min, [o["logits_cosine"] for o in outs]),
                 }

@@ -67,3 +67,17 @@ def test_a_suite_built_in_code_with_one_id_twice_is_refused(tmp_path):
     twins = Suite("twins", (), (one, dataclasses.replace(two, id=one.id)))
     with pytest.raises(SuiteError, match=re.escape("repeated: ['x/a.dcm']")):
         run_suite(None, twins, ["cpu"], ["chromium"])
+
+
+def test_a_symlinked_file_is_the_case_the_user_listed(tmp_path):
+    files(tmp_path, "archive/2020-01.dcm")
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "latest.dcm").symlink_to(tmp_path / "archive" / "2020-01.dcm")
+    [case] = parse_case_list(["scans/*.dcm"], tmp_path, "cases")
+    assert case.id == "latest.dcm" and case.dicom == tmp_path / "scans" / "latest.dcm"
+
+
+def test_an_own_id_cannot_take_another_files_id(tmp_path):
+    files(tmp_path, "cats/001.dcm", "dogs/001.dcm")
+    with pytest.raises(CaseListError, match=r"case id 'dogs/001\.dcm'"):
+        ids([{"file": "cats/001.dcm", "id": "dogs/001.dcm"}, "dogs/001.dcm"], tmp_path)

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -280,3 +281,27 @@ def test_a_report_with_nothing_compared_does_not_pass():
 
     skipped = Report({}, [CaseResult("a", "p", runs=[RunResult("chromium", "webgpu", "skipped")])])
     assert not skipped.passed and not Report({}).passed
+
+
+def test_an_out_folder_that_cannot_take_the_report_is_a_usage_error(capsys):
+    from harness import cli
+
+    assert cli.main(["run", "--backend", "cpu", "--out", "/dev/null/report"]) == 2
+    assert "--out /dev/null/report: cannot write the report there" in capsys.readouterr().err
+
+
+@pytest.mark.parity
+def test_parity_sigterm_still_writes_the_report(tmp_path, fixtures_dir):
+    seed = fixtures_dir / "pipelines" / "seed.json"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [*CLI, "run", str(seed), "--backend", "cpu", "--out", "o"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, text=True, env=env)
+    for line in proc.stdout:  # the first run's line: the harness is busy
+        if " / chromium cpu: " in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert proc.returncode == 1 and report["passed"] is False
+    assert report["error"].startswith("terminated by SIGTERM")
+    assert report["cases"][0]["runs"]  # what was gathered is kept

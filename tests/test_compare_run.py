@@ -290,3 +290,21 @@ def test_model_outputs_worst_cosine_is_nan_whatever_the_order_of_cases():
         cases = [CaseResult(str(i), "p", runs=[run(c)]) for i, c in enumerate(order)]
         [summary] = Report({}, cases).model_outputs()
         assert np.isnan(summary["logits_cosine"])
+
+
+def test_all_nonfinite_disagreements_say_nothing_of_finite_elements():
+    from harness.compare.stages import compare_stage
+
+    stage = compare_stage("x", np.zeros(3, np.float32), np.full(3, np.nan, np.float32), FLOAT32)
+    assert stage.message.endswith("no tolerance passes that")
+
+
+def test_a_float64_past_float32s_range_agrees_with_inf():
+    m = compare(np.array([1e300, 1.0]), np.array([np.inf, 1.0], np.float32), FLOAT32)
+    assert m.nonfinite_mismatched == 0 and m.passed
+
+
+def test_rows_with_nan_do_not_agree_on_a_class():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
+    m = classifier_outputs(probs, np.full_like(probs, np.nan), softmax=True)
+    assert m["top1_agreement"] == 0.0 and m["top5_agreement"] is None  # 3 classes: no top-5

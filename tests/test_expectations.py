@@ -101,3 +101,22 @@ def test_a_model_layer_failing_on_its_own_is_named():
     judge(run, {})
     assert run.unexpected == ["model/conv"]
     assert outcome(run) == "FAIL: first divergence at model/conv (Conv2D)"
+
+
+def test_after_a_declared_tap_a_shape_or_nan_or_one_sided_tap_is_a_fault_of_its_own():
+    tap = Expectation("scale", None, 0.5)
+    shape = stage("reshape", "fail")
+    shape.chained = None
+    shape.message = "shape differs: python [4, 4] vs js [2, 8]"
+    nan = stage("log", "fail", chained_abs=0.3)
+    nan.chained.update(nonfinite_mismatched=1, nonfinite_index=(1, 1))
+    run = run_of(stage("scale", "fail", chained_abs=0.1), shape, nan, stage("huge", "fail"))
+    judge(run, {"scale": tap})
+    assert run.unexpected == ["reshape", "log"] and run.unjudged == ["huge"]
+    assert not run.passed
+
+
+def test_besides_is_said_only_when_the_declared_divergence_happened():
+    run = run_of(stage("resize", "pass", "pass"), stage("tile", "fail", "fail", 1.0, "semantic"))
+    judge(run, {"resize": RESIZE})
+    assert outcome(run).startswith("FAIL: first divergence at tile; resize: declared")

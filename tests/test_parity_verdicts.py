@@ -91,7 +91,9 @@ def test_parity_a_tap_the_harness_cannot_read_is_an_error_not_a_pass(parity_harn
     js = CASTS_JS.replace("}\n", "  tap('complex', tf.complex([1, 2], [3, 4]));\n}\n", 1)
     run = run_file(parity_harness, code_project(tmp_path, python, js), "cpu")
     assert run.status == "error" and not run.passed
-    assert "tap 'complex'" in run.reason and "complex64" in run.reason
+    assert "the page cannot send tap 'complex'" in run.reason and "complex64" in run.reason
+    assert "threw" not in run.reason  # the user's code ran to its end
+    assert {s.name: s.verdict for s in run.stages}["complex"] == "error"
 
 
 def test_parity_a_fault_after_the_declared_divergence_fails_the_run(parity_harness, fixtures_dir):
@@ -192,3 +194,38 @@ def test_parity_float16_overflow_is_float16_range(parity_harness, tmp_path):
     scale = run.stages[-1]
     assert (scale.own_verdict, scale.own_error_class) == ("fail", "float16")
     assert scale.isolated_message.startswith("float16 range: this stage holds values past")
+
+
+LABEL_PY = """
+import sys
+from pathlib import Path
+
+import numpy as np
+
+def run(path, tap):
+    tap("label", np.array([1.0 if Path(path).parent.name == "cats" else 2.0], np.float32))
+    if Path(path).parent.name == "exits":
+        sys.exit(0)
+"""
+LABEL_JS = """
+import * as tf from '@tensorflow/tfjs';
+
+export async function run(file, tap) { tap('label', tf.tensor1d([1])); }
+"""
+
+
+def test_parity_same_bytes_at_two_paths_are_two_python_runs(parity_harness, tmp_path):
+    """The user's function gets the path (a folder can be the label): the same bytes in
+    cats/ and dogs/ are two references, and dogs/ fails here."""
+    for folder in ("cats", "dogs", "exits"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "001.dcm").write_bytes(SCAN.read_bytes())
+    path = code_project(tmp_path, LABEL_PY, LABEL_JS, cases=["*/001.dcm"])
+    pipeline = spec.load(path)
+    runs = {
+        source.id: parity_harness.run(pipeline, source.load(), "chromium", "cpu")
+        for source in pipeline.cases
+    }
+    assert runs["cats/001.dcm"].passed and not runs["dogs/001.dcm"].passed
+    exits = runs["exits/001.dcm"]  # sys.exit() in the user's code ends that run, not the harness
+    assert exits.status == "error" and "raised SystemExit after tap 'label'" in exits.reason

@@ -79,7 +79,7 @@ def test_case_parameters_are_resolved_per_case():
         ),
         (
             spec(RESIZE, expect={"divergences": {"resize": {"class": "semantic", "max_abs": -1}}}),
-            r"divergences\.resize\.max_abs: must be a non-negative number",
+            r"divergences\.resize\.max_abs: must be a finite non-negative number",
         ),
         ({"steps": [RESIZE]}, r"pipeline\.name: required"),
         (spec(), r"steps: required, a non-empty list"),

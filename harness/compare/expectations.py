@@ -5,7 +5,8 @@ own error is of the declared class and within the declared bound. Every other st
 its own (isolated) error as if nothing were declared: a new fault after a known one fails the
 run, named. A stage after a declared divergence that has no own run (a code pipeline's tap, or a
 run without isolation) cannot be told apart from what it inherits: it is listed as not judged,
-never silently passed.
+never silently passed; unless what fails there cannot be inherited (a shape, a dtype, a tap one
+side never makes, NaN/Inf), which fails the run.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def judge(run: RunResult, expect: Mapping[str, Expectation]) -> None:
             declared_before = True
             continue
         if stage.own_verdict is None and declared_before and stage.verdict == "fail":
-            run.unjudged.append(stage.name)
+            # values can carry a divergence downstream; a shape, a dtype, a tap one side never
+            # makes or a NaN/Inf is not a larger or smaller number: a fault of its own
+            (run.unexpected if _not_inherited(stage) else run.unjudged).append(stage.name)
             continue
         layers = [
             f"{stage.name}/{layer.name}"
@@ -46,6 +49,11 @@ def judge(run: RunResult, expect: Mapping[str, Expectation]) -> None:
             for name in expect
             if name not in reached
         ]
+
+
+def _not_inherited(stage: StageResult) -> bool:
+    """A failure that values passed on by an earlier stage cannot explain."""
+    return stage.chained is None or bool(stage.chained.get("nonfinite_mismatched"))
 
 
 def _unmet(stage: StageResult, e: Expectation) -> list[str]:

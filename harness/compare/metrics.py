@@ -299,7 +299,11 @@ def _block(
     if not all_finite:
         finite = np.isfinite(diff, out=w.finite[:n])
         c = cand.astype(np.float64)
-        same = (r == c) | (np.isnan(r) & np.isnan(c))  # the same Inf, or NaN on both sides
+        rr = r
+        if ref.dtype == np.float64:  # a float64 past float32's range is Inf in float32
+            with np.errstate(over="ignore"):
+                rr = ref.astype(np.float32).astype(np.float64)
+        same = (rr == c) | (np.isnan(rr) & np.isnan(c))  # the same Inf, or NaN on both sides
         disagree = np.flatnonzero(~finite & ~same)
         acc.nonfinite_bad += disagree.size
         if disagree.size and acc.nonfinite_first is None:

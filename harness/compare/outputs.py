@@ -24,14 +24,16 @@ def classifier_outputs(
         return None
     ref = reference.astype(np.float64)
     cand = candidate.astype(np.float64)
-    k = min(k, ref.shape[1])
+    # a row holding NaN/Inf on either side has no class ranking to agree on
+    finite = np.isfinite(ref).all(axis=1) & np.isfinite(cand).all(axis=1)
     top_ref = np.argsort(-ref, axis=1, kind="stable")[:, :k]
     top_cand = np.argsort(-cand, axis=1, kind="stable")[:, :k]
-    top1 = top_ref[:, 0] == top_cand[:, 0]
-    topk = [set(a) == set(b) for a, b in zip(top_ref, top_cand, strict=True)]
+    top1 = (top_ref[:, 0] == top_cand[:, 0]) & finite
+    topk = np.array([set(a) == set(b) for a, b in zip(top_ref, top_cand, strict=True)]) & finite
     return {
         "top1_agreement": float(np.mean(top1)),
-        "top5_agreement": float(np.mean(topk)),
+        # with k classes or fewer, the top k always agree: nothing to say
+        "top5_agreement": float(np.mean(topk)) if ref.shape[1] > k else None,
         "max_abs_prob": float(np.abs(cand - ref).max()),
         "logits_cosine": float(np.min(_cosines(_logits(ref), _logits(cand)))),  # NaN wins
         "rows": int(ref.shape[0]),

@@ -56,12 +56,17 @@ def compare_stage(
 def describe_mismatch(m: Metrics, tol: Tolerance) -> str:
     """torch.testing-style: how many, the greatest differences, where, and what was allowed."""
     if m.nonfinite_mismatched:  # first: the NaN/Inf is the finding, not the finite metrics
-        return (
+        text = (
             f"NaN/Inf disagree at {m.nonfinite_mismatched} of {m.total} element(s), first at "
             f"index {list(m.nonfinite_index or [])} (python {m.nonfinite_reference!r}, js "
-            f"{m.nonfinite_candidate!r}); no tolerance passes that. Among the finite elements: "
-            f"greatest absolute difference {m.max_abs:.6g} at index {list(m.worst_index or [])}"
+            f"{m.nonfinite_candidate!r}); no tolerance passes that"
         )
+        if m.max_abs > 0 and m.worst_index is not None:
+            text += (
+                f". Among the finite elements: greatest absolute difference {m.max_abs:.6g} "
+                f"at index {list(m.worst_index)}"
+            )
+        return text
     allowed = f"allowed atol {tol.atol:g} + rtol {tol.rtol:g} * |python|"
     if tol.ulp is not None:
         allowed += f" or {tol.ulp} ULP"
@@ -284,10 +289,12 @@ def _not_compared(
 ) -> StageResult:
     """A stage one runtime did not produce: the failing stage says why, later ones are not_run."""
     why = []
+    unreadable = False
     for side, out, arr in (("python", reference, ref), ("js", candidate, cand)):
         if arr is None and out.failure and out.failure.stage == name:
             why.append(f"{side} failed here: {out.failure.message}")
-    verdict = "fail" if why and is_first_gap else "not_run"
+            unreadable |= out.failure.unreadable
+    verdict = ("error" if unreadable else "fail") if why and is_first_gap else "not_run"
     return StageResult(
         name=name,
         shape=list(cand.shape) if cand is not None else None,

@@ -13,6 +13,7 @@ that bound; every other stage is still judged on its own error.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -96,8 +97,8 @@ def _expectation(
             f"{where}.class: {error_class!r} is not one of {', '.join(CLASSES)}"
         )
     bound = spec["max_abs"]
-    if isinstance(bound, bool) or not isinstance(bound, int | float) or not bound >= 0:
-        raise PipelineSpecError(f"{where}.max_abs: must be a non-negative number")
+    if isinstance(bound, bool) or not isinstance(bound, int | float) or not 0 <= bound < math.inf:
+        raise PipelineSpecError(f"{where}.max_abs: must be a finite non-negative number")
     why = spec.get("why", "")
     if not isinstance(why, str):
         raise PipelineSpecError(f"{where}.why: must be a string")

@@ -35,7 +35,15 @@ def cell(stage: StageResult) -> str:
     m = stage.chained
     if m is None:  # shape/dtype mismatch or a runtime failure at this stage
         message = stage.message or ""
-        kind = "shape" if "shape" in message else "dtype" if "dtype" in message else "error"
+        kind = (
+            "shape"
+            if "shape" in message
+            else "dtype"
+            if "dtype" in message
+            else "one side"
+            if "tapped in" in message
+            else "error"
+        )
         return f"{mark} {kind}"
     if m["nonfinite_mismatched"]:  # the first NaN/Inf disagreement is the finding
         ref, cand = m["nonfinite_reference"], m["nonfinite_candidate"]
@@ -83,7 +91,8 @@ def outcome(run: RunResult) -> str:
         return f"PASS ({'; '.join(notes)}{unjudged})" if notes else "PASS"
     problems = []
     if run.unexpected:
-        besides = " (besides the declared divergence)" if run.expected else ""
+        happened = [s for s in run.stages if s.name in run.expected and s.verdict == "fail"]
+        besides = " (besides the declared divergence)" if happened else ""
         problems.append(f"first divergence at {_label(run, run.unexpected[0])}{besides}")
     problems += run.unmet
     return "FAIL: " + "; ".join(problems) + unjudged
@@ -164,8 +173,9 @@ def render(report: Report) -> str:
     for m in report.model_outputs():
         lines.append(
             f"model {m['pipeline']}/{m['stage']} on {m['browser']} {m['backend']}, "
-            f"{m['rows']} image(s): top-1 agreement {m['top1_agreement']:.0%}, top-5 "
-            f"{m['top5_agreement']:.0%}, max |prob diff| {m['max_abs_prob']:.2g}, "
+            f"{m['rows']} image(s): top-1 agreement {m['top1_agreement']:.0%}, "
+            + (f"top-5 {m['top5_agreement']:.0%}, " if m["top5_agreement"] is not None else "")
+            + f"max |prob diff| {m['max_abs_prob']:.2g}, "
             f"worst logits cosine {m['logits_cosine']:.6f}"
         )
     lines.append(summary(report))
@@ -299,7 +309,7 @@ def summary(report: Report) -> str:
     if report.error:
         text += f"; the harness stopped: {report.error}"
     elif not any(_bucket(r) in ("passed", "failed") for r in runs):
-        text += "; nothing was compared, so nothing passed"
+        text += "; no run completed its comparison, so nothing passed"
     return f"runs: {text}"
 
 

@@ -13,6 +13,7 @@ class StageFailure:
     stage: str
     message: str
     stack: str | None = None
+    unreadable: bool = False  # the stage was made but cannot be read back (e.g. a complex64 tap)
 
 
 @dataclass

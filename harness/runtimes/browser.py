@@ -103,10 +103,14 @@ class BackendPage:
         if f:
             if f.get("loading"):
                 message = f"JS module: {f['message']}"
+            elif f.get("tap"):  # the code ran; the harness cannot read this tap back
+                message = f"the page cannot send {f['message']}"
             else:
                 where = f"after tap {f['lastTap']!r}" if f["lastTap"] else "before any tap"
                 message = f"JS code ({pipeline.js_module.name}) threw {where}: {f['message']}"
-            out.failures[UNPLACED] = StageFailure(UNPLACED, message, f.get("stack"))
+            out.failures[UNPLACED] = StageFailure(
+                UNPLACED, message, f.get("stack"), unreadable=bool(f.get("tap"))
+            )
         if answer["backend"] != self.info.requested:
             out.failures.setdefault(
                 UNPLACED,

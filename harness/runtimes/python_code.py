@@ -42,7 +42,7 @@ def run(pipeline: CodePipeline, case: Case) -> RuntimeOutput:
     t0 = time.perf_counter()
     try:
         pipeline.python_function(path, tap)
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # sys.exit() in the user's code ends their run only
         last = next(reversed(taps), None)
         where = f"after tap {last!r}" if last else "before any tap"
         out.failures[UNPLACED] = StageFailure(

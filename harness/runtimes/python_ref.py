@@ -32,7 +32,7 @@ def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
             else:
                 op = step.custom.python_function if step.custom else PYTHON_OPS[step.op]
                 x = np.asarray(op(x, **settings))
-        except Exception as e:  # the user's settings or data made the op fail: keep what we have
+        except (Exception, SystemExit) as e:  # the op failed (sys.exit in a custom op too)
             failure = StageFailure(
                 step.name, f"Python {step.op} failed: {e}", traceback.format_exc()
             )
