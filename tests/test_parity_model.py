@@ -146,6 +146,10 @@ def test_parity_graph_model_nodes_agree_with_tf(parity_run, assert_parity, fixtu
     assert {s.own_error_class for s in model.layers} <= {"none", "float32"}
     # every node also ran alone (the graph executed from Python's values of what it reads)
     assert all(s.isolated is not None and s.own_verdict == "pass" for s in model.layers)
+    # each judged by its own float budget, from the converted weights (batch norms folded)
+    assert all(s.budget is not None and s.budget["ratio"] < 1 for s in model.layers)
+    fused = next(s for s in model.layers if s.op == "_FusedConv2D")
+    assert "folded batch norm" in fused.budget["basis"]
 
 
 @pytest.mark.parity

@@ -1,6 +1,7 @@
 """What kind of error a stage makes on its own, for stages without a float budget
-(compare/budget.py judges the others): a stage whose tolerance the user set, a GraphModel node,
-a whole model run without its layers. None, float32 rounding, float16, or semantics.
+(compare/budget.py judges the others): a stage whose tolerance the user set, a graph node whose
+inputs cannot be read, a whole model run without its layers, a code pipeline's tap. None,
+float32 rounding, float16, or semantics.
 
 The rule, applied to the stage's own (isolated) error against Python:
 - none: JS gives exactly Python's answer rounded to float32 (0 ULP; exact for integers);

@@ -14,6 +14,7 @@ from harness.pipeline.catalogue import PYTHON_OPS
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.runtimes.base import RuntimeOutput, StageFailure
 from harness.runtimes.tf_budgets import model_terms
+from harness.runtimes.tf_graph_budgets import graph_terms
 from harness.runtimes.tf_models import model_layers
 
 
@@ -46,7 +47,7 @@ def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
 def terms(pipeline: Pipeline, case: Case, reference: RuntimeOutput) -> dict[str, Terms]:
     """Each stage's float terms (compare/budget.py), from the reference's own values: what the
     stage's sums add up and how long they are. A model step's layers get theirs by name
-    ("<step>/<layer>"); a GraphModel's nodes get none (their tolerance policy judges them)."""
+    ("<step>/<layer>"), a GraphModel's nodes by theirs."""
     out: dict[str, Terms] = {INPUT_STAGE: exact("the bytes each runtime received")}
     for step, previous in zip(pipeline.steps, pipeline.stage_names, strict=False):
         if previous not in reference.stages or step.name not in reference.stages:
@@ -55,13 +56,14 @@ def terms(pipeline: Pipeline, case: Case, reference: RuntimeOutput) -> dict[str,
         settings = step.settings("python", case.params)
         custom = step.custom.python_function if step.custom else None
         out[step.name] = step_terms(step.op, settings, x, y, custom)
-        if step.op == "model" and settings["format"] == "layers" and settings["layers"]:
+        if step.op == "model" and settings["layers"]:
             prefix = f"{step.name}/"
             values = {
                 k.removeprefix(prefix): v
                 for k, v in reference.stages.items()
                 if k.startswith(prefix)
             }
-            layers = model_terms(settings["path"], x, values)
-            out.update((f"{prefix}{name}", t) for name, t in layers.items())
+            parts = model_terms if settings["format"] == "layers" else graph_terms
+            found = parts(settings["path"], x, values)
+            out.update((f"{prefix}{name}", t) for name, t in found.items())
     return out
