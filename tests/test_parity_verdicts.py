@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.pipeline import spec
-from harness.report.terminal import outcome
+from harness.report.terminal import cell, outcome
 from harness.suite import bundled_case
 
 pytestmark = pytest.mark.parity
@@ -229,3 +229,30 @@ def test_parity_same_bytes_at_two_paths_are_two_python_runs(parity_harness, tmp_
     assert runs["cats/001.dcm"].passed and not runs["dogs/001.dcm"].passed
     exits = runs["exits/001.dcm"]  # sys.exit() in the user's code ends that run, not the harness
     assert exits.status == "error" and "raised SystemExit after tap 'label'" in exits.reason
+
+
+NAN_PY = """
+import numpy as np
+
+def run(path, tap):
+    tap("logits", np.zeros((4, 5), np.float32))
+"""
+NAN_JS = """
+import * as tf from '@tensorflow/tfjs';
+
+export async function run(file, tap) {
+  const values = new Float32Array(20);
+  values[13] = NaN;
+  values[1] = 0.0036;
+  tap('logits', tf.tensor2d(values, [4, 5]));
+}
+"""
+
+
+def test_parity_a_nan_from_the_page_is_named_by_index_and_side(parity_harness, tmp_path):
+    run = run_file(parity_harness, code_project(tmp_path, NAN_PY, NAN_JS), "cpu")
+    [logits] = run.stages
+    assert logits.message.startswith(
+        "NaN/Inf disagree at 1 of 20 element(s), first at index [2, 3] (python 0.0, js nan)"
+    )
+    assert cell(logits) == "✗ js NaN at [2,3]" and logits.min_passing_tolerance is None
