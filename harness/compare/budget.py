@@ -149,21 +149,17 @@ def judge(
     if np.array_equal(r32[finite], c32[finite]):
         return OwnJudgement("pass", "none", 0.0, None, None)
     error = np.where(finite, np.abs(cand - ref), 0.0)
-    ratio = _ratio(error, bound(terms, reference, "float32"))
-    if ratio <= 1:
-        systematic = _systematic(cand - ref, ref, terms, U32, finite)
-        if systematic is None:
-            return OwnJudgement("pass", "float32", ratio, None, None)
-        return OwnJudgement("fail", "semantic", ratio, None, systematic)
-    if precision == "float16":
-        ratio16 = _ratio(error, bound(terms, reference, "float16"))
-        if ratio16 <= 1:
-            systematic = _systematic(cand - ref, ref, terms, U16, finite)
-            if systematic is None:
-                return OwnJudgement("pass", "float16", ratio, ratio16, None)
-            return OwnJudgement("fail", "semantic", ratio, ratio16, systematic)
-        return OwnJudgement("fail", "semantic", ratio, ratio16, None)
-    return OwnJudgement("fail", "semantic", ratio, None, None)
+    levels = [("float32", U32)] + ([("float16", U16)] if precision == "float16" else [])
+    ratios: dict[str, float] = {}
+    for kind, u in levels:  # the float32 budget, then on a float16 page the float16 one
+        ratios[kind] = _ratio(error, bound(terms, reference, kind))
+        if ratios[kind] <= 1:
+            systematic = _systematic(cand - ref, ref, terms, u, finite)
+            verdict, error_class = ("pass", kind) if systematic is None else ("fail", "semantic")
+            return OwnJudgement(
+                verdict, error_class, ratios["float32"], ratios.get("float16"), systematic
+            )
+    return OwnJudgement("fail", "semantic", ratios["float32"], ratios.get("float16"), None)
 
 
 def _ratio(error: np.ndarray, budget: np.ndarray) -> float:
