@@ -440,9 +440,8 @@ class Harness:
             out = call()
         except PageError as e:
             self.session(browser).forget(variant)
-            out = RuntimeOutput(
-                {}, {INPUT_STAGE: StageFailure(INPUT_STAGE, with_console(str(e), e.console))}
-            )
+            failure = StageFailure(INPUT_STAGE, with_console(str(e), e.console), harness=True)
+            out = RuntimeOutput({}, {INPUT_STAGE: failure})
         for phase in ("compute", "transfer"):
             self.timings.add(phase, out.timings.get(phase, 0.0))
         return out

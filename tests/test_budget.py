@@ -102,3 +102,34 @@ def test_budget_grows_with_the_reduction_length_and_the_terms():
     short = budget.bound(Terms(s, 10, "x"), np.zeros(4), "float32")
     long = budget.bound(Terms(s, 10_000, "x"), np.zeros(4), "float32")
     assert np.all(long > 500 * short)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 20.0])
+def test_elu_by_exp_minus_one_against_expm1_is_float32(scale):
+    """TF computes ELU with expm1, TF.js with exp(x) - 1: near 0 the absolute error is ULPs of
+    1, not of the output."""
+    x = (RNG.normal(size=4096) * scale).astype(np.float32)
+    reference = np.where(x > 0, x, np.expm1(x.astype(np.float64))).astype(np.float32)
+    page = np.where(x > 0, x, np.exp(x) - np.float32(1)).astype(np.float32)
+    terms = Terms(np.abs(x.astype(np.float64)), 0, "elu", activation="elu")
+    assert judge(reference, page, terms, "float32").verdict == "pass"
+
+
+def test_estimated_terms_of_a_scan_and_of_an_affine_custom_op():
+    x = RNG.uniform(0, 1, 50_000).astype(np.float32)
+    exact_sum = np.cumsum(x.astype(np.float64))
+    scan = estimated(lambda v: np.cumsum(v.astype(np.float64)), x, exact_sum, "cumsum", False)
+    assert scan.length == x.size  # the first input reaches every output
+    page = np.cumsum(x, dtype=np.float32)
+    assert judge(exact_sum, page, scan, "float32").verdict == "pass"
+    pixels = PIXELS.astype(np.float32)
+
+    def normalize(v):
+        return (v.astype(np.float64) - MEAN) / STD
+
+    terms = estimated(normalize, pixels, REFERENCE, "normalize", False)
+    assert terms.length == 1 and np.allclose(
+        terms.magnitude, normalize_terms(PIXELS, MEAN, STD).magnitude
+    )
+    assert judge(REFERENCE, page_normalize(), terms, "float32").verdict == "pass"
+    assert judge(REFERENCE, page_normalize(1 + 1e-5), terms, "float32").error_class == "semantic"

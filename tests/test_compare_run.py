@@ -308,3 +308,11 @@ def test_rows_with_nan_do_not_agree_on_a_class():
     probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
     m = classifier_outputs(probs, np.full_like(probs, np.nan), softmax=True)
     assert m["top1_agreement"] == 0.0 and m["top5_agreement"] is None  # 3 classes: no top-5
+
+
+def test_a_page_that_hung_is_an_error_with_no_class():
+    failure = StageFailure("input", "the page did not answer within 120 s", harness=True)
+    candidate = RuntimeOutput({}, {"input": failure})
+    results, first = compare_run(STAGES, REFERENCE, candidate, default_policies("float32"))
+    assert results[0].verdict == "error" and results[0].own_error_class is None
+    assert first is None and all(r.verdict == "not_run" for r in results[1:])

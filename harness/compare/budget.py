@@ -67,7 +67,8 @@ class Terms:
     rounding its output. length: n, the reduction length (terms summed per element). position:
     an absolute error from sampling positions computed in float32 (resize), or None.
     estimated: the terms were not derived from the op's structure (a custom op, an unknown
-    layer): reduction length from the sizes, magnitude from the op run on |input|.
+    layer): reduction length and magnitude estimated from running the op (op_terms.estimated),
+    and a few ULPs of 1 allowed, as a transcendental function (log, exp) costs.
     beyond_float16: the stage's input or output holds values past float16's range."""
 
     magnitude: np.ndarray | None
@@ -78,6 +79,9 @@ class Terms:
     estimated: bool = False
     beyond_float16: bool = False
     composite: bool = False  # judged by its parts (a model stage by its layers)
+    # outputs share partial results (a scan such as cumsum): their rounding errors accumulate
+    # together and follow the output, so a fitted scale says nothing about a wrong constant
+    shared: bool = False
 
 
 def exact(basis: str, beyond_float16: bool = False) -> Terms:
@@ -91,6 +95,8 @@ def bound(terms: Terms, reference: np.ndarray, precision: str) -> np.ndarray:
     f16 = precision == "float16"
     storage = U16 if f16 else U32  # every value the page stores is rounded to this
     out = (2 * storage if f16 else TRANSCENDENTAL_ULPS * U32) * y + (TINY16 if f16 else TINY32)
+    if terms.estimated:
+        out = out + TRANSCENDENTAL_ULPS * U32
     if terms.magnitude is None:
         return out
     s = np.abs(terms.magnitude.astype(np.float64))
@@ -100,17 +106,18 @@ def bound(terms: Terms, reference: np.ndarray, precision: str) -> np.ndarray:
     if terms.position is not None:
         pre = pre + np.abs(terms.position)
     act = terms.activation
-    if act == "softmax":
+    if act == "softmax":  # |d s_i| <= s_i (|d z_i| + sum_j s_j |d z_j|) <= 2 s_i max_j |d z_j|
         row = np.max(pre, axis=-1, keepdims=True) if pre.ndim else pre
         n_row = reference.shape[-1] if reference.ndim else 1
         spread = (2 * TRANSCENDENTAL_ULPS + 2 * n_row + 2) * U32 + (3 * U16 if f16 else 0.0)
-        return out + row + spread * y
+        return out + 2 * y * row + spread * y
     if act == "exponential":
         return out + y * pre + TRANSCENDENTAL_ULPS * U32 * y
     lipschitz, transcendental = ACTIVATIONS.get(act, (2.0, True))
     out = out + lipschitz * pre
-    if transcendental:
-        out = out + TRANSCENDENTAL_ULPS * U32 * y
+    if transcendental:  # exp, expm1, erf... in other formulas: ULPs of 1 and of the input,
+        # scaled as the function scales them (selu's lambda alpha), and of the output
+        out = out + TRANSCENDENTAL_ULPS * U32 * (max(lipschitz, 1.0) * (1 + s) + y)
     return out
 
 
@@ -202,8 +209,9 @@ def _systematic(
     (c <= u + a few float32 ULPs, d <= that times the terms' size) does not explain, and that
     is far beyond noise (z > SIGNIFICANT): a wrong constant hiding inside a float budget."""
     e, y = signed[finite], ref[finite]
-    if e.size < 16 or not np.any(e):
-        return None
+    _, transcendental = ACTIVATIONS.get(terms.activation, (2.0, True))
+    if terms.shared or transcendental or e.size < 16 or not np.any(e):
+        return None  # errors that follow the output by nature: no evidence of a constant
     yc = y - y.mean()
     spread = float(np.sum(yc * yc))
     if spread == 0:

@@ -58,27 +58,52 @@ def beyond_float16(*arrays: np.ndarray) -> bool:
 
 
 def estimated(
-    run_abs: Callable[[np.ndarray], Any], x: np.ndarray, y: np.ndarray, what: str, beyond: bool
+    run: Callable[[np.ndarray], Any], x: np.ndarray, y: np.ndarray, what: str, beyond: bool
 ) -> Terms:
-    """An op whose structure the harness does not know: each output element is taken to sum
-    input.size / output.size terms (a reduction's length; 1 for an elementwise op), of the size
-    the op gives on |input| (exact for sums and means), and at least |output|."""
-    length = max(1, int(np.ceil(x.size / max(y.size, 1))))
+    """An op whose structure the harness does not know (`run`: the op on an input like `x`).
+
+    Reduction length: the larger of input size / output size (a reduction) and how many
+    outputs one input reaches (a scan such as cumsum; probed at the first, middle and last
+    input). Size of the terms: |f(|x|) - f(0)| + |f(0)| (exactly sum |terms| for an affine
+    op such as (x - mean) / std, and for sums and means), and at least |output|."""
+    reach = _fan_out(run, x, y)
+    length = max(1, int(np.ceil(x.size / max(y.size, 1))), reach)
     magnitude = np.abs(y.astype(np.float64))
     try:
-        on_abs = np.asarray(run_abs(np.abs(x)), dtype=np.float64)
-        if on_abs.shape == y.shape and np.all(np.isfinite(on_abs)):
-            magnitude = np.maximum(magnitude, np.abs(on_abs))
-    except Exception:  # the op may refuse |x|: |output| stands in
+        on_abs = np.asarray(run(np.abs(x)), dtype=np.float64)
+        at_zero = np.asarray(run(np.zeros_like(x)), dtype=np.float64)
+        if on_abs.shape == y.shape and np.all(np.isfinite(on_abs)) and np.all(np.isfinite(at_zero)):
+            magnitude = np.maximum(magnitude, np.abs(on_abs - at_zero) + np.abs(at_zero))
+    except Exception:  # the op may refuse |x| or zeros: |output| stands in
         pass
     return Terms(
         magnitude,
         length,
-        f"estimated for {what}: {length} term(s) per element (input size / output size), "
-        "their size from the op run on |input|",
+        f"estimated for {what}: {length} term(s) per element (from the sizes and how far one "
+        "input reaches), their size from the op run on |input| and on zeros",
         estimated=True,
         beyond_float16=beyond,
+        shared=reach > 1,
     )
+
+
+def _fan_out(run: Callable[[np.ndarray], Any], x: np.ndarray, y: np.ndarray) -> int:
+    """The most outputs one input element changes, of the first, middle and last."""
+    if x.size == 0 or x.dtype.kind not in "fiu":
+        return 1
+    reached = 1
+    base = np.asarray(y, dtype=np.float64)
+    for i in {0, x.size // 2, x.size - 1}:
+        probe = np.array(x, copy=True).reshape(-1)
+        probe[i] = probe[i] + (1 if x.dtype.kind in "iu" else max(1.0, abs(float(probe[i]))))
+        try:
+            changed = np.asarray(run(probe.reshape(x.shape)), dtype=np.float64)
+        except Exception:  # the op refuses the probe: no evidence of a longer reach
+            continue
+        if changed.shape == base.shape:
+            with np.errstate(invalid="ignore"):
+                reached = max(reached, int(np.count_nonzero(changed != base)))
+    return reached
 
 
 def _resize(settings: Mapping[str, Any], x: np.ndarray, y: np.ndarray, beyond: bool) -> Terms:

@@ -134,7 +134,7 @@ def compare_run(
             _by_parts(result, results)
         elif terms is not None and own_values is not None and ref is not None and not explicit:
             _by_budget(result, ref, own_values, terms, precision)
-        else:
+        elif result.verdict != "error":  # a stage the harness could not judge gets no class
             own = result.isolated if result.own_verdict is not None else result.chained
             if result.verdict != "not_run" and not (result.own_verdict == "fail" and own is None):
                 result.own_error_class = classify(own, ref, precision)
@@ -289,12 +289,12 @@ def _not_compared(
 ) -> StageResult:
     """A stage one runtime did not produce: the failing stage says why, later ones are not_run."""
     why = []
-    unreadable = False
+    ours = False  # the harness failed here, not the user's code: an error, not a failed stage
     for side, out, arr in (("python", reference, ref), ("js", candidate, cand)):
         if arr is None and out.failure and out.failure.stage == name:
             why.append(f"{side} failed here: {out.failure.message}")
-            unreadable |= out.failure.unreadable
-    verdict = ("error" if unreadable else "fail") if why and is_first_gap else "not_run"
+            ours |= out.failure.harness
+    verdict = ("error" if ours else "fail") if why and is_first_gap else "not_run"
     return StageResult(
         name=name,
         shape=list(cand.shape) if cand is not None else None,

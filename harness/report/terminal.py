@@ -19,8 +19,9 @@ PHASES = (
 
 
 LEGEND = (
-    "(cells: max |js - python| end to end, mismatch share when failing; "
-    "✗ the stage's own error fails, ~ it only carries an earlier stage's error)"
+    "(cells: max |js - python| end to end, mismatch share when failing; ✗ the stage's own error "
+    "fails; ~ it fails end to end while its own error passes: it carries an earlier stage's "
+    "error, or float drift)"
 )
 
 

@@ -13,7 +13,9 @@ class StageFailure:
     stage: str
     message: str
     stack: str | None = None
-    unreadable: bool = False  # the stage was made but cannot be read back (e.g. a complex64 tap)
+    # the harness could not do its part (a page that hung or crashed, a tap it cannot read
+    # back): an error of the run, never a class of the user's numbers
+    harness: bool = False
 
 
 @dataclass

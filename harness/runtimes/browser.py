@@ -109,7 +109,7 @@ class BackendPage:
                 where = f"after tap {f['lastTap']!r}" if f["lastTap"] else "before any tap"
                 message = f"JS code ({pipeline.js_module.name}) threw {where}: {f['message']}"
             out.failures[UNPLACED] = StageFailure(
-                UNPLACED, message, f.get("stack"), unreadable=bool(f.get("tap"))
+                UNPLACED, message, f.get("stack"), harness=bool(f.get("tap"))
             )
         if answer["backend"] != self.info.requested:
             out.failures.setdefault(

@@ -113,9 +113,8 @@ def layer_terms(layer: Any, xs: list[np.ndarray], y: np.ndarray) -> Terms:
     if kind == "Rescaling":
         magnitude = np.abs(x * float(layer.scale)) + abs(float(layer.offset))
         return Terms(magnitude, 2, "x * scale + offset", beyond_float16=beyond)
-    return estimated(
-        lambda v: layer(v if len(xs) == 1 else [np.abs(a) for a in xs]), x, y, kind, beyond
-    )
+    others = [np.abs(a) for a in xs[1:]]  # a merge's other inputs, held at their magnitude
+    return estimated(lambda v: layer(v if not others else [v, *others]), x, y, kind, beyond)
 
 
 def _flatten(value: Any) -> list[Any]:
