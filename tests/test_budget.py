@@ -55,7 +55,7 @@ def test_float16_storage_passes_as_float16_but_a_std_off_by_1e_3_is_not_excused(
     assert ok.ratio > 1 >= ok.ratio16  # beyond float32, within float16
     off = judge(REFERENCE, page_normalize(1 + 1e-3, np.float16), terms, "float16")
     assert (off.verdict, off.error_class) == ("fail", "semantic")
-    assert "systematic (scale: js = python x (1 - " in off.message
+    assert "the error is systematic (js = python x (1 - 0.000" in off.message
 
 
 def test_values_past_65504_overflowing_on_a_float16_page_are_float16_range():

@@ -206,35 +206,43 @@ def _systematic(
     signed: np.ndarray, ref: np.ndarray, terms: Terms, u: float, finite: np.ndarray
 ) -> str | None:
     """A scale or offset error (js = python * (1 + c) + d) that rounding one stored constant
-    (c <= u + a few float32 ULPs, d <= that times the terms' size) does not explain, and that
-    is far beyond noise (z > SIGNIFICANT): a wrong constant hiding inside a float budget."""
+    does not explain (c beyond u + a few float32 ULPs, or d beyond that times the smallest
+    terms), far beyond noise (each by SIGNIFICANT standard errors, the fit by an F statistic
+    over SIGNIFICANT^2), and whose fitted error is beyond that allowance somewhere, so that a
+    scale and an offset that cancel over a narrow range of outputs are no finding: a wrong
+    constant hiding inside a float budget.
+
+    Only for known affine stages: after exp/erf-type functions, in scans, and in ops whose
+    structure is estimated, rounding errors may follow the output by nature."""
     e, y = signed[finite], ref[finite]
     _, transcendental = ACTIVATIONS.get(terms.activation, (2.0, True))
-    if terms.shared or transcendental or e.size < 16 or not np.any(e):
-        return None  # errors that follow the output by nature: no evidence of a constant
+    if terms.shared or terms.estimated or transcendental or e.size < 16 or not np.any(e):
+        return None
     yc = y - y.mean()
     spread = float(np.sum(yc * yc))
     if spread == 0:
         return None
     c = float(np.sum(yc * e) / spread)
     d = float(e.mean() - c * y.mean())
-    resid = e - (c * y + d)
-    dof = max(e.size - 2, 1)
-    sigma2 = float(np.sum(resid * resid)) / dof
+    fitted = c * y + d
+    resid = e - fitted
+    sigma2 = float(np.sum(resid * resid)) / max(e.size - 2, 1)
+    f_stat = float(np.sum(fitted * fitted)) / 2 / sigma2 if sigma2 > 0 else math.inf
+    # a rounded additive constant is at most the smallest the terms get (|b| <= |a x| + |b|)
+    floor = float(np.min(np.abs(terms.magnitude[finite]))) if terms.magnitude is not None else 0.0
+    slack = u + TRANSCENDENTAL_ULPS * U32
     se_c = math.sqrt(sigma2 / spread)
     se_d = math.sqrt(sigma2 * (1 / e.size + y.mean() ** 2 / spread))
-    scale = terms.magnitude[finite] if terms.magnitude is not None else y
-    typical = float(np.median(np.abs(scale))) or float(np.max(np.abs(y)))
-    slack = u + TRANSCENDENTAL_ULPS * U32
-    found = []
-    if abs(c) > slack and abs(c) > SIGNIFICANT * se_c:
-        found.append(f"scale: js = python x (1 {'+' if c > 0 else '-'} {abs(c):.3g})")
-    if abs(d) > slack * typical and abs(d) > SIGNIFICANT * se_d:
-        found.append(f"offset: js = python {'+' if d > 0 else '-'} {abs(d):.3g}")
-    if not found:
+    parameter = (abs(c) > slack and abs(c) > SIGNIFICANT * se_c) or (
+        abs(d) > slack * floor and abs(d) > SIGNIFICANT * se_d
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beyond = float(np.max(np.abs(fitted) / (slack * (np.abs(y) + floor))))
+    if not parameter or beyond <= 1 or f_stat <= SIGNIFICANT**2:
         return None
     return (
-        f"within the rounding budget, but the error is systematic ({'; '.join(found)}), beyond "
-        f"what rounding one constant costs ({slack:.2g} relative): a different constant or "
-        "formula, not rounding"
+        f"within the rounding budget, but the error is systematic (js = python x (1 "
+        f"{'+' if c >= 0 else '-'} {abs(c):.3g}) {'+' if d >= 0 else '-'} {abs(d):.3g}, "
+        f"{beyond:.3g}x what rounding one constant costs): a different constant or formula, "
+        "not rounding"
     )

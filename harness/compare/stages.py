@@ -134,7 +134,9 @@ def compare_run(
             _by_parts(result, results)
         elif terms is not None and own_values is not None and ref is not None and not explicit:
             _by_budget(result, ref, own_values, terms, precision)
-        elif result.verdict != "error":  # a stage the harness could not judge gets no class
+        elif result.verdict != "error" and ref is not None and cand is not None:
+            # a stage with values on both sides; one the harness could not judge, or that one
+            # side failed to produce (an exception: its message says why), gets no class
             own = result.isolated if result.own_verdict is not None else result.chained
             if result.verdict != "not_run" and not (result.own_verdict == "fail" and own is None):
                 result.own_error_class = classify(own, ref, precision)

@@ -85,6 +85,8 @@ def layer_terms(layer: Any, xs: list[np.ndarray], y: np.ndarray) -> Terms:
         )
     if kind == "BatchNormalization":
         return _batch_norm(layer, x, beyond)
+    if kind == "LayerNormalization":
+        return _layer_norm(layer, x, beyond)
     if kind in ("Add", "Subtract", "Average"):
         magnitude = sum(np.abs(v.astype(np.float64)) for v in xs)
         length = max(len(xs) - 1, 1) + (1 if kind == "Average" else 0)
@@ -186,5 +188,30 @@ def _batch_norm(layer: Any, x: np.ndarray, beyond: bool) -> Terms:
         magnitude,
         3 + 2 * TRANSCENDENTAL_ULPS,
         "batch normalisation: |x s| + |mean s| + |beta|, s = gamma / sqrt(var + eps)",
+        beyond_float16=beyond,
+    )
+
+
+def _layer_norm(layer: Any, x: np.ndarray, beyond: bool) -> Terms:
+    """(x - mean) / sqrt(var + eps) * gamma + beta over `axis`: x - mean costs ULPs of |x| and
+    the mean's own error (ULPs of mean |x|), both divided by the std; the std's error (its
+    variance summed over the axis, then a square root) is relative to the normalised value."""
+    axes = tuple(
+        a % x.ndim for a in (layer.axis if isinstance(layer.axis, list | tuple) else [layer.axis])
+    )
+    x64 = x.astype(np.float64)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    mean = x64.mean(axis=axes, keepdims=True)
+    std = np.sqrt(x64.var(axis=axes, keepdims=True) + layer.epsilon)
+    shape = [x.shape[a] if a in axes else 1 for a in range(x.ndim)]
+    weights = {w.name.split("/")[-1].split(":")[0]: np.asarray(w) for w in layer.weights}
+    gamma = np.abs(weights.get("gamma", np.ones(shape))).reshape(shape)
+    beta = np.abs(weights.get("beta", np.zeros(shape))).reshape(shape)
+    centred = (np.abs(x64) + np.abs(x64).mean(axis=axes, keepdims=True)) / std
+    normalised = np.abs(x64 - mean) / std
+    return Terms(
+        gamma * (centred + normalised) + beta,
+        2 * count + 2 * TRANSCENDENTAL_ULPS,
+        f"layer normalisation over {count} values: (|x| + mean |x|) / std and |x - mean| / std",
         beyond_float16=beyond,
     )
