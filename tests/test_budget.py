@@ -133,3 +133,34 @@ def test_estimated_terms_of_a_scan_and_of_an_affine_custom_op():
     )
     assert judge(REFERENCE, page_normalize(), terms, "float32").verdict == "pass"
     assert judge(REFERENCE, page_normalize(1 + 1e-5), terms, "float32").error_class == "semantic"
+
+
+def test_a_scale_and_offset_cancelling_over_a_narrow_range_are_no_systematic_error():
+    y = RNG.uniform(0.49, 0.51, 20_000)
+    terms = Terms(np.abs(y), 1, "affine")
+    noise = RNG.normal(scale=2e-8, size=y.size)
+    cancelling = (y + 1e-5 * y - 5e-6 + noise).astype(np.float32)
+    assert judge(y, cancelling, terms, "float32").verdict == "pass"
+    wide = RNG.uniform(0.1, 1.0, 20_000)  # over a wide range a scale is told from an offset
+    wrong = wide * (1 + 3.8e-7) + noise / 20  # within the budget element by element
+    assert "systematic" in judge(wide, wrong, Terms(wide, 1, "affine"), "float32").message
+
+
+def test_layer_normalisation_in_float32_is_float32_and_a_wrong_gamma_is_not():
+    from harness.runtimes import tf_runtime
+    from harness.runtimes.tf_budgets import layer_terms
+
+    tf = tf_runtime.tf()
+    x = (RNG.normal(size=(2, 4, 4, 16)) * 0.02 + 1.0).astype(np.float32)  # small std
+    layer = tf.keras.layers.LayerNormalization(epsilon=1e-3)
+    layer.build(x.shape)
+    x64 = x.astype(np.float64)
+    mean, var = x64.mean(-1, keepdims=True), x64.var(-1, keepdims=True)
+    reference = (x64 - mean) / np.sqrt(var + 1e-3)
+    x32 = x.astype(np.float32)
+    m32 = x32.mean(-1, keepdims=True, dtype=np.float32)
+    v32 = ((x32 - m32) ** 2).mean(-1, keepdims=True, dtype=np.float32)
+    page = (x32 - m32) / np.sqrt(v32 + np.float32(1e-3))
+    terms = layer_terms(layer, [x], reference)
+    assert judge(reference, page, terms, "float32").error_class == "float32"
+    assert judge(reference, page * np.float32(1.01), terms, "float32").error_class == "semantic"

@@ -206,8 +206,8 @@ def _systematic(
     signed: np.ndarray, ref: np.ndarray, terms: Terms, u: float, finite: np.ndarray
 ) -> str | None:
     """A scale or offset error (js = python * (1 + c) + d) that rounding one stored constant
-    does not explain (c beyond u + a few float32 ULPs, or d beyond that times the smallest
-    terms), far beyond noise (each by SIGNIFICANT standard errors, the fit by an F statistic
+    does not explain (c beyond u + a few float32 ULPs, or d beyond that times the terms' median
+    size), far beyond noise (each by SIGNIFICANT standard errors, the fit by an F statistic
     over SIGNIFICANT^2), and whose fitted error is beyond that allowance somewhere, so that a
     scale and an offset that cancel over a narrow range of outputs are no finding: a wrong
     constant hiding inside a float budget.
@@ -228,16 +228,16 @@ def _systematic(
     resid = e - fitted
     sigma2 = float(np.sum(resid * resid)) / max(e.size - 2, 1)
     f_stat = float(np.sum(fitted * fitted)) / 2 / sigma2 if sigma2 > 0 else math.inf
-    # a rounded additive constant is at most the smallest the terms get (|b| <= |a x| + |b|)
-    floor = float(np.min(np.abs(terms.magnitude[finite]))) if terms.magnitude is not None else 0.0
+    scale = terms.magnitude[finite] if terms.magnitude is not None else y
+    typical = float(np.median(np.abs(scale))) or float(np.max(np.abs(y)))
     slack = u + TRANSCENDENTAL_ULPS * U32
     se_c = math.sqrt(sigma2 / spread)
     se_d = math.sqrt(sigma2 * (1 / e.size + y.mean() ** 2 / spread))
     parameter = (abs(c) > slack and abs(c) > SIGNIFICANT * se_c) or (
-        abs(d) > slack * floor and abs(d) > SIGNIFICANT * se_d
+        abs(d) > slack * typical and abs(d) > SIGNIFICANT * se_d
     )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        beyond = float(np.max(np.abs(fitted) / (slack * (np.abs(y) + floor))))
+    # the fitted error itself must pass what one rounded scale costs at the largest output
+    beyond = float(np.max(np.abs(fitted))) / (slack * float(np.max(np.abs(y))))
     if not parameter or beyond <= 1 or f_stat <= SIGNIFICANT**2:
         return None
     return (
