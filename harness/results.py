@@ -27,7 +27,7 @@ class StageResult:
     # end to end: the smallest atol (at the policy's rtol), rtol (at its atol) and ULP limit
     # with which every element would have passed
     min_passing_tolerance: dict[str, float] | None = None
-    # none | float32 | float16 | semantic: the kind of the stage's own error (compare/classify)
+    # none | float32 | float16 | semantic: the kind of the stage's own error (compare/budget.py)
     own_error_class: str | None = None
     hints: list[dict[str, Any]] = field(default_factory=list)
     op: str | None = None  # a model layer's class (Conv2D, BatchNormalization, ...)

@@ -3,7 +3,7 @@
 In a pipeline file:
     "expect": {"divergences": {"resize": {"class": "semantic", "max_abs": 0.5,
                                           "why": "skimage anti-aliases, TF.js cannot"}}}
-`class`: the kind of the stage's own error (float32, float16 or semantic; compare/classify);
+`class`: the kind of the stage's own error (float32, float16 or semantic; compare/budget.py);
 `max_abs`: a bound on its own error, max |js - python| of the stage fed Python's input (for a
 code pipeline's tap, which has no isolated run: of the tap end to end; no class then). An
 expectation excuses that stage only, and only while its error stays of that class and within
