@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.compare import budget, tf_resize
+from harness.compare import budget
 from harness.compare.metrics import Metrics, Tolerance, compare
-from harness.compare.op_terms import step_terms
-from harness.pipeline.catalogue import PYTHON_OPS, SCHEMAS
+from harness.compare.op_terms import python_op, step_terms
+from harness.pipeline.catalogue import SCHEMAS
 from harness.pipeline.params import validate
 from harness.pipeline.spec import Step
 
@@ -67,7 +67,7 @@ def hints_for(
     current = step.settings("python", case_params)
     if step.op not in ROUNDS:
         return []
-    now = np.asarray(_run(step.op, current, python_input))
+    now = np.asarray(python_op(step.op, current, python_input))
     tried: list[tuple[dict[str, Any], Metrics]] = []
     for alternatives in ROUNDS[step.op]:
         tried += _try(step, current, now, alternatives, python_input, js_output, tol, precision)
@@ -112,7 +112,7 @@ def _try(
         if settings == current:
             continue  # what Python already does
         try:
-            y = np.asarray(_run(step.op, settings, x))
+            y = np.asarray(python_op(step.op, settings, x))
         except Exception:
             continue
         if y.shape == js_output.shape and not np.array_equal(y, now):
@@ -123,13 +123,6 @@ def _try(
                 m = dataclasses.replace(m, passed=verdict == "pass")
             out.append((alt, m))
     return out
-
-
-def _run(op: str, settings: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    if op == "resize" and settings["impl"] == "tf" and not settings["antialias"]:
-        grid = (settings["align_corners"], settings["half_pixel_centers"])
-        return tf_resize.resize(x, settings["size"], settings["method"], *grid)
-    return PYTHON_OPS[op](x, **settings)
 
 
 def _hint(

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.compare import tf_resize
 from harness.compare.budget import FLOAT16_MAX, U32, Terms, exact
 from harness.pipeline.catalogue import PYTHON_OPS
 
@@ -46,6 +47,16 @@ def step_terms(
     if op == "model":
         return Terms(None, 0, "judged by its layers", composite=True, beyond_float16=beyond)
     return exact(f"{op}: moves or converts values, computes none", beyond)
+
+
+def python_op(op: str, settings: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """The catalogue's Python op; TF's nearest and bilinear resize from the numpy port of its
+    kernels (compare/tf_resize.py, checked bit for bit against TF), so that neither a budget
+    nor a hint waits seconds for TensorFlow to import."""
+    if op == "resize" and settings["impl"] == "tf" and not settings["antialias"]:
+        grid = (settings["align_corners"], settings["half_pixel_centers"])
+        return tf_resize.resize(x, settings["size"], settings["method"], *grid)
+    return PYTHON_OPS[op](x, **settings)
 
 
 def beyond_float16(*arrays: np.ndarray) -> bool:
@@ -107,7 +118,9 @@ def _fan_out(run: Callable[[np.ndarray], Any], x: np.ndarray, y: np.ndarray) -> 
 
 
 def _resize(settings: Mapping[str, Any], x: np.ndarray, y: np.ndarray, beyond: bool) -> Terms:
-    resize = PYTHON_OPS["resize"]
+    def resize(v: np.ndarray, **kw: Any) -> np.ndarray:
+        return np.asarray(python_op("resize", kw, v))
+
     nearest = (
         settings["order"] == 0 if settings["impl"] == "skimage" else settings["method"] == "nearest"
     )
