@@ -41,15 +41,19 @@ def test_without_isolated_results_the_chained_verdict_decides():
     assert all(s.isolated is None for s in stages[1:])
 
 
-def test_an_isolated_failure_makes_the_stage_fail_on_its_own():
+def test_an_isolated_run_that_breaks_is_an_error_of_the_harness_not_a_class():
+    """The chained run computed b: when the harness cannot run it alone, that says nothing of
+    the user's numbers."""
     chained = output(input=[1, 2], a=[2, 4], b=[3, 5], c=[6, 10])
     isolated = RuntimeOutput(
         {"a": np.array([2, 4], np.float32), "c": np.array([6, 10], np.float32)},
         {"b": StageFailure("b", "JS exception: boom")},
     )
     stages, first = compare_run(STAGES, REFERENCE, chained, default_policies("float32"), isolated)
-    assert first == "b"
-    assert stages[2].isolated_message == "isolated run failed: JS exception: boom"
+    assert first is None
+    assert (stages[2].own_verdict, stages[2].own_error_class) == ("error", None)
+    assert stages[2].isolated_message.endswith("JS exception: boom")
+    assert unjudged(stages).startswith("b: the harness could not run this stage on its own")
 
 
 @pytest.mark.parametrize(

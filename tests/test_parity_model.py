@@ -192,3 +192,27 @@ def test_parity_a_layer_tfjs_cannot_load_is_named_and_earlier_stages_kept(parity
         run.reason
     )
     assert next(s for s in run.stages if s.name == "input").verdict == "pass"  # kept
+
+
+@pytest.mark.parity
+@pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
+def test_parity_sequential_and_nested_models_compare_every_layer(parity_harness, tmp_path):
+    """A Sequential model lists no InputLayer: its first layer is compared too; a Sequential
+    inside a functional model is compared as the layer it is there."""
+    tf = tf_runtime.tf()
+    layers = tf.keras.layers
+    seq = tf.keras.Sequential([tf.keras.Input((2, 2)), layers.Flatten(name="f"), layers.Dense(3)])
+    seq.save(tmp_path / "seq.h5")
+    inputs = tf.keras.Input((4,), name="inp")
+    inner = tf.keras.Sequential(
+        [layers.Dense(3, name="a"), layers.Dense(2, name="b")], name="inner"
+    )
+    tf.keras.Model(inputs, layers.Dense(2, name="head")(inner(inputs))).save(tmp_path / "nest.h5")
+    for name, shape, first in (("seq", (1, 2, 2), "f"), ("nest", (1, 4), "inner")):
+        suite = with_model(None, tmp_path / f"{name}.h5", input_shape=shape, samples=1)
+        run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "wasm")
+        model = run.stages[-1]
+        assert run.passed, outcome(run)
+        names = [s.name for s in model.layers]
+        assert names[0] == first and len(names) == 2
+        assert all(s.own_verdict == "pass" and s.budget is not None for s in model.layers)

@@ -134,7 +134,11 @@ def compare_run(
             _by_parts(result, results)
         elif terms is not None and own_values is not None and ref is not None and not explicit:
             _by_budget(result, ref, own_values, terms, precision)
-        elif result.verdict != "error" and ref is not None and cand is not None:
+        elif (
+            "error" not in (result.verdict, result.own_verdict)
+            and ref is not None
+            and cand is not None
+        ):
             # a stage with values on both sides; one the harness could not judge, or that one
             # side failed to produce (an exception: its message says why), gets no class
             own = result.isolated if result.own_verdict is not None else result.chained
@@ -236,9 +240,12 @@ def _add_isolated(
     """The isolated run's metrics and verdict under the policy; returns its values."""
     own = isolated.stages.get(result.name)
     failure = isolated.failures.get(result.name)
-    if failure is not None:
-        result.own_verdict = "fail"
-        result.isolated_message = f"isolated run failed: {failure.message}"
+    if failure is not None:  # the chained run computed this stage: the isolation broke
+        result.own_verdict = "error"
+        result.isolated_message = (
+            f"the harness could not run this stage on its own (fed Python's input to it): "
+            f"{failure.message}"
+        )
         return None
     if ref is not None and own is not None:
         alone = compare_stage(result.name, ref, own, policy_for(result.name, own.dtype))
@@ -274,11 +281,25 @@ def unjudged(stages: list[StageResult]) -> str | None:
     """Why a run cannot have a verdict although both runtimes finished: stages the harness could
     not read, or no stage compared at all (a run that compares nothing must not pass)."""
     lost = [f"{s.name}: {s.message}" for s in stages if s.verdict == "error"]
+    lost += [
+        f"{name}: {s.isolated_message}"
+        for name, s in _with_layers(stages)
+        if s.own_verdict == "error" and s.verdict != "error"
+    ]
     if lost:
         return "; ".join(lost)
     if not any(s.verdict in ("pass", "fail") for s in stages):
         return "no stage was compared: neither side produced a stage both have"
     return None
+
+
+def _with_layers(stages: list[StageResult]) -> list[tuple[str, StageResult]]:
+    """Every stage, and a model stage's layers after it, as (name, result)."""
+    out = []
+    for s in stages:
+        out.append((s.name, s))
+        out += [(f"{s.name}/{layer.name}", layer) for layer in s.layers]
+    return out
 
 
 def _not_compared(

@@ -19,7 +19,7 @@ import numpy as np
 from harness.compare.budget import TRANSCENDENTAL_ULPS, Terms, exact
 from harness.compare.op_terms import beyond_float16, estimated
 from harness.runtimes import tf_runtime
-from harness.runtimes.tf_models import keras_model
+from harness.runtimes.tf_models import compared_layers, keras_model, model_input_name, model_node
 
 EXACT = {
     "InputLayer", "Reshape", "Flatten", "Permute", "RepeatVector", "Masking", "Identity",
@@ -53,17 +53,21 @@ def model_terms(
     """Terms of every layer of the Keras model at `path` (a LayersModel step), by layer name,
     from `values` (Python's output of each layer, by name) and the model's input."""
     model = keras_model(path)
-    known = {model.layers[0].name: model_input, **values}
+    known = {model_input_name(path): model_input, **values}
     out: dict[str, Terms] = {}
     with tf_runtime.device():
-        for layer in model.layers[1:]:
+        for layer in compared_layers(model):
             if layer.name not in known:
                 continue
-            inbound = [lay.name for lay in _flatten(layer.inbound_nodes[0].inbound_layers)]
+            node = layer.inbound_nodes[model_node(layer)]
+            inbound = [lay.name for lay in _flatten(node.inbound_layers)]
             if not all(n in known for n in inbound):
                 continue
             xs = [known[n] for n in inbound]
-            out[layer.name] = layer_terms(layer, xs, known[layer.name])
+            try:
+                out[layer.name] = layer_terms(layer, xs, known[layer.name])
+            except (ValueError, TypeError, KeyError, IndexError):
+                continue  # a layer this reading cannot rebuild: its tolerance policy judges it
     return out
 
 

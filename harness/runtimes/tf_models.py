@@ -26,7 +26,7 @@ def model_layers(
             return {model.name: model(x.astype(np.float32), training=False).numpy()}
         capture = _capture_model(path)
         outs = capture(x.astype(np.float32), training=False)
-        names = [layer.name for layer in model.layers[1:]]
+        names = [layer.name for layer in compared_layers(model)]
         return {
             n: np.asarray(o)
             for n, o in zip(names, (t.numpy() for t in tf.nest.flatten(outs)), strict=True)
@@ -37,7 +37,7 @@ def model_layer_ops(path: str, format: str = "layers") -> dict[str, str]:
     """Layer name -> layer class (LayersModel), node name -> op (GraphModel), for the report."""
     if format == "graph":
         return models.graph_nodes(models.convert(Path(path), "graph")).ops
-    return {layer.name: type(layer).__name__ for layer in keras_model(path).layers[1:]}
+    return {layer.name: type(layer).__name__ for layer in compared_layers(keras_model(path))}
 
 
 def ends_in_softmax(path: str, format: str = "layers") -> bool:
@@ -53,8 +53,21 @@ def ends_in_softmax(path: str, format: str = "layers") -> bool:
 
 
 def model_input_name(path: str) -> str:
-    """The Keras model's input layer, whose name the page looks its isolated input up by."""
-    return keras_model(path).layers[0].name
+    """The Keras model's input layer, whose name the page looks its isolated input up by (a
+    Sequential model lists no InputLayer among its layers, but has one)."""
+    return keras_model(path).inputs[0]._keras_history.layer.name
+
+
+def compared_layers(model: Any) -> list[Any]:
+    """The layers compared one by one, in order: every layer but the InputLayer, which a
+    functional model lists first and a Sequential model does not list."""
+    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+
+
+def model_node(layer: Any) -> int:
+    """The index of the layer's call inside this model: its last inbound node (a nested model
+    also has the node of its own construction)."""
+    return len(layer.inbound_nodes) - 1
 
 
 def model(x: np.ndarray, path: str, format: str = "layers", layers: bool = True) -> np.ndarray:
@@ -75,7 +88,7 @@ def _capture_model(path: str) -> Any:
     if key not in _models:
         m = keras_model(path)
         _models[key] = tf_runtime.tf().keras.Model(
-            m.inputs, [layer.output for layer in m.layers[1:]]
+            m.inputs, [layer.get_output_at(model_node(layer)) for layer in compared_layers(m)]
         )
     return _models[key]
 

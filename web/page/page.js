@@ -29,9 +29,22 @@ async function loadModel({ url, format, nodes }) {
     return { model, names: nodes, capture: { predict: (x) => model.execute(x, nodes) } };
   }
   const model = await tf.loadLayersModel(url);
-  const layers = model.layers.slice(1);
-  const capture = tf.model({ inputs: model.inputs, outputs: layers.map((l) => l.output) });
+  const layers = comparedLayers(model);
+  const outputs = layers.map((l) => l.getOutputAt(modelNode(l)));
+  const capture = tf.model({ inputs: model.inputs, outputs });
   return { model, capture, names: layers.map((l) => l.name) };
+}
+
+// Every layer but the InputLayer (a functional model lists it first, a Sequential model not at
+// all), as harness/runtimes/tf_models.py compares them.
+function comparedLayers(model) {
+  return model.layers.filter((l) => l.getClassName() !== 'InputLayer');
+}
+
+// The layer's call inside this model: its last inbound node (a nested model also has the node
+// of its own construction).
+function modelNode(layer) {
+  return layer.inboundNodes.length - 1;
 }
 
 // Most ops are synchronous and run in tf.tidy; an async op (decode: it may inflate the file
@@ -464,9 +477,9 @@ function modelParts(step) {
       compute: (xs) => model.execute(Object.fromEntries(sources.map((s, i) => [s, xs[i]])), node),
     }));
   }
-  return model.layers.slice(1).map((layer) => ({
+  return comparedLayers(model).map((layer) => ({
     part: layer.name,
-    sources: layer.inboundNodes[0].inboundLayers.map((l) => l.name),
+    sources: layer.inboundNodes[modelNode(layer)].inboundLayers.map((l) => l.name),
     compute: (xs) => tf.tidy(() => layer.apply(xs.length === 1 ? xs[0] : xs)),
   }));
 }
