@@ -470,9 +470,9 @@ class Harness:
 
 
 def _crashed(result: RunResult, error: Exception) -> RunResult:
-    """`result` as an error that names what broke in the harness and where."""
-    result.status, result.stages = "error", []
-    result.reason = harness_error(error)
+    """`result` as an error that names what broke in the harness and where; the stages it
+    had already compared are kept."""
+    result.status, result.reason = "error", harness_error(error)
     return result
 
 

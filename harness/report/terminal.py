@@ -137,10 +137,7 @@ def _label(run: RunResult, name: str) -> str:
 
 def divergence_name(run: RunResult) -> str:
     """`stage`, or `stage/layer (LayerClass)` when a model's layer is where it starts."""
-    _, layer = first_divergent(run)
-    if layer is None:
-        return run.first_divergence or "-"
-    return f"{run.first_divergence}/{layer.name}" + (f" ({layer.op})" if layer.op else "")
+    return _label(run, _flat_name(run)) if run.first_divergence else "-"
 
 
 def first_divergent(run: RunResult) -> tuple[StageResult | None, StageResult | None]:

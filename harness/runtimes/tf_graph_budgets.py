@@ -11,6 +11,7 @@ offset, with mean, s and beta read from the frozen graph the converter started f
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -47,12 +48,8 @@ def graph_terms(
     are not all known (a second output of another node, a quantised weight) gets none: its
     tolerance policy judges it."""
     converted = models.convert(Path(path), "graph")
-    spec = json.loads((converted / "model.json").read_text())
-    nodes = {n["name"]: n for n in spec["modelTopology"]["node"]}
-    weights = _weights(converted, spec)
-    graph = models.graph_nodes(converted)
-    known = {graph.inputs[0]: model_input, **values}
-    norms = _batch_norms(converted)
+    nodes, weights, norms = _graph_constants(converted)
+    known = {models.graph_nodes(converted).inputs[0]: model_input, **values}
     out: dict[str, Terms] = {}
     tf = tf_runtime.tf()
     with tf_runtime.device():
@@ -163,6 +160,18 @@ def _linear(tf: Any, op: str, node: dict[str, Any], a: list[np.ndarray]) -> tupl
         return np.asarray(out), int(w.shape[0] * w.shape[1])
     out = tf.nn.conv2d(x, w, strides=strides, padding=padding, dilations=dilations)
     return np.asarray(out), int(w.shape[0] * w.shape[1] * w.shape[2])
+
+
+@functools.cache
+def _graph_constants(
+    converted: Path,
+) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray], dict[str, Any]]:
+    """The converted model's nodes, its constants and the folded batch norms, read once per
+    process (a converted model's folder is named by its content, so it never changes): every
+    case of a suite reads the same ones."""
+    spec = json.loads((converted / "model.json").read_text())
+    nodes = {n["name"]: n for n in spec["modelTopology"]["node"]}
+    return nodes, _weights(converted, spec), _batch_norms(converted)
 
 
 def _weights(converted: Path, spec: dict[str, Any]) -> dict[str, np.ndarray]:
