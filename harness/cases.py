@@ -18,7 +18,8 @@ from harness import dicom
 @dataclass(frozen=True)
 class Case:
     id: str
-    input: np.ndarray  # what both runtimes receive, byte for byte
+    # what both runtimes receive, byte for byte: one array, or arrays by a model's input names
+    input: np.ndarray | dict[str, np.ndarray]
     params: dict[str, Any] = field(default_factory=dict)  # `$name` values for pipeline steps
     meta: dict[str, Any] = field(default_factory=dict)  # provenance, shown in the report
     # the file itself as uint8, for pipelines that start by decoding it (the `decode` op)

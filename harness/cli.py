@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import tempfile
@@ -94,16 +95,40 @@ def _parser() -> argparse.ArgumentParser:
         "page, instead of converting PATH here",
     )
     run.add_argument(
+        "--alone",
+        action="store_true",
+        help="with --model: run the model alone (no preprocessing) on seeded inputs of the "
+        "dtype and shape its signature declares (a free batch size is 1)",
+    )
+    run.add_argument(
         "--input-shape",
-        type=_shape,
-        metavar="N,H,W,C",
-        help="with --model: run the model alone on seeded uniform [-1, 1) inputs of this shape",
+        type=_named_shape,
+        action="append",
+        metavar="[NAME=]N,H,W,C",
+        help="with --model: run the model alone on seeded inputs of this shape (repeatable, "
+        "NAME=... for each input of a model with several)",
+    )
+    run.add_argument(
+        "--input-range",
+        type=_range,
+        metavar="LO,HI",
+        help="with --model: run the model alone on seeded values in [LO, HI) (integers for an "
+        "integer input; default [-1, 1) for floats, [0, 10) for integers)",
+    )
+    run.add_argument(
+        "--input",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="with --model: run the model alone on your own input, a .npy (one input) or a "
+        ".npz with one array per input name (repeatable: one case per file)",
     )
     run.add_argument(
         "--samples",
         type=int,
         default=3,
-        help="with --input-shape: how many seeded inputs (default 3)",
+        help="how many seeded inputs a model run alone gets (default 3)",
     )
     run.add_argument(
         "--tolerance",
@@ -121,6 +146,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--no-repeat", action="store_true", help="skip the second pass that checks determinism"
+    )
+    run.add_argument(
+        "--min-coverage",
+        type=_share,
+        metavar="SHARE",
+        help="fail a run whose model compared fewer than this share (0..1) of its layers or "
+        "nodes (over a pipeline's own min_coverage); the share is always reported",
     )
     run.add_argument(
         "--out",
@@ -238,7 +270,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = [parse_override(t) for t in args.tolerance]
     report = Report(environment={})
     try:
-        with Harness(not args.no_isolated, not args.no_repeat, overrides) as h:
+        with Harness(
+            not args.no_isolated, not args.no_repeat, overrides, min_coverage=args.min_coverage
+        ) as h:
             run_suite(
                 h,
                 suite,
@@ -267,28 +301,72 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+MODEL_FLAGS = ("model_format", "tfjs_model", "alone", "input_shape", "input_range", "input")
+
+
 def _suite(args: argparse.Namespace) -> Suite:
     if args.model is None:
-        needs_model = [f for f in ("model_format", "tfjs_model", "input_shape") if getattr(args, f)]
+        needs_model = [f for f in MODEL_FLAGS if getattr(args, f)]
         if needs_model:
             flag = "--" + needs_model[0].replace("_", "-")
             raise ValueError(f"{flag} goes with --model PATH")
         return load_suite(args.target or DEFAULT_SUITE)
     if args.samples < 1:
         raise ValueError("--samples must be at least 1")
+    shapes: dict[str | None, tuple[int, ...]] = {}
+    for name, shape in args.input_shape or ():
+        if name in shapes:
+            raise ValueError(f"--input-shape given twice for {name or 'the input'}")
+        shapes[name] = shape
+    if None in shapes and len(shapes) > 1:
+        raise ValueError("--input-shape: name every input (NAME=N,H,W) when giving several")
+    missing = [str(f) for f in args.input if not f.is_file()]
+    if missing:
+        raise ValueError(f"--input: no such file: {', '.join(missing)}")
     return with_model(
-        args.target, args.model, args.model_format, args.tfjs_model, args.input_shape, args.samples
+        args.target,
+        args.model,
+        args.model_format,
+        args.tfjs_model,
+        shapes,
+        args.samples,
+        args.input,
+        args.input_range,
+        args.alone,
     )
 
 
-def _shape(text: str) -> tuple[int, ...]:
+def _named_shape(text: str) -> tuple[str | None, tuple[int, ...]]:
+    name, sep, sizes = text.rpartition("=")
     try:
-        shape = tuple(int(d) for d in text.split(","))
+        shape = tuple(int(d) for d in sizes.split(","))
     except ValueError:
         shape = ()
-    if not shape or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give positive sizes like 1,224,224,3")
-    return shape
+    if not shape or min(shape) < 1 or (sep and not name):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give positive sizes like 1,224,224,3 (or NAME=1,224,224,3)"
+        )
+    return (name or None), shape
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a share from 0 to 1, e.g. 0.9")
+    return value
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give LO,HI like 0,255") from None
+    if not low < high or not all(map(math.isfinite, (low, high))):
+        raise argparse.ArgumentTypeError(f"{text!r}: LO must be below HI, both finite")
+    return low, high
 
 
 def _progress(case: CaseResult, run: RunResult) -> None:

@@ -27,8 +27,13 @@ from harness import paths
 from harness.runtimes import tf_runtime
 
 FORMATS = ("layers", "graph")
-LAYOUT = 2  # what a converted directory holds; 2: a GraphModel keeps its frozen graph
+LAYOUT = 3  # what a converted directory holds; 2: a GraphModel keeps its frozen graph; 3: and
+# the SavedModel signature's output keys (OUTPUT_KEYS)
 FROZEN = "model.json.frozen"  # the converter's name for the frozen graph it keeps
+# {"outputs": [[signature key, graph node], ...]} beside a converted GraphModel: the converter's
+# model.json pairs keys with outputs by shape and dtype alone, so two outputs of one shape come
+# out under tensor names ("Identity:0") instead of their keys
+OUTPUT_KEYS = "parity-signature.json"
 _lock = threading.Lock()
 CACHE = Path(os.environ.get("TFJS_PARITY_CACHE", paths.HOME / ".parity-cache"))
 
@@ -130,6 +135,7 @@ def _convert(source: Path, fmt: str, out: Path) -> None:
     try:
         if source.is_dir():
             tfjs.converters.convert_tf_saved_model(str(source), str(out), frozen_graph_dir=str(out))
+            _write_output_keys(tf, source, out)
             return
         model = tf.keras.models.load_model(source, compile=False)
         if fmt == "layers":
@@ -140,10 +146,41 @@ def _convert(source: Path, fmt: str, out: Path) -> None:
             with tempfile.TemporaryDirectory() as saved:
                 tf.saved_model.save(model, saved)
                 tfjs.converters.convert_tf_saved_model(saved, str(out), frozen_graph_dir=str(out))
+                _write_output_keys(tf, Path(saved), out)
     except ValueError as e:
         raise ConversionError(_explain(source, e)) from e
     except (OSError, TypeError) as e:
-        raise ConversionError(f"{source}: cannot be loaded as a Keras model ({e})") from e
+        raise ConversionError(
+            _keras3(source, str(e)) or f"{source}: cannot be loaded as a Keras model ({e})"
+        ) from e
+
+
+def _write_output_keys(tf: Any, saved_model: Path, out: Path) -> None:
+    """The serving signature's output keys, each with the graph node that computes it: the
+    converter freezes `signature.outputs` (Identity, Identity_1, ...), which are the
+    structured outputs flattened, and tf.nest flattens a dict in sorted key order."""
+    function = tf.saved_model.load(str(saved_model)).signatures.get("serving_default")
+    if function is None:
+        return
+    structured = function.structured_outputs
+    keys = sorted(structured) if isinstance(structured, dict) else None
+    nodes = [t.name for t in function.outputs]
+    if keys is None or len(keys) != len(nodes) or any(not n.endswith(":0") for n in nodes):
+        return  # not a flat dict of tensors: the model.json's own keys stand
+    pairs = [[k, n.removesuffix(":0")] for k, n in zip(keys, nodes, strict=True)]
+    (out / OUTPUT_KEYS).write_text(json.dumps({"outputs": pairs}) + "\n")
+
+
+def _keras3(source: Path, text: str) -> str | None:
+    """A Keras 3 file read by tf_keras fails on the config keys Keras 3 writes (`batch_shape`,
+    `optional` in its InputLayer)."""
+    if "Unrecognized keyword arguments" not in text or "batch_shape" not in text:
+        return None
+    return (
+        f"{source}: saved by Keras 3, which TF.js 4.22 and its converter cannot load; save the "
+        "model with tf_keras (Keras 2: TF_USE_LEGACY_KERAS=1) or as a SavedModel "
+        f"({text.splitlines()[0]})"
+    )
 
 
 def _explain(source: Path, error: Exception) -> str:
@@ -154,6 +191,8 @@ def _explain(source: Path, error: Exception) -> str:
             f"{source}: TF.js has no kernel for op(s) {', '.join(ops) or '(unnamed)'}; "
             "replace them in the model or register custom ops in TF.js"
         )
+    if keras3 := _keras3(source, text):
+        return keras3
     layer = re.search(r"Unknown layer: '?(\w+)'?", text)
     if layer:
         return f"{source}: layer {layer.group(1)} is unknown to the converter ({text})"
@@ -281,3 +320,133 @@ def describe(model_dir: Path) -> dict[str, Any]:
         count = {"nodes": len(topology.get("node", []))}
     weights = sum(p.stat().st_size for p in model_dir.glob("*.bin"))
     return {"format": spec.get("format"), **count, "weight_bytes": weights}
+
+
+@dataclass(frozen=True)
+class Port:
+    """One input or output of a model, as its model.json declares it."""
+
+    name: str  # the model's own name: input/output layer (LayersModel), signature key (graph)
+    node: str  # where each runtime reads or feeds it: the layer, or the graph node
+    dtype: str  # numpy dtype name: float32, int32, bool, ...
+    shape: tuple[int | None, ...] | None  # None where a size is free (the batch); unknown: None
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A converted model's inputs and outputs, in the model's order."""
+
+    inputs: tuple[Port, ...]
+    outputs: tuple[Port, ...]
+
+
+# TF's DataType enum names (tensorflow/core/framework/types.proto) -> numpy; TF.js holds int64
+# as int32 and has no float64 (tfjs-converter operations/operation_mapper.ts getDtype)
+_DTYPES = {
+    "DT_FLOAT": "float32",
+    "DT_HALF": "float32",
+    "DT_DOUBLE": "float32",
+    "DT_INT32": "int32",
+    "DT_INT64": "int32",
+    "DT_INT16": "int32",
+    "DT_INT8": "int32",
+    "DT_UINT8": "int32",
+    "DT_BOOL": "bool",
+    "DT_STRING": "string",
+}
+
+
+class SignatureError(ValueError):
+    """A model whose inputs or outputs the harness cannot name."""
+
+
+def signature(model_dir: Path) -> Signature:
+    """The model's inputs and outputs from its model.json (and, for a GraphModel converted
+    here, the SavedModel's own output keys): the names both runtimes feed and read by.
+
+    LayersModel: `modelTopology.model_config` (input_layers/output_layers of a functional
+    model; a Sequential's first layer and last layer). GraphModel: the `signature` the
+    converter writes, else the Placeholders and the nodes nothing reads. Raises
+    SignatureError for an output that is a second tensor of a layer or node."""
+    spec = json.loads((model_dir / "model.json").read_text())
+    topology = spec.get("modelTopology") or {}
+    if spec.get("format") == "layers-model" or "model_config" in topology:
+        return _layers_signature(topology.get("model_config") or topology)
+    return _graph_signature(spec, model_dir)
+
+
+def _layers_signature(config: dict[str, Any]) -> Signature:
+    body = config.get("config", {})
+    layers = body.get("layers", []) if isinstance(body, dict) else body
+    by_name = {layer["config"]["name"]: layer for layer in layers}
+    if config.get("class_name") == "Sequential":
+        first = layers[0]["config"]
+        shape = first.get("batch_input_shape") or first.get("batch_shape")
+        own = layers[0]["class_name"] == "InputLayer"
+        name = first["name"] if own else f"{first['name']}_input"  # tf_keras names it so
+        inputs = (Port(name, name, first.get("dtype") or "float32", _dims(shape)),)
+        last = [la for la in layers if la["class_name"] != "InputLayer"][-1]["config"]["name"]
+        return Signature(inputs, (Port(last, last, "float32", None),))
+    ports = []
+    for name, _node, _index in body.get("input_layers", []):
+        conf = by_name.get(name, {}).get("config", {})
+        shape = conf.get("batch_input_shape") or conf.get("batch_shape")
+        ports.append(Port(name, name, conf.get("dtype") or "float32", _dims(shape)))
+    outs = []
+    for name, _node, index in body.get("output_layers", []):
+        if index:
+            raise SignatureError(
+                f"model output {name}:{index} is the layer's output {index + 1}; outputs that "
+                "are a layer's second or later output are not supported"
+            )
+        outs.append(Port(name, name, "float32", None))
+    return Signature(tuple(ports), tuple(outs))
+
+
+def _dims(shape: Any) -> tuple[int | None, ...] | None:
+    if shape is None:
+        return None
+    return tuple(None if d is None or int(d) < 0 else int(d) for d in shape)
+
+
+def _graph_signature(spec: dict[str, Any], model_dir: Path) -> Signature:
+    declared = spec.get("signature") or {}
+    topology = spec.get("modelTopology") or {}
+    nodes = {n["name"]: n for n in topology.get("node", [])}
+
+    def port(key: str, info: dict[str, Any], kind: str) -> Port:
+        tensor = info.get("name", key)
+        node, _, index = tensor.partition(":")
+        if index not in ("", "0"):
+            raise SignatureError(
+                f"model {kind} {key!r} is {tensor}, output {index} of node {node}; a node's "
+                "second or later output is not supported as a model input or output"
+            )
+        dims = info.get("tensorShape", {}).get("dim")
+        shape = None if dims is None else tuple(int(d.get("size", -1)) for d in dims)
+        name = node if ":" in key else key  # the converter's fallback key is a tensor name
+        return Port(name, node, _DTYPES.get(info.get("dtype", "DT_FLOAT"), "float32"), _dims(shape))
+
+    inputs = [port(k, v, "input") for k, v in (declared.get("inputs") or {}).items()]
+    if not inputs:
+        for name, n in nodes.items():
+            if n.get("op") == "Placeholder":
+                attr = n.get("attr", {})
+                dims = attr.get("shape", {}).get("shape", {}).get("dim")
+                shape = None if dims is None else [int(d.get("size", -1)) for d in dims]
+                dtype = _DTYPES.get(attr.get("dtype", {}).get("type", "DT_FLOAT"), "float32")
+                inputs.append(Port(name, name, dtype, _dims(shape)))
+    outputs = [port(k, v, "output") for k, v in (declared.get("outputs") or {}).items()]
+    keyed = model_dir / OUTPUT_KEYS
+    if keyed.is_file():
+        pairs = json.loads(keyed.read_text())["outputs"]
+        dtypes = {p.node: p.dtype for p in outputs}
+        outputs = [Port(k, n, dtypes.get(n, "float32"), None) for k, n in pairs]
+    elif not outputs:  # TF.js's own rule: the nodes no other node reads
+        read = {_node_of(i) for n in nodes.values() for i in n.get("input", [])}
+        outputs = [
+            Port(name, name, "float32", None)
+            for name, n in nodes.items()
+            if name not in read and n.get("op") not in ("Const", "Placeholder", "NoOp")
+        ]
+    return Signature(tuple(inputs), tuple(outputs))

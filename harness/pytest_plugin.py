@@ -59,6 +59,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="override the tolerance policy (repeatable), e.g. resize:atol=1e-4,rtol=1e-3",
     )
     group.addoption(
+        "--parity-min-coverage",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="fail a run whose model compared fewer than this share (0..1) of its layers or "
+        "nodes (over a pipeline's own min_coverage)",
+    )
+    group.addoption(
         "--parity-out",
         type=Path,
         default=None,
@@ -117,7 +125,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def parity_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
     """The loopback server and the browsers, started once per session (per xdist worker)."""
     overrides = [parse_override(t) for t in pytestconfig.getoption("parity_tolerance")]
-    with Harness(overrides=overrides) as harness:
+    minimum = pytestconfig.getoption("parity_min_coverage")
+    with Harness(overrides=overrides, min_coverage=minimum) as harness:
         yield harness
         pytestconfig.stash[_SESSION_KEY] = {
             "environment": harness.environment(),

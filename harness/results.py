@@ -39,6 +39,12 @@ class StageResult:
     # the own error against the stage's float budget (compare/budget.py): ratio (own error /
     # float32 budget, max over elements), ratio_float16 (on a float16 page), basis, estimated
     budget: dict[str, Any] | None = None
+    # a stage that is several tensors (a model's outputs, a case's named inputs): {part name:
+    # its stage in `layers`}; the stage's verdicts are its parts' (compare/stages.py)
+    parts: dict[str, str] | None = None
+    # a model stage: how many of its layers or nodes were compared ("compared", "total") and
+    # why each other one was not ("not_compared": {name: why})
+    coverage: dict[str, Any] | None = None
 
 
 @dataclass
@@ -56,6 +62,8 @@ class RunResult:
     # stages after a declared divergence whose own error cannot be told apart from what they
     # inherit (a code pipeline's taps, or --no-isolated): not judged, and said so
     unjudged: list[str] = field(default_factory=list)
+    # model stages that compared fewer of their layers or nodes than the minimum asked for
+    below_coverage: list[str] = field(default_factory=list)
     precision: str | None = None
     deterministic: bool | None = None  # the chained run twice gave bitwise identical stages
     repeat_max_abs: float | None = None  # and how far apart they were when not
@@ -64,10 +72,17 @@ class RunResult:
 
     @property
     def passed(self) -> bool:
-        """Ran, compared at least one stage, no stage failed on its own but as declared, and
-        every declared divergence happened as declared (compare/expectations.py)."""
+        """Ran, compared at least one stage, no stage failed on its own but as declared,
+        every declared divergence happened as declared (compare/expectations.py), and every
+        model compared the share of its layers asked for."""
         compared = any(s.verdict in ("pass", "fail") for s in self.stages)
-        return self.status == "ok" and compared and not self.unexpected and not self.unmet
+        return (
+            self.status == "ok"
+            and compared
+            and not self.unexpected
+            and not self.unmet
+            and not self.below_coverage
+        )
 
 
 @dataclass

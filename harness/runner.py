@@ -31,7 +31,7 @@ from harness.compare.expectations import judge
 from harness.compare.hints import hints_for
 from harness.compare.metrics import Tolerance
 from harness.compare.outputs import classifier_outputs
-from harness.compare.stages import compare_run, fold_layers, unjudged
+from harness.compare.stages import compare_run, coverage, fold_layers, unjudged
 from harness.compare.tolerance import Override, policy
 from harness.pipeline.code import CodePipeline
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
@@ -48,7 +48,7 @@ from harness.runtimes.browser import (
 )
 from harness.runtimes.driver import BrowserUnavailable, ChromiumDriver, Driver, PageError
 from harness.runtimes.pulled import PulledStages
-from harness.runtimes.tf_models import ends_in_softmax, model_layer_ops
+from harness.runtimes.tf_models import ends_in_softmax, model_layer_ops, model_parts
 from harness.server import ParityServer
 
 BROWSERS = ("chromium",)  # Firefox and WebKitGTK over WebDriver come later
@@ -91,11 +91,15 @@ class Harness:
         repeat: bool = True,
         overrides: Sequence[Override] = (),
         hints: bool = True,
+        min_coverage: float | None = None,
     ) -> None:
         """`isolated`: also run each JS stage on Python's input to it (own vs inherited error);
         `repeat`: run each chained run twice and report whether the two are bitwise identical;
         `overrides`: tolerance overrides from the command line; `hints`: for stages that
-        differ in semantics, search the Python op's settings for the one TF.js matches."""
+        differ in semantics, search the Python op's settings for the one TF.js matches;
+        `min_coverage`: the share of each model's layers or nodes a run must compare (0..1),
+        over the pipeline's own `min_coverage`."""
+        self.min_coverage = min_coverage
         self.isolated = isolated
         self.repeat = repeat
         self.overrides = tuple(overrides)
@@ -336,11 +340,7 @@ class Harness:
             def policy_for(stage: str, dtype: np.dtype) -> Tolerance:
                 return policy(dtype, precision, stage, variant, steps.get(stage), self.overrides)
 
-            # the reference's order: pipeline stages with each model's layers before the model
-            order = [
-                *reference.stages,
-                *(n for n in pipeline.stage_names if n not in reference.stages),
-            ]
+            order = stage_order(pipeline.stage_names, reference)
             result.stages, result.first_divergence = compare_run(
                 tuple(order),
                 reference,
@@ -361,6 +361,22 @@ class Harness:
         result.stages, result.first_divergence, result.first_divergent_layer = fold_layers(
             result.stages, result.first_divergence, layer_ops
         )
+        minimum = self.min_coverage if self.min_coverage is not None else pipeline.min_coverage
+        for stage in result.stages:
+            step = next((s for s in pipeline.steps if s.name == stage.name), None)
+            if step is not None and step.op == "model":
+                fmt = step.python["format"]
+                stage.coverage = coverage(
+                    stage,
+                    model_parts(step.python["path"], fmt),
+                    "layers" if fmt == "layers" else "nodes",
+                )
+                if minimum is not None and stage.coverage["share"] < minimum:
+                    result.below_coverage.append(
+                        f"{stage.name}: {stage.coverage['compared']} of "
+                        f"{stage.coverage['total']} {stage.coverage['kind']} compared "
+                        f"({stage.coverage['share']:.0%}), below the minimum {minimum:.0%}"
+                    )
         decodes = {s.name: s.python["plugin"] for s in pipeline.steps if s.op == "decode"}
         models_ = {s.name: s.python for s in pipeline.steps if s.op == "model"}
         for stage in result.stages:
@@ -469,6 +485,24 @@ class Harness:
         }
 
 
+def stage_order(stage_names: Sequence[str], reference: RuntimeOutput) -> tuple[str, ...]:
+    """The reference's order: pipeline stages with each model's layers before the model, a
+    stage that is several tensors right after the last of its parts, then the stages the
+    reference did not reach."""
+    order: list[str] = []
+    after = {p: name for name, parts in reference.composites.items() for p in parts.values()}
+    pending = {name: len(parts) for name, parts in reference.composites.items()}
+    for name in reference.stages:
+        order.append(name)
+        owner = after.get(name)
+        if owner is not None:
+            pending[owner] -= 1
+            if pending[owner] == 0:
+                order.append(owner)
+    order += [n for n in reference.composites if n not in order]
+    return (*order, *(n for n in stage_names if n not in order))
+
+
 def _crashed(result: RunResult, error: Exception) -> RunResult:
     """`result` as an error that names what broke in the harness and where; the stages it
     had already compared are kept."""
@@ -495,8 +529,9 @@ def reference_key(pipeline: Pipeline, case: Case) -> str:
     steps = [(s.name, s.op, s.python, s.custom and s.custom.python) for s in pipeline.steps]
     h.update(json.dumps([steps, case.params], sort_keys=True, default=str).encode())
     start = pipeline.input_of(case)
-    h.update(str((start.dtype.str, start.shape)).encode())
-    h.update(np.ascontiguousarray(start).data)
+    for name, a in sorted(start.items()) if isinstance(start, dict) else [("", start)]:
+        h.update(str((name, a.dtype.str, a.shape)).encode())
+        h.update(np.ascontiguousarray(a).data)
     return h.hexdigest()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from harness import models, paths
 from harness.runtimes.driver import BrowserUnavailable
-from harness.runtimes.tf_models import graph_compared_nodes, model_input_name
+from harness.runtimes.tf_models import graph_compared_nodes, model_signature
 
 
 def web_mounts() -> dict[str, Path]:
@@ -44,27 +44,50 @@ def web_mounts() -> dict[str, Path]:
 
 
 def served_model(params: dict[str, Any]) -> dict[str, Any]:
-    """Where the page loads a model step's TF.js model (the user's own, or converted here), the
-    name of its input, and for a GraphModel the nodes to fetch (the converted graph's computing
-    nodes in order, those of the user's own model when it has them too) and what each reads."""
+    """Where the page loads a model step's TF.js model (the user's own, or converted here), its
+    inputs and outputs ({name, node} each, in the model's order: the names the Python side
+    uses), and for a GraphModel the nodes to fetch (the converted graph's computing nodes in
+    order, those of the user's own model when it has them too) and what each reads."""
     source = Path(params["path"])
     own = params.get("tfjs_model")
     served = models.adopt(Path(own)) if own else models.convert(source, params["format"])
-    extra: dict[str, Any] = {"url": f"/models/{served.name}/model.json"}
+    sig = model_signature(str(source), params["format"])
+    if own:
+        _check_ports(sig, models.signature(served), Path(own))
+    extra: dict[str, Any] = {
+        "url": f"/models/{served.name}/model.json",
+        "inputs": [{"name": p.name, "node": p.node} for p in sig.inputs],
+        "outputs": [{"name": p.name, "node": p.node} for p in sig.outputs],
+    }
     if params["format"] == "layers":
-        extra["input_name"] = model_input_name(str(source))
         return extra
     nodes = graph_compared_nodes(str(source))
     graph = models.graph_nodes(served)
     if own:
         nodes = [n for n in nodes if n in graph.ops]
     extra["nodes"] = nodes
-    extra["input_name"] = graph.inputs[0]
     # what each node reads, where all of it is compared (so Python has a value to feed)
-    available = {*nodes, graph.inputs[0]}
+    available = {*nodes, *graph.inputs}
     extra["feeds"] = {
         n: list(graph.feeds[n])
         for n in nodes
         if n in graph.feeds and set(graph.feeds[n]) <= available
     }
     return extra
+
+
+def _check_ports(ours: models.Signature, theirs: models.Signature, own: Path) -> None:
+    """The user's TF.js model must have the inputs and outputs the Python model has, by the
+    node (graph) or layer each is read at: matched by name, never by position."""
+    for kind, want, have in (
+        ("input", ours.inputs, theirs.inputs),
+        ("output", ours.outputs, theirs.outputs),
+    ):
+        nodes = {p.node for p in have}
+        missing = [p for p in want if p.node not in nodes]
+        if missing:
+            raise models.ConversionError(
+                f"{own}: the TF.js model has no {kind} "
+                + ", ".join(f"{p.node!r} ({kind} {p.name!r} of the Python model)" for p in missing)
+                + f"; its {kind}s are {', '.join(sorted(nodes)) or 'none'}"
+            )

@@ -11,14 +11,19 @@ from __future__ import annotations
 import functools
 import json
 import resource
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-
-from harness import cases, dicom
+from harness import cases, dicom, models
+from harness.model_inputs import (
+    DrawnInputs,
+    FileInputs,
+    ModelSource,
+    ShapeOverrides,
+    file_inputs,
+)
 from harness.paths import FIXTURES
 from harness.pipeline import spec
 from harness.pipeline.code import CodePipeline
@@ -35,30 +40,10 @@ class SuiteError(ValueError):
 
 
 @dataclass(frozen=True)
-class RandomCase:
-    """A model's input when there is no preprocessing: seeded uniform values of a given shape,
-    the same bytes on every run."""
-
-    shape: tuple[int, ...]
-    seed: int
-    low: float = -1.0
-    high: float = 1.0
-
-    @property
-    def id(self) -> str:
-        return f"uniform-seed{self.seed}"
-
-    def load(self) -> cases.Case:
-        rng = np.random.default_rng(self.seed)
-        data = rng.uniform(self.low, self.high, self.shape).astype(np.float32)
-        return cases.Case(self.id, data, meta={"source": f"{self.id} in [{self.low}, {self.high})"})
-
-
-@dataclass(frozen=True)
 class Suite:
     name: str
     pipelines: tuple[spec.Pipeline, ...]
-    cases: tuple[cases.CaseSource | RandomCase, ...]
+    cases: tuple[cases.CaseSource | DrawnInputs | FileInputs, ...]
 
 
 def with_model(
@@ -66,12 +51,18 @@ def with_model(
     model: Path,
     fmt: str | None = None,
     tfjs_model: Path | None = None,
-    input_shape: Sequence[int] | None = None,
+    input_shape: ShapeOverrides | Sequence[int] | None = None,
     samples: int = 3,
+    inputs: Sequence[Path] = (),
+    value_range: tuple[float, float] | None = None,
+    alone: bool = False,
 ) -> Suite:
     """`tfjs-parity run --model`: the user's model after a pipeline's preprocessing (the
-    pipeline's own model step replaced, if it has one), on the bundled cases; or, with an input
-    shape, the model alone on `samples` seeded random inputs."""
+    pipeline's own model step replaced, if it has one), on the bundled cases; or alone (with
+    `alone`, an input shape, input files or a value range) on the user's `inputs` (.npy/.npz)
+    or on `samples` seeded inputs of the dtype and shape its signature declares
+    (model_inputs.py). `input_shape`: one shape, or shapes by input name (None: the only
+    input)."""
     step: dict[str, Any] = {
         "name": "model",
         "op": "model",
@@ -81,12 +72,27 @@ def with_model(
         step["params"]["format"] = fmt
     if tfjs_model:
         step["js"] = {"tfjs_model": str(tfjs_model.resolve())}
-    if input_shape is not None:
+    shapes = (
+        {None: tuple(input_shape)}
+        if input_shape is not None and not isinstance(input_shape, Mapping)
+        else dict(input_shape or {})
+    )
+    if alone or shapes or inputs or value_range is not None:
         if target is not None:
-            raise SuiteError("--input-shape runs the model alone: give no pipeline with it")
+            raise SuiteError(
+                "--input, --input-shape and --input-range run the model alone: give no "
+                "pipeline with them"
+            )
+        if inputs and (shapes or value_range is not None):
+            raise SuiteError("--input gives the values: --input-shape and --input-range draw them")
         pipeline = spec.parse({"name": model.stem, "steps": [step]}, f"--model {model}")
-        inputs = tuple(RandomCase(tuple(input_shape), seed) for seed in range(samples))
-        return Suite(model.stem, (pipeline,), inputs)
+        source = ModelSource(model.resolve(), pipeline.steps[0].python["format"], tfjs_model)
+        if inputs:
+            return Suite(model.stem, (pipeline,), tuple(file_inputs(source, inputs)))
+        drawn = tuple(
+            DrawnInputs(source, seed, tuple(shapes.items()), value_range) for seed in range(samples)
+        )
+        return Suite(model.stem, (pipeline,), drawn)
     base = target or bundled_pipeline_path("seed-matched")
     try:
         raw = json.loads(base.read_text())
@@ -183,7 +189,7 @@ def run_suite(
     for source in suite.cases:
         try:
             loaded[source.id] = source.load()
-        except (dicom.DicomError, PipelineSpecError) as e:
+        except (dicom.DicomError, PipelineSpecError, models.ConversionError) as e:
             loaded[source.id] = str(e)
     try:
         for pipeline in suite.pipelines:

@@ -320,3 +320,29 @@ def test_a_page_that_hung_is_an_error_with_no_class():
     results, first = compare_run(STAGES, REFERENCE, candidate, default_policies("float32"))
     assert results[0].verdict == "error" and results[0].own_error_class is None
     assert first is None and all(r.verdict == "not_run" for r in results[1:])
+
+
+def test_a_stage_of_several_tensors_is_judged_by_its_parts_and_one_not_compared_is_an_error():
+    from harness.compare.stages import compare_run
+    from harness.runtimes.base import RuntimeOutput
+
+    a, b = np.ones((1, 3), np.float32), np.zeros((1, 2), np.float32)
+    reference = RuntimeOutput(
+        {"input": a, "model/cls": a, "model/box": b},
+        composites={"model": {"cls": "model/cls", "box": "model/box"}},
+    )
+    candidate = RuntimeOutput({"input": a, "model/cls": a, "model/box": b + 1})
+    stages, first = compare_run(
+        ("input", "model/cls", "model/box", "model"), reference, candidate, lambda *_: FLOAT32
+    )
+    model = stages[-1]
+    assert (model.verdict, model.parts) == ("fail", {"cls": "cls", "box": "box"})
+    assert model.message == "2 tensors: cls pass, box fail" and first == "model/box"
+    # one part on one side only: not compared, said so, and the run cannot pass
+    candidate = RuntimeOutput({"input": a, "model/cls": a})
+    stages, _ = compare_run(
+        ("input", "model/cls", "model/box", "model"), reference, candidate, lambda *_: FLOAT32
+    )
+    box = next(s for s in stages if s.name == "model/box")
+    assert box.verdict == "not_run" and "only python produced it" in box.message
+    assert "not compared although both sides finished: model/box, model" in unjudged(stages)

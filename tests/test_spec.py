@@ -130,11 +130,11 @@ def test_with_model_puts_the_users_model_after_the_preprocessing(fixtures_dir, t
     [pipeline] = suite.pipelines
     assert [s.op for s in pipeline.steps].count("model") == 1  # its own model step replaced
     assert pipeline.steps[-1].python["path"] == str(model.resolve())
-    alone = with_model(None, model, input_shape=(1, 8, 8, 3), samples=2)
+    alone = with_model(None, model, input_shape=(2, 224, 224, 3), samples=2)
     first = alone.cases[0].load()
-    assert first.input.shape == (1, 8, 8, 3) and first.input.dtype == "float32"
+    assert first.input.shape == (2, 224, 224, 3) and first.input.dtype == "float32"
     assert np.array_equal(first.input, alone.cases[0].load().input)  # seeded: same bytes
     with pytest.raises(SuiteError, match="not a suite"):
         with_model(fixtures_dir / "suites" / "default.json", model)
-    with pytest.raises(SuiteError, match="give no pipeline with it"):
+    with pytest.raises(SuiteError, match="give no pipeline with them"):
         with_model(fixtures_dir / "pipelines" / "seed.json", model, input_shape=(1, 2))

@@ -22,12 +22,13 @@ POSITION_ROUNDINGS = 6
 def step_terms(
     op: str,
     settings: Mapping[str, Any],
-    x: np.ndarray,
+    x: np.ndarray | Mapping[str, np.ndarray],
     y: np.ndarray,
     custom: Callable[..., Any] | None = None,
 ) -> Terms:
-    """The terms of one pipeline step given its Python input `x` and output `y`."""
-    beyond = beyond_float16(x, y)
+    """The terms of one pipeline step given its Python input `x` (a model's: its inputs by
+    name, when it has several) and output `y`."""
+    beyond = beyond_float16(*(x.values() if isinstance(x, Mapping) else [x]), y)
     if custom is not None:
         return estimated(lambda v: custom(v, **settings), x, y, f"custom op {op}", beyond)
     if op == "normalize":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -114,6 +115,10 @@ def compare_run(
     results: list[StageResult] = []
     first = None
     for name in stage_names:
+        if name in reference.composites:
+            result = _composite(name, reference.composites[name], results)
+            results.append(result)
+            continue
         ref = reference.stages.get(name)
         cand = candidate.stages.get(name)
         if ref is None or cand is None:
@@ -197,6 +202,36 @@ def _by_parts(result: StageResult, earlier: list[StageResult]) -> None:
     result.budget = {"basis": f"judged by its {len(parts)} layers", "failing": failing}
 
 
+VERDICT_ORDER = ("pass", "not_run", "fail", "error")  # the worst of its parts is a composite's
+
+
+def _composite(name: str, parts: Mapping[str, str], earlier: list[StageResult]) -> StageResult:
+    """A stage that is several tensors (the reference's `composites`: a model's outputs, a
+    case's named inputs), judged by its parts, each compared before it as a stage of its own:
+    end to end by its parts' verdicts, its own error by every "<name>/..." stage (a model's
+    every layer, as a one-output model is judged)."""
+    got = {r.name: r for r in earlier}
+    verdicts = {k: got[p].verdict if p in got else "not_run" for k, p in parts.items()}
+    result = StageResult(
+        name,
+        None,
+        None,
+        None,
+        None,
+        max(verdicts.values(), key=VERDICT_ORDER.index),
+        None,
+        None,
+        None,
+        message=f"{len(parts)} tensors: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()),
+        parts={k: p.split("/", 1)[1] for k, p in parts.items()},
+    )
+    if name == INPUT_STAGE:
+        result.own_verdict = result.verdict
+        return result
+    _by_parts(result, earlier)
+    return result
+
+
 def fold_layers(
     stages: list[StageResult],
     first_divergence: str | None,
@@ -232,6 +267,33 @@ def fold_layers(
         )
     owner, sep, layer = (first_divergence or "").partition("/")
     return folded, owner or None, layer if sep else None
+
+
+def coverage(
+    stage: StageResult, parts: Mapping[str, str | None], kind: str = "layers"
+) -> dict[str, Any]:
+    """How much of a model stage was compared: of `parts` (every layer or node: None, or why
+    the harness does not compare it), those with a verdict in `stage.layers`; the others with
+    the reason (a layer one side did not produce: its message)."""
+    done = {s.name: s for s in stage.layers}
+    missing: dict[str, str] = {}
+    for name, why in parts.items():
+        result = done.get(name)
+        if why is not None:
+            missing[name] = why
+        elif result is None:
+            missing[name] = "not produced by either side"
+        elif result.verdict not in ("pass", "fail"):
+            missing[name] = result.message or result.verdict
+    total = len(parts)
+    compared = total - len(missing)
+    return {
+        "compared": compared,
+        "total": total,
+        "share": compared / total if total else 1.0,
+        "kind": kind,
+        "not_compared": missing,
+    }
 
 
 def _add_isolated(
@@ -290,6 +352,9 @@ def unjudged(stages: list[StageResult]) -> str | None:
         return "; ".join(lost)
     if not any(s.verdict in ("pass", "fail") for s in stages):
         return "no stage was compared: neither side produced a stage both have"
+    skipped = [s.name for s in stages if s.verdict == "not_run"]
+    if skipped:  # neither side failed, yet a stage has no comparison: never a pass
+        return f"not compared although both sides finished: {', '.join(skipped)}"
     return None
 
 
@@ -318,6 +383,12 @@ def _not_compared(
             why.append(f"{side} failed here: {out.failure.message}")
             ours |= out.failure.harness
     verdict = ("error" if ours else "fail") if why and is_first_gap else "not_run"
+    if not why and not reference.failure and not candidate.failure:
+        # both sides finished: the stage exists on one side only (a model layer or node the
+        # other side's model does not have under this name)
+        only = "python" if ref is not None else "js" if cand is not None else None
+        if only:  # not compared, which the run's coverage states; no verdict of its numbers
+            why.append(f"only {only} produced it (no counterpart by this name): not compared")
     return StageResult(
         name=name,
         shape=list(cand.shape) if cand is not None else None,

@@ -61,12 +61,14 @@ class Pipeline:
     expect: dict[str, Expectation] = field(default_factory=dict)
     source: str | None = None
     cases: tuple[CaseSource, ...] = ()  # the pipeline file's own cases, if it lists any
+    # each model step must compare at least this share of its layers or nodes (0..1)
+    min_coverage: float | None = None
     stage_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stage_names", (INPUT_STAGE, *(s.name for s in self.steps)))
 
-    def input_of(self, case: Case) -> np.ndarray:
+    def input_of(self, case: Case) -> np.ndarray | dict[str, np.ndarray]:
         """What both runtimes start from: the decoded pixels, or the file's bytes when the
         pipeline decodes the file itself."""
         if self.steps[0].op != "decode":
@@ -92,7 +94,7 @@ def parse(spec: Any, source: str | None = None) -> Pipeline | CodePipeline:
         raise PipelineSpecError(f"{where}: a pipeline is a JSON object, got {type(spec).__name__}")
     if "code" in spec:
         return _parse_code_pipeline(spec, source, where)
-    _only(spec, {"name", "description", "steps", "expect", "cases", "ops"}, where)
+    _only(spec, {"name", "description", "steps", "expect", "cases", "ops", "min_coverage"}, where)
     name, base = _name(spec, where), _base(source)
     raw_steps = spec.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
@@ -120,7 +122,17 @@ def parse(spec: Any, source: str | None = None) -> Pipeline | CodePipeline:
         expect=expected,
         source=source,
         cases=_cases(spec, base, where),
+        min_coverage=parse_coverage(spec.get("min_coverage"), f"{where}.min_coverage"),
     )
+
+
+def parse_coverage(value: Any, where: str) -> float | None:
+    """A minimum share of a model's layers or nodes that must be compared: 0..1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise PipelineSpecError(f"{where}: a share of the model's layers, from 0 to 1 (0.9: 90%)")
+    return float(value)
 
 
 def _parse_code_pipeline(spec: dict, source: str | None, where: str) -> CodePipeline:

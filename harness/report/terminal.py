@@ -33,6 +33,11 @@ def cell(stage: StageResult) -> str:
         return "·"
     inherited = stage.verdict == "fail" and stage.own_verdict == "pass"
     mark = "✓" if stage.verdict == "pass" else "~" if inherited else "✗"
+    if stage.parts:  # several tensors: the worst of them, and how many
+        parts = [s for s in stage.layers if s.name in stage.parts.values()]
+        if parts:
+            worst = max(parts, key=_badness)
+            return f"{mark}{cell(worst)[1:]} ({len(stage.parts)} tensors)"
     m = stage.chained
     if m is None:  # shape/dtype mismatch or a runtime failure at this stage
         message = stage.message or ""
@@ -63,6 +68,12 @@ def cell(stage: StageResult) -> str:
     return text
 
 
+def _badness(stage: StageResult) -> tuple[int, float]:
+    order = ("pass", "not_run", "fail", "error")
+    size = (stage.chained or {}).get("max_abs")
+    return order.index(stage.verdict) if stage.verdict in order else 0, size or 0.0
+
+
 def _finite(value: float | str | None) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
@@ -89,6 +100,7 @@ def outcome(run: RunResult) -> str:
             notes[0] = "diverges as declared: " + notes[0]
         drift = drift_text(run)
         notes += [drift] if drift else []
+        notes += partial_coverage(run)
         return f"PASS ({'; '.join(notes)}{unjudged})" if notes else "PASS"
     problems = []
     if run.unexpected:
@@ -96,7 +108,23 @@ def outcome(run: RunResult) -> str:
         besides = " (besides the declared divergence)" if happened else ""
         problems.append(f"first divergence at {_label(run, run.unexpected[0])}{besides}")
     problems += run.unmet
+    problems += run.below_coverage
     return "FAIL: " + "; ".join(problems) + unjudged
+
+
+def partial_coverage(run: RunResult) -> list[str]:
+    """'model: 1 of 21 nodes compared (20 not: ...)' for each model stage not fully compared."""
+    out = []
+    for stage in run.stages:
+        c = stage.coverage
+        if c and c["compared"] < c["total"]:
+            reasons = sorted(set(c["not_compared"].values()))
+            out.append(
+                f"{stage.name}: {c['compared']} of {c['total']} {c['kind']} compared, "
+                f"{c['total'] - c['compared']} not: {reasons[0]}"
+                + (f" (and {len(reasons) - 1} other reason(s))" if len(reasons) > 1 else "")
+            )
+    return out
 
 
 def drift_text(run: RunResult) -> str | None:

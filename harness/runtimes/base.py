@@ -26,8 +26,23 @@ class RuntimeOutput:
     timings: dict[str, float] = field(default_factory=dict)  # seconds
     # a second pass on the same input: (bitwise identical?, greatest |first - second|)
     repeat: tuple[bool, float] | None = None
+    # a stage that is several tensors, by part name, e.g. a model with several outputs
+    # ("model" -> {"scores": "model/Identity", "boxes": "model/Identity_1"}) or a case with
+    # several named inputs ({"left": "input/left", ...}): it has no array of its own in
+    # `stages`, its parts do
+    composites: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def failure(self) -> StageFailure | None:
         """The first failure (a chained run stops at it)."""
         return next(iter(self.failures.values()), None)
+
+    def value(self, stage: str) -> np.ndarray | dict[str, np.ndarray] | None:
+        """A stage's value: its array, or for a composite stage its parts by part name; None
+        when this runtime did not produce it all."""
+        if stage in self.stages:
+            return self.stages[stage]
+        parts = self.composites.get(stage)
+        if parts and all(p in self.stages for p in parts.values()):
+            return {k: self.stages[p] for k, p in parts.items()}
+        return None

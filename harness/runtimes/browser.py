@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,9 @@ class BackendPage:
         `js_steps`: the page's steps (Harness.js_steps); `repeat`: a second pass compared bit
         for bit in the page (out.repeat)."""
         args = {"steps": js_steps, "repeat": repeat}
-        answer, out = self._call("run", args, {"input": pipeline.input_of(case)}, timeout)
+        x = pipeline.input_of(case)
+        given = {f"input/{k}": v for k, v in x.items()} if isinstance(x, Mapping) else {"input": x}
+        answer, out = self._call("run", args, given, timeout)
         failure = None
         if answer["failure"]:
             f = answer["failure"]
@@ -131,21 +134,33 @@ class BackendPage:
 
         A float64 reference input is rounded to float32 on the way (TF.js has no float64)."""
         inputs: dict[str, np.ndarray] = {}
+        alone: list[str] = []  # the steps that have their inputs
         page_steps = {s["name"]: s for s in js_steps}
         for step, previous in zip(pipeline.steps, pipeline.stage_names, strict=False):
-            if previous not in reference.stages:
-                break  # the Python side stopped before this stage
-            inputs[step.name] = _float32(reference.stages[previous])
+            x = reference.value(previous)
+            if x is None:
+                break  # the Python side stopped before this stage (or it is several tensors)
             params = page_steps[step.name]["params"]
-            if step.op == "model" and params["layers"]:
-                # the model's input under its input's name, every layer's Python output
-                inputs[f"{step.name}/{params['input_name']}"] = inputs[step.name]
+            if step.op != "model":
+                if isinstance(x, Mapping):
+                    break  # the chained run already failed here: nothing to run alone
+                inputs[step.name] = _float32(x)
+                alone.append(step.name)
+                continue
+            # a model is fed by input: "<step>/<input node>" (also what its first layers read)
+            values = x if isinstance(x, Mapping) else {params["inputs"][0]["name"]: x}
+            by_name = {p["name"]: p["node"] for p in params["inputs"]}
+            if set(values) != set(by_name):
+                break
+            inputs.update((f"{step.name}/{by_name[k]}", _float32(v)) for k, v in values.items())
+            alone.append(step.name)
+            if params["layers"]:  # every layer's Python output, for the layers that read it
                 inputs.update(
                     (name, _float32(a))
                     for name, a in reference.stages.items()
                     if name.startswith(f"{step.name}/")
                 )
-        steps = [s for s in js_steps if s["name"] in inputs]
+        steps = [s for s in js_steps if s["name"] in alone]
         answer, out = self._call("runIsolated", {"steps": steps}, inputs, timeout)
         for f in answer["failures"]:
             out.failures[f["stage"]] = StageFailure(

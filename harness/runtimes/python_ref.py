@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -15,21 +16,39 @@ from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.runtimes.base import RuntimeOutput, StageFailure
 from harness.runtimes.tf_budgets import model_terms
 from harness.runtimes.tf_graph_budgets import graph_terms
-from harness.runtimes.tf_models import model_layers
+from harness.runtimes.tf_models import ModelInput, model_layers, model_signature
 
 
 def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
-    """Every stage's output, in order; stops at the first failing step and says why."""
-    x = pipeline.input_of(case)
-    stages: dict[str, np.ndarray] = {INPUT_STAGE: x}
+    """Every stage's output, in order; stops at the first failing step and says why.
+
+    A case with several named inputs has stages "input/<name>" (a composite "input"); a model
+    step has a stage per compared layer or node ("<step>/<layer>"), and its output as the
+    step's stage, or with several outputs a composite of its output nodes' stages."""
+    x: ModelInput | None = pipeline.input_of(case)
+    composites: dict[str, dict[str, str]] = {}
+    if isinstance(x, Mapping):
+        composites[INPUT_STAGE] = {k: f"{INPUT_STAGE}/{k}" for k in x}
+        stages = {f"{INPUT_STAGE}/{k}": v for k, v in x.items()}
+    else:
+        stages = {INPUT_STAGE: x}
+    previous = INPUT_STAGE
     t0 = time.perf_counter()
     for step in pipeline.steps:
         try:
             settings = step.settings("python", case.params)
+            if x is None or (isinstance(x, Mapping) and step.op != "model"):
+                raise ValueError(several_tensors(previous, composites[previous], step.name))
             if step.op == "model":  # every layer is a stage: "<step>/<layer>"
                 outs = model_layers(x, **settings)
-                stages.update({f"{step.name}/{k}": v for k, v in outs.items()})
-                x = list(outs.values())[-1]
+                outputs = model_signature(settings["path"], settings["format"]).outputs
+                parts = outs if settings["layers"] or len(outputs) > 1 else {}
+                stages.update({f"{step.name}/{k}": v for k, v in parts.items()})
+                if len(outputs) > 1:
+                    composites[step.name] = {p.name: f"{step.name}/{p.node}" for p in outputs}
+                    x, previous = None, step.name
+                    continue
+                x = outs[outputs[0].node]
             else:
                 op = step.custom.python_function if step.custom else PYTHON_OPS[step.op]
                 x = np.asarray(op(x, **settings))
@@ -38,10 +57,25 @@ def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
                 step.name, f"Python {step.op} failed: {e}", traceback.format_exc()
             )
             return RuntimeOutput(
-                stages, {step.name: failure}, {"compute": time.perf_counter() - t0}
+                stages,
+                {step.name: failure},
+                {"compute": time.perf_counter() - t0},
+                composites=composites,
             )
         stages[step.name] = x
-    return RuntimeOutput(stages, timings={"compute": time.perf_counter() - t0})
+        previous = step.name
+    return RuntimeOutput(
+        stages, timings={"compute": time.perf_counter() - t0}, composites=composites
+    )
+
+
+def several_tensors(stage: str, parts: Mapping[str, str], step: str) -> str:
+    """Why a step cannot follow a stage that is several tensors."""
+    names = ", ".join(parts)
+    return (
+        f"{stage!r} is {len(parts)} tensors ({names}) and step {step!r} takes one: a model with "
+        "several outputs must be the pipeline's last step, several inputs feed only a model"
+    )
 
 
 def terms(pipeline: Pipeline, case: Case, reference: RuntimeOutput) -> dict[str, Terms]:
@@ -49,14 +83,18 @@ def terms(pipeline: Pipeline, case: Case, reference: RuntimeOutput) -> dict[str,
     stage's sums add up and how long they are. A model step's layers get theirs by name
     ("<step>/<layer>"), a GraphModel's nodes by theirs."""
     out: dict[str, Terms] = {INPUT_STAGE: exact("the bytes each runtime received")}
+    named = reference.composites.get(INPUT_STAGE, {})
+    out.update((p, exact("the bytes each runtime received")) for p in named.values())
     for step, previous in zip(pipeline.steps, pipeline.stage_names, strict=False):
-        if previous not in reference.stages or step.name not in reference.stages:
+        x = reference.value(previous)
+        if x is None or step.name not in {*reference.stages, *reference.composites}:
             break
-        x, y = reference.stages[previous], reference.stages[step.name]
         settings = step.settings("python", case.params)
-        custom = step.custom.python_function if step.custom else None
-        out[step.name] = step_terms(step.op, settings, x, y, custom)
-        if step.op == "model" and settings["layers"]:
+        if step.name in reference.stages:
+            y = reference.stages[step.name]
+            custom = step.custom.python_function if step.custom else None
+            out[step.name] = step_terms(step.op, settings, x, y, custom)
+        if step.op == "model" and (settings["layers"] or step.name in reference.composites):
             prefix = f"{step.name}/"
             values = {
                 k.removeprefix(prefix): v

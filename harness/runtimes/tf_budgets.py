@@ -19,7 +19,14 @@ import numpy as np
 from harness.compare.budget import TRANSCENDENTAL_ULPS, Terms, exact
 from harness.compare.op_terms import beyond_float16, estimated
 from harness.runtimes import tf_runtime
-from harness.runtimes.tf_models import compared_layers, keras_model, model_input_name, model_node
+from harness.runtimes.tf_models import (
+    ModelInput,
+    compared_layers,
+    feeds,
+    keras_model,
+    model_node,
+    model_signature,
+)
 
 EXACT = {
     "InputLayer", "Reshape", "Flatten", "Permute", "RepeatVector", "Masking", "Identity",
@@ -48,12 +55,14 @@ ACTIVATION_LAYERS = {
 
 
 def model_terms(
-    path: str, model_input: np.ndarray, values: Mapping[str, np.ndarray]
+    path: str, model_input: ModelInput, values: Mapping[str, np.ndarray]
 ) -> dict[str, Terms]:
     """Terms of every layer of the Keras model at `path` (a LayersModel step), by layer name,
-    from `values` (Python's output of each layer, by name) and the model's input."""
+    from `values` (Python's output of each layer, by name) and the model's input(s)."""
     model = keras_model(path)
-    known = {model_input_name(path): model_input, **values}
+    sig = model_signature(path)
+    inputs = feeds(model_input, sig, path)
+    known = {**{p.node: a for p, a in zip(sig.inputs, inputs, strict=True)}, **values}
     out: dict[str, Terms] = {}
     with tf_runtime.device():
         for layer in compared_layers(model):

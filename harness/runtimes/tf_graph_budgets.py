@@ -24,6 +24,7 @@ from harness import models
 from harness.compare.budget import TRANSCENDENTAL_ULPS, Terms, exact
 from harness.compare.op_terms import beyond_float16, estimated
 from harness.runtimes import tf_runtime
+from harness.runtimes.tf_models import ModelInput, feeds, model_signature
 
 EXACT_OPS = {
     "Identity", "Reshape", "Squeeze", "ExpandDims", "Pad", "PadV2", "MirrorPad", "ConcatV2",
@@ -41,7 +42,7 @@ CONVS = {"_FusedConv2D", "Conv2D", "FusedDepthwiseConv2dNative", "DepthwiseConv2
 
 
 def graph_terms(
-    path: str, model_input: np.ndarray, values: Mapping[str, np.ndarray]
+    path: str, model_input: ModelInput, values: Mapping[str, np.ndarray]
 ) -> dict[str, Terms]:
     """Terms of every compared node of the GraphModel converted from `path`, by node name,
     from `values` (Python's value of each node) and the model's input. A node whose inputs
@@ -49,7 +50,9 @@ def graph_terms(
     tolerance policy judges it."""
     converted = models.convert(Path(path), "graph")
     nodes, weights, norms = _graph_constants(converted)
-    known = {models.graph_nodes(converted).inputs[0]: model_input, **values}
+    sig = model_signature(path, "graph")
+    inputs = feeds(model_input, sig, path)
+    known = {**{p.node: a for p, a in zip(sig.inputs, inputs, strict=True)}, **values}
     out: dict[str, Terms] = {}
     tf = tf_runtime.tf()
     with tf_runtime.device():

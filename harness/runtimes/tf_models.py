@@ -3,6 +3,7 @@ frozen graph (every node the converted GraphModel has), so each layer or node ha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,26 +12,66 @@ import numpy as np
 from harness import models
 from harness.runtimes import tf_runtime
 
+ModelInput = np.ndarray | Mapping[str, np.ndarray]  # one tensor, or tensors by input name
+
 
 def model_layers(
-    x: np.ndarray, path: str, format: str = "layers", layers: bool = True
+    x: ModelInput, path: str, format: str = "layers", layers: bool = True
 ) -> dict[str, np.ndarray]:
-    """Every layer's (LayersModel) or computing node's (GraphModel) output, in model order
-    (the last is the model's output), or just the output when `layers` is false."""
+    """Every compared layer's (LayersModel) or node's (GraphModel) output by name, in model
+    order, and every model output's (`model_signature(...).outputs`, by `node`); with `layers`
+    false, the outputs only. `x`: the input, or for several inputs a mapping input name ->
+    array. Raises ValueError when `x` does not match the model's inputs."""
     if format == "graph":
         return _graph_nodes(x, path, layers)
     model = keras_model(path)
     tf = tf_runtime.tf()
+    sig = model_signature(path, format)
+    feed = [_cast(a, p.dtype) for a, p in zip(feeds(x, sig, path), sig.inputs, strict=True)]
+    feed_arg = feed[0] if len(feed) == 1 else feed
+    outputs = [p.node for p in sig.outputs]
     with tf_runtime.device():
         if not layers:
-            return {model.name: model(x.astype(np.float32), training=False).numpy()}
+            outs = tf.nest.flatten(model(feed_arg, training=False))
+            return {n: np.asarray(o) for n, o in zip(outputs, outs, strict=True)}
         capture = _capture_model(path)
-        outs = capture(x.astype(np.float32), training=False)
+        outs = tf.nest.flatten(capture(feed_arg, training=False))
         names = [layer.name for layer in compared_layers(model)]
-        return {
-            n: np.asarray(o)
-            for n, o in zip(names, (t.numpy() for t in tf.nest.flatten(outs)), strict=True)
-        }
+        return {n: np.asarray(o) for n, o in zip(names, outs, strict=True)}
+
+
+def feeds(x: ModelInput, sig: models.Signature, path: str) -> list[np.ndarray]:
+    """The model's inputs in its order from `x`; ValueError naming what does not fit."""
+    names = [p.name for p in sig.inputs]
+    if not isinstance(x, Mapping):
+        if len(names) != 1:
+            raise ValueError(
+                f"{Path(path).name} takes {len(names)} inputs ({', '.join(names)}) and is given "
+                "one tensor: run it alone with --input FILE.npz, one array per input name"
+            )
+        return [x]
+    missing = [n for n in names if n not in x]
+    extra = sorted(set(x) - set(names))
+    if missing or extra:
+        raise ValueError(
+            f"{Path(path).name} takes inputs {', '.join(names)}; given {', '.join(sorted(x))}"
+            + (f" (missing {', '.join(missing)})" if missing else "")
+            + (f" (not inputs of the model: {', '.join(extra)})" if extra else "")
+        )
+    return [x[n] for n in names]
+
+
+def _cast(a: np.ndarray, dtype: str) -> np.ndarray:
+    """What the page's tensor holds: float32 for float inputs (TF.js has no float64)."""
+    return a.astype(np.float32) if dtype == "float32" else np.asarray(a)
+
+
+def model_signature(path: str, format: str = "layers") -> models.Signature:
+    """The converted model's inputs and outputs (models.signature), once per model."""
+    key = f"{path}#{format}#signature"
+    if key not in _models:
+        _models[key] = models.signature(models.convert(Path(path), format))
+    return _models[key]
 
 
 def model_layer_ops(path: str, format: str = "layers") -> dict[str, str]:
@@ -43,19 +84,24 @@ def model_layer_ops(path: str, format: str = "layers") -> dict[str, str]:
 def ends_in_softmax(path: str, format: str = "layers") -> bool:
     """The model's output is a softmax (a Softmax layer or node, or a last layer whose
     activation is softmax): its rows are class probabilities."""
+    outputs = model_signature(path, format).outputs
+    if len(outputs) != 1:
+        return False
     if format == "graph":
         graph = models.graph_nodes(models.convert(Path(path), "graph"))
-        return graph.ops.get(graph.nodes[-1]) == "Softmax"
-    last = keras_model(path).layers[-1]
+        node, ops = outputs[0].node, graph.ops
+        while ops.get(node) == "Identity":  # a signature output is an Identity of the result
+            node = _graph_input_of(path, node) or ""
+        return ops.get(node) == "Softmax"
+    last = keras_model(path).get_layer(outputs[0].node)
     config = last.get_config()
     activation = config.get("activation")
     return type(last).__name__ == "Softmax" or activation == "softmax"
 
 
-def model_input_name(path: str) -> str:
-    """The Keras model's input layer, whose name the page looks its isolated input up by (a
-    Sequential model lists no InputLayer among its layers, but has one)."""
-    return keras_model(path).inputs[0]._keras_history.layer.name
+def _graph_input_of(path: str, node: str) -> str | None:
+    feeds_ = models.graph_nodes(models.convert(Path(path), "graph")).feeds.get(node, ())
+    return feeds_[0] if len(feeds_) == 1 else None
 
 
 def compared_layers(model: Any) -> list[Any]:
@@ -70,8 +116,16 @@ def model_node(layer: Any) -> int:
     return len(layer.inbound_nodes) - 1
 
 
-def model(x: np.ndarray, path: str, format: str = "layers", layers: bool = True) -> np.ndarray:
-    return list(model_layers(x, path, format, layers).values())[-1]
+def model(x: ModelInput, path: str, format: str = "layers", layers: bool = True) -> np.ndarray:
+    """The model's output on `x` (a model with several outputs has no one output: ValueError).
+    `layers` is accepted for the step's settings and changes nothing here."""
+    outputs = model_signature(path, format).outputs
+    if len(outputs) != 1:
+        raise ValueError(
+            f"{Path(path).name} has {len(outputs)} outputs "
+            f"({', '.join(p.name for p in outputs)}), not one tensor"
+        )
+    return model_layers(x, path, format, False)[outputs[0].node]
 
 
 _models: dict[str, Any] = {}
@@ -101,22 +155,60 @@ def _graph_counterparts(converted: Path) -> dict[str, str | None]:
 
 
 def graph_compared_nodes(path: str) -> list[str]:
-    """The GraphModel nodes both sides produce: those with a TF counterpart, in graph order."""
+    """The GraphModel nodes both sides produce: those with a TF counterpart, in graph order,
+    then any model output not among them."""
     converted = models.convert(Path(path), "graph")
     counterparts = _graph_counterparts(converted)
-    return [n for n in models.graph_nodes(converted).nodes if counterparts[n]]
+    nodes = [n for n in models.graph_nodes(converted).nodes if counterparts[n]]
+    return nodes + [p.node for p in model_signature(path, "graph").outputs if p.node not in nodes]
 
 
-def _graph_nodes(x: np.ndarray, path: str, layers: bool) -> dict[str, np.ndarray]:
+def model_parts(path: str, format: str = "layers") -> dict[str, str | None]:
+    """Every layer (but the InputLayer) or computing node of the model, in order: None for
+    those both sides produce, else why the harness does not compare it."""
+    if format == "layers":
+        return {layer.name: None for layer in compared_layers(keras_model(path))}
+    converted = models.convert(Path(path), "graph")
+    graph = models.graph_nodes(converted)
+    counterparts = _graph_counterparts(converted)
+    outputs = {p.node for p in model_signature(path, "graph").outputs}
+    frozen = _frozen_names(converted)
+    out: dict[str, str | None] = {}
+    for node in graph.nodes:
+        if counterparts.get(node) or node in outputs:
+            out[node] = None
+        elif node not in frozen:
+            out[node] = "no node of this name in TF's frozen graph (the converter rewrote it)"
+        else:
+            fused = "+".join(graph.fused.get(node, ())) or graph.ops[node]
+            out[node] = f"TF.js fused {fused}; the chain it folds cannot be followed in TF's graph"
+    return out
+
+
+def _frozen_names(converted: Path) -> set[str]:
+    key = f"{converted}#frozen-names"
+    if key not in _models:
+        graph_def = tf_runtime.tf().compat.v1.GraphDef()
+        graph_def.ParseFromString((converted / models.FROZEN).read_bytes())
+        _models[key] = {n.name for n in graph_def.node}
+    return _models[key]
+
+
+def _graph_nodes(x: ModelInput, path: str, layers: bool) -> dict[str, np.ndarray]:
     """The converted GraphModel's nodes, evaluated by name in the frozen graph the converter
     started from (same names; TF.js's graph has batch norms folded and ops fused, so each
     node's value is compared with what TF computes for it unfused)."""
     converted = models.convert(Path(path), "graph")
     graph = models.graph_nodes(converted)
-    if len(graph.inputs) != 1:
-        raise ValueError(f"{path}: the graph has {len(graph.inputs)} inputs; one is supported")
+    sig = model_signature(path, "graph")
+    feed = {
+        f"{p.node}:0": _cast(a, p.dtype)
+        for a, p in zip(feeds(x, sig, path), sig.inputs, strict=True)
+    }
     counterparts = _graph_counterparts(converted)
-    wanted = [n for n in graph.nodes if counterparts[n]] if layers else list(graph.nodes[-1:])
+    outputs = [p.node for p in sig.outputs]
+    wanted = [n for n in graph.nodes if counterparts.get(n)] if layers else []
+    wanted += [n for n in outputs if n not in wanted]
     tf = tf_runtime.tf()
     key = f"{converted}#frozen"
     if key not in _models:
@@ -128,7 +220,5 @@ def _graph_nodes(x: np.ndarray, path: str, layers: bool) -> dict[str, np.ndarray
         _models[key] = tf.compat.v1.Session(graph=g)
     session = _models[key]
     with tf_runtime.device():
-        values = session.run(
-            [f"{counterparts[n]}:0" for n in wanted], {f"{graph.inputs[0]}:0": x.astype(np.float32)}
-        )
+        values = session.run([f"{counterparts.get(n) or n}:0" for n in wanted], feed)
     return {n: np.asarray(v) for n, v in zip(wanted, values, strict=True)}

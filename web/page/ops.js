@@ -180,9 +180,10 @@ function cast(x, { dtype }) {
   return tf.cast(x, dtype);
 }
 
-// The page loads the converted LayersModel before the steps run and passes it in as `model`.
-function model(x, { model: loaded }) {
-  return loaded.predict(x);
+// A model step is run by the page itself (page.js predictModel and modelLayers: its inputs and
+// outputs by name, every layer captured); listed here so the page's catalogue is the harness's.
+function model() {
+  throw new Error('a model step is run by page.js, not through the op catalogue');
 }
 
 export const ops = { decode, normalize, resize, tile, expand_dims, cast, model };

@@ -72,10 +72,6 @@ async function opFor(step) {
   return op;
 }
 
-function withModel(step) {
-  return step.op === 'model' ? { ...step.params, model: state.models[step.params.url].model } : step.params;
-}
-
 async function init({ backend, flags, token, wasmPaths }) {
   state.token = token;
   for (const [name, value] of Object.entries(flags)) tf.env().set(name, value);
@@ -233,7 +229,7 @@ async function run({ runId, steps, inputKey, repeat }) {
   const t0 = performance.now();
   let input = null;
   try {
-    input = (await fetchInputs(inputKey)).input;
+    input = await fetchInputs(inputKey);
     await runSteps(steps, input, computeMs, (name, t, data) => {
       items.push({ name, dtype: t.dtype, shape: t.shape, data });
     });
@@ -295,33 +291,114 @@ async function runCode({ runId, inputKey, module, exportName, fileName }) {
   };
 }
 
-// The chained pass: `onStage(name, tensor, data)` for the input and after every step (and every
-// layer of a model step, unless `layers` is false). A thrown error carries its stage.
-async function runSteps(steps, input, computeMs, onStage, layers = true) {
-  let x = tensorFromWire(input);
+// The chained pass: `onStage(name, tensor, data)` for the input (each input `input/<name>`, for
+// a case with several) and after every step (and every layer of a model step, unless `layers`
+// is false; each output `<step>/<node>` of a model with several). A thrown error carries its
+// stage.
+async function runSteps(steps, given, computeMs, onStage, layers = true) {
+  let x = inputFromWire(given);
   let current = 'input';
+  let previous = 'input';
   try {
-    onStage('input', x, await tensorValues(x));
+    if (x instanceof tf.Tensor) onStage('input', x, await tensorValues(x));
+    else for (const [name, t] of Object.entries(x)) onStage(`input/${name}`, t, await tensorValues(t));
     for (const step of steps) {
       current = step.name;
-      const op = await opFor(step);
+      if (!(x instanceof tf.Tensor) && step.op !== 'model') throw severalTensors(previous, x, step.name);
+      const op = step.op === 'model' ? null : await opFor(step);
       if (step.op === 'model') await loadModels([step]); // once per page; earlier stages kept
       const start = performance.now();
-      const y = layers && step.op === 'model' && step.params.layers
-        ? await modelLayers(step, x, onStage)
-        : await apply(op, x, withModel(step));
+      let y;
+      if (step.op === 'model') {
+        const layered = layers && step.params.layers;
+        const outs = layered ? await modelLayers(step, x, onStage) : predictModel(step, x);
+        const { outputs } = step.params;
+        if (outputs.length === 1) {
+          y = outs[outputs[0].node];
+        } else {
+          const data = await Promise.all(outputs.map((p) => tensorValues(outs[p.node])));
+          computeMs[step.name] = performance.now() - start;
+          outputs.forEach((p, i) => {
+            if (!layered) onStage(`${step.name}/${p.node}`, outs[p.node], data[i]);
+          });
+          disposeAll(x);
+          x = Object.fromEntries(outputs.map((p) => [p.name, outs[p.node]]));
+          previous = step.name;
+          continue;
+        }
+      } else {
+        y = await apply(op, x, step.params);
+      }
       const data = await tensorValues(y); // waits for the GPU and reads back
       computeMs[step.name] = performance.now() - start;
-      x.dispose();
+      disposeAll(x);
       x = y;
+      previous = step.name;
       onStage(step.name, y, data);
     }
   } catch (e) {
     e.stage = current;
     throw e;
   } finally {
-    x.dispose();
+    disposeAll(x);
   }
+}
+
+// The case's input: one tensor (`input`), or several by a model's input names (`input/<name>`).
+function inputFromWire(given) {
+  if (given.input) return tensorFromWire(given.input);
+  const named = Object.entries(given).filter(([k]) => k.startsWith('input/'));
+  if (!named.length) throw new Error('the harness sent no input');
+  return Object.fromEntries(named.map(([k, w]) => [k.slice('input/'.length), tensorFromWire(w)]));
+}
+
+function disposeAll(x) {
+  if (x instanceof tf.Tensor) x.dispose();
+  else if (x) Object.values(x).forEach((t) => t.dispose());
+}
+
+// As harness/runtimes/python_ref.py says it: a step after a stage that is several tensors.
+function severalTensors(stage, x, step) {
+  const names = Object.keys(x);
+  return new Error(
+    `'${stage}' is ${names.length} tensors (${names.join(', ')}) and step '${step}' takes one: ` +
+    "a model with several outputs must be the pipeline's last step, several inputs feed only a model",
+  );
+}
+
+// The model's input(s) as its predict/execute takes them: a LayersModel the tensors in its
+// input order, a GraphModel a map by input node. `x`: one tensor, or tensors by input name.
+function modelFeed(step, x) {
+  const { inputs, format } = step.params;
+  const names = inputs.map((p) => p.name);
+  let byName = x;
+  if (x instanceof tf.Tensor) {
+    if (inputs.length !== 1) {
+      throw new Error(`the model takes ${inputs.length} inputs (${names.join(', ')}) and is given one tensor`);
+    }
+    byName = { [names[0]]: x };
+  }
+  const missing = names.filter((n) => !(n in byName));
+  if (missing.length) throw new Error(`the model takes inputs ${names.join(', ')}; ${missing.join(', ')} not given`);
+  if (format === 'graph') return Object.fromEntries(inputs.map((p) => [p.node, byName[p.name]]));
+  return inputs.length === 1 ? byName[names[0]] : names.map((n) => byName[n]);
+}
+
+// The model's outputs as an app gets them (predict; a GraphModel executes its output nodes),
+// by output node.
+function predictModel(step, x) {
+  const { model } = state.models[step.params.url];
+  const { outputs } = step.params;
+  const feed = modelFeed(step, x);
+  let outs = step.params.format === 'graph'
+    ? model.execute(feed, outputs.map((p) => p.node))
+    : model.predict(feed);
+  if (!Array.isArray(outs)) outs = [outs];
+  if (outs.length !== outputs.length) {
+    outs.forEach((t) => t.dispose());
+    throw new Error(`the model gave ${outs.length} outputs; its model.json declares ${outputs.length}`);
+  }
+  return Object.fromEntries(outputs.map((p, i) => [p.node, outs[i]]));
 }
 
 // A call's stages stay in the page until the harness pulls them, a batch at a time, as it
@@ -350,19 +427,28 @@ function release({ runId }) {
   held.delete(runId);
 }
 
-// Every layer's output as stage `${step}/${layer}`; returns the model's output (the last).
+// Every layer's output as stage `${step}/${layer}`; returns the model's outputs by node (the
+// layers or nodes the model declares as outputs, which are among those captured).
 // All readbacks are started at once: on webgl/webgpu the GPU->CPU copies overlap (about half
 // the time of reading them one after the other, tfjs-parity bench model).
 async function modelLayers(step, x, onStage) {
   const { capture, names } = state.models[step.params.url];
-  let outs = capture.predict(x);
+  let outs = capture.predict(modelFeed(step, x));
   if (!Array.isArray(outs)) outs = [outs];
   const data = await Promise.all(outs.map(tensorValues));
+  const wanted = new Set(step.params.outputs.map((p) => p.node));
+  const kept = {};
   for (let i = 0; i < outs.length; i++) {
     onStage(`${step.name}/${names[i]}`, outs[i], data[i]);
-    if (i < outs.length - 1) outs[i].dispose();
+    if (wanted.has(names[i]) && !(names[i] in kept)) kept[names[i]] = outs[i];
+    else outs[i].dispose();
   }
-  return outs[outs.length - 1];
+  const lost = [...wanted].filter((n) => !(n in kept));
+  if (lost.length) {
+    Object.values(kept).forEach((t) => t.dispose());
+    throw new Error(`the model's output(s) ${lost.join(', ')} are not among its captured layers`);
+  }
+  return kept;
 }
 
 function describeError(e) {
@@ -407,13 +493,25 @@ async function runIsolated({ runId, steps, inputKey }) {
     let x = null;
     let y = null;
     try {
-      x = tensorFromWire(inputs[step.name]);
-      const op = await opFor(step);
       const start = performance.now();
-      y = await apply(op, x, withModel(step));
-      const data = await tensorValues(y);
+      if (step.op === 'model') {
+        // fed by input node ("<step>/<node>", which its first layers read too)
+        x = Object.fromEntries(step.params.inputs.map((p) => [p.name, tensorFromWire(inputs[`${step.name}/${p.node}`])]));
+        y = predictModel(step, x);
+        const { outputs } = step.params;
+        const alone = outputs.length === 1 ? [[step.name, y[outputs[0].node]]]
+          : step.params.layers ? [] : outputs.map((p) => [`${step.name}/${p.node}`, y[p.node]]);
+        for (const [name, t] of alone) {
+          items.push({ name, dtype: t.dtype, shape: t.shape, data: await tensorValues(t) });
+        }
+      } else {
+        x = tensorFromWire(inputs[step.name]);
+        const op = await opFor(step);
+        y = await apply(op, x, step.params);
+        const data = await tensorValues(y);
+        items.push({ name: step.name, dtype: y.dtype, shape: y.shape, data });
+      }
       computeMs[step.name] = performance.now() - start;
-      items.push({ name: step.name, dtype: y.dtype, shape: y.shape, data });
       if (step.op === 'model' && step.params.layers) {
         await isolatedParts(step, inputs, items, failures, computeMs);
       }
@@ -421,8 +519,8 @@ async function runIsolated({ runId, steps, inputKey }) {
       e.stage = step.name;
       failures.push(describeError(e));
     } finally {
-      if (x) x.dispose();
-      if (y) y.dispose();
+      disposeAll(x);
+      disposeAll(y);
     }
   }
   hold(runId, items);

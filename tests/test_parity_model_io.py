@@ -1,0 +1,270 @@
+"""Models as users bring them: several outputs, several inputs, integer inputs, inputs from the
+user's own .npy/.npz files; each output compared under the model's own name for it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from harness import models
+from harness.model_inputs import ModelInputError
+from harness.report.terminal import outcome
+from harness.runtimes import tf_runtime
+from harness.suite import with_model
+from tests.test_parity_model import perturb
+
+pytestmark = pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
+
+
+def two_heads(path):
+    """A functional model with a trunk and two heads: cls (softmax) and box."""
+    k = tf_runtime.tf().keras
+    x = k.Input((6,), name="features")
+    trunk = k.layers.Dense(8, activation="relu", name="trunk")(x)
+    cls = k.layers.Dense(3, activation="softmax", name="cls")(trunk)
+    box = k.layers.Dense(2, name="box")(trunk)
+    k.Model(x, [cls, box]).save(path)
+    return path
+
+
+def three_outputs(path):
+    """A SavedModel whose serving signature returns three outputs, two of one shape: the
+    converter's model.json cannot tell those two apart by shape."""
+    tf = tf_runtime.tf()
+
+    class Heads(tf.Module):
+        def __init__(self):
+            self.w = tf.Variable(tf.random.stateless_normal((6, 4), seed=(1, 2)))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float32, name="x")])
+        def serve(self, x):
+            y = tf.matmul(x, self.w)
+            return {"scores": tf.nn.softmax(y), "boxes": y * 2.0, "count": tf.reduce_sum(y, 1)}
+
+    module = Heads()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
+
+
+@pytest.mark.parity
+def test_parity_each_output_of_a_two_head_model_is_compared(parity_harness, tmp_path):
+    source = two_heads(tmp_path / "heads.h5")
+    suite = with_model(None, source, samples=1, alone=True)
+    run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "cpu")
+    assert run.passed, outcome(run)
+    model = run.stages[-1]
+    assert model.name == "model" and model.parts == {"cls": "cls", "box": "box"}
+    assert [s.name for s in model.layers] == ["trunk", "cls", "box"]
+    assert all(s.verdict == s.own_verdict == "pass" for s in model.layers)
+    # a fault in one head of the TF.js model is found on that head, the other agrees
+    converted = models.convert(source)
+    step = parity_harness.js_steps(suite.pipelines[0], suite.cases[0].load())
+    perturb(converted, tmp_path / "bad", "box/kernel", 0.25)
+    adopted = models.adopt(tmp_path / "bad")
+    step[0]["params"]["url"] = f"/models/{adopted.name}/model.json"
+    bad = parity_harness.run(
+        suite.pipelines[0], suite.cases[0].load(), "chromium", "cpu", js_steps=step
+    )
+    assert (bad.first_divergence, bad.first_divergent_layer) == ("model", "box")
+    layers = {s.name: s for s in bad.stages[-1].layers}
+    assert layers["box"].own_verdict == "fail" and layers["cls"].verdict == "pass"
+    assert bad.stages[-1].verdict == "fail" and "box fail" in bad.stages[-1].message
+
+
+@pytest.mark.parity
+def test_parity_a_savedmodels_outputs_are_matched_by_signature_key(parity_harness, tmp_path):
+    source = three_outputs(tmp_path / "heads")
+    sig = models.signature(models.convert(source, "graph"))
+    # the key each output has in the SavedModel, paired with the node that computes it
+    assert {p.name for p in sig.outputs} == {"scores", "boxes", "count"}
+    suite = with_model(None, source, samples=1, alone=True)
+    case = suite.cases[0].load()
+    run = parity_harness.run(suite.pipelines[0], case, "chromium", "wasm")
+    assert run.passed, outcome(run)
+    model = run.stages[-1]
+    assert set(model.parts) == {"scores", "boxes", "count"}
+    nodes = {s.name: s for s in model.layers}
+    # each key's node holds what TF's signature returns under that key
+    served = tf_runtime.tf().saved_model.load(str(source)).signatures["serving_default"]
+    expected = {k: v.numpy() for k, v in served(x=case.input).items()}
+    reference = parity_harness.reference(suite.pipelines[0], case)
+    for key, node in model.parts.items():
+        assert nodes[node].verdict == "pass"
+        np.testing.assert_allclose(reference.stages[f"model/{node}"], expected[key], rtol=1e-6)
+
+
+@pytest.mark.parity
+def test_parity_several_and_integer_inputs_fed_by_name(parity_harness, tmp_path):
+    k = tf_runtime.tf().keras
+    left, right = k.Input((4,), name="left"), k.Input((4,), name="right")
+    out = k.layers.Dense(2, name="out")(k.layers.Concatenate(name="cat")([left, right]))
+    k.Model([left, right], out).save(tmp_path / "two.h5")
+    ids = k.Input((5,), dtype="int32", name="ids")
+    flat = k.layers.Flatten(name="flat")(k.layers.Embedding(50, 4, name="emb")(ids))
+    k.Model(ids, k.layers.Dense(2, name="o")(flat)).save(tmp_path / "ids.h5")
+    np.savez(tmp_path / "pair.npz", right=np.ones((2, 4)), left=np.arange(8.0).reshape(2, 4))
+    suite = with_model(None, tmp_path / "two.h5", inputs=[tmp_path / "pair.npz"])
+    case = suite.cases[0].load()
+    assert case.id == "pair.npz" and case.input["left"].dtype == np.float32  # float64 given
+    run = parity_harness.run(suite.pipelines[0], case, "chromium", "cpu")
+    assert run.passed, outcome(run)
+    first = run.stages[0]
+    assert first.name == "input" and first.parts == {"left": "left", "right": "right"}
+    # each input reached its own input layer: swapping them changes the output
+    swapped = {"left": case.input["right"], "right": case.input["left"]}
+    assert not np.allclose(
+        tf_runtime.tf().keras.models.load_model(tmp_path / "two.h5", compile=False)(
+            [swapped["left"], swapped["right"]]
+        ),
+        parity_harness.reference(suite.pipelines[0], case).stages["model"],
+    )
+    # an int32 input is drawn as integers (an embedding's ids), in the range asked for
+    drawn = with_model(None, tmp_path / "ids.h5", samples=1, value_range=(0, 50))
+    ids_case = drawn.cases[0].load()
+    assert ids_case.input.dtype == np.int32 and ids_case.input.shape == (1, 5)
+    assert ids_case.input.min() >= 0 and ids_case.input.max() < 50
+    run = parity_harness.run(drawn.pipelines[0], ids_case, "chromium", "cpu")
+    assert run.passed, outcome(run)
+    # inputs that do not fit say which file, which input, and what the model takes
+    np.save(tmp_path / "floats.npy", np.full((1, 5), 0.5))
+    with pytest.raises(ModelInputError, match=r"floats.npy: input 'ids': float64 values"):
+        with_model(None, tmp_path / "ids.h5", inputs=[tmp_path / "floats.npy"]).cases[0].load()
+    np.savez(tmp_path / "one.npz", left=np.ones((1, 4)))
+    with pytest.raises(ModelInputError, match=r"one.npz: the model's inputs are left, right"):
+        with_model(None, tmp_path / "two.h5", inputs=[tmp_path / "one.npz"]).cases[0].load()
+    with pytest.raises(ModelInputError, match=r"shape \[1, 3\] does not fit .*\[None, 5\]"):
+        with_model(None, tmp_path / "ids.h5", input_shape=(1, 3), samples=1).cases[0].load()
+
+
+def test_signature_reads_layers_and_graph_model_json(tmp_path):
+    layers = {
+        "format": "layers-model",
+        "modelTopology": {
+            "model_config": {
+                "class_name": "Functional",
+                "config": {
+                    "layers": [
+                        {
+                            "class_name": "InputLayer",
+                            "config": {
+                                "name": "a",
+                                "batch_input_shape": [None, 3],
+                                "dtype": "int32",
+                            },
+                        },
+                    ],
+                    "input_layers": [["a", 0, 0]],
+                    "output_layers": [["x", 0, 0], ["y", 0, 0]],
+                },
+            }
+        },
+    }
+    (tmp_path / "model.json").write_text(json.dumps(layers))
+    sig = models.signature(tmp_path)
+    assert sig.inputs == (models.Port("a", "a", "int32", (None, 3)),)
+    assert [p.name for p in sig.outputs] == ["x", "y"]
+    layers["modelTopology"]["model_config"]["config"]["output_layers"] = [["x", 0, 1]]
+    (tmp_path / "model.json").write_text(json.dumps(layers))
+    with pytest.raises(models.SignatureError, match="x:1"):
+        models.signature(tmp_path)
+    graph = {
+        "format": "graph-model",
+        "signature": {
+            "inputs": {
+                "img": {
+                    "name": "img:0",
+                    "dtype": "DT_UINT8",
+                    "tensorShape": {"dim": [{"size": "-1"}, {"size": "4"}]},
+                }
+            },
+            "outputs": {
+                "Identity:0": {"name": "Identity:0", "dtype": "DT_FLOAT"},
+                "count": {"name": "Identity_1:0", "dtype": "DT_FLOAT"},
+            },
+        },
+        "modelTopology": {"node": []},
+    }
+    (tmp_path / "model.json").write_text(json.dumps(graph))
+    sig = models.signature(tmp_path)
+    assert sig.inputs == (models.Port("img", "img", "int32", (None, 4)),)
+    # a key the converter fell back to (a tensor name) is named by its node
+    assert [(p.name, p.node) for p in sig.outputs] == [
+        ("Identity", "Identity"),
+        ("count", "Identity_1"),
+    ]
+
+
+def renamed(model_dir, out_dir, keep):
+    """A copy of a converted GraphModel with every node but `keep` renamed (as a graph rebuilt
+    by hand, or optimised by another converter, names its nodes)."""
+    import shutil
+
+    shutil.copytree(model_dir, out_dir)
+    spec = json.loads((out_dir / "model.json").read_text())
+    nodes = spec["modelTopology"]["node"]
+    new = {n["name"]: n["name"] if n["name"] in keep else f"x{i}" for i, n in enumerate(nodes)}
+    for n in nodes:
+        n["name"] = new[n["name"]]
+        n["input"] = [
+            ("^" if i.startswith("^") else "")
+            + new.get(i.lstrip("^").split(":")[0], i.lstrip("^").split(":")[0])
+            + (":" + i.split(":")[1] if ":" in i else "")
+            for i in n.get("input", [])
+        ]
+    for group in spec["weightsManifest"]:
+        for w in group["weights"]:
+            w["name"] = new.get(w["name"], w["name"])
+    for ports in spec["signature"].values():
+        for port in ports.values():
+            node, _, index = port["name"].partition(":")
+            port["name"] = f"{new.get(node, node)}:{index or 0}"
+    (out_dir / "model.json").write_text(json.dumps(spec))
+
+
+@pytest.mark.parity
+def test_parity_coverage_is_stated_and_a_minimum_enforced(tmp_path, write_json):
+    from harness.runner import Harness
+    from harness.suite import bundled_pipeline
+
+    source = two_heads(tmp_path / "heads.h5")
+    converted = models.convert(source, "graph")
+    outputs = {p.node for p in models.signature(converted).outputs}
+    inputs = {p.node for p in models.signature(converted).inputs}
+    renamed(converted, tmp_path / "theirs", outputs | inputs)
+    spec = {
+        "name": "renamed",
+        "steps": [
+            {
+                "name": "model",
+                "op": "model",
+                "params": {"path": str(source), "format": "graph"},
+                "js": {"tfjs_model": "theirs"},
+            }
+        ],
+    }
+    pipeline = bundled_pipeline(write_json("renamed.json", spec))
+    case = with_model(None, source, samples=1, alone=True).cases[0].load()
+    with Harness() as h:
+        run = h.run(pipeline, case, "chromium", "cpu")
+        # the outputs are compared (by the node each key names); the renamed nodes are not,
+        # and the run says how many and why instead of a silent pass
+        model = run.stages[-1]
+        c = model.coverage
+        assert c["total"] > c["compared"] == 2, c
+        assert all("only python produced it" in why for why in c["not_compared"].values())
+        assert run.passed and f"model: 2 of {c['total']} nodes compared" in outcome(run)
+    with Harness(min_coverage=0.9) as h:
+        run = h.run(pipeline, case, "chromium", "cpu")
+        assert not run.passed and run.below_coverage
+        assert outcome(run).startswith(f"FAIL: model: 2 of {c['total']} nodes compared")
+    spec["min_coverage"] = 0.5  # the pipeline's own key
+    with Harness() as h:
+        run = h.run(bundled_pipeline(write_json("renamed.json", spec)), case, "chromium", "cpu")
+        assert not run.passed and "below the minimum 50%" in outcome(run)
+    # an output the page's model does not have is an error, never a pass
+    renamed(converted, tmp_path / "no-output", inputs)
+    spec["steps"][0]["js"]["tfjs_model"] = "no-output"
+    with Harness() as h:
+        run = h.run(bundled_pipeline(write_json("renamed.json", spec)), case, "chromium", "cpu")
+        assert run.status == "error", outcome(run)
+        assert "the TF.js model has no output 'Identity' (output 'box'" in run.reason
