@@ -210,6 +210,9 @@ class GraphNodes:
     # node -> the computing nodes and inputs it reads, for feeding it alone; a node reading a
     # second output of another node, or with a control input, is not fed alone (absent)
     feeds: dict[str, tuple[str, ...]]
+    # nodes inside a while loop's frame (from its Enter nodes up to, not including, its Exit
+    # nodes): a value per iteration, which neither TF's session nor TF.js can fetch
+    in_loop: frozenset[str] = frozenset()
 
 
 def graph_nodes(model_dir: Path) -> GraphNodes:
@@ -245,7 +248,19 @@ def graph_nodes(model_dir: Path) -> GraphNodes:
         sources = [i for i in n.get("input", []) if ops.get(_node_of(i)) != "Const"]
         if all(":" not in i and not i.startswith("^") for i in sources):
             feeds[n["name"]] = tuple(sources)
-    return GraphNodes(inputs, nodes, {n: ops[n] for n in nodes}, fused, feeds)
+    readers: dict[str, list[str]] = {}
+    for name, sources in deps.items():
+        for source in sources:
+            readers.setdefault(source, []).append(name)
+    in_loop: set[str] = set()
+    frontier = [n for n in nodes if ops[n] == "Enter"]
+    while frontier:
+        node = frontier.pop()
+        if node in in_loop or ops.get(node) == "Exit":
+            continue
+        in_loop.add(node)
+        frontier.extend(readers.get(node, []))
+    return GraphNodes(inputs, nodes, {n: ops[n] for n in nodes}, fused, feeds, frozenset(in_loop))
 
 
 def _node_of(tensor: str) -> str:

@@ -268,3 +268,56 @@ def test_parity_coverage_is_stated_and_a_minimum_enforced(tmp_path, write_json):
         run = h.run(bundled_pipeline(write_json("renamed.json", spec)), case, "chromium", "cpu")
         assert run.status == "error", outcome(run)
         assert "the TF.js model has no output 'Identity' (output 'box'" in run.reason
+
+
+@pytest.mark.parity
+def test_parity_control_flow_and_dynamic_ops_run_async_and_loop_nodes_are_named(
+    parity_harness, tmp_path
+):
+    """NonMaxSuppression makes TF.js refuse `execute`; a while loop's inner nodes have a value
+    per iteration, which neither side can fetch: they are named as not compared."""
+    tf = tf_runtime.tf()
+
+    class Nms(tf.Module):
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([8, 4], tf.float32, name="boxes"),
+                tf.TensorSpec([8], tf.float32, name="scores"),
+            ]
+        )
+        def serve(self, boxes, scores):
+            idx = tf.image.non_max_suppression(boxes, scores, 4, iou_threshold=0.5)
+            return {"picked": tf.gather(boxes, idx), "kept": tf.gather(scores, idx) * 2.0}
+
+    class Loop(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32, name="x")])
+        def serve(self, x):
+            def body(i, v):
+                return i + 1, tf.nn.relu(v * 1.5 - 0.1)
+
+            return {"y": tf.while_loop(lambda i, v: i < 3, body, [tf.constant(0), x])[1]}
+
+    for name, module in (("nms", Nms()), ("loop", Loop())):
+        tf.saved_model.save(
+            module, str(tmp_path / name), signatures={"serving_default": module.serve}
+        )
+    rng = np.random.default_rng(0)
+    boxes = rng.uniform(0, 1, (8, 4)).astype(np.float32)
+    boxes[:, 2:] += boxes[:, :2]
+    np.savez(tmp_path / "nms.npz", boxes=boxes, scores=rng.uniform(0, 1, 8).astype(np.float32))
+    suite = with_model(None, tmp_path / "nms", inputs=[tmp_path / "nms.npz"])
+    run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "cpu")
+    assert run.passed and outcome(run) == "PASS", outcome(run)
+    model = run.stages[-1]
+    assert set(model.parts) == {"picked", "kept"}
+    assert model.coverage["compared"] == model.coverage["total"]
+    assert "NonMaxSuppressionV3" in {s.op for s in model.layers}
+    suite = with_model(None, tmp_path / "loop", samples=1, alone=True)
+    run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "cpu")
+    assert run.passed, outcome(run)
+    c = run.stages[-1].coverage
+    assert c["compared"] >= 1 and c["compared"] < c["total"]
+    assert set(c["not_compared"].values()) == {
+        "inside a while loop: a value per iteration, which cannot be fetched"
+    }
+    assert "nodes compared" in outcome(run)

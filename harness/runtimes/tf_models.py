@@ -159,7 +159,8 @@ def graph_compared_nodes(path: str) -> list[str]:
     then any model output not among them."""
     converted = models.convert(Path(path), "graph")
     counterparts = _graph_counterparts(converted)
-    nodes = [n for n in models.graph_nodes(converted).nodes if counterparts[n]]
+    graph = models.graph_nodes(converted)
+    nodes = [n for n in graph.nodes if counterparts[n] and n not in graph.in_loop]
     return nodes + [p.node for p in model_signature(path, "graph").outputs if p.node not in nodes]
 
 
@@ -175,8 +176,10 @@ def model_parts(path: str, format: str = "layers") -> dict[str, str | None]:
     frozen = _frozen_names(converted)
     out: dict[str, str | None] = {}
     for node in graph.nodes:
-        if counterparts.get(node) or node in outputs:
+        if node in outputs or (counterparts.get(node) and node not in graph.in_loop):
             out[node] = None
+        elif node in graph.in_loop:
+            out[node] = "inside a while loop: a value per iteration, which cannot be fetched"
         elif node not in frozen:
             out[node] = "no node of this name in TF's frozen graph (the converter rewrote it)"
         else:
@@ -207,7 +210,8 @@ def _graph_nodes(x: ModelInput, path: str, layers: bool) -> dict[str, np.ndarray
     }
     counterparts = _graph_counterparts(converted)
     outputs = [p.node for p in sig.outputs]
-    wanted = [n for n in graph.nodes if counterparts.get(n)] if layers else []
+    wanted = [n for n in graph.nodes if counterparts.get(n) and n not in graph.in_loop]
+    wanted = wanted if layers else []
     wanted += [n for n in outputs if n not in wanted]
     tf = tf_runtime.tf()
     key = f"{converted}#frozen"

@@ -26,13 +26,25 @@ async function loadModels(steps) {
 async function loadModel({ url, format, nodes }) {
   if (format === 'graph') {
     const model = await tf.loadGraphModel(url);
-    return { model, names: nodes, capture: { predict: (x) => model.execute(x, nodes) } };
+    return { model, names: nodes, capture: { predict: (x) => executeGraph(model, x, nodes) } };
   }
   const model = await tf.loadLayersModel(url);
   const layers = comparedLayers(model);
   const outputs = layers.map((l) => l.getOutputAt(modelNode(l)));
   const capture = tf.model({ inputs: model.inputs, outputs });
   return { model, capture, names: layers.map((l) => l.name) };
+}
+
+// A GraphModel's nodes: synchronously, or for a graph with control flow or dynamic ops (while
+// loops, NonMaxSuppression, TensorList), which TF.js refuses to run synchronously, with
+// executeAsync (tfjs-converter executor/graph_model.ts).
+async function executeGraph(model, feed, nodes) {
+  try {
+    return model.execute(feed, nodes);
+  } catch (e) {
+    if (!/executeAsync/.test(`${e && e.message}`)) throw e;
+    return model.executeAsync(feed, nodes);
+  }
 }
 
 // Every layer but the InputLayer (a functional model lists it first, a Sequential model not at
@@ -311,7 +323,7 @@ async function runSteps(steps, given, computeMs, onStage, layers = true) {
       let y;
       if (step.op === 'model') {
         const layered = layers && step.params.layers;
-        const outs = layered ? await modelLayers(step, x, onStage) : predictModel(step, x);
+        const outs = layered ? await modelLayers(step, x, onStage) : await predictModel(step, x);
         const { outputs } = step.params;
         if (outputs.length === 1) {
           y = outs[outputs[0].node];
@@ -386,12 +398,12 @@ function modelFeed(step, x) {
 
 // The model's outputs as an app gets them (predict; a GraphModel executes its output nodes),
 // by output node.
-function predictModel(step, x) {
+async function predictModel(step, x) {
   const { model } = state.models[step.params.url];
   const { outputs } = step.params;
   const feed = modelFeed(step, x);
   let outs = step.params.format === 'graph'
-    ? model.execute(feed, outputs.map((p) => p.node))
+    ? await executeGraph(model, feed, outputs.map((p) => p.node))
     : model.predict(feed);
   if (!Array.isArray(outs)) outs = [outs];
   if (outs.length !== outputs.length) {
@@ -433,7 +445,7 @@ function release({ runId }) {
 // the time of reading them one after the other, tfjs-parity bench model).
 async function modelLayers(step, x, onStage) {
   const { capture, names } = state.models[step.params.url];
-  let outs = capture.predict(modelFeed(step, x));
+  let outs = await capture.predict(modelFeed(step, x));
   if (!Array.isArray(outs)) outs = [outs];
   const data = await Promise.all(outs.map(tensorValues));
   const wanted = new Set(step.params.outputs.map((p) => p.node));
@@ -497,7 +509,7 @@ async function runIsolated({ runId, steps, inputKey }) {
       if (step.op === 'model') {
         // fed by input node ("<step>/<node>", which its first layers read too)
         x = Object.fromEntries(step.params.inputs.map((p) => [p.name, tensorFromWire(inputs[`${step.name}/${p.node}`])]));
-        y = predictModel(step, x);
+        y = await predictModel(step, x);
         const { outputs } = step.params;
         const alone = outputs.length === 1 ? [[step.name, y[outputs[0].node]]]
           : step.params.layers ? [] : outputs.map((p) => [`${step.name}/${p.node}`, y[p.node]]);
@@ -547,7 +559,7 @@ async function isolatedParts(step, inputs, items, failures, computeMs) {
         if (!wire) throw new Error(`no Python value of ${source} to feed ${part}`);
         xs.push(tensorFromWire(wire));
       }
-      done.push({ name, y: compute(xs) });
+      done.push({ name, y: await compute(xs) });
     } catch (e) {
       e.stage = name;
       failures.push(describeError(e));
@@ -572,7 +584,7 @@ function modelParts(step) {
     return Object.entries(step.params.feeds).map(([node, sources]) => ({
       part: node,
       sources,
-      compute: (xs) => model.execute(Object.fromEntries(sources.map((s, i) => [s, xs[i]])), node),
+      compute: (xs) => executeGraph(model, Object.fromEntries(sources.map((s, i) => [s, xs[i]])), node),
     }));
   }
   return comparedLayers(model).map((layer) => ({
