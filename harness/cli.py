@@ -91,8 +91,9 @@ def _parser() -> argparse.ArgumentParser:
         "--tfjs-model",
         type=Path,
         metavar="DIR",
-        help="with --model: your own converted TF.js model (model.json + weights) for the "
-        "page, instead of converting PATH here",
+        help="your own TF.js model (its folder, or its JSON file by any name): with --model, "
+        "run in the page against TF running PATH; alone, the Python reference is rebuilt "
+        "from the same JSON and weights (TF.js's kernels against TF's, not a conversion)",
     )
     run.add_argument(
         "--alone",
@@ -305,6 +306,8 @@ MODEL_FLAGS = ("model_format", "tfjs_model", "alone", "input_shape", "input_rang
 
 
 def _suite(args: argparse.Namespace) -> Suite:
+    if args.model is None and args.tfjs_model is not None:  # a TF.js model alone
+        args.model, args.tfjs_model = args.tfjs_model, None
     if args.model is None:
         needs_model = [f for f in MODEL_FLAGS if getattr(args, f)]
         if needs_model:

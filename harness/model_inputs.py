@@ -120,8 +120,14 @@ class FileInputs:
         sig = self.model.signature()
         names = [p.name for p in sig.inputs]
         arrays = _read(self.path)
-        if len(arrays) == 1 and len(names) == 1:
+        if len(arrays) == 1 and len(names) == 1:  # one array, one input: whatever its key
             arrays = {names[0]: next(iter(arrays.values()))}
+        elif "" in arrays:
+            raise ModelInputError(
+                f"{self.path}: a .npy holds one array; the model takes {len(names)} inputs "
+                f"({', '.join(names)}): give a .npz with one array per input name "
+                "(np.savez(f, NAME=array, ...))"
+            )
         missing = [n for n in names if n not in arrays]
         extra = sorted(set(arrays) - set(names))
         if missing or extra:
@@ -140,6 +146,12 @@ class FileInputs:
             _check_shape(port, a.shape, where)
             values[port.name], note = _as_dtype(a, _numpy_dtype(port, self.model.path), where)
             notes += [note] if note else []
+        batches = {k: v.shape[0] for k, v in values.items() if v.ndim}
+        if len(set(batches.values())) > 1 or 0 in batches.values():
+            raise ModelInputError(
+                f"{self.path}: the inputs' batch sizes must be one size of at least 1, are "
+                + ", ".join(f"{k}: {b}" for k, b in batches.items())
+            )
         meta = {"source": str(self.path), **({"converted": notes} if notes else {})}
         return cases.Case(self.id, _one_or_named(values), meta=meta)
 
@@ -160,7 +172,11 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
-        raise ModelInputError(f"{path}: not a .npy or .npz array file ({e})") from None
+        why = "an array of Python objects" if "pickled" in str(e) else str(e)
+        head = path.read_bytes()[:6]
+        if not (head.startswith(b"\x93NUMPY") or head.startswith(b"PK\x03\x04")):
+            why = "neither NumPy's .npy format nor a .npz archive"
+        raise ModelInputError(f"{path}: not a .npy or .npz array file ({why})") from None
     if isinstance(loaded, np.ndarray):
         return {"": loaded}
     with loaded:
@@ -210,6 +226,10 @@ def _as_dtype(a: np.ndarray, dtype: np.dtype, where: str) -> tuple[np.ndarray, s
     int32 or float32 exactly. Anything else is the user's to decide: an error."""
     if a.dtype == dtype:
         return a, None
+    if a.dtype.kind not in "fiub":
+        raise ModelInputError(
+            f"{where}: {a.dtype} values cannot feed the model's {dtype} input; give {dtype} values"
+        )
     converted = a.astype(dtype)
     exact = (a.dtype.kind == "f" and dtype.kind == "f") or np.array_equal(converted, a)
     if not exact or (a.dtype.kind == "f" and dtype.kind in "iub"):

@@ -19,9 +19,12 @@ import shutil
 import tempfile
 import threading
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from harness import paths
 from harness.runtimes import tf_runtime
@@ -63,11 +66,15 @@ def _hashed(source: Path, fmt: str, stamps: tuple[tuple[str, int, int], ...]) ->
 
 def convert(source: Path, fmt: str = "layers", cache: Path | None = None) -> Path:
     """The directory of the TF.js model (model.json + weight shards) for `source`:
-    a .h5/.keras file (LayersModel or GraphModel) or a SavedModel directory (GraphModel)."""
+    a .h5/.keras file (LayersModel or GraphModel), a SavedModel directory (GraphModel), or a
+    TF.js model's JSON file (the model itself, with what the Python side needs beside it: see
+    `from_tfjs`)."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     if not source.exists():
         raise ConversionError(f"{source}: no such model file or directory")
+    if is_tfjs(source):
+        return from_tfjs(source, fmt, cache)
     if fmt == "layers" and source.is_dir():
         raise ConversionError(
             f"{source}: a SavedModel converts to a GraphModel only (--format graph)"
@@ -89,23 +96,46 @@ def convert(source: Path, fmt: str = "layers", cache: Path | None = None) -> Pat
     return out
 
 
+def is_tfjs(source: Path) -> bool:
+    """A TF.js model's JSON file (model.json, or any name.json)."""
+    return source.suffix == ".json" and source.is_file()
+
+
+def tfjs_format(spec_path: Path) -> str:
+    """layers or graph, as the TF.js model's JSON says (`format`, else its topology)."""
+    try:
+        spec = json.loads(spec_path.read_text())
+        topology = spec["modelTopology"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConversionError(f"{spec_path}: not a TF.js model JSON ({e})") from None
+    if spec.get("format") == "layers-model" or "model_config" in topology:
+        return "layers"
+    if spec.get("format") == "graph-model" or "node" in topology:
+        return "graph"
+    raise ConversionError(f"{spec_path}: neither a layers nor a graph model's topology")
+
+
 def adopt(model_dir: Path, cache: Path | None = None) -> Path:
-    """The user's own converted TF.js model, copied into the served cache by content (the
-    server serves only its own roots): model.json and the weight files its manifest names."""
-    spec_path = model_dir / "model.json"
+    """The user's own converted TF.js model (its directory, holding model.json, or its JSON
+    file by any name), copied into the served cache by content (the server serves only its
+    own roots) as model.json and the weight files its manifest names."""
+    spec_path = model_dir if is_tfjs(model_dir) else model_dir / "model.json"
+    model_dir = spec_path.parent
     try:
         spec = json.loads(spec_path.read_text())
         files = [f for group in spec["weightsManifest"] for f in group["paths"]]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConversionError(f"{spec_path}: not a TF.js model.json ({e})") from e
     h = hashlib.sha256(f"{LAYOUT}|tfjs".encode())
-    for name in ["model.json", *files]:
+    h.update(spec_path.read_bytes())  # its content, under whatever name it has
+    for name in files:
         source = (model_dir / name).resolve()
         if not source.is_relative_to(model_dir.resolve()) or not source.is_file():
             raise ConversionError(f"{spec_path}: weight file {name!r} is missing")
         h.update(name.encode())
         h.update(source.read_bytes())
-    out = (cache or CACHE) / "models" / f"{model_dir.name}-tfjs-{h.hexdigest()[:32]}"
+    name = model_dir.name if spec_path.name == "model.json" else spec_path.stem
+    out = (cache or CACHE) / "models" / f"{name}-tfjs-{h.hexdigest()[:32]}"
     with _lock:
         if not (out / "model.json").is_file():
             tmp = Path(tempfile.mkdtemp(prefix=".adopting-", dir=_mkdir(out.parent)))
@@ -137,6 +167,8 @@ def _convert(source: Path, fmt: str, out: Path) -> None:
             tfjs.converters.convert_tf_saved_model(str(source), str(out), frozen_graph_dir=str(out))
             _write_output_keys(tf, source, out)
             return
+        if keras3 := _keras3_file(source):
+            raise ConversionError(keras3)
         model = tf.keras.models.load_model(source, compile=False)
         if fmt == "layers":
             with warnings.catch_warnings():  # the converter itself saves HDF5 on the way
@@ -171,15 +203,39 @@ def _write_output_keys(tf: Any, saved_model: Path, out: Path) -> None:
     (out / OUTPUT_KEYS).write_text(json.dumps({"outputs": pairs}) + "\n")
 
 
+def _keras3_file(source: Path) -> str | None:
+    """A Keras file whose own metadata says Keras 3 wrote it (a .keras zip's metadata.json,
+    an HDF5 file's `keras_version` attribute)."""
+    version = ""
+    try:
+        if zipfile.is_zipfile(source):
+            with zipfile.ZipFile(source) as z:
+                version = json.loads(z.read("metadata.json")).get("keras_version", "")
+        else:
+            import h5py
+
+            with h5py.File(source, "r") as f:
+                version = f.attrs.get("keras_version", "")
+                version = version.decode() if isinstance(version, bytes) else str(version)
+    except (OSError, KeyError, ValueError):
+        return None
+    if not version.startswith("3"):
+        return None
+    return _keras3_message(source, f"the file says keras_version {version}")
+
+
 def _keras3(source: Path, text: str) -> str | None:
     """A Keras 3 file read by tf_keras fails on the config keys Keras 3 writes (`batch_shape`,
     `optional` in its InputLayer)."""
     if "Unrecognized keyword arguments" not in text or "batch_shape" not in text:
         return None
+    return _keras3_message(source, text.splitlines()[0])
+
+
+def _keras3_message(source: Path, detail: str) -> str:
     return (
         f"{source}: saved by Keras 3, which TF.js 4.22 and its converter cannot load; save the "
-        "model with tf_keras (Keras 2: TF_USE_LEGACY_KERAS=1) or as a SavedModel "
-        f"({text.splitlines()[0]})"
+        f"model with tf_keras (Keras 2: TF_USE_LEGACY_KERAS=1) or as a SavedModel ({detail})"
     )
 
 
@@ -465,3 +521,147 @@ def _graph_signature(spec: dict[str, Any], model_dir: Path) -> Signature:
             if name not in read and n.get("op") not in ("Const", "Placeholder", "NoOp")
         ]
     return Signature(tuple(inputs), tuple(outputs))
+
+
+REFERENCE_H5 = "parity-reference.h5"  # beside an adopted LayersModel: the Keras model TF runs
+
+
+def from_tfjs(spec_path: Path, fmt: str, cache: Path | None = None) -> Path:
+    """A TF.js model given alone (no Keras or SavedModel source): adopted as it is for the page,
+    with the Python side's reference built from the same JSON and weights beside it, once:
+
+    - a LayersModel: tensorflowjs's own loader (converters/keras_tfjs_loader.py) rebuilds the
+      tf_keras model with the weights (dequantised), saved as REFERENCE_H5;
+    - a GraphModel: the GraphDef of `modelTopology` with each weight as a constant
+      (dequantised), and TF.js's fused ops (_FusedConv2D, FusedDepthwiseConv2dNative,
+      _FusedMatMul) split back into TF ops, the last keeping the fused node's name, written as
+      FROZEN: every node TF.js computes has a TF node of its name.
+
+    What such a run checks is TF.js's kernels against TF's on the same weights, not a
+    conversion."""
+    found = tfjs_format(spec_path)
+    if fmt != found:
+        raise ConversionError(f"{spec_path}: a TF.js {found} model, not {fmt}")
+    out = adopt(spec_path, cache)
+    target = out / (REFERENCE_H5 if fmt == "layers" else FROZEN)
+    with _lock:
+        if not target.is_file():
+            tmp = out / f".{target.name}.{os.getpid()}.tmp"
+            try:
+                (_keras_reference if fmt == "layers" else _graph_reference)(out, tmp)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+    return out
+
+
+def _keras_reference(model_dir: Path, out: Path) -> None:
+    tf_runtime.tf()
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
+    from tensorflowjs.converters import keras_tfjs_loader
+
+    try:
+        model = keras_tfjs_loader.load_keras_model(str(model_dir / "model.json"))
+    except (ValueError, TypeError, KeyError) as e:
+        raise ConversionError(
+            f"{model_dir}: tensorflowjs cannot rebuild this LayersModel in Keras ({e})"
+        ) from e
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "You are saving your model as an HDF5")
+        model.save(out, save_format="h5")
+
+
+# TF.js-only fused ops -> the TF op of their first step (inputs: x, weight, then one argument
+# per fused step that takes one; tfjs-converter operations/executors/convolution_executor.ts)
+_FUSED = {
+    "_FusedConv2D": "Conv2D",
+    "FusedDepthwiseConv2dNative": "DepthwiseConv2dNative",
+    "_FusedMatMul": "MatMul",
+}
+# attributes each base op keeps from the fused node
+_BASE_ATTRS = {
+    "Conv2D": ("T", "strides", "padding", "data_format", "dilations", "explicit_paddings",
+               "use_cudnn_on_gpu"),
+    "DepthwiseConv2dNative": ("T", "strides", "padding", "data_format", "dilations",
+                              "explicit_paddings"),
+    "MatMul": ("T", "transpose_a", "transpose_b"),
+}  # fmt: skip
+
+
+def _graph_reference(model_dir: Path, out: Path) -> None:
+    tf = tf_runtime.tf()
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
+    from google.protobuf import json_format
+    from tensorflowjs import read_weights
+
+    spec = json.loads((model_dir / "model.json").read_text())
+    graph = tf.compat.v1.GraphDef()
+    try:
+        json_format.ParseDict(spec["modelTopology"], graph, ignore_unknown_fields=True)
+    except json_format.ParseError as e:
+        raise ConversionError(f"{model_dir}: its modelTopology is not a GraphDef ({e})") from e
+    weights = {
+        w["name"]: w["data"]
+        for group in read_weights.read_weights(spec["weightsManifest"], str(model_dir))
+        for w in group
+    }
+    nodes = []
+    for node in graph.node:
+        if node.op == "Const" and node.name in weights:
+            value = np.asarray(weights[node.name])
+            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+            node.attr["dtype"].type = tf.as_dtype(value.dtype).as_datatype_enum
+        nodes += _split_fused(tf, node) if node.op in _FUSED else [node]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    try:
+        with tf.Graph().as_default():
+            tf.compat.v1.import_graph_def(graph, name="")
+    except (ValueError, TypeError) as e:
+        raise ConversionError(f"{model_dir}: TF cannot run the rebuilt graph ({e})") from e
+    out.write_bytes(graph.SerializeToString())
+
+
+def _split_fused(tf: Any, node: Any) -> list[Any]:
+    """A fused node as the TF ops it computes, the last named as the fused node."""
+    steps = [s.decode() for s in node.attr["fused_ops"].list.s]
+    base = _FUSED[node.op]
+    data = [i for i in node.input if not i.startswith("^")]
+    control = [i for i in node.input if i.startswith("^")]
+    args = data[2:]
+    chain = [(base, data[:2])]
+    for step in steps:
+        if step == "BiasAdd":
+            chain.append((step, [args.pop(0)]))
+        elif step == "FusedBatchNorm":
+            chain.append(("FusedBatchNormV3", args[:4]))
+            args = args[4:]
+        elif step == "NoOp":  # the converter's placeholder for "no bias"
+            continue
+        elif step in ("Relu", "Relu6", "Elu", "Sigmoid", "Tanh", "LeakyRelu"):
+            chain.append((step, []))
+        else:
+            raise ConversionError(f"node {node.name}: fused op {step} is not known to the harness")
+    out = []
+    previous = None
+    for i, (op, extra) in enumerate(chain):
+        n = tf.compat.v1.NodeDef()
+        n.name = node.name if i == len(chain) - 1 else f"{node.name}/parity_{i}_{op}"
+        n.op = op
+        n.input.extend(data[:2] if previous is None else [previous, *extra])
+        if previous is None:
+            n.input.extend(control)
+            for key in _BASE_ATTRS[op]:
+                if key in node.attr:
+                    n.attr[key].CopyFrom(node.attr[key])
+        else:
+            n.attr["T"].CopyFrom(node.attr["T"])
+        if op == "LeakyRelu":
+            n.attr["alpha"].f = node.attr["leakyrelu_alpha"].f
+        if op == "FusedBatchNormV3":
+            n.attr["epsilon"].f = node.attr["epsilon"].f
+            n.attr["U"].CopyFrom(node.attr["T"])
+            n.attr["is_training"].b = False
+        out.append(n)
+        previous = n.name
+    return out

@@ -101,6 +101,8 @@ class Report:
     cases: list[CaseResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     resources: dict[str, float] = field(default_factory=dict)  # peak_rss_mb of the harness
+    # pipeline name -> its description, where it has one (e.g. what a TF.js model alone checks)
+    pipelines: dict[str, str] = field(default_factory=dict)
     # the harness itself broke (any exception outside a run): what and where; the runs
     # gathered before it stay in `cases`
     error: str | None = None

@@ -48,7 +48,12 @@ from harness.runtimes.browser import (
 )
 from harness.runtimes.driver import BrowserUnavailable, ChromiumDriver, Driver, PageError
 from harness.runtimes.pulled import PulledStages
-from harness.runtimes.tf_models import ends_in_softmax, model_layer_ops, model_parts
+from harness.runtimes.tf_models import (
+    ends_in_softmax,
+    model_layer_ops,
+    model_parts,
+    unisolated,
+)
 from harness.server import ParityServer
 
 BROWSERS = ("chromium",)  # Firefox and WebKitGTK over WebDriver come later
@@ -366,6 +371,10 @@ class Harness:
             step = next((s for s in pipeline.steps if s.name == stage.name), None)
             if step is not None and step.op == "model":
                 fmt = step.python["format"]
+                alone = unisolated(step.python["path"]) if fmt == "layers" else {}
+                for layer in stage.layers:
+                    if layer.name in alone and layer.own_verdict is None:
+                        layer.isolated_message = f"not run alone: {alone[layer.name]}"
                 stage.coverage = coverage(
                     stage,
                     model_parts(step.python["path"], fmt),

@@ -46,6 +46,12 @@ class Suite:
     cases: tuple[cases.CaseSource | DrawnInputs | FileInputs, ...]
 
 
+TFJS_ALONE = (
+    "a TF.js model alone: the Python reference is rebuilt from the same model JSON and "
+    "weights, so this checks TF.js's kernels on each backend against TF's, not a conversion"
+)
+
+
 def with_model(
     target: Path | None,
     model: Path,
@@ -68,6 +74,7 @@ def with_model(
         "op": "model",
         "params": {"path": str(model.resolve())},
     }
+    alone_tfjs = models.is_tfjs(model) or (model / "model.json").is_file()
     if fmt:
         step["params"]["format"] = fmt
     if tfjs_model:
@@ -83,10 +90,21 @@ def with_model(
                 "--input, --input-shape and --input-range run the model alone: give no "
                 "pipeline with them"
             )
-        if inputs and (shapes or value_range is not None):
-            raise SuiteError("--input gives the values: --input-shape and --input-range draw them")
-        pipeline = spec.parse({"name": model.stem, "steps": [step]}, f"--model {model}")
-        source = ModelSource(model.resolve(), pipeline.steps[0].python["format"], tfjs_model)
+        if inputs and (shapes or value_range is not None or samples != 3):
+            raise SuiteError(
+                "--input gives the values: --input-shape, --input-range and --samples draw them"
+            )
+        where = f"--model {model}"
+        raw = {"name": model.stem, "steps": [step]}
+        if alone_tfjs:
+            raw["name"] = model.parent.name if model.name == "model.json" else model.stem
+            raw["description"] = TFJS_ALONE
+        try:
+            pipeline = spec.parse(raw, where)
+        except PipelineSpecError as e:  # in the user's terms: the flags, not a pipeline file
+            raise SuiteError(str(e).replace(f"{where}.steps[0].", f"{where}: ")) from None
+        python = pipeline.steps[0].python
+        source = ModelSource(Path(python["path"]), python["format"], tfjs_model)
         if inputs:
             return Suite(model.stem, (pipeline,), tuple(file_inputs(source, inputs)))
         drawn = tuple(
@@ -193,6 +211,8 @@ def run_suite(
             loaded[source.id] = str(e)
     try:
         for pipeline in suite.pipelines:
+            if getattr(pipeline, "description", ""):
+                report.pipelines[pipeline.name] = pipeline.description
             for source in suite.cases:
                 case = loaded[source.id]
                 entry = CaseResult(case=source.id, pipeline=pipeline.name)

@@ -2,6 +2,7 @@
 user's own .npy/.npz files; each output compared under the model's own name for it."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -321,3 +322,98 @@ def test_parity_control_flow_and_dynamic_ops_run_async_and_loop_nodes_are_named(
         "inside a while loop: a value per iteration, which cannot be fetched"
     }
     assert "nodes compared" in outcome(run)
+
+
+@pytest.mark.parity
+def test_parity_shared_layers_and_multi_output_layers_are_compared_where_they_can_be(
+    parity_harness, tmp_path
+):
+    """A layer called twice is captured at its call in the model (its last): a layer reading
+    another call of it cannot run alone on Python's values, and says so instead of failing; a
+    layer giving several tensors (an LSTM with its states) is not captured, and the coverage
+    says so."""
+    k = tf_runtime.tf().keras
+    layers = k.layers
+    x = k.Input((4,), name="x")
+    shared = layers.Dense(4, name="shared", activation="tanh")
+    k.Model(x, layers.Dense(2, name="out")(shared(shared(x)))).save(tmp_path / "twice.h5")
+    seq = k.Input((5, 3), name="seq")
+    _, h, c = layers.LSTM(4, return_sequences=True, return_state=True, name="lstm")(seq)
+    heads = [layers.Dense(2, name="dh")(h), layers.Dense(2, name="dc")(c)]
+    k.Model(seq, heads).save(tmp_path / "lstm.h5")
+    runs = {}
+    for name in ("twice", "lstm"):
+        suite = with_model(None, tmp_path / f"{name}.h5", samples=1, alone=True)
+        runs[name] = parity_harness.run(
+            suite.pipelines[0], suite.cases[0].load(), "chromium", "cpu"
+        )
+        assert runs[name].passed, outcome(runs[name])
+    twice = {s.name: s for s in runs["twice"].stages[-1].layers}
+    assert twice["shared"].verdict == "pass" and twice["shared"].own_verdict is None
+    assert "reads call 0 of layer 'shared', which is called 2 times" in (
+        twice["shared"].isolated_message
+    )
+    assert twice["out"].own_verdict == "pass"
+    lstm = runs["lstm"].stages[-1]
+    assert lstm.coverage["not_compared"] == {"lstm": "a layer giving 3 tensors: not captured"}
+    assert "model: 2 of 3 layers compared" in outcome(runs["lstm"])
+
+
+@pytest.mark.parity
+def test_parity_the_users_model_is_fed_by_input_name_whatever_its_input_order(
+    parity_harness, tmp_path, write_json
+):
+    k = tf_runtime.tf().keras
+    left, right = k.Input((4,), name="left"), k.Input((4,), name="right")
+    out = k.layers.Dense(3, name="out")(k.layers.Concatenate(name="cat")([left, right]))
+    source = tmp_path / "rev.h5"
+    k.Model([right, left], out).save(source)
+    import shutil
+
+    shutil.copytree(models.convert(source), tmp_path / "theirs")
+    spec = json.loads((tmp_path / "theirs" / "model.json").read_text())
+    config = spec["modelTopology"]["model_config"]["config"]
+    config["input_layers"] = config["input_layers"][::-1]  # same model, inputs listed reversed
+    (tmp_path / "theirs" / "model.json").write_text(json.dumps(spec))
+    suite = with_model(None, source, tfjs_model=tmp_path / "theirs", samples=1, alone=True)
+    run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "cpu")
+    assert run.passed and outcome(run) == "PASS", outcome(run)
+    assert run.stages[-1].chained["max_abs"] < 1e-6
+
+
+def test_input_files_that_do_not_fit_are_refused_in_the_users_terms(tmp_path):
+    k = tf_runtime.tf().keras
+    left, right = k.Input((4,), name="left"), k.Input((4,), name="right")
+    k.Model([left, right], k.layers.Add(name="add")([left, right])).save(tmp_path / "two.h5")
+    x = k.Input((4,), name="x")
+    k.Model(x, k.layers.Dense(2, name="d")(x)).save(tmp_path / "one.h5")
+    np.savez(tmp_path / "batches.npz", left=np.ones((1, 4)), right=np.ones((2, 4)))
+    np.save(tmp_path / "text.npy", np.array([["a"] * 4]))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 4), np.float32))
+    np.save(tmp_path / "half.npy", np.ones((1, 4), np.float16))
+    (tmp_path / "notes.npy").write_text("0.1, 0.2, 0.3, 0.4")
+    cases = [
+        (
+            "two.h5",
+            "batches.npz",
+            "batch sizes must be one size of at least 1, are left: 1, right: 2",
+        ),
+        ("two.h5", "empty.npy", "a .npy holds one array; the model takes 2 inputs (left, right)"),
+        ("one.h5", "text.npy", "input 'x': <U1 values cannot feed the model's float32 input"),
+        ("one.h5", "empty.npy", "batch sizes must be one size of at least 1, are x: 0"),
+        ("one.h5", "notes.npy", "neither NumPy's .npy format nor a .npz archive"),
+    ]
+    for model, file, message in cases:
+        with pytest.raises(ModelInputError, match=re.escape(message)):
+            with_model(None, tmp_path / model, inputs=[tmp_path / file]).cases[0].load()
+    half = with_model(None, tmp_path / "one.h5", inputs=[tmp_path / "half.npy"]).cases[0].load()
+    assert half.input.dtype == np.float32 and half.meta["converted"]  # exact: fed, and said
+
+
+def test_a_keras3_file_is_named_as_such(tmp_path):
+    import keras  # Keras 3, which TensorFlow 2.19 installs beside tf_keras
+
+    x = keras.Input((4,))
+    keras.Model(x, keras.layers.Dense(2)(x)).save(tmp_path / "k3.keras")
+    with pytest.raises(models.ConversionError, match=r"saved by Keras 3, which TF\.js 4\.22"):
+        models.convert(tmp_path / "k3.keras")

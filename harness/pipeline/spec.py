@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import models
 from harness.cases import Case, CaseListError, CaseSource, parse_case_list
 from harness.compare.tolerance import check_fields
 from harness.pipeline.catalogue import SCHEMAS
@@ -245,7 +246,19 @@ def _resolve_model(per_side: dict[str, dict[str, Any]], base: Path, where: str) 
         path = (base / settings["path"]).resolve()
         if not path.exists():
             raise PipelineSpecError(f"{where}.params.path: no model at {path}")
+        if path.is_dir() and (path / "model.json").is_file():  # a TF.js model's folder
+            path = path / "model.json"
         settings["path"] = str(path)
+        if path.suffix == ".json":  # a TF.js model alone: its JSON says its format
+            try:
+                found = models.tfjs_format(path)
+            except models.ConversionError as e:
+                raise PipelineSpecError(f"{where}.params.path: {e}") from None
+            if settings["format"] not in (None, found):
+                raise PipelineSpecError(
+                    f"{where}.params.format: {path} is a TF.js {found} model"
+                )
+            settings["format"] = found
         fmt = settings["format"] or ("graph" if path.is_dir() else "layers")
         if fmt == "layers" and path.is_dir():
             raise PipelineSpecError(
@@ -255,10 +268,11 @@ def _resolve_model(per_side: dict[str, dict[str, Any]], base: Path, where: str) 
         settings["format"] = fmt
         own = settings.get("tfjs_model")
         if own is not None:
-            model_json = (base / own).resolve() / "model.json"
+            model_json = (base / own).resolve()
+            model_json = model_json if model_json.suffix == ".json" else model_json / "model.json"
             if not model_json.is_file():
                 raise PipelineSpecError(f"{where}.js.tfjs_model: no model.json in {own}")
-            settings["tfjs_model"] = str(model_json.parent)
+            settings["tfjs_model"] = str(model_json)
     if per_side["python"]["format"] != per_side["js"]["format"]:
         raise PipelineSpecError(f"{where}.params.format: both sides run the same format")
 

@@ -190,6 +190,8 @@ def render(report: Report) -> str:
                 cells = [cell(by_name[s]) if s in by_name else "" for s in stages]
                 rows.append([c.case, r.browser, r.backend, *cells, outcome(r)])
         lines.append(f"pipeline {pipeline}   {LEGEND}")
+        if pipeline in report.pipelines:
+            lines.append(f"  ({report.pipelines[pipeline]})")
         lines.extend(_table(header, rows))
         found = findings(entries)
         if found:

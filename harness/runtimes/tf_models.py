@@ -105,9 +105,44 @@ def _graph_input_of(path: str, node: str) -> str | None:
 
 
 def compared_layers(model: Any) -> list[Any]:
-    """The layers compared one by one, in order: every layer but the InputLayer, which a
-    functional model lists first and a Sequential model does not list."""
-    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    """The layers compared one by one, in order: every layer but the InputLayer (which a
+    functional model lists first and a Sequential model does not list) that gives one tensor
+    at its call in this model (an LSTM returning its states gives several: not captured)."""
+    return [
+        layer
+        for layer in model.layers
+        if type(layer).__name__ != "InputLayer" and _outputs_at_call(layer) == 1
+    ]
+
+
+def _outputs_at_call(layer: Any) -> int:
+    out = layer.get_output_at(model_node(layer))
+    return len(out) if isinstance(out, list | tuple) else 1
+
+
+def unisolated(path: str) -> dict[str, str]:
+    """Compared layers that cannot run alone on Python's values, and why: each reads another
+    layer at a call other than the one captured (a layer called twice: only its call in this
+    model, its last, is captured) or an output other than its first. The page's rule is the
+    same (web/page/page.js modelParts)."""
+    model = keras_model(path)
+    captured = {layer.name for layer in compared_layers(model)}
+    out: dict[str, str] = {}
+    for layer in compared_layers(model):
+        node = layer.inbound_nodes[model_node(layer)]
+        for source, node_index, tensor_index, _ in node.iterate_inbound():
+            if type(source).__name__ == "InputLayer":
+                continue
+            if source.name not in captured:
+                out[layer.name] = f"it reads layer {source.name!r}, which is not captured"
+            elif tensor_index != 0:
+                out[layer.name] = f"it reads output {tensor_index} of layer {source.name!r}"
+            elif node_index != model_node(source):
+                out[layer.name] = (
+                    f"it reads call {node_index} of layer {source.name!r}, which is called "
+                    f"{model_node(source) + 1} times; only its last call is captured"
+                )
+    return out
 
 
 def model_node(layer: Any) -> int:
@@ -132,8 +167,13 @@ _models: dict[str, Any] = {}
 
 
 def keras_model(path: str) -> Any:
+    """The Keras model at `path`; for a TF.js LayersModel's JSON, the one rebuilt from it
+    (models.from_tfjs)."""
     if path not in _models:
-        _models[path] = tf_runtime.tf().keras.models.load_model(path, compile=False)
+        source = Path(path)
+        if models.is_tfjs(source):
+            source = models.convert(source, "layers") / models.REFERENCE_H5
+        _models[path] = tf_runtime.tf().keras.models.load_model(source, compile=False)
     return _models[path]
 
 
@@ -168,7 +208,15 @@ def model_parts(path: str, format: str = "layers") -> dict[str, str | None]:
     """Every layer (but the InputLayer) or computing node of the model, in order: None for
     those both sides produce, else why the harness does not compare it."""
     if format == "layers":
-        return {layer.name: None for layer in compared_layers(keras_model(path))}
+        model = keras_model(path)
+        captured = {layer.name for layer in compared_layers(model)}
+        return {
+            layer.name: None
+            if layer.name in captured
+            else f"a layer giving {_outputs_at_call(layer)} tensors: not captured"
+            for layer in model.layers
+            if type(layer).__name__ != "InputLayer"
+        }
     converted = models.convert(Path(path), "graph")
     graph = models.graph_nodes(converted)
     counterparts = _graph_counterparts(converted)

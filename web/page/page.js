@@ -50,7 +50,16 @@ async function executeGraph(model, feed, nodes) {
 // Every layer but the InputLayer (a functional model lists it first, a Sequential model not at
 // all), as harness/runtimes/tf_models.py compares them.
 function comparedLayers(model) {
-  return model.layers.filter((l) => l.getClassName() !== 'InputLayer');
+  return model.layers.filter((l) => l.getClassName() !== 'InputLayer' && !Array.isArray(l.getOutputAt(modelNode(l))));
+}
+
+// A compared layer runs alone on Python's values only when every layer it reads is captured at
+// the call it reads (a layer called twice is captured at its last call) and through its first
+// output; as harness/runtimes/tf_models.py `unisolated` says.
+function isolable(layer, captured) {
+  const node = layer.inboundNodes[modelNode(layer)];
+  return node.inboundLayers.every((source, i) => source.getClassName() === 'InputLayer'
+    || (captured.has(source.name) && node.tensorIndices[i] === 0 && node.nodeIndices[i] === modelNode(source)));
 }
 
 // The layer's call inside this model: its last inbound node (a nested model also has the node
@@ -393,7 +402,14 @@ function modelFeed(step, x) {
   const missing = names.filter((n) => !(n in byName));
   if (missing.length) throw new Error(`the model takes inputs ${names.join(', ')}; ${missing.join(', ')} not given`);
   if (format === 'graph') return Object.fromEntries(inputs.map((p) => [p.node, byName[p.name]]));
-  return inputs.length === 1 ? byName[names[0]] : names.map((n) => byName[n]);
+  if (inputs.length === 1) return byName[names[0]];
+  // by name, in the order the page's model takes them (the user's own model may list its
+  // inputs in another order than the Python model)
+  const byNode = Object.fromEntries(inputs.map((p) => [p.node, byName[p.name]]));
+  const order = state.models[step.params.url].model.inputNames;
+  const unknown = order.filter((n) => !(n in byNode));
+  if (unknown.length) throw new Error(`the TF.js model's inputs ${unknown.join(', ')} are not the Python model's (${names.join(', ')})`);
+  return order.map((n) => byNode[n]);
 }
 
 // The model's outputs as an app gets them (predict; a GraphModel executes its output nodes),
@@ -587,7 +603,9 @@ function modelParts(step) {
       compute: (xs) => executeGraph(model, Object.fromEntries(sources.map((s, i) => [s, xs[i]])), node),
     }));
   }
-  return comparedLayers(model).map((layer) => ({
+  const layers = comparedLayers(model);
+  const captured = new Set(layers.map((l) => l.name));
+  return layers.filter((layer) => isolable(layer, captured)).map((layer) => ({
     part: layer.name,
     sources: layer.inboundNodes[modelNode(layer)].inboundLayers.map((l) => l.name),
     compute: (xs) => tf.tidy(() => layer.apply(xs.length === 1 ? xs[0] : xs)),

@@ -1,0 +1,118 @@
+"""A TF.js model alone (no Keras or SavedModel source): the Python reference is rebuilt from the
+same JSON and weights, so TF.js's kernels are checked against TF's on every layer or node."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from harness import models, npm_models
+from harness.report.terminal import outcome
+from harness.runtimes import tf_runtime
+from harness.suite import TFJS_ALONE, with_model
+
+pytestmark = pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
+
+
+@pytest.mark.parity
+def test_parity_nsfwjs_mobilenet_v2_from_npm_alone_compares_every_layer(parity_harness):
+    """nsfwjs 4.4.0 ships MobileNetV2 as a LayersModel with uint8-quantised weights, as base64
+    strings inside JS modules: tensorflowjs's loader rebuilds it in Keras for the reference."""
+    spec = npm_models.nsfwjs_model("mobilenet_v2")
+    suite = with_model(None, spec, samples=1, alone=True)
+    [pipeline] = suite.pipelines
+    assert pipeline.description == TFJS_ALONE and pipeline.steps[0].python["format"] == "layers"
+    case = suite.cases[0].load()
+    assert case.input.shape == (1, 224, 224, 3)  # from the model's own input layer
+    run = parity_harness.run(pipeline, case, "chromium", "wasm")
+    assert run.passed, outcome(run)
+    model = run.stages[-1]
+    c = model.coverage
+    assert c["compared"] == c["total"] == len(model.layers) > 150
+    assert all(s.own_verdict == "pass" for s in model.layers)
+    assert model.outputs["top1_agreement"] == 1.0  # its five classes, softmax
+
+
+def graph_json(tmp_path, quantize: bool):
+    """A small conv net converted here to a GraphModel (fused conv+bias+relu, a depthwise conv,
+    a fused matmul), kept as its JSON (named not model.json) and weights only."""
+    tf = tf_runtime.tf()
+    k = tf.keras
+    x = k.Input((8, 8, 3), name="image")
+    ones = {"bias_initializer": "ones"}  # a zero bias is folded away by the converter
+    y = k.layers.Conv2D(4, 3, activation="relu", name="conv", **ones)(x)
+    y = k.layers.DepthwiseConv2D(3, activation="relu6", name="dw", **ones)(y)
+    flat = k.layers.Flatten(name="flat")(y)
+    y = k.layers.Dense(3, activation="softmax", name="head", **ones)(flat)
+    k.Model(x, y).save(tmp_path / "small.h5")
+    saved = tmp_path / "saved"
+    tf.saved_model.save(k.models.load_model(tmp_path / "small.h5"), str(saved))
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")  # it imports IPython otherwise
+    import tensorflowjs as tfjs
+
+    out = tmp_path / "graph"
+    tfjs.converters.convert_tf_saved_model(
+        str(saved), str(out), quantization_dtype_map={"uint8": "*"} if quantize else None
+    )
+    shutil.move(out / "model.json", out / "small-graph.json")
+    return out / "small-graph.json"
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("quantize", [False, True])
+def test_parity_a_graph_model_alone_is_rebuilt_as_tf_nodes_of_the_same_names(
+    parity_harness, tmp_path, quantize
+):
+    spec = graph_json(tmp_path, quantize)
+    ops = {n["op"] for n in json.loads(spec.read_text())["modelTopology"]["node"]}
+    assert {"_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul"} <= ops
+    suite = with_model(None, spec, samples=1, alone=True)
+    [pipeline] = suite.pipelines
+    assert pipeline.name == "small-graph" and pipeline.steps[0].python["format"] == "graph"
+    case = suite.cases[0].load()
+    run = parity_harness.run(pipeline, case, "chromium", "cpu")
+    assert run.passed, outcome(run)
+    model = run.stages[-1]
+    assert model.coverage["compared"] == model.coverage["total"], model.coverage
+    assert ops - {"Const", "Placeholder"} == {s.op for s in model.layers}
+    assert all(s.own_verdict == "pass" for s in model.layers)
+    # the rebuilt graph holds TF ops only, and computes what TF computes from the source
+    # model (uint8 weights dequantised: within a few quantisation steps of it)
+    rebuilt = models.convert(spec, "graph")
+    frozen = tf_runtime.tf().compat.v1.GraphDef()
+    frozen.ParseFromString((rebuilt / models.FROZEN).read_bytes())
+    assert not {n.op for n in frozen.node} & {"_FusedConv2D", "FusedDepthwiseConv2dNative"}
+    keras = tf_runtime.tf().keras.models.load_model(tmp_path / "small.h5", compile=False)
+    reference = parity_harness.reference(pipeline, case).stages["model"]
+    np.testing.assert_allclose(
+        reference, keras(case.input).numpy(), atol=0.05 if quantize else 1e-6
+    )
+
+
+@pytest.mark.parity
+def test_parity_a_fault_in_a_tfjs_graph_alone_is_found_at_its_node(parity_harness, tmp_path):
+    """The reference comes from the same weights, so a weight changed in the model changes both
+    sides: what is checked is the kernels. A kernel that differs is found at its node: here the
+    page's model is given a fused Relu where the JSON the reference reads has none."""
+    spec = graph_json(tmp_path, quantize=False)
+    suite = with_model(None, spec, samples=1, alone=True)
+    served = parity_harness.js_steps(suite.pipelines[0], suite.cases[0].load())
+    page_copy = tmp_path / "page"
+    shutil.copytree(spec.parent, page_copy)
+    data = json.loads((page_copy / spec.name).read_text())
+    import base64
+
+    for n in data["modelTopology"]["node"]:
+        if n["op"] == "_FusedMatMul":
+            n["attr"]["fused_ops"]["list"]["s"].append(base64.b64encode(b"Relu").decode())
+            node = n["name"]
+    (page_copy / spec.name).write_text(json.dumps(data))
+    adopted = models.adopt(page_copy / spec.name)
+    served[0]["params"]["url"] = f"/models/{adopted.name}/model.json"
+    run = parity_harness.run(
+        suite.pipelines[0], suite.cases[0].load(), "chromium", "cpu", js_steps=served
+    )
+    assert not run.passed
+    assert (run.first_divergence, run.first_divergent_layer) == ("model", node), outcome(run)
