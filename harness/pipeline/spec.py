@@ -255,9 +255,7 @@ def _resolve_model(per_side: dict[str, dict[str, Any]], base: Path, where: str) 
             except models.ConversionError as e:
                 raise PipelineSpecError(f"{where}.params.path: {e}") from None
             if settings["format"] not in (None, found):
-                raise PipelineSpecError(
-                    f"{where}.params.format: {path} is a TF.js {found} model"
-                )
+                raise PipelineSpecError(f"{where}.params.format: {path} is a TF.js {found} model")
             settings["format"] = found
         fmt = settings["format"] or ("graph" if path.is_dir() else "layers")
         if fmt == "layers" and path.is_dir():
