@@ -92,8 +92,9 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="your own TF.js model (its folder, or its JSON file by any name): with --model, "
-        "run in the page against TF running PATH; alone, the Python reference is rebuilt "
-        "from the same JSON and weights (TF.js's kernels against TF's, not a conversion)",
+        "run in the page against TF running PATH; without, the Python reference is rebuilt "
+        "from the same JSON and weights (TF.js's kernels against TF's, not a conversion), "
+        "and it runs alone unless a pipeline is given",
     )
     run.add_argument(
         "--alone",
@@ -307,7 +308,11 @@ MODEL_FLAGS = ("model_format", "tfjs_model", "alone", "input_shape", "input_rang
 
 def _suite(args: argparse.Namespace) -> Suite:
     if args.model is None and args.tfjs_model is not None:  # a TF.js model alone
-        args.model, args.tfjs_model = args.tfjs_model, None
+        own = args.tfjs_model
+        if not (own.suffix == ".json" and own.is_file()) and not (own / "model.json").is_file():
+            raise ValueError(f"--tfjs-model {own}: no model.json there (nor a model JSON file)")
+        args.model, args.tfjs_model = own, None
+        args.alone = args.alone or args.target is None  # no pipeline: the model is all there is
     if args.model is None:
         needs_model = [f for f in MODEL_FLAGS if getattr(args, f)]
         if needs_model:

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import re
 import shutil
@@ -130,10 +131,16 @@ def adopt(model_dir: Path, cache: Path | None = None) -> Path:
     h.update(spec_path.read_bytes())  # its content, under whatever name it has
     for name in files:
         source = (model_dir / name).resolve()
-        if not source.is_relative_to(model_dir.resolve()) or not source.is_file():
+        if not source.is_relative_to(model_dir.resolve()):
+            raise ConversionError(
+                f"{spec_path}: weight file {name!r} is outside the model's folder "
+                f"{model_dir}: only files inside it are served"
+            )
+        if not source.is_file():
             raise ConversionError(f"{spec_path}: weight file {name!r} is missing")
         h.update(name.encode())
         h.update(source.read_bytes())
+    _check_sizes(spec_path, spec["weightsManifest"])
     name = model_dir.name if spec_path.name == "model.json" else spec_path.stem
     out = (cache or CACHE) / "models" / f"{name}-tfjs-{h.hexdigest()[:32]}"
     with _lock:
@@ -148,6 +155,41 @@ def adopt(model_dir: Path, cache: Path | None = None) -> Path:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+# bytes per value as stored (tfjs-core io/types.ts DTYPE_VALUE_SIZE_MAP, quantization dtypes)
+_STORED_BYTES = {"float32": 4, "int32": 4, "bool": 1, "uint8": 1, "uint16": 2, "float16": 2}
+
+
+def _check_sizes(spec_path: Path, manifest: list[dict[str, Any]]) -> None:
+    """Each weight group's files must hold the bytes its manifest declares (a shard cut short
+    by a download is found here, by name, not deep inside a loader)."""
+    for group in manifest:
+        declared = 0
+        for w in group["weights"]:
+            dtype = w.get("quantization", {}).get("dtype", w["dtype"])
+            if dtype not in _STORED_BYTES:  # strings: their size is in their bytes
+                return
+            declared += math.prod(w["shape"]) * _STORED_BYTES[dtype]
+        held = sum((spec_path.parent / p).stat().st_size for p in group["paths"])
+        if held < declared:
+            raise ConversionError(
+                f"{spec_path}: the weight files {', '.join(group['paths'])} hold {held} bytes; "
+                f"its weightsManifest declares {declared} (a shard cut short?)"
+            )
+
+
+def read_tfjs_weights(model_dir: Path, spec: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A TF.js model's weights by name, dequantised (uint8/uint16 -> min + q * scale, float16
+    -> float32) by tensorflowjs's own reader (tensorflowjs/read_weights.py)."""
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
+    from tensorflowjs import read_weights
+
+    try:
+        groups = read_weights.read_weights(spec["weightsManifest"], str(model_dir))
+    except (OSError, ValueError, KeyError) as e:
+        raise ConversionError(f"{model_dir}: its weights cannot be read ({e})") from e
+    return {w["name"]: np.asarray(w["data"]) for group in groups for w in group}
 
 
 def _mkdir(path: Path) -> Path:
@@ -548,23 +590,36 @@ def from_tfjs(spec_path: Path, fmt: str, cache: Path | None = None) -> Path:
         if not target.is_file():
             tmp = out / f".{target.name}.{os.getpid()}.tmp"
             try:
-                (_keras_reference if fmt == "layers" else _graph_reference)(out, tmp)
+                build = _keras_reference if fmt == "layers" else _graph_reference
+                build(out, tmp, spec_path)
                 os.replace(tmp, target)
             finally:
                 tmp.unlink(missing_ok=True)
     return out
 
 
-def _keras_reference(model_dir: Path, out: Path) -> None:
-    tf_runtime.tf()
+def _keras_reference(model_dir: Path, out: Path, shown: Path) -> None:
+    tf = tf_runtime.tf()
     os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
     from tensorflowjs.converters import keras_tfjs_loader
 
+    spec = json.loads((model_dir / "model.json").read_text())
+    config = spec["modelTopology"].get("model_config", spec["modelTopology"])
+    layers = config.get("config", {})
+    layers = layers.get("layers", []) if isinstance(layers, dict) else layers
+    unknown = sorted(
+        {la["class_name"] for la in layers if not hasattr(tf.keras.layers, la["class_name"])}
+    )
+    if unknown:
+        raise ConversionError(
+            f"{shown}: layer class(es) {', '.join(unknown)} are not Keras layers: the Python "
+            "side cannot rebuild them (a custom layer needs its Keras source: give --model)"
+        )
     try:
         model = keras_tfjs_loader.load_keras_model(str(model_dir / "model.json"))
     except (ValueError, TypeError, KeyError) as e:
         raise ConversionError(
-            f"{model_dir}: tensorflowjs cannot rebuild this LayersModel in Keras ({e})"
+            f"{shown}: tensorflowjs cannot rebuild this LayersModel in Keras ({e})"
         ) from e
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "You are saving your model as an HDF5")
@@ -588,37 +643,41 @@ _BASE_ATTRS = {
 }  # fmt: skip
 
 
-def _graph_reference(model_dir: Path, out: Path) -> None:
+def _graph_reference(model_dir: Path, out: Path, shown: Path) -> None:
     tf = tf_runtime.tf()
-    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
     from google.protobuf import json_format
-    from tensorflowjs import read_weights
 
     spec = json.loads((model_dir / "model.json").read_text())
     graph = tf.compat.v1.GraphDef()
     try:
         json_format.ParseDict(spec["modelTopology"], graph, ignore_unknown_fields=True)
     except json_format.ParseError as e:
-        raise ConversionError(f"{model_dir}: its modelTopology is not a GraphDef ({e})") from e
-    weights = {
-        w["name"]: w["data"]
-        for group in read_weights.read_weights(spec["weightsManifest"], str(model_dir))
-        for w in group
-    }
+        raise ConversionError(f"{shown}: its modelTopology is not a GraphDef ({e})") from e
+    weights = read_tfjs_weights(model_dir, spec)
+    empty = [n.name for n in graph.node if n.op == "Const" and n.name not in weights
+             and not n.attr["value"].HasField("tensor")]  # fmt: skip
+    if empty:
+        raise ConversionError(
+            f"{shown}: constant node(s) {', '.join(empty[:5])} have no weight in its "
+            "weightsManifest"
+        )
     nodes = []
     for node in graph.node:
         if node.op == "Const" and node.name in weights:
-            value = np.asarray(weights[node.name])
+            value = weights[node.name]
             node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
             node.attr["dtype"].type = tf.as_dtype(value.dtype).as_datatype_enum
-        nodes += _split_fused(tf, node) if node.op in _FUSED else [node]
+        try:
+            nodes += _split_fused(tf, node) if node.op in _FUSED else [node]
+        except ConversionError as e:
+            raise ConversionError(f"{shown}: {e}") from None
     del graph.node[:]
     graph.node.extend(nodes)
     try:
         with tf.Graph().as_default():
             tf.compat.v1.import_graph_def(graph, name="")
     except (ValueError, TypeError) as e:
-        raise ConversionError(f"{model_dir}: TF cannot run the rebuilt graph ({e})") from e
+        raise ConversionError(f"{shown}: TF cannot run the rebuilt graph ({e})") from e
     out.write_bytes(graph.SerializeToString())
 
 
@@ -631,7 +690,7 @@ def _split_fused(tf: Any, node: Any) -> list[Any]:
     args = data[2:]
     chain = [(base, data[:2])]
     for step in steps:
-        if step == "BiasAdd":
+        if step in ("BiasAdd", "Prelu"):
             chain.append((step, [args.pop(0)]))
         elif step == "FusedBatchNorm":
             chain.append(("FusedBatchNormV3", args[:4]))
@@ -645,6 +704,11 @@ def _split_fused(tf: Any, node: Any) -> list[Any]:
     out = []
     previous = None
     for i, (op, extra) in enumerate(chain):
+        if op == "Prelu":  # TF has no Prelu op: relu(x) - alpha * relu(-x), the fused name last
+            named = node.name if i == len(chain) - 1 else f"{node.name}/parity_{i}"
+            out += _prelu(tf, node, previous, extra[0], named)
+            previous = out[-1].name
+            continue
         n = tf.compat.v1.NodeDef()
         n.name = node.name if i == len(chain) - 1 else f"{node.name}/parity_{i}_{op}"
         n.op = op
@@ -665,3 +729,21 @@ def _split_fused(tf: Any, node: Any) -> list[Any]:
         out.append(n)
         previous = n.name
     return out
+
+
+def _prelu(tf: Any, fused: Any, x: str, alpha: str, name: str) -> list[Any]:
+    """TF.js's prelu (x where x > 0, else alpha * x; tfjs-core ops/prelu.ts) from TF ops:
+    relu(x) - alpha * relu(-x), which rounds once (alpha * x) as it does."""
+
+    def node(op: str, suffix: str, *inputs: str) -> Any:
+        n = tf.compat.v1.NodeDef()
+        n.name, n.op = (name if not suffix else f"{name}/parity_prelu_{suffix}"), op
+        n.input.extend(inputs)
+        n.attr["T"].CopyFrom(fused.attr["T"])
+        return n
+
+    pos = node("Relu", "pos", x)
+    neg = node("Neg", "neg", x)
+    relu_neg = node("Relu", "relu_neg", neg.name)
+    scaled = node("Mul", "scaled", alpha, relu_neg.name)
+    return [pos, neg, relu_neg, scaled, node("Sub", "", pos.name, scaled.name)]

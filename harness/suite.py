@@ -94,7 +94,7 @@ def with_model(
             raise SuiteError(
                 "--input gives the values: --input-shape, --input-range and --samples draw them"
             )
-        where = f"--model {model}"
+        where = f"{'--tfjs-model' if alone_tfjs else '--model'} {model}"
         raw = {"name": model.stem, "steps": [step]}
         if alone_tfjs:
             raw["name"] = model.parent.name if model.name == "model.json" else model.stem
@@ -102,7 +102,8 @@ def with_model(
         try:
             pipeline = spec.parse(raw, where)
         except PipelineSpecError as e:  # in the user's terms: the flags, not a pipeline file
-            raise SuiteError(str(e).replace(f"{where}.steps[0].", f"{where}: ")) from None
+            text = str(e).replace(f"{where}.steps[0].params.format: ", f"{where}: --model-format: ")
+            raise SuiteError(text.replace(f"{where}.steps[0].", f"{where}: ")) from None
         python = pipeline.steps[0].python
         source = ModelSource(Path(python["path"]), python["format"], tfjs_model)
         if inputs:
@@ -211,8 +212,16 @@ def run_suite(
             loaded[source.id] = str(e)
     try:
         for pipeline in suite.pipelines:
-            if getattr(pipeline, "description", ""):
-                report.pipelines[pipeline.name] = pipeline.description
+            notes = [pipeline.description] if getattr(pipeline, "description", "") else []
+            notes += [
+                f"model step {step.name!r}: {TFJS_ALONE}"
+                for step in getattr(pipeline, "steps", ())
+                if step.op == "model"
+                and models.is_tfjs(Path(step.python["path"]))
+                and TFJS_ALONE not in notes
+            ]
+            if notes:
+                report.pipelines[pipeline.name] = "; ".join(notes)
             for source in suite.cases:
                 case = loaded[source.id]
                 entry = CaseResult(case=source.id, pipeline=pipeline.name)

@@ -3,6 +3,7 @@ same JSON and weights, so TF.js's kernels are checked against TF's on every laye
 
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -95,7 +96,7 @@ def test_parity_a_graph_model_alone_is_rebuilt_as_tf_nodes_of_the_same_names(
 def test_parity_a_fault_in_a_tfjs_graph_alone_is_found_at_its_node(parity_harness, tmp_path):
     """The reference comes from the same weights, so a weight changed in the model changes both
     sides: what is checked is the kernels. A kernel that differs is found at its node: here the
-    page's model is given a fused Relu where the JSON the reference reads has none."""
+    page's model fuses a Sigmoid where the JSON the reference reads fuses a Relu."""
     spec = graph_json(tmp_path, quantize=False)
     suite = with_model(None, spec, samples=1, alone=True)
     served = parity_harness.js_steps(suite.pipelines[0], suite.cases[0].load())
@@ -105,8 +106,10 @@ def test_parity_a_fault_in_a_tfjs_graph_alone_is_found_at_its_node(parity_harnes
     import base64
 
     for n in data["modelTopology"]["node"]:
-        if n["op"] == "_FusedMatMul":
-            n["attr"]["fused_ops"]["list"]["s"].append(base64.b64encode(b"Relu").decode())
+        if n["op"] == "_FusedConv2D":
+            steps = n["attr"]["fused_ops"]["list"]["s"]
+            assert base64.b64decode(steps[-1]) == b"Relu"
+            steps[-1] = base64.b64encode(b"Sigmoid").decode()
             node = n["name"]
     (page_copy / spec.name).write_text(json.dumps(data))
     adopted = models.adopt(page_copy / spec.name)
@@ -116,3 +119,90 @@ def test_parity_a_fault_in_a_tfjs_graph_alone_is_found_at_its_node(parity_harnes
     )
     assert not run.passed
     assert (run.first_divergence, run.first_divergent_layer) == ("model", node), outcome(run)
+
+
+@pytest.mark.parity
+def test_parity_a_quantised_graph_model_from_npm_is_judged_on_its_float_budgets(parity_harness):
+    """nsfwjs's mobilenet_v2_mid is a GraphModel with uint8 weights: its fused convolutions get
+    float budgets from the dequantised weights, so float32 rounding (a 9-tap depthwise sum
+    cancelling from ~198 to ~-2.9) is not a failure."""
+    spec = npm_models.nsfwjs_model("mobilenet_v2_mid")
+    suite = with_model(None, spec, samples=1, alone=True)
+    run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "cpu")
+    assert run.passed, outcome(run)
+    model = run.stages[-1]
+    fused = [s for s in model.layers if s.op in ("_FusedConv2D", "FusedDepthwiseConv2dNative")]
+    assert len(fused) > 30 and all(s.budget is not None for s in fused)
+    assert model.coverage["compared"] == model.coverage["total"]
+
+
+@pytest.mark.parity
+def test_parity_a_fused_prelu_is_rebuilt(parity_harness, tmp_path):
+    tf = tf_runtime.tf()
+    k = tf.keras
+    x = k.Input((6, 6, 2), name="image")
+    y = k.layers.Conv2D(3, 3, name="conv", bias_initializer="ones")(x)
+    y = k.layers.PReLU(name="prelu", alpha_initializer=k.initializers.Constant(0.2))(y)
+    k.Model(x, y).save(tmp_path / "prelu.h5")
+    tf.saved_model.save(k.models.load_model(tmp_path / "prelu.h5"), str(tmp_path / "saved"))
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
+    import tensorflowjs as tfjs
+
+    tfjs.converters.convert_tf_saved_model(str(tmp_path / "saved"), str(tmp_path / "graph"))
+    spec = tmp_path / "graph" / "model.json"
+    nodes = json.loads(spec.read_text())["modelTopology"]["node"]
+    steps = [n.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", []) for n in nodes]
+    import base64
+
+    assert any(base64.b64decode(s) == b"Prelu" for step in steps for s in step)
+    suite = with_model(None, spec.parent, samples=1, alone=True)
+    run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "cpu")
+    assert run.passed and run.stages[-1].chained["max_abs"] < 1e-5, outcome(run)
+
+
+def test_a_broken_tfjs_model_is_refused_in_the_users_terms(tmp_path):
+    tf = tf_runtime.tf()
+    k = tf.keras
+    x = k.Input((4,), name="x")
+    model = k.Model(x, k.layers.Dense(2, name="d")(k.layers.Dense(3, name="h")(x)))
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
+    import tensorflowjs as tfjs
+
+    tfjs.converters.save_keras_model(model, str(tmp_path / "ok"))
+
+    def broken(name, change):
+        shutil.copytree(tmp_path / "ok", tmp_path / name)
+        spec = json.loads((tmp_path / name / "model.json").read_text())
+        change(tmp_path / name, spec)
+        (tmp_path / name / "model.json").write_text(json.dumps(spec))
+        return tmp_path / name / "model.json"
+
+    def cut(folder, spec):
+        shard = folder / spec["weightsManifest"][0]["paths"][0]
+        shard.write_bytes(shard.read_bytes()[:20])
+
+    def outside(folder, spec):
+        shard = spec["weightsManifest"][0]["paths"][0]
+        shutil.move(folder / shard, tmp_path / shard)
+        spec["weightsManifest"][0]["paths"][0] = f"../{shard}"
+
+    def custom(folder, spec):
+        spec["modelTopology"]["model_config"]["config"]["layers"][1]["class_name"] = "MyAct"
+
+    for name, change, message in (
+        ("cut", cut, "hold 20 bytes; its weightsManifest declares 92 (a shard cut short?)"),
+        ("outside", outside, "is outside the model's folder"),
+        ("custom", custom, "layer class(es) MyAct are not Keras layers"),
+    ):
+        spec = broken(name, change)
+        with pytest.raises(models.ConversionError, match=re.escape(message)) as caught:
+            models.convert(spec, "layers")
+        assert str(spec.parent) in str(caught.value)  # the user's path, not the cache's
+
+
+def test_cli_a_tfjs_model_folder_without_model_json_is_a_usage_error(tmp_path, capsys):
+    from harness import cli
+
+    status = cli.main(["run", "--tfjs-model", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert status == 2
+    assert "no model.json there" in capsys.readouterr().err

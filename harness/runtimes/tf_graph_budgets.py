@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -178,23 +177,12 @@ def _graph_constants(
 
 
 def _weights(converted: Path, spec: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The converted model's constants by name (quantised ones left out)."""
-    out: dict[str, np.ndarray] = {}
-    sizes = {"float32": 4, "int32": 4, "bool": 1}
-    for group in spec.get("weightsManifest", []):
-        data = b"".join((converted / p).read_bytes() for p in group["paths"])
-        offset = 0
-        for w in group["weights"]:
-            count = math.prod(w["shape"])
-            dtype = w.get("quantization", {}).get("dtype", w["dtype"])
-            size = {"uint8": 1, "uint16": 2, "float16": 2}.get(dtype, sizes.get(dtype, 4))
-            if "quantization" not in w and w["dtype"] in sizes:
-                raw = np.frombuffer(
-                    data, {"bool": np.bool_}.get(w["dtype"], w["dtype"]), count, offset
-                )
-                out[w["name"]] = raw.reshape(w["shape"])
-            offset += count * size
-    return out
+    """The converted model's constants by name, dequantised as TF.js dequantises them (both
+    sides compute with those values)."""
+    try:
+        return models.read_tfjs_weights(converted, spec)
+    except models.ConversionError:
+        return {}  # no terms from weights: the tolerance policy judges those nodes
 
 
 def _batch_norms(converted: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
