@@ -346,3 +346,24 @@ def test_a_stage_of_several_tensors_is_judged_by_its_parts_and_one_not_compared_
     box = next(s for s in stages if s.name == "model/box")
     assert box.verdict == "not_run" and "only python produced it" in box.message
     assert "not compared although both sides finished: model/box, model" in unjudged(stages)
+
+
+def test_a_stage_exact_alone_but_not_end_to_end_on_identical_inputs_is_an_error():
+    """Both runs fed it the same bytes (every earlier stage agrees exactly), so a difference end
+    to end that its own run does not have is the harness's (or a kernel's) doing, never drift."""
+    from harness.compare.stages import compare_run
+    from harness.runtimes.base import RuntimeOutput
+
+    a, b = np.arange(4, dtype=np.float32), np.arange(4, dtype=np.float32)[::-1].copy()
+    reference = RuntimeOutput({"input": a, "cat": np.concatenate([a, b])})
+    chained = RuntimeOutput({"input": a, "cat": np.concatenate([b, a])})  # fed swapped
+    alone = RuntimeOutput({"cat": np.concatenate([a, b])})
+    stages, _ = compare_run(("input", "cat"), reference, chained, lambda *_: FLOAT32, alone)
+    cat = stages[-1]
+    assert (cat.verdict, cat.own_verdict, cat.own_error_class) == ("fail", "error", None)
+    assert "the two runs computed it differently" in cat.isolated_message
+    assert "cat: run alone it is exact" in unjudged(stages)
+    # after a stage that already differs, a later one's own run is what judges it
+    later = RuntimeOutput({"input": a + 1, "cat": np.concatenate([b, a])})
+    stages, _ = compare_run(("input", "cat"), reference, later, lambda *_: FLOAT32, alone)
+    assert stages[-1].own_verdict == "pass"

@@ -114,6 +114,7 @@ def compare_run(
     classed by compare/classify.py. A composite stage (a model) is judged by its layers."""
     results: list[StageResult] = []
     first = None
+    exact = True  # every stage so far agrees bit for bit end to end
     for name in stage_names:
         if name in reference.composites:
             result = _composite(name, reference.composites[name], results)
@@ -151,11 +152,30 @@ def compare_run(
                 result.own_error_class = classify(own, ref, precision)
             elif result.own_verdict == "fail":
                 result.own_error_class = "semantic"  # the stage could not even run on its own
+        if exact:
+            _check_consistent(result)
+        exact = exact and result.chained is not None and result.chained["max_abs"] == 0
         results.append(result)
         own = result.own_verdict or result.verdict
         if first is None and own == "fail":
             first = name
     return results, first
+
+
+def _check_consistent(result: StageResult) -> None:
+    """With every stage before it bit for bit equal end to end, a stage is fed the same values
+    in both runs: exact on its own, it must be exact end to end. When it is not, the two runs
+    computed it differently (the page fed it other inputs, or its kernel is not deterministic):
+    an error of the run, never float drift nor the user's numbers."""
+    alone, chained = result.isolated, result.chained
+    if alone is None or chained is None or alone["max_abs"] != 0 or chained["max_abs"] == 0:
+        return
+    result.own_verdict, result.own_error_class = "error", None
+    result.isolated_message = (
+        f"run alone it is exact, yet end to end it differs by {chained['max_abs']:.3g} "
+        "although every stage before it agrees bit for bit: the two runs computed it "
+        "differently (other inputs fed to it, or a kernel that is not deterministic)"
+    )
 
 
 def _by_budget(
