@@ -21,7 +21,15 @@ from harness.results import CaseResult, Report, RunResult
 from harness.runner import BROWSERS, Harness, harness_error
 from harness.runtimes.backends import DEFAULT_VARIANTS, KNOWN_VARIANTS, parse_variant
 from harness.runtimes.driver import BrowserUnavailable
-from harness.suite import DEFAULT_SUITE, Suite, SuiteError, load_suite, run_suite, with_model
+from harness.suite import (
+    DEFAULT_SUITE,
+    Suite,
+    SuiteError,
+    load_suite,
+    pipeline_alone,
+    run_suite,
+    with_model,
+)
 
 USAGE_ERROR = 2
 
@@ -313,12 +321,6 @@ def _suite(args: argparse.Namespace) -> Suite:
             raise ValueError(f"--tfjs-model {own}: no model.json there (nor a model JSON file)")
         args.model, args.tfjs_model = own, None
         args.alone = args.alone or args.target is None  # no pipeline: the model is all there is
-    if args.model is None:
-        needs_model = [f for f in MODEL_FLAGS if getattr(args, f)]
-        if needs_model:
-            flag = "--" + needs_model[0].replace("_", "-")
-            raise ValueError(f"{flag} goes with --model PATH")
-        return load_suite(args.target or DEFAULT_SUITE)
     if args.samples < 1:
         raise ValueError("--samples must be at least 1")
     shapes: dict[str | None, tuple[int, ...]] = {}
@@ -331,6 +333,17 @@ def _suite(args: argparse.Namespace) -> Suite:
     missing = [str(f) for f in args.input if not f.is_file()]
     if missing:
         raise ValueError(f"--input: no such file: {', '.join(missing)}")
+    if args.model is None:
+        inputs_given = args.alone or args.input or shapes or args.input_range is not None
+        if inputs_given and args.target is not None and not args.model_format:
+            return pipeline_alone(args.target, shapes, args.samples, args.input, args.input_range)
+        needs_model = [f for f in MODEL_FLAGS if getattr(args, f)]
+        if needs_model:
+            flag = "--" + needs_model[0].replace("_", "-")
+            raise ValueError(
+                f"{flag} goes with --model PATH (or a pipeline whose first step is a model)"
+            )
+        return load_suite(args.target or DEFAULT_SUITE)
     return with_model(
         args.target,
         args.model,

@@ -106,12 +106,8 @@ def with_model(
             raise SuiteError(text.replace(f"{where}.steps[0].", f"{where}: ")) from None
         python = pipeline.steps[0].python
         source = ModelSource(Path(python["path"]), python["format"], tfjs_model)
-        if inputs:
-            return Suite(model.stem, (pipeline,), tuple(file_inputs(source, inputs)))
-        drawn = tuple(
-            DrawnInputs(source, seed, tuple(shapes.items()), value_range) for seed in range(samples)
-        )
-        return Suite(model.stem, (pipeline,), drawn)
+        cases_ = _alone_cases(source, shapes, samples, inputs, value_range)
+        return Suite(pipeline.name, (pipeline,), cases_)
     base = target or bundled_pipeline_path("seed-matched")
     try:
         raw = json.loads(base.read_text())
@@ -123,6 +119,47 @@ def with_model(
     raw = {**raw, "name": f"{raw.get('name', base.stem)}+{model.stem}", "steps": [*steps, step]}
     raw.pop("expect", None)  # the expectation was about the pipeline without this model
     return Suite(raw["name"], (spec.parse(raw, str(base)),), bundled_suite().cases)
+
+
+def _alone_cases(
+    source: ModelSource,
+    shapes: Mapping[str | None, tuple[int, ...]],
+    samples: int,
+    inputs: Sequence[Path],
+    value_range: tuple[float, float] | None,
+) -> tuple[DrawnInputs | FileInputs, ...]:
+    if inputs:
+        return tuple(file_inputs(source, inputs))
+    return tuple(
+        DrawnInputs(source, seed, tuple(shapes.items()), value_range) for seed in range(samples)
+    )
+
+
+def pipeline_alone(
+    target: Path,
+    shapes: Mapping[str | None, tuple[int, ...]] | None = None,
+    samples: int = 3,
+    inputs: Sequence[Path] = (),
+    value_range: tuple[float, float] | None = None,
+) -> Suite:
+    """A pipeline file whose first step is a model, run on inputs made for that model (drawn
+    from its signature, or the user's files) instead of its cases."""
+    pipeline = spec.load(target)
+    first = pipeline.steps[0] if isinstance(pipeline, spec.Pipeline) else None
+    if first is None or first.op != "model":
+        raise SuiteError(
+            f"{target}: --alone, --input, --input-shape and --input-range feed a model: the "
+            "pipeline's first step must be one"
+        )
+    if inputs and (shapes or value_range is not None or samples != 3):
+        raise SuiteError(
+            "--input gives the values: --input-shape, --input-range and --samples draw them"
+        )
+    source = ModelSource(
+        Path(first.python["path"]), first.python["format"], first.js.get("tfjs_model")
+    )
+    cases_ = _alone_cases(source, shapes or {}, samples, inputs, value_range)
+    return Suite(pipeline.name, (pipeline,), cases_)
 
 
 def bundled_pipeline_path(name: str) -> Path:
@@ -213,13 +250,18 @@ def run_suite(
     try:
         for pipeline in suite.pipelines:
             notes = [pipeline.description] if getattr(pipeline, "description", "") else []
-            notes += [
-                f"model step {step.name!r}: {TFJS_ALONE}"
-                for step in getattr(pipeline, "steps", ())
-                if step.op == "model"
-                and models.is_tfjs(Path(step.python["path"]))
-                and TFJS_ALONE not in notes
-            ]
+            for step in getattr(pipeline, "steps", ()):
+                if step.op != "model" or not models.is_tfjs(Path(step.python["path"])):
+                    continue
+                own = step.js.get("tfjs_model")
+                if own and Path(own) != Path(step.python["path"]):
+                    notes.append(
+                        f"model step {step.name!r}: the Python reference is rebuilt from the "
+                        f"TF.js model {step.python['path']}, the page runs {own}: this checks "
+                        "where the two differ, and TF.js's kernels against TF's"
+                    )
+                elif TFJS_ALONE not in notes:
+                    notes.append(f"model step {step.name!r}: {TFJS_ALONE}")
             if notes:
                 report.pipelines[pipeline.name] = "; ".join(notes)
             for source in suite.cases:

@@ -367,3 +367,18 @@ def test_a_stage_exact_alone_but_not_end_to_end_on_identical_inputs_is_an_error(
     later = RuntimeOutput({"input": a + 1, "cat": np.concatenate([b, a])})
     stages, _ = compare_run(("input", "cat"), reference, later, lambda *_: FLOAT32, alone)
     assert stages[-1].own_verdict == "pass"
+
+
+def test_drift_text_names_the_worst_output_of_a_model_with_several():
+    from harness.report.terminal import drift_text
+
+    def stage(name, max_abs, verdict="fail", own="pass"):
+        s = StageResult(name, [2], "float32", [2], "float32", verdict, None, None, None)
+        s.chained, s.own_verdict, s.own_error_class = {"max_abs": max_abs}, own, "float32"
+        return s
+
+    model = StageResult("model", None, None, None, None, "fail", None, None, None)
+    model.own_verdict, model.parts = "pass", {"d": "d", "e": "e"}
+    model.layers = [stage("d", 1e-4), stage("e", 3e-7, "pass")]
+    run = RunResult("chromium", "cpu", "ok", stages=[stage("input", 0.0, "pass"), model])
+    assert drift_text(run).startswith("float32 drift only: output off by 0.0001 after")

@@ -206,3 +206,26 @@ def test_cli_a_tfjs_model_folder_without_model_json_is_a_usage_error(tmp_path, c
     status = cli.main(["run", "--tfjs-model", str(tmp_path), "--out", str(tmp_path / "out")])
     assert status == 2
     assert "no model.json there" in capsys.readouterr().err
+
+
+@pytest.mark.parity
+def test_parity_a_pipeline_starting_with_a_model_runs_alone_and_says_what_it_compares(
+    parity_harness, tmp_path, write_json
+):
+    """`run PIPELINE --alone`: a pipeline whose first step is a model is fed inputs drawn for
+    that model; with the page running another copy, the report says the two are compared."""
+    from harness.results import Report
+    from harness.suite import SuiteError, bundled_pipeline_path, pipeline_alone, run_suite
+
+    spec = graph_json(tmp_path, quantize=False)
+    copy = tmp_path / "copy"
+    shutil.copytree(spec.parent, copy)
+    step = {"name": "model", "op": "model", "params": {"path": str(spec)}}
+    step["js"] = {"tfjs_model": str(copy / spec.name)}
+    pipeline = write_json("p.json", {"name": "copy", "steps": [step]})
+    suite = pipeline_alone(pipeline, samples=1)
+    report = run_suite(parity_harness, suite, ["cpu"], ["chromium"], report=Report({}))
+    assert report.passed
+    assert "the page runs" in report.pipelines["copy"] and str(copy) in report.pipelines["copy"]
+    with pytest.raises(SuiteError, match="the pipeline's first step must be one"):
+        pipeline_alone(bundled_pipeline_path("seed"))

@@ -142,11 +142,21 @@ def drift_text(run: RunResult) -> str | None:
         return None
     kinds = {s.own_error_class for _, s in compared}
     kind = "float16" if "float16" in kinds else "float32"
-    last = next(s for s in reversed(run.stages) if s.chained is not None)
     return (
-        f"{kind} drift only: output off by {last.chained['max_abs']:.2g} after "
+        f"{kind} drift only: output off by {_output_error(run):.2g} after "
         f"{len(compared)} stages, growing from {_label(run, drifting[0][0])}"
     )
+
+
+def _output_error(run: RunResult) -> float:
+    """The greatest |js - python| of the run's output: the last stage, or for a stage of
+    several tensors (a model's outputs) the worst of them."""
+    for stage in reversed(run.stages):
+        parts = [s for s in stage.layers if stage.parts and s.name in stage.parts.values()]
+        values = [s.chained["max_abs"] for s in parts or [stage] if s.chained is not None]
+        if values:
+            return max(values)
+    return 0.0
 
 
 def _as_declared(run: RunResult, stage: StageResult) -> str:
