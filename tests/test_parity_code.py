@@ -270,6 +270,21 @@ def test_parity_a_wrong_custom_op_is_where_it_diverges_and_the_next_passes_alone
     assert run.first_divergence == "first"
     assert (first.own_verdict, first.chained["max_abs"]) == ("fail", 1.0)
     assert (second.verdict, second.own_verdict) == ("fail", "fail")  # shifted again, by itself
+    # nothing in the catalogue knows this op: its two arrays say what the relation is
+    assert first.hints == [{"kind": "offset", "text": "js == python + 1", "source": "symptom"}]
+
+
+def test_parity_a_tap_that_differs_gets_the_relation_its_arrays_show(parity_harness, tmp_path):
+    js = JS_OK.replace(
+        "tf.tensor1d(Float32Array.from(data)).div(255)", "tf.tensor1d(Float32Array.from(data))"
+    )
+    run = run_one(parity_harness, project(tmp_path, js=js))
+    assert run.first_divergence == "scaled"
+    scaled = run.stages[-1]
+    assert scaled.hints[0]["text"] == "js == python x 255", scaled.hints
+    (tmp_path / "ok").mkdir()
+    passing = run_one(parity_harness, project(tmp_path / "ok"))
+    assert passing.passed and all(not s.hints for s in passing.stages)
 
 
 def test_parity_a_custom_op_that_returns_no_tensor_is_named(parity_harness, tmp_path):

@@ -1,0 +1,258 @@
+"""Symptoms read off the two arrays alone: what the candidate is, as a function of the
+reference, when the harness knows nothing of the code that made them (taps, custom ops).
+
+Each detector tries one simple relation (a transpose, reversed channels, a scale, an offset,
+a shift by one, a batch axis, clipping, a byte wrap, .5 rounding) and reports it only when it
+holds for every element (within float32 rounding where the relation computes: a scale or an
+offset): a relation that explains part of the array is not a finding. `symptoms` returns what
+held, most specific first; an empty list means none did, and the caller says so.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.results import StageResult
+
+# relative tolerance for a relation that computes (a scale, an offset): a few float32 roundings
+RTOL = 1e-5
+
+
+@dataclass(frozen=True)
+class Symptom:
+    kind: str  # transpose, channels_reversed, scale, offset, affine, shift, batch_axis, ...
+    text: str  # what was seen, in the array's terms ("js == python transposed (1, 0, 2)")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "text": self.text, "source": "symptom"}
+
+
+def symptoms(reference: np.ndarray, candidate: np.ndarray) -> list[Symptom]:
+    """The relations `candidate == f(reference)` that hold for every element."""
+    ref = np.asarray(reference)
+    cand = np.asarray(candidate)
+    if ref.size == 0 or cand.size == 0 or ref.dtype.kind not in "biuf":
+        return []
+    if cand.dtype.kind not in "biuf":
+        return []
+    found: list[Symptom] = []
+    for detect in DETECTORS:
+        s = detect(ref, cand)
+        if s is not None:
+            found.append(s)
+    return found
+
+
+def _same(a: np.ndarray, b: np.ndarray, rtol: float = 0.0) -> bool:
+    """Equal (NaN with NaN), or within rtol of the larger magnitude when rtol > 0."""
+    if a.shape != b.shape:
+        return False
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    if rtol == 0:
+        return bool(np.array_equal(a64, b64, equal_nan=True))
+    scale = max(float(np.max(np.abs(a64), initial=0)), float(np.max(np.abs(b64), initial=0)))
+    return bool(np.allclose(a64, b64, rtol=0, atol=rtol * max(scale, 1e-30), equal_nan=True))
+
+
+def _differs(ref: np.ndarray, cand: np.ndarray) -> bool:
+    return not (ref.shape == cand.shape and _same(ref, cand, RTOL))
+
+
+def _transpose(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
+    if ref.ndim < 2 or ref.ndim > 5 or sorted(ref.shape) != sorted(cand.shape):
+        return None
+    if not _differs(ref, cand):
+        return None
+    identity = tuple(range(ref.ndim))
+    for perm in itertools.permutations(identity):
+        if perm == identity or tuple(ref.shape[p] for p in perm) != cand.shape:
+            continue
+        if _same(np.transpose(ref, perm), cand, RTOL):
+            return Symptom("transpose", f"js == python transposed {perm}")
+    return None
+
+
+def _channels(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
+    if ref.shape != cand.shape or ref.ndim < 2 or ref.shape[-1] not in (3, 4):
+        return None
+    if not _differs(ref, cand):
+        return None
+    flipped = ref.copy()
+    flipped[..., :3] = ref[..., 2::-1]
+    if _same(flipped, cand, RTOL):
+        return Symptom(
+            "channels_reversed",
+            "js == python with its first three channels reversed (RGB <-> BGR)",
+        )
+    return None
+
+
+def _batch_axis(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
+    if ref.shape == cand.shape or ref.size != cand.size:
+        return None
+    if np.squeeze(ref).shape != np.squeeze(cand).shape:
+        return None
+    if not _same(np.squeeze(ref), np.squeeze(cand), RTOL):
+        return None
+    return Symptom(
+        "batch_axis",
+        f"same values, shape python {list(ref.shape)} vs js {list(cand.shape)}: a size-1 axis "
+        "(a batch axis) added or dropped on one side",
+    )
+
+
+def _fit(ref: np.ndarray, cand: np.ndarray) -> tuple[float, float] | None:
+    """cand == a * ref + b by least squares, when it holds for every element."""
+    if ref.shape != cand.shape or ref.size < 2:
+        return None
+    x, y = ref.astype(np.float64).ravel(), cand.astype(np.float64).ravel()
+    finite = np.isfinite(x) & np.isfinite(y)
+    if not finite.all() or np.ptp(x) == 0:
+        return None
+    a, b = np.polyfit(x, y, 1)
+    if not _same(a * ref.astype(np.float64) + b, cand, RTOL):
+        return None
+    return float(a), float(b)
+
+
+NICE = (("255", 255.0), ("1/255", 1 / 255), ("65535", 65535.0), ("1/65535", 1 / 65535),
+        ("2", 2.0), ("1/2", 0.5), ("-1", -1.0))  # fmt: skip
+
+
+def _nice(k: float) -> str:
+    for name, value in NICE:
+        if abs(k - value) <= RTOL * 10 * abs(value):
+            return name
+    return f"{k:.6g}"
+
+
+def _linear(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
+    if not _differs(ref, cand):
+        return None
+    fit = _fit(ref, cand)
+    if fit is None:
+        return None
+    a, b = fit
+    scale = max(float(np.max(np.abs(ref), initial=0)), 1e-30)
+    no_offset = abs(b) <= RTOL * 10 * scale
+    unit_scale = abs(a - 1) <= RTOL * 10
+    if no_offset and not unit_scale:
+        return Symptom("scale", f"js == python x {_nice(a)}")
+    if unit_scale and not no_offset:
+        return Symptom("offset", f"js == python {'+' if b > 0 else '-'} {abs(b):.6g}")
+    if not unit_scale:
+        return Symptom(
+            "affine",
+            f"js == {a:.6g} x python {'+' if b > 0 else '-'} {abs(b):.6g}: a different "
+            "scale and offset (e.g. a mean or std that differs between the two sides)",
+        )
+    return None
+
+
+def _shift(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
+    if ref.shape != cand.shape or not _differs(ref, cand):
+        return None
+    names = {ref.ndim - 3: "rows", ref.ndim - 2: "columns"} if ref.ndim >= 3 else {}
+    if ref.ndim == 2:
+        names = {0: "rows", 1: "columns"}
+    for axis, what in names.items():
+        if ref.shape[axis] < 3:
+            continue
+        n = ref.shape[axis]
+        for step in (1, -1):
+            a = np.take(ref, range(0, n - 1) if step == 1 else range(1, n), axis=axis)
+            b = np.take(cand, range(1, n) if step == 1 else range(0, n - 1), axis=axis)
+            if _same(a, b, RTOL):
+                direction = "down/right" if step == 1 else "up/left"
+                return Symptom(
+                    "shift",
+                    f"js == python shifted by one along axis {axis} ({what}, {direction}); "
+                    "the edge row or column differs",
+                )
+    return None
+
+
+def _mismatch(ref: np.ndarray, cand: np.ndarray) -> np.ndarray | None:
+    if ref.shape != cand.shape:
+        return None
+    diff = ~np.isclose(ref.astype(np.float64), cand.astype(np.float64), rtol=0, atol=0)
+    return diff if diff.any() else None
+
+
+def _clip(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
+    diff = _mismatch(ref, cand)
+    if diff is None:
+        return None
+    r, c = ref[diff].astype(np.float64), cand[diff].astype(np.float64)
+    for side, held, other in (("js", c, r), ("python", r, c)):
+        bound = held[0]
+        if np.all(held == bound) and (np.all(other > bound) or np.all(other < bound)):
+            which = "above" if np.all(other > bound) else "below"
+            return Symptom(
+                "clip",
+                f"{side} clipped at {bound:g}: the other side has {diff.sum()} value(s) "
+                f"{which} it (up to {other.max() if which == 'above' else other.min():g})",
+            )
+    return None
+
+
+def _byte_wrap(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
+    diff = _mismatch(ref, cand)
+    if diff is None or ref.dtype.kind not in "iuf" or cand.dtype.kind not in "iuf":
+        return None
+    d = cand[diff].astype(np.float64) - ref[diff].astype(np.float64)
+    if not np.all(d == np.round(d)):
+        return None
+    d = np.abs(d).astype(np.int64)
+    bits = min(int(np.log2(v & -v)) for v in d)  # the lowest power of two dividing them all
+    if bits < 8:
+        return None
+    return Symptom(
+        "byte_wrap",
+        f"values differ by multiples of 2^{bits} only: integers wrapped or truncated to "
+        f"{bits} bits on one side",
+    )
+
+
+def _half_rounding(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
+    diff = _mismatch(ref, cand)
+    if diff is None:
+        return None
+    r, c = ref[diff].astype(np.float64), cand[diff].astype(np.float64)
+    if not (np.all(r == np.round(r)) and np.all(c == np.round(c))):
+        return None
+    if not np.all(np.abs(r - c) == 1) or diff.mean() > 0.5:
+        return None
+    for side, values, other in (("python", r, "js"), ("js", c, "python")):
+        if np.all(values % 2 == 0):
+            return Symptom(
+                "half_rounding",
+                f"integers off by one at {diff.sum()} element(s), {side}'s even at every one: "
+                f".5 ties rounded half to even on the {side} side, away from it on the "
+                f"{other} side",
+            )
+    return None
+
+
+DETECTORS: tuple[Callable[[np.ndarray, np.ndarray], Symptom | None], ...] = (
+    _batch_axis,
+    _transpose,
+    _channels,
+    _shift,
+    _linear,
+    _clip,
+    _byte_wrap,
+    _half_rounding,
+)
+
+
+def attach(stage: StageResult, reference: np.ndarray | None, candidate: np.ndarray | None) -> None:
+    """A failing stage with no hint of its own gets the symptoms of its two arrays as hints
+    (`source: symptom`); none found, nothing is added (no guess)."""
+    if stage.hints or reference is None or candidate is None:
+        return
+    stage.hints = [s.to_dict() for s in symptoms(reference, candidate)]

@@ -1,0 +1,60 @@
+"""Symptom detectors on the two arrays alone: each names what it saw on a tiny array, and none
+speaks on a control that only differs by float rounding or by noise."""
+
+import numpy as np
+import pytest
+
+from harness.diagnose.symptoms import symptoms
+
+rng = np.random.default_rng(0)
+IMAGE = rng.uniform(0, 1, (4, 5, 3)).astype(np.float32)
+PIXELS = rng.integers(0, 200, (6, 6)).astype(np.float32)
+
+
+def kinds(ref, cand):
+    return [s.kind for s in symptoms(ref, cand)]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "kind", "text"),
+    [
+        (np.transpose(IMAGE, (1, 0, 2)), "transpose", "js == python transposed (1, 0, 2)"),
+        (IMAGE[..., ::-1], "channels_reversed", "channels reversed (RGB <-> BGR)"),
+        (IMAGE * np.float32(255), "scale", "js == python x 255"),
+        (IMAGE / np.float32(255), "scale", "js == python x 1/255"),
+        (IMAGE + np.float32(0.5), "offset", "js == python + 0.5"),
+        ((IMAGE - np.float32(0.1)) / np.float32(0.2), "affine", "a different scale and offset"),
+        (IMAGE[np.newaxis], "batch_axis", "python [4, 5, 3] vs js [1, 4, 5, 3]"),
+        (np.roll(IMAGE, 1, axis=0), "shift", "shifted by one along axis 0 (rows, down/right)"),
+        (np.roll(IMAGE, -1, axis=1), "shift", "along axis 1 (columns, up/left)"),
+    ],
+)
+def test_a_relation_is_named_in_the_arrays_terms(candidate, kind, text):
+    found = symptoms(IMAGE, candidate)
+    assert found and found[0].kind == kind, found
+    assert text in found[0].text
+
+
+def test_integer_symptoms():
+    clipped = np.minimum(PIXELS, 150)
+    assert kinds(PIXELS, clipped) == ["clip"]
+    assert "js clipped at 150" in symptoms(PIXELS, clipped)[0].text
+    wide = np.array([[10, 300, 70000]], np.float32)
+    assert kinds(wide, wide % 256) == ["byte_wrap"]
+    assert "multiples of 2^8" in symptoms(wide, wide % 256)[0].text
+    raw = np.array([0.5, 1.5, 2.5, 3.2, 4.7, 5.5])
+    even, up = np.round(raw), np.floor(raw + 0.5)  # numpy rounds half to even
+    assert kinds(even, up) == ["half_rounding"]
+    assert "python's even at every one" in symptoms(even, up)[0].text
+
+
+def test_controls_name_nothing():
+    rounding = IMAGE + np.float32(1e-7) * rng.standard_normal(IMAGE.shape).astype(np.float32)
+    assert kinds(IMAGE, rounding) == []
+    assert kinds(IMAGE, IMAGE) == []
+    noise = IMAGE + np.float32(0.05) * rng.standard_normal(IMAGE.shape).astype(np.float32)
+    assert kinds(IMAGE, noise) == []
+    assert kinds(IMAGE, rng.uniform(0, 1, (5, 4, 3))) == []  # same sizes, unrelated values
+    half = IMAGE.copy()
+    half[:2] *= 2  # a relation for part of the array is not a finding
+    assert kinds(IMAGE, half) == []
