@@ -58,3 +58,16 @@ def test_controls_name_nothing():
     half = IMAGE.copy()
     half[:2] *= 2  # a relation for part of the array is not a finding
     assert kinds(IMAGE, half) == []
+
+
+def test_patterns_a_single_element_or_a_flat_array_cannot_show_are_not_claimed():
+    flat_rows = np.tile(np.arange(5, dtype=np.float32), (4, 1))  # every row the same
+    other = flat_rows.copy()
+    other[0] = 9  # the first row differs: no shift can be seen in rows that repeat
+    assert "shift" not in kinds(flat_rows, other)
+    one = PIXELS.copy()
+    one[2, 3] = PIXELS[2, 3] - 1 if PIXELS[2, 3] % 2 else PIXELS[2, 3] + 1
+    assert kinds(PIXELS, one) == []  # one element off by one: no rounding rule, no clip
+    lower = PIXELS.copy()
+    lower[0, :2] = PIXELS.max() + 5  # two values above python's: not a clip of js
+    assert "clip" not in kinds(lower, PIXELS)
