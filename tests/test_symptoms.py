@@ -25,8 +25,12 @@ def kinds(ref, cand):
         (IMAGE + np.float32(0.5), "offset", "js == python + 0.5"),
         ((IMAGE - np.float32(0.1)) / np.float32(0.2), "affine", "a different scale and offset"),
         (IMAGE[np.newaxis], "batch_axis", "python [4, 5, 3] vs js [1, 4, 5, 3]"),
-        (np.roll(IMAGE, 1, axis=0), "shift", "shifted by one along axis 0 (rows, down/right)"),
-        (np.roll(IMAGE, -1, axis=1), "shift", "along axis 1 (columns, up/left)"),
+        (
+            np.roll(IMAGE, 1, axis=0),
+            "shift",
+            "shifted by one along axis 0 (towards higher indices)",
+        ),
+        (np.roll(IMAGE, -1, axis=1), "shift", "along axis 1 (towards lower indices)"),
     ],
 )
 def test_a_relation_is_named_in_the_arrays_terms(candidate, kind, text):
@@ -42,7 +46,7 @@ def test_integer_symptoms():
     wide = np.array([[10, 300, 70000]], np.float32)
     assert kinds(wide, wide % 256) == ["byte_wrap"]
     assert "multiples of 2^8" in symptoms(wide, wide % 256)[0].text
-    raw = np.array([0.5, 1.5, 2.5, 3.2, 4.7, 5.5])
+    raw = np.concatenate([np.arange(12) + 0.5, np.arange(20) + 0.2, np.arange(20) + 0.7])
     even, up = np.round(raw), np.floor(raw + 0.5)  # numpy rounds half to even
     assert kinds(even, up) == ["half_rounding"]
     assert "python's even at every one" in symptoms(even, up)[0].text
@@ -71,3 +75,29 @@ def test_patterns_a_single_element_or_a_flat_array_cannot_show_are_not_claimed()
     lower = PIXELS.copy()
     lower[0, :2] = PIXELS.max() + 5  # two values above python's: not a clip of js
     assert "clip" not in kinds(lower, PIXELS)
+
+
+def test_what_the_arrays_cannot_tell_is_not_claimed():
+    """Cases a tester found claimed wrongly: each names nothing, or says it is ambiguous."""
+    x = rng.random((1, 8, 8, 3)).astype(np.float32)
+    inf = x.copy()
+    inf.flat[0] = np.inf
+    assert kinds(x, inf) == []  # and no exception
+    assert kinds(np.array([1e30, 2e30, 3e30], np.float32), np.array([1e30, 2e30, 4e30])) == []
+    one = x.copy()
+    one[0, 3, 4, 1] += 0.01
+    assert kinds(x, one) == []  # one element off: no clip
+    assert kinds(np.full((4, 4, 3), 5.0), np.full((4, 4, 3), 7.0)) == []
+    assert kinds(x, np.zeros_like(x)) == [] and kinds(x, np.full_like(x, 0.5)) == []
+    assert kinds(rng.random((1, 2)), rng.random((1, 2))) == []  # two points fit any line
+    hot, hot2 = np.zeros((1, 10)), np.zeros((1, 10))
+    hot[0, 3], hot2[0, 4] = 1, 1
+    assert kinds(hot, hot2) == []  # another class on top, not a shift
+    ramp = np.arange(12.0).reshape(3, 4)
+    assert kinds(ramp, ramp + 1) == ["ambiguous"]  # a shift or an offset: cannot tell
+    big = rng.random((4, 4)) * 1e9 + 3e9
+    assert kinds((big.astype(np.float32) * np.float32(1.1)), (big * 1.1).astype(np.float32)) == []
+    labels = rng.integers(0, 3, (1, 16, 16, 1)).astype(np.int32)
+    changed = labels.copy()
+    changed[0, 5, 5, 0] = (labels[0, 5, 5, 0] + 1) % 3
+    assert kinds(labels, changed) == []

@@ -20,6 +20,8 @@ from harness.results import StageResult
 
 # relative tolerance for a relation that computes (a scale, an offset): a few float32 roundings
 RTOL = 1e-5
+MIN_DISTINCT = 3  # values python's array must hold for any relation to be told apart
+MIN_EVIDENCE = 5  # elements a relation must be seen at (where it changes something)
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,26 @@ def symptoms(reference: np.ndarray, candidate: np.ndarray) -> list[Symptom]:
         return []
     if cand.dtype.kind not in "biuf":
         return []
+    if len(np.unique(ref[np.isfinite(ref)] if ref.dtype.kind == "f" else ref)) < MIN_DISTINCT:
+        return []  # a constant, binary or one-hot reference fits too many relations to tell
     found: list[Symptom] = []
-    for detect in DETECTORS:
-        s = detect(ref, cand)
-        if s is not None:
-            found.append(s)
+    with np.errstate(all="ignore"):
+        for detect in DETECTORS:
+            try:
+                s = detect(ref, cand)
+            except (ValueError, OverflowError, FloatingPointError, np.linalg.LinAlgError):
+                s = None  # a detector that cannot read these values sees nothing
+            if s is not None:
+                found.append(s)
+    if len(found) > 1:  # the arrays alone cannot tell these apart: say so, claim none
+        return [
+            Symptom(
+                "ambiguous",
+                "several relations fit these arrays ("
+                + "; ".join(f.text for f in found)
+                + "): the arrays alone cannot tell which happened",
+            )
+        ]
     return found
 
 
@@ -71,7 +88,10 @@ def _transpose(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     for perm in itertools.permutations(identity):
         if perm == identity or tuple(ref.shape[p] for p in perm) != cand.shape:
             continue
-        if _same(np.transpose(ref, perm), cand, RTOL):
+        moved = np.transpose(ref, perm)
+        if _same(moved, cand, RTOL) and (
+            moved.shape != ref.shape or np.sum(moved != ref) >= MIN_EVIDENCE
+        ):
             return Symptom("transpose", f"js == python transposed {perm}")
     return None
 
@@ -113,6 +133,8 @@ def _fit(ref: np.ndarray, cand: np.ndarray) -> tuple[float, float] | None:
     finite = np.isfinite(x) & np.isfinite(y)
     if not finite.all() or np.ptp(x) == 0:
         return None
+    if np.ptp(y) == 0:
+        return None  # a constant candidate is no function of python's values
     a, b = np.polyfit(x, y, 1)
     if not _same(a * ref.astype(np.float64) + b, cand, RTOL):
         return None
@@ -156,10 +178,7 @@ def _linear(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
 def _shift(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     if ref.shape != cand.shape or not _differs(ref, cand):
         return None
-    names = {ref.ndim - 3: "rows", ref.ndim - 2: "columns"} if ref.ndim >= 3 else {}
-    if ref.ndim == 2:
-        names = {0: "rows", 1: "columns"}
-    for axis, what in names.items():
+    for axis in range(ref.ndim):
         if ref.shape[axis] < 3:
             continue
         n = ref.shape[axis]
@@ -167,14 +186,15 @@ def _shift(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
             a = np.take(ref, range(0, n - 1) if step == 1 else range(1, n), axis=axis)
             b = np.take(cand, range(1, n) if step == 1 else range(0, n - 1), axis=axis)
             moved = np.take(ref, range(1, n) if step == 1 else range(0, n - 1), axis=axis)
-            if _same(a, moved, RTOL):
-                continue  # python's own rows repeat: a shift would not show, so none is seen
+            seen = int(np.sum(a != moved))  # where a shift changes anything
+            if seen < max(MIN_EVIDENCE, 0.1 * a.size):
+                continue  # python's values barely change along this axis: a shift cannot show
             if _same(a, b, RTOL):
-                direction = "down/right" if step == 1 else "up/left"
+                direction = "towards higher indices" if step == 1 else "towards lower indices"
                 return Symptom(
                     "shift",
-                    f"js == python shifted by one along axis {axis} ({what}, {direction}); "
-                    "the edge row or column differs",
+                    f"js == python shifted by one along axis {axis} ({direction}); the edge "
+                    "slice differs",
                 )
     return None
 
@@ -190,7 +210,7 @@ def _clip(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     diff = _mismatch(ref, cand)
     if diff is None:
         return None
-    if diff.sum() < 2:  # one element off is no pattern
+    if diff.sum() < MIN_EVIDENCE or diff.all():  # a clip leaves the values inside it alone
         return None
     r, c = ref[diff].astype(np.float64), cand[diff].astype(np.float64)
     for side, held, other, whole in (("js", c, r, cand), ("python", r, c, ref)):
@@ -213,6 +233,10 @@ def _byte_wrap(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     diff = _mismatch(ref, cand)
     if diff is None or ref.dtype.kind not in "iuf" or cand.dtype.kind not in "iuf":
         return None
+    exact = 2.0**24 if "f" in (ref.dtype.kind, cand.dtype.kind) else 2.0**53
+    values = np.concatenate([ref.ravel(), cand.ravel()]).astype(np.float64)
+    if not np.all(np.isfinite(values)) or np.max(np.abs(values)) >= exact:
+        return None  # beyond exact integers, a float's own spacing is a power of two
     d = cand[diff].astype(np.float64) - ref[diff].astype(np.float64)
     if not np.all(d == np.round(d)):
         return None
@@ -234,7 +258,7 @@ def _half_rounding(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     r, c = ref[diff].astype(np.float64), cand[diff].astype(np.float64)
     if not (np.all(r == np.round(r)) and np.all(c == np.round(c))):
         return None
-    if not np.all(np.abs(r - c) == 1) or diff.mean() > 0.5 or diff.sum() < 2:
+    if not np.all(np.abs(r - c) == 1) or diff.mean() > 0.5 or diff.sum() < MIN_EVIDENCE:
         return None
     for side, values, other in (("python", r, "js"), ("js", c, "python")):
         if np.all(values % 2 == 0):
@@ -264,4 +288,8 @@ def attach(stage: StageResult, reference: np.ndarray | None, candidate: np.ndarr
     (`source: symptom`); none found, nothing is added (no guess)."""
     if stage.hints or reference is None or candidate is None:
         return
-    stage.hints = [s.to_dict() for s in symptoms(reference, candidate)]
+    try:
+        found = symptoms(reference, candidate)
+    except Exception:  # diagnosis never changes a verdict: no hint rather than a broken run
+        return
+    stage.hints = [s.to_dict() for s in found]
