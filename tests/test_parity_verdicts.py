@@ -256,3 +256,31 @@ def test_parity_a_nan_from_the_page_is_named_by_index_and_side(parity_harness, t
         "NaN/Inf disagree at 1 of 20 element(s), first at index [2, 3] (python 0.0, js nan)"
     )
     assert cell(logits) == "✗ js NaN at [2,3]" and logits.min_passing_tolerance is None
+
+
+@pytest.mark.parity
+def test_parity_a_setting_the_file_gives_each_side_differently_is_named(parity_harness, write_json):
+    """A std written once for Python and again, slightly differently, for JS: the hint reads the
+    pipeline file, instead of searching precisions that cannot explain it."""
+    path = write_json(
+        "std.json",
+        {
+            "name": "std",
+            "steps": [
+                {"name": "decode", "op": "decode"},
+                {"name": "cast", "op": "cast", "params": {"dtype": "float32"}},
+                {
+                    "name": "normalize",
+                    "op": "normalize",
+                    "params": {"mean": 100.0, "std": 1091.15},
+                    "js": {"std": 1092.24},
+                },
+            ],
+            "cases": [{"file": str(SCAN)}],
+        },
+    )
+    run = run_file(parity_harness, path, "cpu")
+    assert run.first_divergence == "normalize", outcome(run)
+    [hint] = next(s for s in run.stages if s.name == "normalize").hints
+    assert hint["source"] == "pipeline file"
+    assert "python std=1091.15, js std=1092.24" in hint["text"]
