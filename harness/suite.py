@@ -90,10 +90,6 @@ def with_model(
                 "--input, --input-shape and --input-range run the model alone: give no "
                 "pipeline with them"
             )
-        if inputs and (shapes or value_range is not None or samples != 3):
-            raise SuiteError(
-                "--input gives the values: --input-shape, --input-range and --samples draw them"
-            )
         where = f"{'--tfjs-model' if alone_tfjs else '--model'} {model}"
         raw = {"name": model.stem, "steps": [step]}
         if alone_tfjs:
@@ -128,6 +124,10 @@ def _alone_cases(
     inputs: Sequence[Path],
     value_range: tuple[float, float] | None,
 ) -> tuple[DrawnInputs | FileInputs, ...]:
+    if inputs and (shapes or value_range is not None or samples != 3):
+        raise SuiteError(
+            "--input gives the values: --input-shape, --input-range and --samples draw them"
+        )
     if inputs:
         return tuple(file_inputs(source, inputs))
     return tuple(
@@ -150,10 +150,6 @@ def pipeline_alone(
         raise SuiteError(
             f"{target}: --alone, --input, --input-shape and --input-range feed a model: the "
             "pipeline's first step must be one"
-        )
-    if inputs and (shapes or value_range is not None or samples != 3):
-        raise SuiteError(
-            "--input gives the values: --input-shape, --input-range and --samples draw them"
         )
     source = ModelSource(
         Path(first.python["path"]), first.python["format"], first.js.get("tfjs_model")

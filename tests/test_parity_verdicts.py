@@ -67,16 +67,20 @@ def test_parity_lossless_casts_are_read_by_their_own_dtype(parity_harness, tmp_p
     assert all(s.own_error_class is None for s in run.stages)  # a tap has no own (isolated) run
 
 
+# the scan's stored values, decoded in each runtime and cast to float32
+DECODE_CAST = [
+    {"name": "decode", "op": "decode"},
+    {"name": "cast", "op": "cast", "params": {"dtype": "float32"}},
+]
+
+
 @pytest.mark.parametrize("backend", SHARING)
 def test_parity_the_catalogue_cast_after_decode_agrees(parity_harness, write_json, backend):
     path = write_json(
         "cast.json",
         {
             "name": "cast",
-            "steps": [
-                {"name": "decode", "op": "decode"},
-                {"name": "cast", "op": "cast", "params": {"dtype": "float32"}},
-            ],
+            "steps": DECODE_CAST,
             "cases": [{"file": str(SCAN)}],
         },
     )
@@ -267,8 +271,7 @@ def test_parity_a_setting_the_file_gives_each_side_differently_is_named(parity_h
         {
             "name": "std",
             "steps": [
-                {"name": "decode", "op": "decode"},
-                {"name": "cast", "op": "cast", "params": {"dtype": "float32"}},
+                *DECODE_CAST,
                 {
                     "name": "normalize",
                     "op": "normalize",

@@ -124,7 +124,14 @@ def unisolated(path: str) -> dict[str, str]:
     """Compared layers that cannot run alone on Python's values, and why: each reads another
     layer at a call other than the one captured (a layer called twice: only its call in this
     model, its last, is captured) or an output other than its first. The page's rule is the
-    same (web/page/page.js modelParts)."""
+    same (web/page/page.js modelParts). Once per model."""
+    key = f"{path}#unisolated"
+    if key not in _models:
+        _models[key] = _unisolated(path)
+    return _models[key]
+
+
+def _unisolated(path: str) -> dict[str, str]:
     model = keras_model(path)
     captured = {layer.name for layer in compared_layers(model)}
     out: dict[str, str] = {}
@@ -206,7 +213,14 @@ def graph_compared_nodes(path: str) -> list[str]:
 
 def model_parts(path: str, format: str = "layers") -> dict[str, str | None]:
     """Every layer (but the InputLayer) or computing node of the model, in order: None for
-    those both sides produce, else why the harness does not compare it."""
+    those both sides produce, else why the harness does not compare it. Once per model."""
+    key = f"{path}#{format}#parts"
+    if key not in _models:
+        _models[key] = _model_parts(path, format)
+    return _models[key]
+
+
+def _model_parts(path: str, format: str) -> dict[str, str | None]:
     if format == "layers":
         model = keras_model(path)
         captured = {layer.name for layer in compared_layers(model)}
@@ -219,12 +233,11 @@ def model_parts(path: str, format: str = "layers") -> dict[str, str | None]:
         }
     converted = models.convert(Path(path), "graph")
     graph = models.graph_nodes(converted)
-    counterparts = _graph_counterparts(converted)
-    outputs = {p.node for p in model_signature(path, "graph").outputs}
+    compared = set(graph_compared_nodes(path))
     frozen = _frozen_names(converted)
     out: dict[str, str | None] = {}
     for node in graph.nodes:
-        if node in outputs or (counterparts.get(node) and node not in graph.in_loop):
+        if node in compared:
             out[node] = None
         elif node in graph.in_loop:
             out[node] = "inside a while loop: a value per iteration, which cannot be fetched"
@@ -250,17 +263,13 @@ def _graph_nodes(x: ModelInput, path: str, layers: bool) -> dict[str, np.ndarray
     started from (same names; TF.js's graph has batch norms folded and ops fused, so each
     node's value is compared with what TF computes for it unfused)."""
     converted = models.convert(Path(path), "graph")
-    graph = models.graph_nodes(converted)
     sig = model_signature(path, "graph")
     feed = {
         f"{p.node}:0": _cast(a, p.dtype)
         for a, p in zip(feeds(x, sig, path), sig.inputs, strict=True)
     }
     counterparts = _graph_counterparts(converted)
-    outputs = [p.node for p in sig.outputs]
-    wanted = [n for n in graph.nodes if counterparts.get(n) and n not in graph.in_loop]
-    wanted = wanted if layers else []
-    wanted += [n for n in outputs if n not in wanted]
+    wanted = graph_compared_nodes(path) if layers else [p.node for p in sig.outputs]
     tf = tf_runtime.tf()
     key = f"{converted}#frozen"
     if key not in _models:

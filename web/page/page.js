@@ -337,11 +337,11 @@ async function runSteps(steps, given, computeMs, onStage, layers = true) {
         if (outputs.length === 1) {
           y = outs[outputs[0].node];
         } else {
-          const data = await Promise.all(outputs.map((p) => tensorValues(outs[p.node])));
+          if (!layered) { // captured with the layers, each output is a stage already
+            const data = await Promise.all(outputs.map((p) => tensorValues(outs[p.node])));
+            outputs.forEach((p, i) => onStage(`${step.name}/${p.node}`, outs[p.node], data[i]));
+          }
           computeMs[step.name] = performance.now() - start;
-          outputs.forEach((p, i) => {
-            if (!layered) onStage(`${step.name}/${p.node}`, outs[p.node], data[i]);
-          });
           disposeAll(x);
           x = Object.fromEntries(outputs.map((p) => [p.name, outs[p.node]]));
           previous = step.name;
