@@ -16,7 +16,7 @@ from harness.compare.expectations import judge
 from harness.compare.metrics import Tolerance
 from harness.compare.stages import compare_run, unjudged
 from harness.compare.tolerance import policy
-from harness.diagnose.symptoms import attach
+from harness.diagnose.run import diagnose_taps
 from harness.pipeline.code import CodePipeline
 from harness.results import RunResult
 from harness.runtimes import python_code
@@ -46,7 +46,7 @@ def run(
         result.browser, result.backend, lambda: page.run_code(pipeline, case, url)
     )
     try:
-        _compare(harness, result, pipeline, reference, candidate, page.info.precision, url)
+        _compare(harness, result, pipeline, case, reference, candidate, page.info.precision, url)
     finally:
         if isinstance(candidate.stages, PulledStages):
             candidate.stages.release()
@@ -65,6 +65,7 @@ def _compare(
     harness: Harness,
     result: RunResult,
     pipeline: CodePipeline,
+    case: Case,
     reference: RuntimeOutput,
     candidate: RuntimeOutput,
     precision: str,
@@ -102,9 +103,8 @@ def _compare(
             stage.verdict, stage.message = "fail", one_side
     result.stages = stages
     result.first_divergence = next((s.name for s in stages if s.verdict == "fail"), None)
-    first = next((s for s in stages if s.name == result.first_divergence), None)
-    if first is not None and first.chained is not None:  # both sides tapped it: what relation?
-        attach(first, reference.stages.get(first.name), candidate.stages.get(first.name))
+    if harness.hints:
+        diagnose_taps(result, case, reference, candidate)
     if failures:
         served = {url.rsplit("/", 1)[0]: str(pipeline.js_module.parent)}
         result.status = "error"

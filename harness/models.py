@@ -211,7 +211,7 @@ def _convert(source: Path, fmt: str, out: Path) -> None:
             return
         if keras3 := _keras3_file(source):
             raise ConversionError(keras3)
-        model = tf.keras.models.load_model(source, compile=False)
+        model = tf_runtime.keras().models.load_model(source, compile=False)
         if fmt == "layers":
             with warnings.catch_warnings():  # the converter itself saves HDF5 on the way
                 warnings.filterwarnings("ignore", "You are saving your model as an HDF5")
@@ -599,7 +599,7 @@ def from_tfjs(spec_path: Path, fmt: str, cache: Path | None = None) -> Path:
 
 
 def _keras_reference(model_dir: Path, out: Path, shown: Path) -> None:
-    tf = tf_runtime.tf()
+    tf_runtime.tf()
     os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
     from tensorflowjs.converters import keras_tfjs_loader
 
@@ -608,7 +608,11 @@ def _keras_reference(model_dir: Path, out: Path, shown: Path) -> None:
     layers = config.get("config", {})
     layers = layers.get("layers", []) if isinstance(layers, dict) else layers
     unknown = sorted(
-        {la["class_name"] for la in layers if not hasattr(tf.keras.layers, la["class_name"])}
+        {
+            la["class_name"]
+            for la in layers
+            if not hasattr(tf_runtime.keras().layers, la["class_name"])
+        }
     )
     if unknown:
         raise ConversionError(

@@ -33,7 +33,7 @@ from harness.compare.metrics import Tolerance
 from harness.compare.outputs import classifier_outputs
 from harness.compare.stages import compare_run, coverage, fold_layers, unjudged
 from harness.compare.tolerance import Override, policy
-from harness.diagnose.symptoms import attach
+from harness.diagnose.run import diagnose_steps
 from harness.pipeline.code import CodePipeline
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.results import RunResult
@@ -408,7 +408,8 @@ class Harness:
             with self.timings.phase("hints"):
                 self._add_hints(result, pipeline, case, reference, isolated, policy_for)
         if self.hints:
-            self._add_symptoms(result, reference, candidate, isolated)
+            with self.timings.phase("hints"):
+                diagnose_steps(result, pipeline, case, reference, candidate, isolated)
         failures = [f for f in (reference.failure, candidate.failure) if f]
         if failures:
             result.status = "error"
@@ -458,34 +459,6 @@ class Harness:
                         result.precision or "float32",
                     )
             stage.hints = self._hints[key]
-
-    def _add_symptoms(
-        self,
-        result: RunResult,
-        reference: RuntimeOutput,
-        candidate: RuntimeOutput,
-        isolated: RuntimeOutput | None,
-    ) -> None:
-        """The first divergent stage or layer, when no hint explains it: what relation its
-        own output (else its end-to-end output) bears to Python's (diagnose/symptoms.py)."""
-        if result.first_divergence is None:
-            return
-        stage = next(s for s in result.stages if s.name == result.first_divergence)
-        name = stage.name
-        if result.first_divergent_layer is not None:
-            stage = next(s for s in stage.layers if s.name == result.first_divergent_layer)
-            name = f"{name}/{stage.name}"
-        if stage.hints:
-            return
-        own = isolated.stages.get(name) if isolated is not None else None
-        with self.timings.phase("hints"):
-            attach(
-                stage,
-                reference.stages.get(name),
-                own
-                if own is not None
-                else (candidate.stages.get(name) if stage.chained is not None else None),
-            )
 
     def on_page(
         self, browser: str, variant: str, call: Callable[[], RuntimeOutput]

@@ -231,7 +231,9 @@ def test_parity_run_a_savedmodel_after_the_preprocessing_node_by_node(tmp_path, 
     from harness.runtimes import tf_runtime
 
     tf = tf_runtime.tf()
-    keras_model = tf.keras.models.load_model(fixtures_dir / "models" / "xray_mobilenetv2.h5")
+    keras_model = tf_runtime.keras().models.load_model(
+        fixtures_dir / "models" / "xray_mobilenetv2.h5"
+    )
     tf.saved_model.save(keras_model, str(tmp_path / "saved"))
     done = tfjs_parity("run", "--model", "saved", "--backend", "wasm", "--out", "o", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr

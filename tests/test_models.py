@@ -3,11 +3,16 @@
 import json
 import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from harness import models
 from harness.runtimes import tf_runtime
+
+REPO = Path(__file__).parent.parent
 
 
 @pytest.fixture
@@ -112,13 +117,12 @@ def test_not_a_model_is_a_clear_error(tmp_path):
 
 
 def test_a_keras_v3_file_converts_and_an_unsafe_lambda_is_refused_by_name(bundled, tmp_path):
-    tf = tf_runtime.tf()
-    tf.keras.models.load_model(bundled, compile=False).save(tmp_path / "m.keras")
+    tf_runtime.keras().models.load_model(bundled, compile=False).save(tmp_path / "m.keras")
     out = models.convert(tmp_path / "m.keras", "layers", cache=tmp_path)
     assert json.loads((out / "model.json").read_text())["format"] == "layers-model"
-    inputs = tf.keras.Input((4,))
-    doubled = tf.keras.layers.Lambda(lambda t: t * 2.0, name="double")(inputs)
-    tf.keras.Model(inputs, doubled).save(tmp_path / "lambda.keras")
+    inputs = tf_runtime.keras().Input((4,))
+    doubled = tf_runtime.keras().layers.Lambda(lambda t: t * 2.0, name="double")(inputs)
+    tf_runtime.keras().Model(inputs, doubled).save(tmp_path / "lambda.keras")
     with pytest.raises(models.ConversionError, match="Lambda layer"):
         models.convert(tmp_path / "lambda.keras", "layers", cache=tmp_path)
 
@@ -137,3 +141,27 @@ def test_a_changed_model_file_gets_a_new_content_key(tmp_path):
     stat = model.stat()
     os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert models.content_key(model, "layers") != first
+
+
+def test_a_user_module_that_imported_tensorflow_first_does_not_change_the_harness_keras(
+    bundled, tmp_path
+):
+    """User code often imports TensorFlow (and touches tf.keras, Keras 3 under TF 2.19) before
+    the harness does: the harness still builds and converts Keras 2 models."""
+    code = f"""
+import os
+os.environ.pop("TF_USE_LEGACY_KERAS", None)
+import tensorflow as tf
+assert tf.keras.__version__.startswith("3."), tf.keras.__version__  # the user's Keras 3
+from harness import models
+from harness.runtimes import tf_runtime, tf_models
+assert tf_runtime.keras().__version__.startswith("2."), tf_runtime.keras().__version__
+out = models.convert(__import__("pathlib").Path({str(bundled)!r}), "layers",
+                     cache=__import__("pathlib").Path({str(tmp_path)!r}))
+print(sorted(tf_models.model_layer_ops({str(bundled)!r})))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().startswith("[")

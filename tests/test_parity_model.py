@@ -20,7 +20,7 @@ def test_parity_model_layers_agree_with_tf(parity_run, assert_parity, fixtures_d
     assert_parity(run)
     assert run.first_divergence is None and run.first_divergent_layer is None
     model = next(s for s in run.stages if s.name == "model")
-    keras_model = tf_runtime.tf().keras.models.load_model(
+    keras_model = tf_runtime.keras().models.load_model(
         fixtures_dir / "models" / "xray_mobilenetv2.h5", compile=False
     )
     assert [s.name for s in model.layers] == [layer.name for layer in keras_model.layers[1:]]
@@ -100,14 +100,13 @@ def test_parity_a_layers_weights_off_by_one_percent_fail_at_that_layer(
 @pytest.mark.parity
 @pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
 def test_parity_a_stack_of_dense_layers_drifts_in_float32_and_passes(parity_harness, tmp_path):
-    tf = tf_runtime.tf()
-    x = inputs = tf.keras.Input((256,))
+    x = inputs = tf_runtime.keras().Input((256,))
     for i in range(10):
-        init = tf.keras.initializers.RandomNormal(stddev=0.2, seed=i)
-        x = tf.keras.layers.Dense(
+        init = tf_runtime.keras().initializers.RandomNormal(stddev=0.2, seed=i)
+        x = tf_runtime.keras().layers.Dense(
             256, "relu" if i < 9 else None, kernel_initializer=init, bias_initializer="ones"
         )(x)
-    tf.keras.Model(inputs, x).save(tmp_path / "dense10.h5")
+    tf_runtime.keras().Model(inputs, x).save(tmp_path / "dense10.h5")
     suite = with_model(None, tmp_path / "dense10.h5", input_shape=(8, 256), samples=1)
     run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "wasm")
     model = run.stages[-1]
@@ -180,11 +179,10 @@ def test_parity_a_weight_changed_in_the_users_graph_model_is_found_at_its_node(
 @pytest.mark.parity
 @pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
 def test_parity_a_layer_tfjs_cannot_load_is_named_and_earlier_stages_kept(parity_harness, tmp_path):
-    tf = tf_runtime.tf()
-    inputs = tf.keras.Input((4,))
-    dense = tf.keras.layers.Dense(3, name="dense")(inputs)
-    doubled = tf.keras.layers.Lambda(lambda t: t * 2.0, name="double")(dense)
-    tf.keras.Model(inputs, doubled).save(tmp_path / "lambda.h5")
+    inputs = tf_runtime.keras().Input((4,))
+    dense = tf_runtime.keras().layers.Dense(3, name="dense")(inputs)
+    doubled = tf_runtime.keras().layers.Lambda(lambda t: t * 2.0, name="double")(dense)
+    tf_runtime.keras().Model(inputs, doubled).save(tmp_path / "lambda.h5")
     suite = with_model(None, tmp_path / "lambda.h5", input_shape=(1, 4), samples=1)
     run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "wasm")
     assert run.status == "error"
@@ -199,15 +197,18 @@ def test_parity_a_layer_tfjs_cannot_load_is_named_and_earlier_stages_kept(parity
 def test_parity_sequential_and_nested_models_compare_every_layer(parity_harness, tmp_path):
     """A Sequential model lists no InputLayer: its first layer is compared too; a Sequential
     inside a functional model is compared as the layer it is there."""
-    tf = tf_runtime.tf()
-    layers = tf.keras.layers
-    seq = tf.keras.Sequential([tf.keras.Input((2, 2)), layers.Flatten(name="f"), layers.Dense(3)])
+    layers = tf_runtime.keras().layers
+    seq = tf_runtime.keras().Sequential(
+        [tf_runtime.keras().Input((2, 2)), layers.Flatten(name="f"), layers.Dense(3)]
+    )
     seq.save(tmp_path / "seq.h5")
-    inputs = tf.keras.Input((4,), name="inp")
-    inner = tf.keras.Sequential(
+    inputs = tf_runtime.keras().Input((4,), name="inp")
+    inner = tf_runtime.keras().Sequential(
         [layers.Dense(3, name="a"), layers.Dense(2, name="b")], name="inner"
     )
-    tf.keras.Model(inputs, layers.Dense(2, name="head")(inner(inputs))).save(tmp_path / "nest.h5")
+    tf_runtime.keras().Model(inputs, layers.Dense(2, name="head")(inner(inputs))).save(
+        tmp_path / "nest.h5"
+    )
     for name, shape, first in (("seq", (1, 2, 2), "f"), ("nest", (1, 4), "inner")):
         suite = with_model(None, tmp_path / f"{name}.h5", input_shape=shape, samples=1)
         run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "wasm")

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:You are saving your model as an 
 
 def two_heads(path):
     """A functional model with a trunk and two heads: cls (softmax) and box."""
-    k = tf_runtime.tf().keras
+    k = tf_runtime.keras()
     x = k.Input((6,), name="features")
     trunk = k.layers.Dense(8, activation="relu", name="trunk")(x)
     cls = k.layers.Dense(3, activation="softmax", name="cls")(trunk)
@@ -96,7 +96,7 @@ def test_parity_a_savedmodels_outputs_are_matched_by_signature_key(parity_harnes
 
 @pytest.mark.parity
 def test_parity_several_and_integer_inputs_fed_by_name(parity_harness, tmp_path):
-    k = tf_runtime.tf().keras
+    k = tf_runtime.keras()
     left, right = k.Input((4,), name="left"), k.Input((4,), name="right")
     out = k.layers.Dense(2, name="out")(k.layers.Concatenate(name="cat")([left, right]))
     k.Model([left, right], out).save(tmp_path / "two.h5")
@@ -114,7 +114,7 @@ def test_parity_several_and_integer_inputs_fed_by_name(parity_harness, tmp_path)
     # each input reached its own input layer: swapping them changes the output
     swapped = {"left": case.input["right"], "right": case.input["left"]}
     assert not np.allclose(
-        tf_runtime.tf().keras.models.load_model(tmp_path / "two.h5", compile=False)(
+        tf_runtime.keras().models.load_model(tmp_path / "two.h5", compile=False)(
             [swapped["left"], swapped["right"]]
         ),
         parity_harness.reference(suite.pipelines[0], case).stages["model"],
@@ -332,7 +332,7 @@ def test_parity_shared_layers_and_multi_output_layers_are_compared_where_they_ca
     another call of it cannot run alone on Python's values, and says so instead of failing; a
     layer giving several tensors (an LSTM with its states) is not captured, and the coverage
     says so."""
-    k = tf_runtime.tf().keras
+    k = tf_runtime.keras()
     layers = k.layers
     x = k.Input((4,), name="x")
     shared = layers.Dense(4, name="shared", activation="tanh")
@@ -363,7 +363,7 @@ def test_parity_shared_layers_and_multi_output_layers_are_compared_where_they_ca
 def test_parity_the_users_model_is_fed_by_input_name_whatever_its_input_order(
     parity_harness, tmp_path, write_json
 ):
-    k = tf_runtime.tf().keras
+    k = tf_runtime.keras()
     left, right = k.Input((4,), name="left"), k.Input((4,), name="right")
     out = k.layers.Dense(3, name="out")(k.layers.Concatenate(name="cat")([left, right]))
     source = tmp_path / "rev.h5"
@@ -382,7 +382,7 @@ def test_parity_the_users_model_is_fed_by_input_name_whatever_its_input_order(
 
 
 def test_input_files_that_do_not_fit_are_refused_in_the_users_terms(tmp_path):
-    k = tf_runtime.tf().keras
+    k = tf_runtime.keras()
     left, right = k.Input((4,), name="left"), k.Input((4,), name="right")
     k.Model([left, right], k.layers.Add(name="add")([left, right])).save(tmp_path / "two.h5")
     x = k.Input((4,), name="x")

@@ -74,7 +74,10 @@ def test_parity_seed_hint_names_the_resize_mismatch(parity_run, parity_backend, 
     assert hint["python_settings"] == LEGACY_NEAREST
     # ... and the fix on the JS side is the skimage-equivalent resize of seed-matched
     assert hint["js_settings"] == SKIMAGE_IN_JS
-    assert "set the JS resize to method='bilinear'" in hint["text"]
+    # ... which no app can call: the fix says so in TF.js's terms, and gives Python's call
+    assert "TF.js has no anti-aliased resize" in hint["fix"]["js"]
+    assert hint["fix"]["python"].startswith("tf.compat.v1.image.resize_nearest_neighbor(x, [224")
+    assert hint["source"] == "setting search" and "tf.avgPool" in hint["text"]
     if not hint["reproduces"]:
         # only TF.js's cpu backend picks other rows (float64 index arithmetic; see
         # test_parity_tf_reference.py), so TF's nearest matches all but a few elements

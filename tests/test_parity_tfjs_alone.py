@@ -85,7 +85,7 @@ def test_parity_a_graph_model_alone_is_rebuilt_as_tf_nodes_of_the_same_names(
     frozen = tf_runtime.tf().compat.v1.GraphDef()
     frozen.ParseFromString((rebuilt / models.FROZEN).read_bytes())
     assert not {n.op for n in frozen.node} & {"_FusedConv2D", "FusedDepthwiseConv2dNative"}
-    keras = tf_runtime.tf().keras.models.load_model(tmp_path / "small.h5", compile=False)
+    keras = tf_runtime.keras().models.load_model(tmp_path / "small.h5", compile=False)
     reference = parity_harness.reference(pipeline, case).stages["model"]
     np.testing.assert_allclose(
         reference, keras(case.input).numpy(), atol=0.05 if quantize else 1e-6

@@ -110,6 +110,7 @@ def _differing_hint(step: Step, differing: Mapping[str, tuple[Any, Any]]) -> dic
         ),
         "reproduces": None,
         "source": "pipeline file",
+        "id": "pipeline-settings",  # the catalogue's entry (diagnose/known.py)
         "differing": {k: {"python": p, "js": j} for k, (p, j) in differing.items()},
     }
 
@@ -159,6 +160,10 @@ def _hint(
     reproduces: bool,
 ) -> dict[str, Any]:
     js = js_equivalent(step.op, current, input_shape)
+    chosen = {**current, **alt}
+    calls = {"python": python_call(step.op, chosen), "js": js_call(step.op, js, current)}
+    in_python = f" ({calls['python']})" if calls["python"] else ""
+    in_js = _js_fix(step.op, js, calls["js"])
     if reproduces and step.op == "decode":
         text = (
             f"pydicom decoding with {_fmt(alt)} gives what the page gives ({_closeness(m)}), "
@@ -173,13 +178,13 @@ def _hint(
         text = (
             f"TF.js's {step.op} gives what Python gives with {_fmt(alt)} ({_closeness(m)}), "
             f"while Python runs {_fmt(relevant)}: the two sides are set differently. To agree, "
-            f"set the Python {step.op} to {_fmt(alt)}{_js_fix(step.op, js)}."
+            f"set the Python {step.op} to {_fmt(alt)}{in_python}{in_js}."
         )
     else:
         text = (
             f"No Python setting of {step.op} reproduces TF.js's output. The closest is "
             f"{_fmt(alt)} ({_closeness(m)}), so the two sides are set differently (to agree, "
-            f"set the Python {step.op} to it{_js_fix(step.op, js)}) and, beyond that, this "
+            f"set the Python {step.op} to it{in_python}{in_js}) and, beyond that, this "
             f"backend computes {step.op} differently from Python in those {m.mismatched} "
             "elements."
         )
@@ -190,6 +195,8 @@ def _hint(
         "max_abs": m.max_abs,
         "mismatch_fraction": m.mismatch_fraction,
         "js_settings": js,
+        "fix": calls,
+        "source": "setting search",
     }
 
 
@@ -208,6 +215,7 @@ def _no_setting(step: Step, own: Metrics) -> dict[str, Any]:
         "max_abs": own.max_abs,
         "mismatch_fraction": own.mismatch_fraction,
         "js_settings": None,
+        "source": "setting search",
     }
 
 
@@ -215,10 +223,15 @@ def _closeness(m: Metrics) -> str:
     return f"max |diff| {m.max_abs:.3g}, {m.mismatched} of {m.total} elements outside tolerance"
 
 
-def _js_fix(op: str, js: dict[str, Any] | None) -> str:
+def _js_fix(op: str, js: dict[str, Any] | None, call: str) -> str:
+    """The JS side of a fix: the TF.js call, with the step's js settings that run it."""
     if js is None:
         return "; TF.js has no exact equivalent of Python's current setting"
-    return f", or set the JS {op} to {_fmt(js)}, TF.js's equivalent of Python's"
+    if call.startswith("none exists"):
+        return f"; in TF.js {call} (the harness's own {op} step runs it as {_fmt(js)})"
+    return (
+        f", or in TF.js {call} (the step's js settings {_fmt(js)}), TF.js's equivalent of Python's"
+    )
 
 
 def _relevant(op: str, settings: dict[str, Any]) -> list[str]:
@@ -256,6 +269,51 @@ def js_equivalent(
         "half_pixel_centers": True,
         "antialias": "skimage" if aa else None,
     }
+
+
+def python_call(op: str, settings: Mapping[str, Any]) -> str | None:
+    """The Python call a user writes for the op with these (the harness's) settings."""
+    if op == "normalize":
+        dtype = "np.float64" if settings.get("precision") == "float64" else "np.float32"
+        return f"(x.astype({dtype}) - mean) / std"
+    if op != "resize":
+        return None
+    size = list(settings["size"])
+    if settings["impl"] == "skimage":
+        aa = settings.get("anti_aliasing")
+        return (
+            f"skimage.transform.resize(x, {tuple(size)}, order={settings['order']}, "
+            f"anti_aliasing={aa}, mode={settings['mode']!r}, preserve_range=True)"
+        )
+    method, ac, hp = settings["method"], settings["align_corners"], settings["half_pixel_centers"]
+    if not ac and hp:
+        aa = ", antialias=True" if settings.get("antialias") else ""
+        return f"tf.image.resize(x, {size}, method={method!r}{aa})"
+    name = "resize_bilinear" if method == "bilinear" else "resize_nearest_neighbor"
+    return f"tf.compat.v1.image.{name}(x, {size}, align_corners={ac}, half_pixel_centers={hp})"
+
+
+NO_ANTIALIAS_IN_TFJS = (
+    "none exists: TF.js has no anti-aliased resize (resizeBilinear and resizeNearestNeighbor "
+    "sample only the nearest source pixels): shrink with tf.avgPool(x, k, k, 'valid') for an "
+    "integer factor k, or blur (tf.depthwiseConv2d with a Gaussian) and then "
+    "tf.image.resizeBilinear(x, [h, w], false, true): close to scikit-image's anti-aliasing, "
+    "not equal"
+)
+
+
+def js_call(op: str, js: Mapping[str, Any] | None, python: Mapping[str, Any]) -> str:
+    """The TF.js call that computes what `python` computes, in the user's terms."""
+    if op == "normalize":
+        return "x.sub(mean).div(std) (TF.js computes in float32 whatever Python does)"
+    if op != "resize" or js is None:
+        return "none exists: TF.js has no exact equivalent of Python's current setting"
+    if js.get("antialias"):
+        return NO_ANTIALIAS_IN_TFJS
+    size = list(python["size"])
+    name = "resizeBilinear" if js["method"] == "bilinear" else "resizeNearestNeighbor"
+    ac, hp = (_value(js[k]) for k in ("align_corners", "half_pixel_centers"))
+    return f"tf.image.{name}(x, {size}, {ac}, {hp})"
 
 
 def _fmt(settings: Mapping[str, Any]) -> str:

@@ -15,16 +15,21 @@ import numpy as np
 F32 = np.float32
 
 
-def _scale(in_size: int, out_size: int, align_corners: bool) -> np.float32:
+def _scale(in_size: int, out_size: int, align_corners: bool, dtype: type = F32) -> np.floating:
     if align_corners and out_size > 1:
-        return F32(in_size - 1) / F32(out_size - 1)
-    return F32(in_size) / F32(out_size)
+        return dtype(in_size - 1) / dtype(out_size - 1)
+    return dtype(in_size) / dtype(out_size)
 
 
-def _nearest_index(in_size: int, out_size: int, align: bool, half: bool) -> np.ndarray:
-    scale = _scale(in_size, out_size, align)
-    y = np.arange(out_size, dtype=F32)
-    pos = (y + F32(0.5)) * scale if half else y * scale  # float32, as TF
+def nearest_index(
+    in_size: int, out_size: int, align: bool, half: bool, dtype: type = F32
+) -> np.ndarray:
+    """The source index of each output row (int64, [out_size]). TF and TF.js's wasm, webgl
+    and webgpu backends compute the position in float32; tfjs-backend-cpu's
+    ResizeNearestNeighbor in JavaScript numbers (dtype=np.float64)."""
+    scale = _scale(in_size, out_size, align, dtype)
+    y = np.arange(out_size, dtype=dtype)
+    pos = (y + dtype(0.5)) * scale if half else y * scale
     # align_corners rounds (roundf: half away from zero; positions are >= 0), else floors
     idx = np.floor(pos.astype(np.float64) + 0.5) if align else np.floor(pos)
     idx = np.minimum(idx.astype(np.int64), in_size - 1)
@@ -55,8 +60,8 @@ def resize(
     h, w = batched.shape[1:3]
     out_h, out_w = size
     if method == "nearest":
-        rows = _nearest_index(h, out_h, align_corners, half_pixel_centers)
-        cols = _nearest_index(w, out_w, align_corners, half_pixel_centers)
+        rows = nearest_index(h, out_h, align_corners, half_pixel_centers)
+        cols = nearest_index(w, out_w, align_corners, half_pixel_centers)
         out = batched[:, rows][:, :, cols]
     else:
         data = batched.astype(F32)

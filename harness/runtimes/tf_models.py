@@ -180,7 +180,7 @@ def keras_model(path: str) -> Any:
         source = Path(path)
         if models.is_tfjs(source):
             source = models.convert(source, "layers") / models.REFERENCE_H5
-        _models[path] = tf_runtime.tf().keras.models.load_model(source, compile=False)
+        _models[path] = tf_runtime.keras().models.load_model(source, compile=False)
     return _models[path]
 
 
@@ -188,7 +188,7 @@ def _capture_model(path: str) -> Any:
     key = f"{path}#layers"
     if key not in _models:
         m = keras_model(path)
-        _models[key] = tf_runtime.tf().keras.Model(
+        _models[key] = tf_runtime.keras().Model(
             m.inputs, [layer.get_output_at(model_node(layer)) for layer in compared_layers(m)]
         )
     return _models[key]
@@ -283,3 +283,43 @@ def _graph_nodes(x: ModelInput, path: str, layers: bool) -> dict[str, np.ndarray
     with tf_runtime.device():
         values = session.run([f"{counterparts.get(n) or n}:0" for n in wanted], feed)
     return {n: np.asarray(v) for n, v in zip(wanted, values, strict=True)}
+
+
+def stage_inputs(path: str, format: str, name: str) -> list[str | None] | None:
+    """What layer (or node) `name` reads, in order: compared layers' or nodes' names, None for
+    the model's own input; None when it reads something not captured (then its Python input
+    is unknown)."""
+    if format == "graph":
+        converted = models.convert(Path(path), "graph")
+        nodes = models.graph_nodes(converted)
+        read = nodes.feeds.get(name)
+        if read is None:
+            return None
+        return [None if r in nodes.inputs else r for r in read]
+    model = keras_model(path)
+    layer = next((la for la in compared_layers(model) if la.name == name), None)
+    if layer is None or name in unisolated(path):
+        return None
+    node = layer.inbound_nodes[model_node(layer)]
+    return [
+        None if type(source).__name__ == "InputLayer" else source.name
+        for source, _, _, _ in node.iterate_inbound()
+    ]
+
+
+def layer_facts(path: str, name: str) -> tuple[str, dict[str, Any], dict[str, np.ndarray]] | None:
+    """A Keras layer's class, config and weights by short name (gamma, moving_mean, kernel),
+    as the file holds them (a model run in training mode updates its live copy's moving
+    statistics); None when the model has no such layer."""
+    key = f"{path}#as saved"
+    if key not in _models:
+        source = Path(path)
+        if models.is_tfjs(source):
+            source = models.convert(source, "layers") / models.REFERENCE_H5
+        _models[key] = tf_runtime.keras().models.load_model(source, compile=False)
+    model = _models[key]
+    layer = next((la for la in model.layers if la.name == name), None)
+    if layer is None:
+        return None
+    weights = {w.name.split("/")[-1].split(":")[0]: np.asarray(w.numpy()) for w in layer.weights}
+    return type(layer).__name__, dict(layer.get_config()), weights

@@ -30,6 +30,17 @@ def tf() -> ModuleType:
     return _tf
 
 
+def keras() -> ModuleType:
+    """Keras 2 (the tf_keras package), which TF.js 4.22's converter reads and writes. Not
+    `tf.keras`: user code that imports TensorFlow before the harness does (a preprocessing
+    module, a conftest) fixes what `tf.keras` resolves to, and under TF 2.19 that is Keras 3
+    unless TF_USE_LEGACY_KERAS was set before."""
+    tf()
+    import tf_keras
+
+    return tf_keras
+
+
 def loaded() -> bool:
     return _tf is not None
 

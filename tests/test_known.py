@@ -1,0 +1,260 @@
+"""The catalogue of known divergences (harness/diagnose/known.py) on tiny arrays: each entry is
+told where its mechanism shows, and not on a near miss (the same stage with another cause)."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.compare import tf_resize
+from harness.diagnose import known
+from harness.diagnose.explain import NOTHING, diagnose
+from harness.diagnose.known import CATALOGUE, LayerFacts, Seen, explain
+from harness.results import StageResult
+
+REPO = Path(__file__).parent.parent
+
+
+def seen(reference, candidate, inputs=(), kind="tap", op=None, backend="cpu", **kw) -> Seen:
+    return Seen(
+        stage="s",
+        kind=kind,
+        op=op,
+        backend=backend,
+        reference=np.asarray(reference),
+        candidate=np.asarray(candidate),
+        inputs=tuple(np.asarray(i) for i in inputs),
+        **kw,
+    )
+
+
+def ids(s: Seen) -> list[str]:
+    return [h["id"] for h in explain(s)]
+
+
+def ramp(*shape) -> np.ndarray:
+    n = int(np.prod(shape))
+    return ((np.arange(n) % 7) * 1.5 + np.arange(n) * 0.25).astype(np.float32).reshape(shape)
+
+
+def test_the_docs_are_generated_from_the_catalogue():
+    text = (REPO / "docs" / "known-divergences.md").read_text()
+    assert text == known.catalogue_markdown(), "run: python -m harness.diagnose.known > docs/..."
+    assert len({e.id for e in CATALOGUE}) == len(CATALOGUE) >= 12
+
+
+def test_every_entry_names_its_fix_on_each_side_and_a_source():
+    for e in CATALOGUE:
+        assert e.why and e.fix_python and e.fix_js and e.source and e.checks, e.id
+
+
+def test_resize_grid_names_both_grids_and_not_a_resize_on_the_same_grid():
+    x = ramp(6, 5, 2)
+    half = tf_resize.resize(x, [9, 7], "bilinear", False, True)
+    legacy = tf_resize.resize(x, [9, 7], "bilinear", False, False)
+    [hint] = explain(seen(half, legacy, [x]))
+    assert hint["id"] == "resize-grid" and hint["source"] == "known divergence"
+    assert "half-pixel grid" in hint["evidence"] and "legacy" in hint["evidence"]
+    assert "tf.image.resizeBilinear(x, [h, w], false, true)" in hint["fix"]["js"]
+    # near misses: the same grid, off by a constant (a normalisation, not a grid); and a
+    # catalogue step of another op
+    assert ids(seen(half, half + 0.5, [x])) == []
+    assert ids(seen(half, legacy, [x], kind="layer", op="Dense")) == []
+
+
+def test_antialias_shrink_names_the_python_call_and_not_a_plain_shrink():
+    from skimage.transform import resize
+
+    x = ramp(16, 12, 1)
+    smooth = resize(x, (5, 4), order=1, preserve_range=True).astype(np.float32)
+    plain = tf_resize.resize(x, [5, 4], "bilinear", False, True)
+    [hint] = explain(seen(smooth, plain, [x]))
+    assert hint["id"] == "antialias-shrink"
+    assert "anti_aliasing=True" in hint["evidence"] and "mode='reflect'" in hint["evidence"]
+    # near miss: Python's resize is not an anti-aliased one (a scaled plain resize)
+    assert ids(seen(plain * 1.01, plain, [x])) == []
+    # enlarging is no shrink
+    big = tf_resize.resize(x, [20, 15], "bilinear", False, True)
+    assert "antialias-shrink" not in ids(seen(big + 1, big, [x]))
+
+
+def test_int32_above_2_24_on_gpu_backends_only():
+    ref = (np.arange(256, dtype=np.int64) * 131071 + 16777000).astype(np.int32)
+    cand = ref.astype(np.float32).astype(np.int32)
+    assert ids(seen(ref, cand, backend="webgl")) == ["int32-float32-storage"]
+    assert ids(seen(ref, cand, backend="webgpu")) == ["int32-float32-storage"]
+    assert ids(seen(ref, cand, backend="wasm")) == []
+    # near miss: a difference below 2^24 is not float32 storage
+    small = np.arange(10, dtype=np.int32) * 1000
+    assert ids(seen(small, small + np.eye(1, 10, 3, dtype=np.int32)[0], backend="webgl")) == []
+
+
+def test_float16_overflow_on_a_float16_page_only():
+    x = np.linspace(-1000, 60000, 64, dtype=np.float32)
+    ref = x * 4
+    cand = np.where(np.abs(ref) > 65504, np.inf, ref).astype(np.float32)
+    assert ids(seen(ref, cand, [x], backend="webgl:f16")) == ["float16-range"]
+    assert ids(seen(ref, cand, [x], backend="webgl")) == []
+    # near miss: NaN where nothing passed float16's range
+    y = np.linspace(-10, 10, 64, dtype=np.float32)
+    assert ids(seen(y, np.where(y > 5, np.nan, y), [y], backend="webgl:f16")) == []
+    tiny = np.array([1e-6, 2e-6, 0.5, 0.25], np.float32)
+    assert ids(seen(tiny, np.where(tiny < 1e-5, 0, tiny), backend="webgl:f16")) == ["float16-range"]
+
+
+def test_nearest_float64_index_on_cpu():
+    x = np.arange(3000, dtype=np.float32).reshape(3000, 1, 1)
+    ref = tf_resize.resize(x, [299, 1], "nearest", False, True)
+    rows = tf_resize.nearest_index(3000, 299, False, True, np.float64)
+    cand = x[rows]
+    [hint] = explain(seen(ref, cand, [x], backend="cpu"))
+    assert hint["id"] == "nearest-float64-index" and "rows [149]" in hint["evidence"]
+    assert ids(seen(ref, cand, [x], backend="wasm")) == []  # wasm computes in float32
+    # near miss: another row wrong than the float64 one
+    other = ref.copy()
+    other[10] = x[7]
+    assert "nearest-float64-index" not in ids(seen(ref, other, [x], backend="cpu"))
+
+
+def test_argmax_ties_need_tied_maxima_at_every_differing_index():
+    x = np.array([[1, 3, 3, 0], [2, 5, 1, 5], [0, 1, 2, 3]], np.float32)
+    ref = np.argmax(x, -1).astype(np.int32)
+    cand = np.array([2, 3, 3], np.int32)
+    [hint] = explain(seen(ref, cand, [x], backend="webgpu"))
+    assert hint["id"] == "argmax-ties" and "tied maxima" in hint["evidence"]
+    # near miss: one index points at a value that is not the maximum
+    wrong = np.array([2, 3, 1], np.int32)
+    assert ids(seen(ref, wrong, [x], backend="webgpu")) == []
+
+
+def test_wasm_clip_int32_needs_the_inputs_own_values():
+    x = np.arange(0, 4096, 512, dtype=np.int32)
+    ref = np.clip(x, 0, 255)
+    assert ids(seen(ref, x, [x], backend="wasm")) == ["wasm-clip-int32"]
+    assert ids(seen(ref, x, [x], backend="webgl")) == []
+    # near miss: clipped at another bound (a setting), not left as it was
+    assert ids(seen(ref, np.clip(x, 0, 1000), [x], backend="wasm")) == []
+
+
+def test_wasm_cast_bool_needs_multiples_of_256():
+    x = np.arange(64, dtype=np.int32) * 64
+    ref = x.astype(bool)
+    cand = (x % 256 != 0) & ref
+    assert ids(seen(ref, cand, [x], backend="wasm")) == ["wasm-cast-bool"]
+    # near miss: false where the input is not a multiple of 256
+    odd = ref.copy()
+    odd[1] = False
+    assert ids(seen(ref, odd, [x], backend="wasm")) == []
+
+
+def test_webgl_log_zero_needs_minus_infinity_from_zero():
+    x = np.arange(12, dtype=np.float32) % 4
+    with np.errstate(divide="ignore"):
+        ref = np.log(x)
+    cand = np.where(x == 0, -88.03, ref).astype(np.float32)
+    assert ids(seen(ref, cand, [x], backend="webgl")) == ["webgl-log-zero"]
+    assert ids(seen(ref, cand, [x], backend="cpu")) == []
+    # near miss: finite values that differ as well
+    assert ids(seen(ref, np.where(x == 0, -88.0, ref + 0.1), [x], backend="webgl")) == []
+
+
+def test_batch_norm_training_needs_the_layers_weights():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 4, 4, 3)).astype(np.float32)
+    w = {
+        "gamma": np.array([1.5, 0.5, 2.0], np.float32),
+        "beta": np.array([0.1, -0.2, 0.3], np.float32),
+        "moving_mean": np.array([0.4, -1.0, 2.0], np.float32),
+        "moving_variance": np.array([3.0, 0.5, 9.0], np.float32),
+    }
+    eps = 1e-3
+    batch = (x - x.mean((0, 1, 2))) / np.sqrt(x.var((0, 1, 2)) + eps) * w["gamma"] + w["beta"]
+    moving = (x - w["moving_mean"]) / np.sqrt(w["moving_variance"] + eps) * w["gamma"] + w["beta"]
+    facts = LayerFacts("BatchNormalization", {"axis": [3], "epsilon": eps}, w)
+    bn = {"kind": "layer", "op": "BatchNormalization", "layer": facts}
+    assert ids(seen(batch, moving, [x], **bn)) == ["batchnorm-training"]
+    # near miss: both in inference mode, one with a wrong beta
+    assert ids(seen(moving, moving + 0.3, [x], **bn)) == []
+    assert ids(seen(batch, moving, [x], kind="layer", op="BatchNormalization")) == []
+
+
+def jpeg_bytes() -> bytes:
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    img = np.clip(rng.normal(128, 40, (16, 16, 3)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=60)
+    return buf.getvalue()
+
+
+def test_jpeg_idct_names_the_decoder_the_page_matches():
+    from PIL import Image
+
+    data = jpeg_bytes()
+    pillow = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    fast = pillow.astype(np.int16)
+    fast[::3, ::2, 0] += 1  # an IDCT that rounds some samples one level apart
+    fast = np.clip(fast, 0, 255).astype(np.uint8)
+    # TensorFlow is not loaded in these tests: only Pillow is a candidate decoder
+    [hint] = explain(seen(pillow, fast, file=data))
+    assert hint["id"] == "jpeg-idct" and "python's pixels are Pillow's" in hint["evidence"]
+    assert "js matches none" in hint["evidence"]
+    # near misses: not a JPEG; differences beyond an IDCT's rounding
+    assert ids(seen(pillow, fast, file=b"\x89PNG" + data)) == []
+    far = pillow.astype(np.int16)
+    far[0, 0, 0] += 9
+    assert ids(seen(pillow, np.clip(far, 0, 255).astype(np.uint8), file=data)) == []
+
+
+def png_bytes() -> tuple[bytes, np.ndarray]:
+    from PIL import Image
+
+    y, x = np.mgrid[0:8, 0:8]
+    rgba = np.dstack([x * 30, y * 30, x + y + 40, np.where(x < 2, 0, np.where(x < 4, 5, 255))])
+    buf = io.BytesIO()
+    Image.fromarray(rgba.astype(np.uint8), "RGBA").save(buf, "PNG")
+    return buf.getvalue(), rgba.astype(np.uint8)
+
+
+def test_premultiplied_alpha_needs_transparent_pixels_zeroed_and_opaque_ones_equal():
+    data, rgba = png_bytes()
+    straight = rgba[..., :3]
+    a = rgba[..., 3:].astype(np.float64)
+    pre = np.round(straight * a / 255)
+    cand = np.where(a > 0, np.round(pre * 255 / np.maximum(a, 1)), 0).astype(np.uint8)
+    [hint] = explain(seen(straight, cand, file=data))
+    assert hint["id"] == "premultiplied-alpha" and "fully transparent" in hint["evidence"]
+    # near miss: an opaque pixel differs too (another cause)
+    other = cand.copy()
+    other[7, 7, 0] ^= 1
+    assert ids(seen(straight, other, file=data)) == []
+
+
+def test_pipeline_settings_from_the_file():
+    s = seen(np.ones(3), np.ones(3) * 2, kind="step", op="normalize",
+             differing={"std": (1091.15, 1092.24)})  # fmt: skip
+    [hint] = explain(s)
+    assert (
+        hint["id"] == "pipeline-settings" and "python std=1091.15, js std=1092.24" in hint["text"]
+    )
+
+
+def test_an_entry_that_cannot_read_the_arrays_finds_nothing_and_nothing_is_said_plainly():
+    s = seen(np.array(["a", "b"]), np.array(["a", "c"]), [np.zeros((2, 2))], backend="webgl")
+    assert explain(s) == []
+    stage = StageResult("s", [2], "float32", [2], "float32", "fail", {}, None, None)
+    diagnose(stage, s)
+    assert stage.hints == [{"text": NOTHING, "source": "none", "reproduces": None}]
+    symptomatic = StageResult("t", [3], "float32", [3], "float32", "fail", {}, None, None)
+    diagnose(symptomatic, seen(ramp(8), ramp(8) * 255))
+    assert [h["source"] for h in symptomatic.hints] == ["symptom"]
+
+
+@pytest.mark.parametrize("entry", [e.id for e in CATALOGUE])
+def test_no_entry_is_told_when_the_two_sides_agree(entry):
+    x = ramp(6, 5, 3)
+    same = seen(x, x.copy(), [x], backend="webgl:f16", file=jpeg_bytes())
+    e = next(e for e in CATALOGUE if e.id == entry)
+    assert e.evidence(same) is None
