@@ -114,6 +114,15 @@ CASES: tuple[KnownCase, ...] = (
         "\n  tap('ids', x);\n  tap('next', x.add(tf.scalar(1, 'int32')));",
     ),
     KnownCase(
+        "int32-ids-8-elements (CPU-forwarded, control)",
+        None,
+        "webgl",
+        "x = (np.arange(8, dtype=np.int64) * 131071 + 16777000).astype(np.int32)\n"
+        "tap('ids', x)\ntap('next', x + 1)",
+        "const x = tf.tensor1d(Int32Array.from({length: 8}, (_, i) => i * 131071 + 16777000),"
+        " 'int32');\n  tap('ids', x);\n  tap('next', x.add(tf.scalar(1, 'int32')));",
+    ),
+    KnownCase(
         "float16-overflow",
         "float16-range",
         "webgl:f16",
@@ -203,7 +212,76 @@ CASES: tuple[KnownCase, ...] = (
         "  tap('pixels', tf.browser.fromPixels(bitmap, 3));",
         file="png",
     ),
+    KnownCase(
+        "png-premultiplyAlpha-none-webgl (fixed)",
+        None,
+        "webgl",
+        "from PIL import Image\n    im = Image.open(path).convert('RGBA')\n"
+        "    tap('pixels', np.asarray(im)[..., :3])",
+        "const bitmap = await createImageBitmap(new Blob([bytes]), "
+        "{premultiplyAlpha: 'none', colorSpaceConversion: 'none'});\n"
+        "  tap('pixels', tf.browser.fromPixels(bitmap, 3));",
+        file="png",
+    ),
 )
+
+
+def upsampling(path: Path, interpolation: str) -> None:
+    """A Keras model: a 1x1 convolution, then UpSampling2D(2) with `interpolation`."""
+    from harness.runtimes import tf_runtime
+
+    k = tf_runtime.keras()
+    x = k.Input((5, 6, 2))
+    y = k.layers.Conv2D(3, 1, name="mix")(x)
+    y = k.layers.UpSampling2D(2, interpolation=interpolation, name="up")(y)
+    k.Model(x, y).save(path)
+
+
+def batch_norm(path: Path, training: bool) -> None:
+    """A BatchNormalization layer whose moving statistics are not the batch's; training=True
+    fixed in its call when `training`."""
+    from harness.runtimes import tf_runtime
+
+    k = tf_runtime.keras()
+    x = k.Input((4, 4, 3))
+    y = k.layers.Conv2D(3, 1, name="mix")(x)
+    layer = k.layers.BatchNormalization(name="bn")
+    y = layer(y, training=True) if training else layer(y)
+    model = k.Model(x, y)
+    gamma, beta, mean, var = [1.5, 0.5, 2.0], [0.1, -0.2, 0.3], [0.4, -1.0, 2.0], [3.0, 0.5, 9.0]
+    layer.set_weights([np.array(v, np.float32) for v in (gamma, beta, mean, var)])
+    model.save(path)
+
+
+# (name, builder, entry or None for a control): Keras models run alone on drawn inputs, cpu
+LAYER_CASES = (
+    ("upsampling-bilinear", lambda p: upsampling(p, "bilinear"), "resize-grid"),
+    ("upsampling-nearest (control)", lambda p: upsampling(p, "nearest"), None),
+    ("batchnorm-training", lambda p: batch_norm(p, True), "batchnorm-training"),
+    ("batchnorm-inference (control)", lambda p: batch_norm(p, False), None),
+)
+
+
+def layer_run(harness, make, root: Path):
+    """A Keras model case run alone on cpu."""
+    import warnings
+
+    from harness.suite import with_model
+
+    root.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "You are saving your model as an HDF5 file")
+        make(root / "model.h5")
+    suite = with_model(None, root / "model.h5", samples=1, alone=True)
+    return harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "cpu")
+
+
+def first_hints(run) -> list[dict]:
+    """The hints of the first divergent stage, or of its first divergent layer."""
+    first = next((s for s in run.stages if s.name == run.first_divergence), None)
+    if first is not None and run.first_divergent_layer is not None:
+        first = next(s for s in first.layers if s.name == run.first_divergent_layer)
+    return first.hints if first is not None else []
 
 
 def jpeg_file(path: Path) -> Path:
@@ -263,8 +341,7 @@ def measure(root: Path, only: list[str] | None = None) -> list[dict[str, object]
                 continue
             pipeline = spec.load(project(case, root / f"case{i}"))
             run = harness.run(pipeline, pipeline.cases[0].load(), "chromium", case.backend)
-            first = next((s for s in run.stages if s.name == run.first_divergence), None)
-            hints = first.hints if first is not None else []
+            hints = first_hints(run)
             rows.append(
                 {
                     "case": case.name,
@@ -273,6 +350,26 @@ def measure(root: Path, only: list[str] | None = None) -> list[dict[str, object]
                     "passed": run.passed,
                     "status": run.status,
                     "first": run.first_divergence,
+                    "any_hint": any(st.hints for st in run.stages),
+                    "named": [h.get("id") or h["source"] for h in hints],
+                    "text": hints[0]["text"] if hints else run.reason,
+                }
+            )
+        for name, make, entry in LAYER_CASES:
+            if only and not any(o in name for o in only):
+                continue
+            run = layer_run(harness, make, root / name.split()[0])
+            hints = first_hints(run)
+            first = run.first_divergence
+            rows.append(
+                {
+                    "case": name,
+                    "backend": "cpu",
+                    "expected": entry,
+                    "passed": run.passed,
+                    "status": run.status,
+                    "first": f"{first}/{run.first_divergent_layer}" if first else None,
+                    "any_hint": any(st.hints for st in [*run.stages, *run.stages[-1].layers]),
                     "named": [h.get("id") or h["source"] for h in hints],
                     "text": hints[0]["text"] if hints else run.reason,
                 }

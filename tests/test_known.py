@@ -203,6 +203,8 @@ def test_jpeg_idct_names_the_decoder_the_page_matches():
     assert "js matches none" in hint["evidence"]
     # near misses: not a JPEG; differences beyond an IDCT's rounding
     assert ids(seen(pillow, fast, file=b"\x89PNG" + data)) == []
+    brighter = np.clip(pillow.astype(np.int16) + 2, 0, 255).astype(np.uint8)  # a user's +2
+    assert ids(seen(pillow, brighter, file=data)) == []
     far = pillow.astype(np.int16)
     far[0, 0, 0] += 9
     assert ids(seen(pillow, np.clip(far, 0, 255).astype(np.uint8), file=data)) == []

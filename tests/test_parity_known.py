@@ -1,26 +1,21 @@
 """Each known divergence reproduced for real in Chromium (TF.js 4.22 on the backend where it
 happens) and named at the stage where it shows; each passing control has no explanation."""
 
-import numpy as np
+import html
+import json
+
 import pytest
 
 from harness.pipeline import spec
-from harness.report.terminal import outcome
-from harness.runtimes import tf_runtime
-from harness.suite import with_model
-from tests.known_cases import CASES, project
+from harness.report import html as html_report
+from harness.report.terminal import explain, outcome
+from harness.results import CaseResult, Report
+from tests.known_cases import CASES, LAYER_CASES, first_hints, layer_run, project
 
 pytestmark = [
     pytest.mark.parity,
     pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file"),
 ]
-
-
-def first_hints(run):
-    first = next((s for s in run.stages if s.name == run.first_divergence), None)
-    if first is not None and run.first_divergent_layer is not None:
-        first = next(s for s in first.layers if s.name == run.first_divergent_layer)
-    return first.hints if first is not None else []
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -36,45 +31,22 @@ def test_parity_known_divergence_is_named(parity_harness, tmp_path, case):
     hints = first_hints(run)
     assert [h.get("id") for h in hints] == [case.entry], hints
     assert hints[0]["source"] == "known divergence" and hints[0]["fix"]["js"]
-
-
-def upsampling(path, interpolation):
-    k = tf_runtime.keras()
-    x = k.Input((5, 6, 2))
-    y = k.layers.Conv2D(3, 1, name="mix")(x)
-    y = k.layers.UpSampling2D(2, interpolation=interpolation, name="up")(y)
-    k.Model(x, y).save(path)
-
-
-def batch_norm(path, training):
-    """A BatchNormalization layer whose moving statistics are not the batch's; `training`
-    fixed in its call when given."""
-    k = tf_runtime.keras()
-    x = k.Input((4, 4, 3))
-    y = k.layers.Conv2D(3, 1, name="mix")(x)
-    layer = k.layers.BatchNormalization(name="bn")
-    y = layer(y, training=True) if training else layer(y)
-    model = k.Model(x, y)
-    gamma, beta, mean, var = [1.5, 0.5, 2.0], [0.1, -0.2, 0.3], [0.4, -1.0, 2.0], [3.0, 0.5, 9.0]
-    layer.set_weights([np.array(v, np.float32) for v in (gamma, beta, mean, var)])
-    model.save(path)
+    # said in the pytest failure (terminal.explain), report.json and report.html
+    assert f"hint: {hints[0]['text']}" in explain(run)
+    report = Report({}, [CaseResult(pipeline.cases[0].id, pipeline.name, runs=[run])])
+    stages = json.loads(json.dumps(report.to_dict()))["cases"][0]["runs"][0]["stages"]
+    said = [h for s in stages for h in s["hints"]]
+    assert said[0]["id"] == case.entry and said[0]["source"] == "known divergence"
+    assert html.escape(hints[0]["evidence"]) in html_report.render(report)
 
 
 @pytest.mark.parametrize(
     "make, entry",
-    [
-        (lambda p: upsampling(p, "bilinear"), "resize-grid"),
-        (lambda p: upsampling(p, "nearest"), None),
-        (lambda p: batch_norm(p, True), "batchnorm-training"),
-        (lambda p: batch_norm(p, False), None),
-    ],
-    ids=["upsampling-bilinear", "upsampling-nearest", "bn-training", "bn-inference"],
+    [(m, e) for _, m, e in LAYER_CASES],
+    ids=[n.split()[0] for n, _, _ in LAYER_CASES],
 )
 def test_parity_known_divergence_of_a_keras_layer_is_named(parity_harness, tmp_path, make, entry):
-    path = tmp_path / "model.h5"
-    make(path)
-    suite = with_model(None, path, samples=1, alone=True)
-    run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "cpu")
+    run = layer_run(parity_harness, make, tmp_path)
     if entry is None:
         assert run.passed and not first_hints(run), outcome(run)
         assert all(not s.hints for s in run.stages[-1].layers)
