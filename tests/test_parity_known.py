@@ -53,3 +53,25 @@ def test_parity_known_divergence_of_a_keras_layer_is_named(parity_harness, tmp_p
         return
     assert run.first_divergent_layer in ("up", "bn"), outcome(run)
     assert [h.get("id") for h in first_hints(run)] == [entry]
+
+
+def test_parity_known_divergence_of_a_graph_node_is_named(parity_harness, tmp_path):
+    """A SavedModel's ArgMax over rounded values (ties) on webgpu: named at the ArgMax node."""
+    from harness.runtimes import tf_runtime
+    from harness.suite import with_model
+
+    tf = tf_runtime.tf()
+
+    class Rounded(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 256, 32], tf.float32, name="x")])
+        def serve(self, x):
+            return {"arg": tf.argmax(tf.round(x * 2.0), axis=-1, output_type=tf.int32)}
+
+    module = Rounded()
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures={"serving_default": module.serve})
+    suite = with_model(None, tmp_path / "sm", samples=1, alone=True)
+    run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "webgpu")
+    assert run.first_divergent_layer is not None, outcome(run)
+    assert run.first_divergent_layer.endswith("ArgMax")
+    [hint] = first_hints(run)
+    assert hint["id"] == "argmax-ties" and "tied maxima along axis 2" in hint["evidence"]
