@@ -104,7 +104,8 @@ def _compare(
     result.stages = stages
     result.first_divergence = next((s.name for s in stages if s.verdict == "fail"), None)
     if harness.hints:
-        diagnose_taps(result, case, reference, candidate)
+        with harness.timings.phase("hints"):
+            diagnose_taps(result, case, reference, candidate)
     if failures:
         served = {url.rsplit("/", 1)[0]: str(pipeline.js_module.parent)}
         result.status = "error"

@@ -101,3 +101,8 @@ def test_what_the_arrays_cannot_tell_is_not_claimed():
     changed = labels.copy()
     changed[0, 5, 5, 0] = (labels[0, 5, 5, 0] + 1) % 3
     assert kinds(labels, changed) == []
+
+
+def test_an_integer_offset_of_one_on_large_integers_is_an_offset():
+    ref = (np.arange(10, dtype=np.int64) * 1000 + 6000000).astype(np.int32) * 3 + 1
+    assert [s.text for s in symptoms(ref, ref - 1)] == ["js == python - 1"]

@@ -22,10 +22,15 @@ from typing import Any
 import numpy as np
 
 from harness.compare import tf_resize
+from harness.compare.hints import python_call
 
 F16_MAX = 65504.0  # the largest finite float16
 F16_TINY = 2.0**-14  # the smallest normal float16; below it float16 has 10 bits fewer or none
 EXACT_F32 = 2**24  # integers above it are not all float32 values
+# tensors smaller than this, whose inputs are still on the CPU, are computed by the CPU kernels
+# (WEBGL_CPU_FORWARD / WEBGPU_CPU_FORWARD): CPU_HANDOFF_SIZE_THRESHOLD in tfjs-backend-webgl's
+# flags, WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD in tfjs-backend-webgpu's (TF.js 4.22)
+CPU_HANDOFF = {"webgl": 128, "webgpu": 1000}
 GRIDS = {  # (align_corners, half_pixel_centers) -> its name in TF's and TF.js's terms
     (False, True): "half-pixel",
     (False, False): "legacy (TF1, TF.js's default)",
@@ -77,7 +82,17 @@ class Seen:
         return self.inputs[0] if self.inputs else None
 
 
-Evidence = Callable[[Seen], str | None]
+@dataclass(frozen=True)
+class Found:
+    """What an entry's evidence saw, and the fixes for this very stage where they depend on
+    it (the grid found, argMax or argMin, the backend); None: the entry's general fixes."""
+
+    evidence: str
+    fix_python: str | None = None
+    fix_js: str | None = None
+
+
+Evidence = Callable[[Seen], "str | Found | None"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,9 @@ class Known:
     fix_python: str
     fix_js: str
     source: str
+    # False: the arrays alone cannot tell this mechanism from a user's own code doing the same
+    # (a clip that returns its input): in a tap or custom op the hint is conditional on the op
+    proven_by_arrays: bool = True
 
     def matches(self, seen: Seen) -> bool:
         if self.kinds and seen.kind not in self.kinds:
@@ -110,16 +128,26 @@ class Known:
             return (seen.op or "").lower() in {o.lower() for o in self.ops}
         return True  # the user's own code: only the evidence can tell
 
-    def hint(self, evidence: str) -> dict[str, Any]:
+    def hint(self, found: str | Found, kind: str = "step") -> dict[str, Any]:
+        found = found if isinstance(found, Found) else Found(found)
+        python = found.fix_python or self.fix_python
+        js = found.fix_js or self.fix_js
+        conditional = not self.proven_by_arrays and kind in ("tap", "custom")
+        title = (
+            f"if this code calls {' or '.join(sorted(self.ops))} here: {self.title}"
+            if conditional
+            else self.title
+        )
         return {
             "text": (
-                f"{self.title}: {evidence}. {self.why} Fix in Python: {self.fix_python} "
-                f"In TF.js: {self.fix_js} (source: {self.source})"
+                f"{title}: {found.evidence}. {self.why} Fix in Python: {python} "
+                f"In TF.js: {js} (source: {self.source})"
             ),
+            "conditional": conditional,
             "source": "known divergence",
             "id": self.id,
-            "evidence": evidence,
-            "fix": {"python": self.fix_python, "js": self.fix_js},
+            "evidence": found.evidence,
+            "fix": {"python": python, "js": js},
             "reference": self.source,
             "reproduces": None,
         }
@@ -138,7 +166,7 @@ def explain(seen: Seen) -> list[dict[str, Any]]:
         except Exception:  # diagnosis never breaks a run
             found = None
         if found:
-            out.append(entry.hint(found))
+            out.append(entry.hint(found, seen.kind))
     return out
 
 
@@ -186,22 +214,50 @@ def _spatial(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]
     return (x if x.ndim == 4 else x[None]), (int(y.shape[-3]), int(y.shape[-2]))
 
 
-def _same_grid_resize(x: np.ndarray, size: tuple[int, int], out: np.ndarray) -> list[str]:
-    """The TF resizes (method, grid) of x that give `out`."""
+SCALES = (1.0, 1 / 255, 255.0)  # a resize's output as it is, or scaled to or from [0, 1]
+
+
+@dataclass(frozen=True)
+class _Resize:
+    """A TF resize of the stage's input: method, grid, and the factor its output was scaled by."""
+
+    method: str
+    align: bool
+    half: bool
+    scale: float
+
+    @property
+    def grid(self) -> str:
+        return GRIDS[(self.align, self.half)]
+
+    def python_call(self, size: tuple[int, int]) -> str:
+        settings = {"size": list(size), "impl": "tf", "method": self.method,
+                    "align_corners": self.align, "half_pixel_centers": self.half}  # fmt: skip
+        return python_call("resize", settings) or ""
+
+    def js_call(self, size: tuple[int, int]) -> str:
+        name = "resizeBilinear" if self.method == "bilinear" else "resizeNearestNeighbor"
+        return f"tf.image.{name}(x, {list(size)}, {str(self.align).lower()}, " \
+            f"{str(self.half).lower()})"  # fmt: skip
+
+
+def _tf_resizes(x: np.ndarray, size: tuple[int, int], out: np.ndarray) -> list[_Resize]:
+    """The TF resizes of x (each method and grid, scaled by one of SCALES) that give `out`."""
     batched = np.asarray(out) if np.asarray(out).ndim == 4 else np.asarray(out)[None]
     found = []
     for method in ("bilinear", "nearest"):
         for ac, hp in GRIDS:
-            y = tf_resize.resize(x, list(size), method, ac, hp)
-            if _close(y, batched):
-                found.append(f"{method}|{ac}|{hp}")
+            y = _f64(tf_resize.resize(x, list(size), method, ac, hp))
+            k = next((k for k in SCALES if _close(y * k, batched)), None)
+            if k is not None:
+                found.append(_Resize(method, ac, hp, k))
     return found
 
 
 # ------------------------------------------------------------------------------ the entries
 
 
-def _resize_grid(seen: Seen) -> str | None:
+def _resize_grid(seen: Seen) -> Found | None:
     if seen.x is None:
         return None
     shaped = _spatial(seen.x, seen.reference)
@@ -210,20 +266,33 @@ def _resize_grid(seen: Seen) -> str | None:
     x, size = shaped
     if size == x.shape[1:3] or _differ(seen) is None:
         return None
-    ref, cand = (
-        _same_grid_resize(x, size, seen.reference),
-        _same_grid_resize(x, size, seen.candidate),
-    )
+    ref, cand = _tf_resizes(x, size, seen.reference), _tf_resizes(x, size, seen.candidate)
     if not ref or not cand or set(ref) & set(cand):
         return None
-    (rm, rac, rhp), (cm, cac, chp) = (r.split("|") for r in (ref[0], cand[0]))
-    grid = GRIDS[(rac == "True", rhp == "True")], GRIDS[(cac == "True", chp == "True")]
-    return (
-        f"python's values are a {rm} resize on the {grid[0]} grid "
-        f"(align_corners={rac.lower()}, half_pixel_centers={rhp.lower()}), js's a {cm} "
-        f"resize on the {grid[1]} grid (alignCorners={cac.lower()}, "
-        f"halfPixelCenters={chp.lower()}), from {list(x.shape[1:3])} to {list(size)}"
+    pairs = [(r, c) for r in ref for c in cand if r.scale == c.scale]
+    if not pairs:
+        return None  # scaled differently as well: more than a resize setting
+    r, c = pairs[0]
+    evidence = (
+        f"python's values are a {r.method} resize on the {r.grid} grid "
+        f"(align_corners={str(r.align).lower()}, half_pixel_centers={str(r.half).lower()}), "
+        f"js's a {c.method} resize on the {c.grid} grid (alignCorners="
+        f"{str(c.align).lower()}, halfPixelCenters={str(c.half).lower()}), from "
+        f"{list(x.shape[1:3])} to {list(size)}"
     )
+    js = f"{r.js_call(size)} computes what Python computes."
+    python = f"{c.python_call(size)} computes what TF.js computes."
+    if (seen.op or "") == "UpSampling2D":
+        python = (
+            "UpSampling2D(interpolation='nearest') agrees on both sides; to keep bilinear, "
+            f"Python's {c.python_call(size)} is what TF.js's layer computes."
+        )
+        js = (
+            "register a replacement layer before tf.loadLayersModel: a class extending "
+            "tf.layers.Layer with static className 'UpSampling2D' (tf.serialization."
+            f"registerClass) whose call() returns {r.js_call(size)}."
+        )
+    return Found(evidence, python, js)
 
 
 def _batch_norm_training(seen: Seen) -> str | None:
@@ -281,18 +350,27 @@ def _decoders(data: bytes, channels: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _which(decoded: Mapping[str, np.ndarray], a: np.ndarray) -> list[str]:
+def _which(decoded: Mapping[str, np.ndarray], a: np.ndarray) -> list[tuple[str, str]]:
+    """The decoders whose pixels, mapped by one affine map (as they are, /255, /127.5 - 1,
+    a mean and std...), give `a`: (decoder, the map in words)."""
     a = _as_image(a)
     if a is None:
         return []
     found = []
+    y = _f64(a).ravel()
     for name, d in decoded.items():
         if d.shape != a.shape:
             continue
-        for k in (1.0, 1 / 255):
-            if np.array_equal(_f64(d) * k, _f64(a)) or (k != 1 and _close(_f64(d) * k, a, 1e-6)):
-                found.append(name)
-                break
+        x = _f64(d).ravel()
+        if np.array_equal(x, y):
+            found.append((name, "as decoded"))
+            continue
+        if np.ptp(x) == 0:
+            continue
+        slope, offset = np.polyfit(x, y, 1)
+        if slope != 0 and _close(slope * x + offset, y, 1e-6):
+            found.append((name, f"as decoded x {slope:.6g} {'+' if offset >= 0 else '-'} "
+                                f"{abs(offset):.6g}"))  # fmt: skip
     return found
 
 
@@ -300,27 +378,22 @@ def _jpeg_idct(seen: Seen) -> str | None:
     if seen.file is None or not seen.file.startswith(b"\xff\xd8\xff"):
         return None
     ref, cand = _as_image(seen.reference), _as_image(seen.candidate)
-    if ref is None or cand is None or ref.shape != cand.shape:
-        return None
-    d = np.abs(_f64(ref) - _f64(cand))
-    levels = d.max() * (255 if _f64(ref).max() <= 1.0 else 1)
-    if levels == 0 or levels > 4:  # an IDCT's rounding moves a pixel by a few levels at most
+    if ref is None or cand is None or ref.shape != cand.shape or _differ(seen) is None:
         return None
     decoded = _decoders(seen.file, ref.shape[-1])
     python, js = _which(decoded, ref), _which(decoded, cand)
-    if not python or set(python) & set(js):
+    if not python or not js:
+        return None  # each side must be some decoder's pixels: else another cause
+    if {n for n, _ in python} & {n for n, _ in js}:
         return None
-    bias = float(np.mean(_f64(cand) - _f64(ref))) * (255 if _f64(ref).max() <= 1.0 else 1)
-    if not js and abs(bias) > 0.25:
-        return None  # rounding moves pixels both ways; a shift of the mean is another cause
-    said = (
-        f"js matches {js[0]}"
-        if js
-        else (f"js matches none of {', '.join(decoded)} (Chromium's decoder rounds its own way)")
-    )
+    (p_name, p_map), (j_name, j_map) = python[0], js[0]
+    if p_map != j_map:
+        return None  # mapped differently as well: more than the decoder
+    levels = np.abs(_f64(decoded[p_name]) - _f64(decoded[j_name]))
     return (
-        f"python's pixels are {python[0]}'s; {said}; {int(np.sum(d > 0))} of {d.size} values "
-        f"differ, by at most {levels:.0f} grey level(s)"
+        f"python's pixels are {p_name}'s ({p_map}), js's are {j_name}'s ({j_map}); the two "
+        f"decoders differ at {int(np.sum(levels > 0))} of {levels.size} values, by at most "
+        f"{levels.max():.0f} grey level(s)"
     )
 
 
@@ -335,7 +408,7 @@ def _png_alpha(data: bytes) -> np.ndarray | None:
         return np.asarray(im.convert("RGBA"))
 
 
-def _premultiplied(seen: Seen) -> str | None:
+def _premultiplied(seen: Seen) -> Found | None:
     if seen.file is None:
         return None
     rgba = _png_alpha(seen.file)
@@ -345,39 +418,76 @@ def _premultiplied(seen: Seen) -> str | None:
     if ref.shape[:2] != rgba.shape[:2] or ref.shape[-1] not in (3, 4):
         return None
     k = 1 / 255 if _f64(ref).max() <= 1.0 and rgba[..., :3].max() > 1 else 1.0
-    straight = _f64(rgba[..., : ref.shape[-1]]) * k
-    if not _close(ref, straight, 1e-6):
+    straight = _f64(rgba[..., : ref.shape[-1]])
+    if not _close(ref, straight * k, 1e-6):
         return None
-    alpha = rgba[..., 3]
-    off = np.any(np.abs(_f64(cand) - straight) > 1e-6 * max(k * 255, 1), axis=-1)
-    if not off.any() or np.any(off & (alpha == 255)):
+    alpha = _f64(rgba[..., 3:])
+    js = _f64(cand) / k
+    off = np.any(np.abs(js - straight) > 1e-3, axis=-1)
+    if not off.any() or np.any(off & (alpha[..., 0] == 255)):
         return None  # opaque pixels differ too: not (only) alpha
-    clear = (alpha == 0) & np.any(rgba[..., :3] > 0, axis=-1)
-    zeroed = clear & np.all(_f64(cand)[..., :3] == 0, axis=-1)
+    colour = slice(0, 3)
+    premultiplied = np.round(straight[..., colour] * alpha / 255)
+    clear = (alpha[..., 0] == 0) & np.any(straight[..., colour] > 0, axis=-1)
+    if np.all(np.abs(js[..., colour] - premultiplied) <= 1):  # colours left premultiplied
+        return Found(
+            f"js's colours are the file's multiplied by alpha/255 (within one level) at "
+            f"{int(off.sum())} pixel(s) with alpha < 255; opaque pixels agree",
+            fix_python="to compute what this page computes, np.round(rgb * a / 255) "
+            "(premultiplied colour, as WebGL hands back an image bitmap that was "
+            "premultiplied).",
+        )
+    zeroed = clear & np.all(js[..., colour] == 0, axis=-1)
     if not zeroed.any() or np.any(clear & ~zeroed & off):
         return None
-    partial = off & (alpha > 0)
-    worst = float(np.max(np.abs(_f64(cand) - straight)[partial], initial=0)) / k
-    return (
-        f"{int(zeroed.sum())} fully transparent pixel(s) with a colour in the file have colour "
-        f"0 on js and their colour on python; {int(partial.sum())} semi-transparent pixel(s) "
-        f"differ by up to {worst:.0f} level(s); opaque pixels agree"
+    partial = off & (alpha[..., 0] > 0)
+    back = np.where(alpha > 0, np.round(premultiplied * 255 / np.maximum(alpha, 1)), 0)
+    if np.any(np.abs(js[..., colour] - back)[partial] > 1):
+        return None  # not the rounding of a premultiply-then-unpremultiply round trip
+    worst = float(np.max(np.abs(js - straight)[partial], initial=0))
+    return Found(
+        f"{int(zeroed.sum())} fully transparent pixel(s) with a colour in the file have "
+        f"colour 0 on js and their colour on python; {int(partial.sum())} semi-transparent "
+        f"pixel(s) differ by up to {worst:.0f} level(s), as a premultiply-and-back in 8 bits "
+        "rounds them; opaque pixels agree",
+        fix_python="to compute what this page computes, p = np.round(rgb * a / 255); "
+        "rgb = np.where(a > 0, np.round(p * 255 / np.maximum(a, 1)), 0).",
     )
 
 
 def _antialiased(x: np.ndarray, size: tuple[int, int], ref: np.ndarray) -> str | None:
-    """Which anti-aliasing resize of x gives ref: scikit-image's or Pillow's."""
+    """Which anti-aliasing resize of x (output scaled by one of SCALES) gives ref: TF's
+    (antialias=True, when TensorFlow is already loaded), scikit-image's, or Pillow's.
+
+    scikit-image's is tried on the first channel first, order 1 with each border mode on the
+    interior (the mode changes only the border), so a 1024x1024x3 image costs a few
+    resizes, not every combination at full size."""
     from skimage.transform import resize
 
     batched = np.asarray(ref) if np.asarray(ref).ndim == 4 else np.asarray(ref)[None]
     if x.shape[0] != 1:
         return None
-    img = _f64(x[0])
+    img, want = _f64(x[0]), _f64(batched[0])
+    k = _scale_of(img, want)
+    if k is None:
+        return None
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and hasattr(tf, "image"):
+        for method in ("bilinear", "bicubic", "lanczos3", "area"):
+            aa = method != "area"
+            y = tf.image.resize(img.astype(np.float32), size, method=method, antialias=aa)
+            if _close(_f64(y.numpy()) * k, want, 1e-5):
+                return f"tf.image.resize(x, {list(size)}, method='{method}', antialias={aa})"
+    first = img[..., :1]
     for order in (1, 0, 3):
         for mode in ("reflect", "edge", "constant", "symmetric"):
-            y = resize(img, size, order=order, anti_aliasing=True, mode=mode,
+            y = resize(first, size, order=order, anti_aliasing=True, mode=mode,
                        preserve_range=True)  # fmt: skip
-            if _close(y[None], batched, 1e-5):
+            if not _close(y * k, want[..., :1], 1e-5):
+                continue
+            full = resize(img, size, order=order, anti_aliasing=True, mode=mode,
+                          preserve_range=True)  # fmt: skip
+            if _close(full * k, want, 1e-5):
                 return (
                     f"skimage.transform.resize(x, {list(size)}, order={order}, "
                     f"mode='{mode}', anti_aliasing=True)"
@@ -386,18 +496,26 @@ def _antialiased(x: np.ndarray, size: tuple[int, int], ref: np.ndarray) -> str |
 
     filters = {"BILINEAR": Image.BILINEAR, "BICUBIC": Image.BICUBIC, "LANCZOS": Image.LANCZOS,
                "BOX": Image.BOX}  # fmt: skip
-    if img.shape[-1] in (1, 3) and np.all(img == np.round(img)) and img.min() >= 0 \
-            and img.max() <= 255:  # fmt: skip
+    whole = np.all(img == np.round(img)) and img.min() >= 0 and img.max() <= 255
+    if img.shape[-1] in (1, 3) and whole:
         im = Image.fromarray(img.astype(np.uint8)[..., 0] if img.shape[-1] == 1
                              else img.astype(np.uint8))  # fmt: skip
         for name, f in filters.items():
-            y = np.asarray(im.resize(size[::-1], f)).reshape(batched.shape)
-            if np.array_equal(_f64(y), _f64(batched)):
+            y = _f64(np.asarray(im.resize(size[::-1], f))).reshape(want.shape)
+            if _close(y * k, want, 1e-6):
                 return f"Pillow Image.resize(({size[1]}, {size[0]}), Image.{name})"
     return None
 
 
-def _antialias_shrink(seen: Seen) -> str | None:
+def _scale_of(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Which of SCALES maps x's range onto y's (a resize keeps the range, nearly)."""
+    hi_x, hi_y = float(np.max(np.abs(x), initial=0)), float(np.max(np.abs(y), initial=0))
+    if hi_x == 0 or hi_y == 0:
+        return None
+    return next((k for k in SCALES if 0.5 <= hi_y / (hi_x * k) <= 2.0), None)
+
+
+def _antialias_shrink(seen: Seen) -> Found | None:
     if seen.x is None:
         return None
     shaped = _spatial(seen.x, seen.reference)
@@ -406,17 +524,22 @@ def _antialias_shrink(seen: Seen) -> str | None:
     x, size = shaped
     if not (size[0] < x.shape[1] or size[1] < x.shape[2]) or _differ(seen) is None:
         return None
-    js = _same_grid_resize(x, size, seen.candidate)
-    if not js or _same_grid_resize(x, size, seen.reference):
+    js = _tf_resizes(x, size, seen.candidate)
+    if not js or _tf_resizes(x, size, seen.reference):
         return None
     python = _antialiased(x, size, seen.reference)
     if python is None:
         return None
-    m, ac, hp = js[0].split("|")
-    return (
+    c = js[0]
+    return Found(
         f"python's values are {python}, which smooths before shrinking "
-        f"{list(x.shape[1:3])} to {list(size)}; js's are TF.js's {m} resize "
-        f"(alignCorners={ac.lower()}, halfPixelCenters={hp.lower()}), which does not"
+        f"{list(x.shape[1:3])} to {list(size)}; js's are TF.js's {c.js_call(size)}, "
+        "which does not",
+        fix_python=(
+            f"without anti-aliasing, {c.python_call(size)} computes what TF.js computes "
+            "(scikit-image: resize(x, size, order=1, anti_aliasing=False, mode='edge', "
+            "preserve_range=True) is the half-pixel bilinear one)."
+        ),
     )
 
 
@@ -427,16 +550,23 @@ def _int_beyond_f32(seen: Seen) -> str | None:
     diff = _differ(seen)
     if diff is None:
         return None
-    rv = r[diff].astype(np.int64)
+    if r.size < CPU_HANDOFF.get(seen.base, 0):
+        return None  # small enough to have run on the CPU kernels, exactly: cannot tell
+    rv, cv = r[diff].astype(np.int64), c[diff].astype(np.int64)
     if np.any(np.abs(rv) <= EXACT_F32):
         return None  # an integer below 2^24 is exact in float32: another cause
+    if np.any(cv.astype(np.float32).astype(np.int64) != cv):
+        return None  # a value float32 cannot hold did not come through float32
     step = np.spacing(np.abs(rv).astype(np.float32)).astype(np.int64)
-    if np.any(np.abs(c[diff].astype(np.int64) - rv) > step):
+    if np.any(np.abs(cv - rv) > step):
         return None
+    rounded = rv.astype(np.float32).astype(np.int64)
+    if len(np.unique(cv - rv)) == 1 and not np.array_equal(cv, rounded):
+        return None  # one constant offset, not float32's rounding: another cause
     return (
         f"{int(diff.sum())} of {r.size} int32 values differ, every one above 2^24 "
-        f"(up to {int(np.abs(rv).max())}), each by at most one float32 step there "
-        f"(up to {int(step.max())})"
+        f"(up to {int(np.abs(rv).max())}), each js value a float32 value within one float32 "
+        f"step of python's (up to {int(step.max())})"
     )
 
 
@@ -503,7 +633,7 @@ def _nearest_f64(seen: Seen) -> str | None:
     return None
 
 
-def _argmax_ties(seen: Seen) -> str | None:
+def _argmax_ties(seen: Seen) -> Found | None:
     x, r, c = seen.x, np.asarray(seen.reference), np.asarray(seen.candidate)
     if x is None or r.dtype.kind not in "iu" or c.dtype.kind not in "iu":
         return None
@@ -518,16 +648,32 @@ def _argmax_ties(seen: Seen) -> str | None:
         if r.min() < 0 or c.min() < 0 or r.max() >= n or c.max() >= n:
             continue
         moved = np.moveaxis(x, axis, -1)
-        at_r = np.take_along_axis(moved, r[..., None].astype(np.int64), -1)[..., 0]
         at_c = np.take_along_axis(moved, c[..., None].astype(np.int64), -1)[..., 0]
-        for pick, word in ((np.max, "maxima"), (np.min, "minima")):
+        for first, pick, word, op in ((np.argmax, np.max, "maxima", "Max"),
+                                      (np.argmin, np.min, "minima", "Min")):  # fmt: skip
+            if not np.array_equal(first(moved, axis=-1), r):
+                continue  # python's is not the first of this axis's extremes
             best = pick(moved, axis=-1)
-            if np.all(at_r == best) and np.all(at_c == best):
-                return (
+            if np.all(at_c == best):
+                reduce = "max" if op == "Max" else "min"
+                return Found(
                     f"{int(diff.sum())} of {r.size} indices differ; at each the input holds "
-                    f"tied {word} along axis {axis}, and both indices point at one of them"
+                    f"tied {word} along axis {axis}: python's index is the first of them, "
+                    "js's another",
+                    fix_js=(
+                        f"make the first {word[:-1]}um win: tf.arg{op}(tf.equal(x, "
+                        f"x.{reduce}({axis}, true)).cast('int32').mul(tf.range({n}, 0, -1, "
+                        f"'int32').reshape({_axis_shape(x.ndim, axis, n)})), {axis}) (the "
+                        "first tied element gets the largest weight)."
+                    ),
                 )
     return None
+
+
+def _axis_shape(ndim: int, axis: int, n: int) -> list[int]:
+    shape = [1] * ndim
+    shape[axis] = n
+    return shape
 
 
 def _wasm_clip_int(seen: Seen) -> str | None:
@@ -576,6 +722,10 @@ def _log_zero(seen: Seen) -> str | None:
     r, c = _f64(seen.reference), _f64(seen.candidate)
     if not (np.all(np.isneginf(r[diff])) and np.all(np.isfinite(c[diff]))):
         return None
+    # a float32 log of 0 made finite lands at log of the smallest float32s: -87.3 (normal)
+    # down to -103.3 (subnormal); a user's epsilon (log(x + 1e-30) = -69.1) lands elsewhere
+    if np.any(c[diff] > -80) or np.any(c[diff] < -104):
+        return None
     x = seen.x
     if x is not None and np.asarray(x).shape == r.shape and not np.all(_f64(x)[diff] == 0):
         return None
@@ -612,16 +762,18 @@ CATALOGUE: tuple[Known, ...] = (
     ),
     Known(
         id="resize-grid",
-        title="Resize on different sampling grids (UpSampling2D bilinear, resizeBilinear defaults)",
+        title="Resize with another sampling grid or method (UpSampling2D bilinear, TF.js's "
+        "resize defaults)",
         kinds=STEPS,
         ops=frozenset(
             {"UpSampling2D", "Resizing", "ResizeBilinear", "ResizeNearestNeighbor", "resize"}
         ),
         backends=ANY,
-        dtypes="f",
+        dtypes="",
         evidence=_resize_grid,
-        checks="Python's output is TF's resize of the stage's input on one grid, the JS output on "
-        "another (bilinear or nearest; half-pixel, legacy or align-corners).",
+        checks="Python's output is TF's resize of the stage's input with one method and grid, "
+        "the JS output with another (bilinear or nearest; half-pixel, legacy or "
+        "align-corners), both scaled alike (as they are, /255 or x255).",
         why="TF2's tf.image.resize and Keras's UpSampling2D(interpolation='bilinear') sample "
         "on the half-pixel grid; TF.js's tf.image.resizeBilinear defaults to the legacy TF1 "
         "grid (alignCorners=false, halfPixelCenters=false), and TF.js's UpSampling2D layer "
@@ -666,8 +818,9 @@ CATALOGUE: tuple[Known, ...] = (
         backends=ANY,
         dtypes="",
         evidence=_jpeg_idct,
-        checks="the case is a JPEG; Python's pixels equal one decoder's (TF default, TF "
-        "INTEGER_ACCURATE, Pillow) and the JS pixels differ by at most 4 levels.",
+        checks="the case is a JPEG; Python's pixels are one decoder's (TF's default or "
+        "INTEGER_ACCURATE IDCT, when TensorFlow is loaded, or Pillow's) and the JS pixels "
+        "another's, both mapped alike (as decoded, /255, /127.5 - 1...).",
         why="JPEG's standard lets conforming decoders differ by a grey level per sample (ISO "
         "10918-2); TF's decode_jpeg defaults to libjpeg's fast integer IDCT, the browser "
         "decodes with libjpeg-turbo's accurate IDCT (Chromium), as Pillow does.",
@@ -685,14 +838,15 @@ CATALOGUE: tuple[Known, ...] = (
         backends=ANY,
         dtypes="",
         evidence=_premultiplied,
-        checks="the case is a PNG/WebP with alpha; Python's pixels are the file's; the JS pixels "
-        "differ only where alpha < 255, and fully transparent ones are 0.",
+        checks="the case is a PNG/WebP with alpha; Python's pixels are the file's; the JS "
+        "pixels differ only where alpha < 255, and are either premultiplied (colour x "
+        "alpha/255, within a level) or premultiplied and back (transparent ones 0).",
         why="A 2D canvas, and tf.browser.fromPixels of an image element or canvas, store "
         "colour premultiplied by alpha in 8 bits: a fully transparent pixel loses its colour "
         "and a low-alpha one is rounded, while Pillow and tf.io.decode_png keep the file's "
         "values.",
-        fix_python="to compute what the page computes, zero the colour where alpha is 0: "
-        "rgb[a == 0] = 0 (low-alpha rounding remains).",
+        fix_python="compute what the page computes (the hint gives the formula for the route "
+        "seen), or keep the file's straight colours on both sides (the TF.js fix).",
         fix_js="decode without premultiplying: createImageBitmap(blob, {premultiplyAlpha: "
         "'none', colorSpaceConversion: 'none'}) and read it through WebGL "
         "(tf.browser.fromPixels on the webgl backend), or decode the PNG in JS (e.g. the "
@@ -708,8 +862,9 @@ CATALOGUE: tuple[Known, ...] = (
         backends=ANY,
         dtypes="",
         evidence=_antialias_shrink,
-        checks="the stage shrinks its input; the JS output is a TF resize of it, Python's an anti- "
-        "aliased one (scikit-image or Pillow).",
+        checks="the stage shrinks its input; the JS output is a TF resize of it, Python's an "
+        "anti-aliased one (TF's antialias=True when TensorFlow is loaded, scikit-image or "
+        "Pillow), both scaled alike.",
         why="scikit-image's resize (anti_aliasing defaults to True when shrinking) and "
         "Pillow's BILINEAR/BICUBIC resize widen the filter to the shrink factor; TF.js's "
         "resizeBilinear and resizeNearestNeighbor sample only the nearest source pixels and "
@@ -732,11 +887,15 @@ CATALOGUE: tuple[Known, ...] = (
         backends=frozenset({"webgl", "webgpu"}),
         dtypes="iu",
         evidence=_int_beyond_f32,
-        checks="every differing int32 value is above 2^24 and off by at most one float32 step.",
+        checks="the tensor is too large to be CPU-forwarded (128 elements on webgl, 1000 on "
+        "webgpu); every differing int32 value is above 2^24, the JS one a float32 value within "
+        "one float32 step of Python's, and not all off by one constant (unless each is "
+        "Python's rounded to float32).",
         why="TF.js's GPU backends keep and compute int32 tensors as float32, which holds every "
-        "integer only up to 2^24 = 16777216; small tensors are computed on the CPU kernels "
-        "(WEBGL_CPU_FORWARD / WEBGPU_CPU_FORWARD), so the same op can be exact on a scalar and "
-        "rounded on a larger tensor.",
+        "integer only up to 2^24 = 16777216; tensors under 128 elements (webgl) or 1000 "
+        "(webgpu) whose inputs are still on the CPU are computed on the CPU kernels "
+        "(WEBGL_CPU_FORWARD / WEBGPU_CPU_FORWARD), so the same op can be exact on a small "
+        "tensor and rounded on a larger one.",
         fix_python="nothing is wrong on the Python side (int32 is exact there).",
         fix_js="keep int32 values below 2^24 on webgl/webgpu (e.g. split an id into high and "
         "low parts of 12 bits), or run those ops on the cpu or wasm backend.",
@@ -752,7 +911,8 @@ CATALOGUE: tuple[Known, ...] = (
         dtypes="f",
         evidence=_float16_range,
         checks="on a float16 page, values are Inf/NaN where Python's are finite and values pass "
-        "65504, or 0 where Python's are below 6.1e-05.",
+        "65504, or 0 where Python's are below 6.1e-05; every other difference within float16 "
+        "rounding.",
         why="With WEBGL_FORCE_F16_TEXTURES (as on many phones) values are stored in float16: "
         "beyond 65504 they become Infinity (and Inf - Inf, e.g. in a softmax with a -1e9 mask, "
         "NaN); below 6.1e-05 they lose precision or become 0.",
@@ -788,11 +948,11 @@ CATALOGUE: tuple[Known, ...] = (
         title="argMax/argMin break ties differently",
         kinds=STEPS,
         ops=frozenset({"ArgMax", "ArgMin", "argmax", "argmin"}),
-        backends=ANY,
+        backends=frozenset({"webgpu"}),
         dtypes="iu",
         evidence=_argmax_ties,
-        checks="at every differing index, the input holds tied maxima (or minima) and both indices "
-        "point at one of them.",
+        checks="along the axis Python reduced, Python's index is the first of the input's "
+        "extremes and, at every differing index, the JS one points at a tied extreme too.",
         why="Where several elements share the maximum, numpy and TF return the first; "
         "TF.js's webgpu backend reduces in parallel and may return another of them (cpu, wasm "
         "and webgl return the first).",
@@ -806,7 +966,7 @@ CATALOGUE: tuple[Known, ...] = (
         id="wasm-clip-int32",
         title="wasm clipByValue leaves int32 values unclipped",
         kinds=STEPS,
-        ops=frozenset({"ClipByValue", "clipByValue", "clip"}),
+        ops=frozenset({"ClipByValue", "tf.clipByValue"}),
         backends=frozenset({"wasm"}),
         dtypes="iu",
         evidence=_wasm_clip_int,
@@ -817,6 +977,7 @@ CATALOGUE: tuple[Known, ...] = (
         fix_js="clip in float32 and cast back: tf.clipByValue(x.toFloat(), lo, hi)"
         ".cast('int32'), or tf.minimum(tf.maximum(x, lo), hi).",
         source="tfjs-backend-wasm src/kernels/ClipByValue.ts",
+        proven_by_arrays=False,
     ),
     Known(
         id="wasm-cast-bool",
@@ -842,8 +1003,9 @@ CATALOGUE: tuple[Known, ...] = (
         backends=frozenset({"webgl"}),
         dtypes="f",
         evidence=_log_zero,
-        checks="every differing value is -Infinity on Python (the input is 0 there) and finite on "
-        "JS.",
+        checks="every differing value is -Infinity on Python (the input is 0 there) and on JS "
+        "between -104 and -80 (the log of float32's smallest values, where a finite log(0) "
+        "lands).",
         why="The webgl backend's log shader gives a large finite negative number for 0 on "
         "some GPUs and drivers (SwiftShader here) where IEEE gives -Infinity.",
         fix_python="nothing is wrong on the Python side.",
@@ -875,6 +1037,15 @@ def catalogue_markdown() -> str:
             f"- id: `{e.id}`",
             f"- stages: {', '.join(sorted(e.kinds))}; ops: {ops}; backends: {backends}",
             f"- evidence: {e.checks}",
+            *(
+                []
+                if e.proven_by_arrays
+                else [
+                    "- in your own code (taps, custom ops), where the arrays cannot show which "
+                    f'call made them: told as "if this code calls {" or ".join(sorted(e.ops))} '
+                    'here" (`conditional: true`)'
+                ]
+            ),
             f"- why: {e.why}",
             f"- fix in Python: {e.fix_python}",
             f"- fix in TF.js: {e.fix_js}",

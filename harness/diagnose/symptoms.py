@@ -64,15 +64,29 @@ def symptoms(reference: np.ndarray, candidate: np.ndarray) -> list[Symptom]:
     return found
 
 
-def _same(a: np.ndarray, b: np.ndarray, rtol: float = 0.0) -> bool:
-    """Equal (NaN with NaN), or within rtol of the larger magnitude when rtol > 0."""
+def _scale(a: np.ndarray, b: np.ndarray) -> float:
+    """The larger magnitude of the two arrays."""
+    a64, b64 = np.abs(a.astype(np.float64)), np.abs(b.astype(np.float64))
+    return max(float(np.max(a64, initial=0)), float(np.max(b64, initial=0)))
+
+
+def _same(a: np.ndarray, b: np.ndarray, rtol: float = 0.0, scale: float | None = None) -> bool:
+    """Equal (NaN with NaN), or within rtol of the larger magnitude (of the two, or `scale`)
+    when rtol > 0; integers (a relation computed on integers gives integers) within half a
+    unit, whatever rtol."""
     if a.shape != b.shape:
         return False
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    if _integers(a) and _integers(b):
+        return bool(np.all(np.abs(a64 - b64) < 0.5))
     if rtol == 0:
         return bool(np.array_equal(a64, b64, equal_nan=True))
-    scale = max(float(np.max(np.abs(a64), initial=0)), float(np.max(np.abs(b64), initial=0)))
+    scale = _scale(a, b) if scale is None else scale
     return bool(np.allclose(a64, b64, rtol=0, atol=rtol * max(scale, 1e-30), equal_nan=True))
+
+
+def _integers(a: np.ndarray) -> bool:
+    return a.dtype.kind in "iub"
 
 
 def _differs(ref: np.ndarray, cand: np.ndarray) -> bool:
@@ -85,10 +99,14 @@ def _transpose(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     if not _differs(ref, cand):
         return None
     identity = tuple(range(ref.ndim))
+    scale = _scale(ref, cand)
     for perm in itertools.permutations(identity):
         if perm == identity or tuple(ref.shape[p] for p in perm) != cand.shape:
             continue
         moved = np.transpose(ref, perm)
+        corner = (0,) * (ref.ndim - 1)  # one line first: most orders fail there, cheaply
+        if not _same(moved[corner], cand[corner], RTOL, scale):
+            continue
         if _same(moved, cand, RTOL) and (
             moved.shape != ref.shape or np.sum(moved != ref) >= MIN_EVIDENCE
         ):
@@ -136,7 +154,13 @@ def _fit(ref: np.ndarray, cand: np.ndarray) -> tuple[float, float] | None:
     if np.ptp(y) == 0:
         return None  # a constant candidate is no function of python's values
     a, b = np.polyfit(x, y, 1)
-    if not _same(a * ref.astype(np.float64) + b, cand, RTOL):
+    if _integers(ref) and _integers(cand):  # integers: exactly, to the unit
+        whole = (float(np.round(a)), float(np.round(b)))
+        if np.array_equal(whole[0] * x + whole[1], y):
+            return whole  # polyfit's float rounding aside, an integer relation
+        if not np.all(np.abs(a * x + b - y) < 0.5):
+            return None
+    elif not _same(a * ref.astype(np.float64) + b, cand, RTOL):
         return None
     return float(a), float(b)
 
@@ -162,6 +186,9 @@ def _linear(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     scale = max(float(np.max(np.abs(ref), initial=0)), 1e-30)
     no_offset = abs(b) <= RTOL * 10 * scale
     unit_scale = abs(a - 1) <= RTOL * 10
+    if _integers(ref) and _integers(cand):  # integers: an offset of 1 is an offset
+        no_offset = abs(b) < 0.5
+        unit_scale = abs(a - 1) * scale < 0.5
     if no_offset and not unit_scale:
         return Symptom("scale", f"js == python x {_nice(a)}")
     if unit_scale and not no_offset:
