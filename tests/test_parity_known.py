@@ -75,3 +75,29 @@ def test_parity_known_divergence_of_a_graph_node_is_named(parity_harness, tmp_pa
     assert run.first_divergent_layer.endswith("ArgMax")
     [hint] = first_hints(run)
     assert hint["id"] == "argmax-ties" and "tied maxima along axis 2" in hint["evidence"]
+
+
+def test_parity_wasm_cast_to_bool_of_a_catalogue_step_is_named(parity_harness, tmp_path):
+    """The catalogue's cast to bool on wasm, after a normalize to [-1, 1): fractions become
+    false. The op is known, so the hint is no condition on the code."""
+    from tests.known_cases import SCAN
+
+    path = tmp_path / "cast.json"
+    path.write_text(
+        json.dumps(
+            {
+                "name": "cast-bool",
+                "steps": [
+                    {"op": "decode"},
+                    {"name": "normalize", "op": "normalize", "params": {"mean": 0, "std": 4096}},
+                    {"name": "mask", "op": "cast", "params": {"dtype": "bool"}},
+                ],
+                "cases": [{"file": str(SCAN)}],
+            }
+        )
+    )
+    pipeline = spec.load(path)
+    run = parity_harness.run(pipeline, pipeline.cases[0].load(), "chromium", "wasm")
+    assert run.first_divergence == "mask", outcome(run)
+    [hint] = first_hints(run)
+    assert hint["id"] == "wasm-cast-bool" and not hint["conditional"], hint

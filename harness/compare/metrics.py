@@ -194,8 +194,9 @@ def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance) -> Met
         worst_reference=worst_ref,
         worst_candidate=worst_cand,
         passed=passed,
-        min_atol=max(acc.min_atol, 0.0),
-        min_rtol=max(acc.min_rtol, 0.0),
+        # NaN/Inf where the other side is finite: no tolerance passes that
+        min_atol=float("inf") if acc.nonfinite_bad else max(acc.min_atol, 0.0),
+        min_rtol=float("inf") if acc.nonfinite_bad else max(acc.min_rtol, 0.0),
         statistic_abs=stat_abs,
         statistic_rel=stat_rel,
         **nonfinite,

@@ -16,15 +16,18 @@ NOTHING = (
 
 
 def diagnose(stage: StageResult, seen: Seen | None) -> None:
-    """Give `stage` hints when it has none: the known divergences whose evidence holds
-    (`source: "known divergence"`), else its symptoms (`source: "symptom"`), else one hint
-    saying nothing matched (`source: "none"`). A stage that already has hints (a setting search
-    that reproduced the JS output, the pipeline file's own settings) keeps them."""
-    if stage.hints:
+    """Add to `stage`'s hints, unless one already explains it (a setting search that
+    reproduced the JS output): the known divergences whose evidence holds (`source: "known
+    divergence"`), else its symptoms (`source: "symptom"`), else, when it has no hint at all,
+    one saying nothing matched (`source: "none"`). `seen` None (a side has no array: it
+    failed) adds nothing: there is nothing to read."""
+    if seen is None or any(h.get("reproduces") for h in stage.hints):
         return
-    if seen is not None:
-        stage.hints = explain(seen)
-        if not stage.hints:
-            attach(stage, seen.reference, seen.candidate)
-    if not stage.hints:
-        stage.hints = [{"text": NOTHING, "source": "none", "reproduces": None}]
+    found = explain(seen)
+    if not found:
+        probe = StageResult(stage.name, None, None, None, None, stage.verdict, None, None, None)
+        attach(probe, seen.reference, seen.candidate)
+        found = probe.hints
+    if not found and not stage.hints:
+        found = [{"text": NOTHING, "source": "none", "reproduces": None}]
+    stage.hints = [*stage.hints, *found]

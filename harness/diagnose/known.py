@@ -60,6 +60,7 @@ class Seen:
     no input of it; evidence checks shapes and relations, so a wrong guess finds nothing).
     `file`: the case's bytes, for stages decoded from it. `layer`: the Keras layer, for layers.
     `differing`: settings the pipeline file gives the two sides differently, (python, js).
+    `rerun`: Python's op of a step run again with some settings replaced.
     """
 
     stage: str
@@ -72,6 +73,8 @@ class Seen:
     file: bytes | None = None
     layer: LayerFacts | None = None
     differing: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    # a step's Python op re-run on its input with some settings replaced (None: not a step)
+    rerun: Callable[[Mapping[str, Any]], np.ndarray] | None = None
 
     @property
     def base(self) -> str:
@@ -116,6 +119,8 @@ class Known:
     # False: the arrays alone cannot tell this mechanism from a user's own code doing the same
     # (a clip that returns its input): in a tap or custom op the hint is conditional on the op
     proven_by_arrays: bool = True
+    condition: str = ""  # what the user's code must do for it to apply, when not proven
+    said_as: str = "known divergence"  # the hint's `source`
 
     def matches(self, seen: Seen) -> bool:
         if self.kinds and seen.kind not in self.kinds:
@@ -133,18 +138,14 @@ class Known:
         python = found.fix_python or self.fix_python
         js = found.fix_js or self.fix_js
         conditional = not self.proven_by_arrays and kind in ("tap", "custom")
-        title = (
-            f"if this code calls {' or '.join(sorted(self.ops))} here: {self.title}"
-            if conditional
-            else self.title
-        )
+        title = f"if {self.condition}: {self.title}" if conditional else self.title
         return {
             "text": (
                 f"{title}: {found.evidence}. {self.why} Fix in Python: {python} "
                 f"In TF.js: {js} (source: {self.source})"
             ),
             "conditional": conditional,
-            "source": "known divergence",
+            "source": self.said_as,
             "id": self.id,
             "evidence": found.evidence,
             "fix": {"python": python, "js": js},
@@ -703,15 +704,17 @@ def _wasm_cast_bool(seen: Seen) -> str | None:
     x = seen.x
     if x is None or np.asarray(x).shape != r.shape:
         return None
-    xv = np.asarray(x)[diff]
-    if xv.dtype.kind not in "iu" and not np.all(xv == np.round(xv)):
+    # a typed-array set into a Uint8Array: ToUint8, the integer part modulo 256 (NaN, Inf: 0)
+    xv = _f64(x)
+    whole = np.trunc(np.where(np.isfinite(xv), xv, 0))
+    low_byte = np.mod(whole, 256) != 0
+    if not np.array_equal(c.astype(bool), low_byte):
         return None
-    if not np.all((xv.astype(np.int64) % 256 == 0) & (xv != 0)):
-        return None
+    example = float(xv[diff].ravel()[0])
     return (
-        f"{int(diff.sum())} nonzero input value(s), every one a multiple of 256 (e.g. "
-        f"{int(xv.ravel()[0])}), are false on js and true on python: the cast kept only "
-        "the low byte"
+        f"{int(diff.sum())} nonzero input value(s) whose integer part is a multiple of 256 "
+        f"(e.g. {example:g}) are false on js and true on python; every js value is "
+        "(integer part mod 256) != 0: the cast kept only the low byte"
     )
 
 
@@ -726,6 +729,8 @@ def _log_zero(seen: Seen) -> str | None:
     # down to -103.3 (subnormal); a user's epsilon (log(x + 1e-30) = -69.1) lands elsewhere
     if np.any(c[diff] > -80) or np.any(c[diff] < -104):
         return None
+    if r.size < CPU_HANDOFF["webgl"]:
+        return None  # small enough to have run on the CPU kernel, which gives -Infinity
     x = seen.x
     if x is not None and np.asarray(x).shape == r.shape and not np.all(_f64(x)[diff] == 0):
         return None
@@ -736,9 +741,14 @@ def _log_zero(seen: Seen) -> str | None:
 
 
 def _pipeline_settings(seen: Seen) -> str | None:
-    if not seen.differing:
+    if not seen.differing or seen.rerun is None:
         return None
-    return "; ".join(f"python {k}={p!r}, js {k}={j!r}" for k, (p, j) in seen.differing.items())
+    js_values = {k: j for k, (_, j) in seen.differing.items()}
+    y = np.asarray(seen.rerun(js_values))
+    if not _close(y, seen.candidate, 1e-5):
+        return None  # Python with JS's values does not give JS's output: not (only) this
+    said = "; ".join(f"python {k}={p!r}, js {k}={j!r}" for k, (p, j) in seen.differing.items())
+    return f"{said}; Python's op with js's value(s) gives the JS output"
 
 
 STEPS = frozenset({"step", "custom", "tap", "layer", "node"})
@@ -753,21 +763,21 @@ CATALOGUE: tuple[Known, ...] = (
         backends=ANY,
         dtypes="",
         evidence=_pipeline_settings,
-        checks="the step's python and js settings differ in the pipeline file.",
+        checks="the step's python and js settings differ in the pipeline file, and Python's op "
+        "with the JS values gives the JS output.",
         why="A step's params are overridden in its python or js section with another value, "
         "so the two sides compute different things on purpose.",
         fix_python="give the value once, in the step's params (or the same in both sections).",
         fix_js="the same: one value in the step's params.",
         source="the pipeline file",
+        said_as="pipeline file",
     ),
     Known(
         id="resize-grid",
         title="Resize with another sampling grid or method (UpSampling2D bilinear, TF.js's "
         "resize defaults)",
         kinds=STEPS,
-        ops=frozenset(
-            {"UpSampling2D", "Resizing", "ResizeBilinear", "ResizeNearestNeighbor", "resize"}
-        ),
+        ops=frozenset({"UpSampling2D", "ResizeBilinear", "ResizeNearestNeighbor", "resize"}),
         backends=ANY,
         dtypes="",
         evidence=_resize_grid,
@@ -858,7 +868,7 @@ CATALOGUE: tuple[Known, ...] = (
         id="antialias-shrink",
         title="Python anti-aliases when shrinking; TF.js's resize does not",
         kinds=STEPS,
-        ops=frozenset({"resize", "ResizeBilinear", "ResizeNearestNeighbor", "Resizing"}),
+        ops=frozenset({"resize", "ResizeBilinear", "ResizeNearestNeighbor"}),
         backends=ANY,
         dtypes="",
         evidence=_antialias_shrink,
@@ -901,6 +911,9 @@ CATALOGUE: tuple[Known, ...] = (
         "low parts of 12 bits), or run those ops on the cpu or wasm backend.",
         source="tfjs-backend-webgl (int32 textures stored as float32); "
         "https://github.com/tensorflow/tfjs/issues/5641",
+        proven_by_arrays=False,
+        condition="this code computes these int32 values on the GPU backend (not from float32 "
+        "values of its own)",
     ),
     Known(
         id="float16-range",
@@ -928,7 +941,7 @@ CATALOGUE: tuple[Known, ...] = (
         id="nearest-float64-index",
         title="tfjs cpu's nearest-neighbour resize picks other source rows on rare rows",
         kinds=STEPS,
-        ops=frozenset({"resize", "ResizeNearestNeighbor", "UpSampling2D", "Resizing"}),
+        ops=frozenset({"resize", "ResizeNearestNeighbor", "UpSampling2D"}),
         backends=frozenset({"cpu"}),
         dtypes="",
         evidence=_nearest_f64,
@@ -978,22 +991,26 @@ CATALOGUE: tuple[Known, ...] = (
         ".cast('int32'), or tf.minimum(tf.maximum(x, lo), hi).",
         source="tfjs-backend-wasm src/kernels/ClipByValue.ts",
         proven_by_arrays=False,
+        condition="this code calls tf.clipByValue on an int32 tensor here",
     ),
     Known(
         id="wasm-cast-bool",
-        title="wasm cast int32 -> bool keeps the low byte",
+        title="wasm cast to bool keeps the low byte",
         kinds=STEPS,
         ops=frozenset({"Cast", "cast"}),
         backends=frozenset({"wasm"}),
         dtypes="b",
         evidence=_wasm_cast_bool,
-        checks="every differing value is false on JS and true on Python, from a nonzero input that "
-        "is a multiple of 256.",
-        why="TF.js 4.22's wasm Cast copies int32 into a bool (Uint8Array) buffer with a "
-        "typed-array set, which keeps each value's low byte: multiples of 256 become false.",
+        checks="every JS value is (the input's integer part mod 256) != 0, and every differing "
+        "one false on JS and true on Python.",
+        why="TF.js 4.22's wasm Cast copies into a bool (Uint8Array) buffer with a typed-array "
+        "set, which keeps the low byte of each value's integer part: multiples of 256, and "
+        "floats between -1 and 1 such as 0.5, become false.",
         fix_python="nothing is wrong on the Python side.",
         fix_js="compare instead of casting: tf.notEqual(x, 0).",
         source="tfjs-backend-wasm src/kernels/Cast.ts",
+        proven_by_arrays=False,
+        condition="this code casts to bool here (x.cast('bool') on the wasm backend)",
     ),
     Known(
         id="webgl-log-zero",
@@ -1003,15 +1020,17 @@ CATALOGUE: tuple[Known, ...] = (
         backends=frozenset({"webgl"}),
         dtypes="f",
         evidence=_log_zero,
-        checks="every differing value is -Infinity on Python (the input is 0 there) and on JS "
-        "between -104 and -80 (the log of float32's smallest values, where a finite log(0) "
-        "lands).",
+        checks="the tensor is too large to be CPU-forwarded (128 elements); every differing value "
+        "is -Infinity on Python (the input is 0 there) and on JS between -104 and -80 (the log "
+        "of float32's smallest values, where a finite log(0) lands).",
         why="The webgl backend's log shader gives a large finite negative number for 0 on "
         "some GPUs and drivers (SwiftShader here) where IEEE gives -Infinity.",
         fix_python="nothing is wrong on the Python side.",
         fix_js="keep log's argument positive: tf.log(tf.maximum(x, 1e-30)) (and the same on "
         "the Python side, so both agree), or mask zeros explicitly.",
         source="tfjs-backend-webgl src/kernels/Log.ts",
+        proven_by_arrays=False,
+        condition="this code calls tf.log on zeros here (not on a floor of its own)",
     ),
 )
 

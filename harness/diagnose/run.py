@@ -4,13 +4,14 @@ entries on (diagnose/known.py, diagnose/explain.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from harness.cases import Case
 from harness.compare.hints import differing_settings
+from harness.compare.op_terms import python_op
 from harness.diagnose.explain import diagnose
 from harness.diagnose.known import LayerFacts, Seen
 from harness.pipeline.spec import Pipeline, Step
@@ -72,7 +73,7 @@ def _seen(
             return None
         owner, _, layer = name.partition("/")
         step, previous = steps.get(owner, (None, None))
-        facts: dict[str, Any] = {"differing": {}, "layer": None}
+        facts: dict[str, Any] = {"differing": {}, "layer": None, "rerun": None}
         if step is None:
             kind, op, inputs = "step", stage.op, ()
         elif layer:
@@ -82,6 +83,8 @@ def _seen(
             op = step.custom.name if step.custom is not None else step.op
             inputs = _arrays([reference.stages.get(previous)])
             facts["differing"] = differing_settings(step, case.params)
+            if inputs:
+                facts["rerun"] = _rerun(step, step.settings("python", case.params), inputs[0])
         return Seen(
             stage=name,
             kind=kind,
@@ -93,6 +96,7 @@ def _seen(
             file=case.file.tobytes() if case.file is not None else None,
             layer=facts["layer"],
             differing=facts["differing"],
+            rerun=facts["rerun"],
         )
     except Exception:  # diagnosis never breaks a run: nothing known rather than an error
         return None
@@ -113,6 +117,20 @@ def _layer(
     got = layer_facts(path, layer)
     facts = LayerFacts(*got) if got is not None else None
     return "layer", stage.op, inputs, facts
+
+
+def _rerun(
+    step: Step, settings: Mapping[str, Any], x: np.ndarray
+) -> Callable[[Mapping[str, Any]], np.ndarray]:
+    """Python's op of `step` on `x` with some of its settings replaced."""
+
+    def run(replaced: Mapping[str, Any]) -> np.ndarray:
+        chosen = {**settings, **replaced}
+        if step.custom is not None:
+            return np.asarray(step.custom.python_function(x, **chosen))
+        return np.asarray(python_op(step.op, chosen, x))
+
+    return run
 
 
 def _arrays(values: list[Any]) -> tuple[np.ndarray, ...]:
