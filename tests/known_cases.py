@@ -54,6 +54,15 @@ def _resize_py(method: str, size: tuple[int, int], align: bool, half: bool) -> s
     )
 
 
+# 3000 rows to 299 on the half-pixel grid: row 149's source index rounds across an integer
+NEAREST_3000_TO_299 = (
+    "x = np.arange(3000, dtype=np.float32).reshape(3000, 1, 1)\n    tap('x', x)\n    "
+    + _resize_py("nearest", (299, 1), False, True)
+    + "    tap('y', y)",
+    "const x = tf.range(0, 3000).reshape([3000, 1, 1]);\n  tap('x', x);\n"
+    "  tap('y', tf.image.resizeNearestNeighbor(x, [299, 1], false, true));",
+)
+
 CASES: tuple[KnownCase, ...] = (
     KnownCase(
         "resize-legacy-grid",
@@ -133,21 +142,13 @@ CASES: tuple[KnownCase, ...] = (
         "nearest-rows-on-cpu",
         "nearest-float64-index",
         "cpu",
-        "x = np.arange(3000, dtype=np.float32).reshape(3000, 1, 1)\n    tap('x', x)\n    "
-        + _resize_py("nearest", (299, 1), False, True)
-        + "    tap('y', y)",
-        "const x = tf.range(0, 3000).reshape([3000, 1, 1]);\n  tap('x', x);\n"
-        "  tap('y', tf.image.resizeNearestNeighbor(x, [299, 1], false, true));",
+        *NEAREST_3000_TO_299,
     ),
     KnownCase(
         "nearest-rows-on-wasm (control)",
         None,
         "wasm",
-        "x = np.arange(3000, dtype=np.float32).reshape(3000, 1, 1)\n    tap('x', x)\n    "
-        + _resize_py("nearest", (299, 1), False, True)
-        + "    tap('y', y)",
-        "const x = tf.range(0, 3000).reshape([3000, 1, 1]);\n  tap('x', x);\n"
-        "  tap('y', tf.image.resizeNearestNeighbor(x, [299, 1], false, true));",
+        *NEAREST_3000_TO_299,
     ),
     KnownCase(
         "argmax-ties-on-webgpu",
