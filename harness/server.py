@@ -1,8 +1,10 @@
 """The harness's loopback HTTP server: the page, TF.js assets, inputs out, stage tensors in.
 
-Security: binds 127.0.0.1 only; serves files only from its mounted roots (resolved paths must stay
-inside, so `..`, encoded `..` and symlinks out are refused); inputs and uploads need the run's
-secret token, and uploads must come from the server's own origin, within a size cap.
+Security: binds 127.0.0.1 only; answers only requests whose Host header names it
+(127.0.0.1:PORT or localhost:PORT), so a page on another site whose name was rebound to
+127.0.0.1 (DNS rebinding) gets nothing; serves files only from its mounted roots (resolved paths
+must stay inside, so `..`, encoded `..` and symlinks out are refused); inputs and uploads need
+the run's secret token, and uploads must come from the server's own origin, within a size cap.
 COOP/COEP headers make the page cross-origin isolated, which WASM threads need.
 """
 
@@ -82,6 +84,12 @@ class ParityServer:
     def origin(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The Host header values answered: this server's own names with its port."""
+        port = self._httpd.server_address[1]
+        return frozenset({f"127.0.0.1:{port}", f"localhost:{port}"})
 
     def start(self) -> ParityServer:
         self._thread = threading.Thread(
@@ -164,6 +172,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # --------------------------------------------------------------------------- GET
     def do_GET(self) -> None:
         owner = self.server.owner
+        if not self._host_ok():
+            return self._send_text(421, "this server answers only for its own host name")
+        if self.path == "/favicon.ico":  # browsers ask for one; none is not an error
+            return self._send(204, b"", "image/x-icon", cache=True)
         if self.path.startswith("/input/"):
             if not self._token_ok():
                 return self._send_text(403, "missing or wrong run token")
@@ -182,6 +194,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # --------------------------------------------------------------------------- POST
     def do_POST(self) -> None:
         owner = self.server.owner
+        if not self._host_ok():
+            return self._refuse(421, "this server answers only for its own host name")
         if not self.path.startswith("/upload/"):
             return self._refuse(404, "not found")
         if not self._token_ok():
@@ -212,6 +226,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send_text(200, "ok")
 
     # --------------------------------------------------------------------------- helpers
+    def _host_ok(self) -> bool:
+        return (self.headers.get("Host") or "").lower() in self.server.owner.hosts
+
     def _token_ok(self) -> bool:
         given = self.headers.get("X-Parity-Token", "")
         return secrets.compare_digest(given, self.server.owner.token)

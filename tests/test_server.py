@@ -24,10 +24,12 @@ def server(tmp_path: Path):
         yield s
 
 
-def request(server, method, path, body=None, headers=None):
+def request(server, method, path, body=None, headers=None, host_header=None):
     host, port = server.origin.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    conn.putrequest(method, path, skip_accept_encoding=True)
+    conn.putrequest(method, path, skip_accept_encoding=True, skip_host=host_header is not None)
+    if host_header is not None:
+        conn.putheader("Host", host_header)
     for k, v in (headers or {}).items():
         conn.putheader(k, v)
     if body is not None:
@@ -171,3 +173,24 @@ def test_an_install_without_the_page_says_where_it_looked(monkeypatch, tmp_path)
     monkeypatch.setattr(paths, "PAGE", tmp_path / "web" / "page")
     with pytest.raises(BrowserUnavailable, match="set TFJS_PARITY_HOME=CHECKOUT"):
         web_mounts()
+
+
+def test_only_its_own_host_names_are_answered(server):
+    """DNS rebinding: a page on evil.example whose name resolves to 127.0.0.1 sends
+    `Host: evil.example:PORT`; it gets neither the page, nor inputs, nor uploads."""
+    port = server.origin.rsplit(":", 1)[1]
+    for host in (f"evil.example:{port}", "127.0.0.1", f"127.0.0.1.evil.example:{port}", ""):
+        status, _, body = request(server, "GET", "/", host_header=host)
+        assert status == 421 and b"own host name" in body, host
+        status, _, _ = request(
+            server, "POST", "/upload/r/s", b"\0" * 8, upload_headers(server), host_header=host
+        )
+        assert status == 421, host
+    assert server.uploads.take("r/s") is None
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
+        assert request(server, "GET", "/", host_header=host)[0] == 200, host
+
+
+def test_a_favicon_request_is_no_error(server):
+    status, _, body = request(server, "GET", "/favicon.ico")
+    assert (status, body) == (204, b"")
