@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.compare.tolerance import parse_override
+from harness import paths
+from harness.compare.tolerance import Override, parse_override
+from harness.pipeline.code import CodePipeline
 from harness.pipeline.params import PipelineSpecError
 from harness.report import html, json_report, terminal
 from harness.results import CaseResult, Report, RunResult
@@ -270,6 +272,8 @@ def _writable(out: Path) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    paths.reference_cache_mb()  # settings from the environment, checked before anything runs
+    paths.check_cache()
     suite = _suite(args)
     _writable(args.out)
     previous = signal.signal(signal.SIGTERM, _terminate)
@@ -278,6 +282,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # a backend named with --backend that cannot start is an error.
     unavailable = "error" if args.backend else "skipped"
     overrides = [parse_override(t) for t in args.tolerance]
+    _check_override_stages(overrides, suite)
     report = Report(environment={})
     try:
         with Harness(
@@ -308,7 +313,47 @@ def cmd_run(args: argparse.Namespace) -> int:
         print()
         print(terminal.render(report))
         print(f"report: {path} (and report.html)")
+    unmatched = _unmatched_overrides(overrides, report)
+    if unmatched and report.error is None:
+        print(f"tfjs-parity: {unmatched}", file=sys.stderr)
+        return USAGE_ERROR
     return 0 if report.passed else 1
+
+
+def _check_override_stages(overrides: Sequence[Override], suite: Suite) -> None:
+    """A --tolerance naming a stage no pipeline has is a typo, refused before anything runs
+    (a code pipeline's taps and a model's layers are known only once run: checked after)."""
+    if any(isinstance(p, CodePipeline) for p in suite.pipelines):
+        return
+    names = {n for p in suite.pipelines for n in p.stage_names}
+    models = [s.name for p in suite.pipelines for s in p.steps if s.op == "model"]
+    for o in overrides:
+        if o.stage is None or o.stage in names:
+            continue
+        if any(o.stage.startswith(f"{m}/") for m in models):
+            continue  # a layer or node: checked after the run
+        raise ValueError(
+            f"--tolerance {o.stage}: no stage of that name (stages: {', '.join(sorted(names))})"
+        )
+
+
+def _unmatched_overrides(overrides: Sequence[Override], report: Report) -> str | None:
+    """The --tolerance stages that matched no stage, layer or node of any run compared."""
+    seen = {
+        name
+        for _, run in report.all_runs()
+        for s in run.stages
+        for name in (s.name, *(f"{s.name}/{la.name}" for la in s.layers))
+    }
+    if not seen:
+        return None  # nothing ran: nothing to say of the overrides
+    missing = sorted({o.stage for o in overrides if o.stage is not None} - seen)
+    if not missing:
+        return None
+    return (
+        f"--tolerance {', '.join(missing)}: no stage, tap, layer or node of that name in any "
+        "run (the report is written; the override changed nothing)"
+    )
 
 
 MODEL_FLAGS = ("model_format", "tfjs_model", "alone", "input_shape", "input_range", "input")

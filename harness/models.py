@@ -39,7 +39,7 @@ FROZEN = "model.json.frozen"  # the converter's name for the frozen graph it kee
 # out under tensor names ("Identity:0") instead of their keys
 OUTPUT_KEYS = "parity-signature.json"
 _lock = threading.Lock()
-CACHE = Path(os.environ.get("TFJS_PARITY_CACHE", paths.HOME / ".parity-cache"))
+CACHE = paths.CACHE
 
 
 class ConversionError(RuntimeError):

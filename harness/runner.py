@@ -12,7 +12,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import os
 import platform
 import threading
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import code_runs, codecs, dicom, models, serving, versions
+from harness import code_runs, codecs, dicom, models, paths, serving, versions
 from harness.cases import Case
 from harness.compare.budget import Terms
 from harness.compare.expectations import judge
@@ -59,7 +58,6 @@ from harness.server import ParityServer
 
 BROWSERS = ("chromium",)  # Firefox and WebKitGTK over WebDriver come later
 MB = 1 << 20
-REFERENCE_CACHE_MB = float(os.environ.get("TFJS_PARITY_REFERENCE_CACHE_MB", "512"))
 
 
 class Timings:
@@ -110,6 +108,8 @@ class Harness:
         self.repeat = repeat
         self.overrides = tuple(overrides)
         self.hints = hints
+        self._reference_mb = paths.reference_cache_mb()  # ValueError: a bad setting, said
+        paths.check_cache()
         self.timings = Timings()
         self._server: ParityServer | None = None
         self._sessions: dict[str, BrowserSession] = {}
@@ -163,7 +163,8 @@ class Harness:
         )
 
     def cached_reference(self, key: str, compute: Callable[[], RuntimeOutput]) -> RuntimeOutput:
-        """`compute()` once per key, kept while the references fit in REFERENCE_CACHE_MB (least
+        """`compute()` once per key, kept while the references fit in
+        TFJS_PARITY_REFERENCE_CACHE_MB (least
         recently used go first): a model's every layer for every case would otherwise pile up
         over a long suite."""
         with self._reference_lock:
@@ -179,7 +180,7 @@ class Harness:
             self.timings.add("tf_import", tf_runtime.import_seconds)
         with self._reference_lock:
             self._references[key] = reference
-            while len(self._references) > 1 and _nbytes(self._references) > REFERENCE_CACHE_MB * MB:
+            while len(self._references) > 1 and _nbytes(self._references) > self._reference_mb * MB:
                 dropped, _ = self._references.popitem(last=False)
                 self._terms.pop(dropped, None)
         return reference

@@ -9,7 +9,6 @@ entry in the report; everything else still runs.
 from __future__ import annotations
 
 import functools
-import json
 import resource
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness import cases, dicom, models
+from harness.jsonfile import JsonFileError, read_json
 from harness.model_inputs import (
     DrawnInputs,
     FileInputs,
@@ -106,9 +106,9 @@ def with_model(
         return Suite(pipeline.name, (pipeline,), cases_)
     base = target or bundled_pipeline_path("seed-matched")
     try:
-        raw = json.loads(base.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise SuiteError(f"{base}: cannot read ({e})") from e
+        raw = read_json(base)
+    except JsonFileError as e:
+        raise SuiteError(str(e)) from None
     if not isinstance(raw, dict) or "steps" not in raw:
         raise SuiteError(f"{base}: --model goes after a pipeline file's steps, not a suite")
     steps = [s for s in raw["steps"] if not (isinstance(s, dict) and s.get("op") == "model")]
@@ -166,9 +166,9 @@ def load_suite(path: Path) -> Suite:
     """A suite file, or a single pipeline file run on its own cases (the default suite's if it
     lists none)."""
     try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise SuiteError(f"{path}: cannot read ({e})") from e
+        raw = read_json(path)
+    except JsonFileError as e:
+        raise SuiteError(str(e)) from None
     if isinstance(raw, dict) and ({"steps", "code"} & set(raw)):
         pipeline = spec.parse(raw, str(path))
         own = pipeline.cases or bundled_suite().cases  # its own cases, else the default suite's
@@ -178,12 +178,21 @@ def load_suite(path: Path) -> Suite:
             f"{path}: a suite has 'pipelines' and 'cases'; a pipeline has 'steps' or 'code'"
         )
     base = path.parent
-    pipelines = tuple(spec.load((base / p).resolve()) for p in raw["pipelines"])
+    if not isinstance(raw["pipelines"], list) or not all(
+        isinstance(p, str) for p in raw["pipelines"]
+    ):
+        raise SuiteError(f"{path}: pipelines: a list of pipeline file paths")
+    pipelines = []
+    for i, p in enumerate(raw["pipelines"]):
+        file = (base / p).resolve()
+        if not file.is_file():
+            raise SuiteError(f"{path}: pipelines[{i}]: no pipeline file {p!r} (looked at {file})")
+        pipelines.append(spec.load(file))
     try:
         sources = cases.parse_case_list(raw["cases"], base, f"{path}: cases")
     except cases.CaseListError as e:
         raise SuiteError(str(e)) from None
-    return Suite(raw.get("name", path.stem), pipelines, sources)
+    return Suite(raw.get("name", path.stem), tuple(pipelines), sources)
 
 
 @functools.cache

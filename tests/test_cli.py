@@ -307,3 +307,48 @@ def test_parity_sigterm_still_writes_the_report(tmp_path, fixtures_dir):
     assert proc.returncode == 1 and report["passed"] is False
     assert report["error"].startswith("terminated by SIGTERM")
     assert report["cases"][0]["runs"]  # what was gathered is kept
+
+
+def test_bad_input_is_exit_2_and_a_sentence_naming_it(tmp_path, fixtures_dir, capsys, monkeypatch):
+    """Deep JSON, a suite naming a missing pipeline, bad environment settings, a --tolerance
+    for a stage no pipeline has: each a usage error before anything runs, no traceback."""
+    from harness import cli, paths
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps({"pipelines": ["nope.json"], "cases": [str(fixtures_dir)]}))
+    seed = str(fixtures_dir / "pipelines" / "seed-matched.json")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    cases = [
+        ([str(deep)], {}, "deep.json: nested too deeply to read"),
+        ([str(suite)], {}, "suite.json: pipelines[0]: no pipeline file 'nope.json'"),
+        ([seed], {"TFJS_PARITY_REFERENCE_CACHE_MB": "abc"}, "TFJS_PARITY_REFERENCE_CACHE_MB='abc'"),
+        ([seed], {"TFJS_PARITY_REFERENCE_CACHE_MB": "-3"}, "a number of megabytes >= 0"),
+        ([seed, "--tolerance", "nosuch:atol=1"], {}, "--tolerance nosuch: no stage of that"),
+    ]
+    for args, env, message in cases:
+        with monkeypatch.context() as m:
+            for k, v in env.items():
+                m.setenv(k, v)
+            assert cli.main(["run", *args, "--backend", "cpu", "--out", str(tmp_path)]) == 2
+        assert message in capsys.readouterr().err, message
+    monkeypatch.setattr(paths, "CACHE", a_file)
+    assert cli.main(["run", seed, "--backend", "cpu", "--out", str(tmp_path)]) == 2
+    assert f"TFJS_PARITY_CACHE={a_file}: cannot use it" in capsys.readouterr().err
+
+
+def test_a_tolerance_for_a_tap_no_run_had_is_named_after_the_run():
+    from harness.cli import _unmatched_overrides
+    from harness.compare.tolerance import parse_override
+    from harness.results import CaseResult, Report, RunResult, StageResult
+
+    stage = StageResult("resize", [2], "float32", [2], "float32", "pass", {}, None, None)
+    stage.layers = [StageResult("conv", [2], "float32", [2], "float32", "pass", {}, None, None)]
+    report = Report({}, [CaseResult("a", "p", runs=[RunResult("chromium", "cpu", "ok")])])
+    report.cases[0].runs[0].stages = [stage]
+    known = [parse_override("resize:atol=1"), parse_override("resize/conv:atol=1")]
+    assert _unmatched_overrides(known, report) is None
+    typo = [parse_override("resise:atol=1")]
+    assert "--tolerance resise: no stage, tap, layer or node" in _unmatched_overrides(typo, report)

@@ -17,7 +17,6 @@ tools without running anything, and the user's code is named in it, not wrapped 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 from harness import models
 from harness.cases import Case, CaseListError, CaseSource, parse_case_list
 from harness.compare.tolerance import check_fields
+from harness.jsonfile import JsonFileError, read_json
 from harness.pipeline.catalogue import SCHEMAS
 from harness.pipeline.code import CodePipeline, CustomOp, check_settings, parse_code, parse_ops
 from harness.pipeline.expect import Expectation, parse_expect
@@ -181,9 +181,9 @@ def _cases(spec: dict, base: Path, where: str) -> tuple[CaseSource, ...]:
 
 def load(path: Path) -> Pipeline | CodePipeline:
     try:
-        spec = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise PipelineSpecError(f"{path}: not valid JSON ({e})") from e
+        spec = read_json(path)
+    except JsonFileError as e:
+        raise PipelineSpecError(str(e)) from None
     return parse(spec, source=str(path))
 
 
