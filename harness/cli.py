@@ -252,12 +252,16 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 class Terminated(BaseException):
-    """SIGTERM (a CI job's timeout, `kill`): the report is still written. A BaseException, as
-    KeyboardInterrupt is, so that no `except Exception` on the way turns it into a run's error."""
+    """SIGTERM (a CI job's cancel, `timeout`, `docker stop`): the report is still written. A
+    BaseException, as KeyboardInterrupt is, so that no `except Exception` on the way turns it
+    into a run's error."""
 
 
 def _terminate(signum: int, _frame: object) -> None:
-    raise Terminated(f"terminated by {signal.Signals(signum).name}: the runs before it are kept")
+    raise Terminated(signal.Signals(signum).name)
+
+
+EXIT_ON_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as shells do
 
 
 def _writable(out: Path) -> None:
@@ -298,21 +302,26 @@ def cmd_run(args: argparse.Namespace) -> int:
                 report=report,
             )
     except Terminated as e:
-        report.error = str(e)
+        report.interrupted = str(e)
+    except KeyboardInterrupt:
+        report.interrupted = "SIGINT"
     except (Exception, SystemExit) as e:  # the harness broke: the report says so, cannot pass
         report.error = harness_error(e)
         traceback.print_exc()
-    except KeyboardInterrupt:
-        report.error = "interrupted (Ctrl-C): the runs before it are kept"
-        raise
     finally:  # a report is written even when runs fail or the harness itself breaks
         signal.signal(signal.SIGTERM, previous)
+        for entry in report.cases:
+            if report.interrupted and entry.status == "ok" and not entry.runs:
+                entry.status = "error"
+                entry.reason = f"interrupted by {report.interrupted} before its runs finished"
         report.timings["total"] = round(time.perf_counter() - t0, 3)
         path = json_report.write(report, args.out)
         html.write(report, args.out)
         print()
         print(terminal.render(report))
         print(f"report: {path} (and report.html)")
+    if report.interrupted:
+        return EXIT_ON_SIGNAL[report.interrupted]
     unmatched = _unmatched_overrides(overrides, report)
     if unmatched and report.error is None:
         print(f"tfjs-parity: {unmatched}", file=sys.stderr)

@@ -106,6 +106,9 @@ class Report:
     # the harness itself broke (any exception outside a run): what and where; the runs
     # gathered before it stay in `cases`
     error: str | None = None
+    # the run was stopped by a signal (SIGINT: Ctrl-C; SIGTERM: a CI cancel, `timeout`,
+    # `docker stop`): which, and then the report holds the runs that finished; never passes
+    interrupted: str | None = None
     schema: str = SCHEMA
 
     def all_runs(self) -> list[tuple[CaseResult, RunResult]]:
@@ -115,7 +118,9 @@ class Report:
     def passed(self) -> bool:
         """Exit status 0 only when the harness finished, at least one run was compared, and
         every run passed (skipped runs compare nothing; they neither pass nor fail a report)."""
-        if self.error is not None or any(c.status != "ok" for c in self.cases):
+        if self.error is not None or self.interrupted is not None:
+            return False
+        if any(c.status != "ok" for c in self.cases):
             return False
         runs = [r for _, r in self.all_runs() if r.status != "skipped"]
         return bool(runs) and all(r.passed for r in runs)

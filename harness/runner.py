@@ -124,10 +124,14 @@ class Harness:
         self._server = ParityServer(serving.web_mounts()).start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # Ctrl-C or SIGTERM: no page-by-page goodbye (a busy page takes its time); closing the
+        # browser ends every page and every call in flight at once
+        stopping = exc_type is not None and not issubclass(exc_type, Exception)
         for session in self._sessions.values():
-            session.close()
-            session.driver.close()
+            if not stopping:
+                session.close()
+            session.driver.close(timeout=5.0 if stopping else 30.0)
         self._sessions.clear()
         if self._server:
             self._server.stop()
@@ -244,12 +248,18 @@ class Harness:
         for browser in {b for b, _ in targets}:
             with contextlib.suppress(BrowserUnavailable):  # each run reports it
                 self.session(browser)
-        with concurrent.futures.ThreadPoolExecutor(max(1, len(targets))) as pool:
+        pool = concurrent.futures.ThreadPoolExecutor(max(1, len(targets)))
+        try:
             futures = [
                 pool.submit(self.run, pipeline, case, b, v, unavailable_status, steps)
                 for b, v in targets
             ]
             return [f.result() for f in futures]
+        except BaseException:  # Ctrl-C, SIGTERM: do not wait for the pages' passes to end;
+            pool.shutdown(wait=False, cancel_futures=True)  # closing the browser ends them
+            raise
+        finally:
+            pool.shutdown(wait=False)
 
     def run(
         self,

@@ -340,11 +340,14 @@ def summary(report: Report) -> str:
     counts = {
         k: sum(1 for r in runs if _bucket(r) == k) for k in ("passed", "failed", "error", "skipped")
     }
-    case_errors = sum(1 for c in report.cases if c.status != "ok")
+    cut = sum(1 for c in report.cases if (c.reason or "").startswith("interrupted"))
+    case_errors = sum(1 for c in report.cases if c.status != "ok") - cut
     text = ", ".join(f"{v} {k}" for k, v in counts.items())
     if case_errors:
         text += f", {case_errors} case(s) could not be loaded"
-    if report.error:
+    if report.interrupted:
+        text += f"; interrupted by {report.interrupted}: the runs that finished are kept"
+    elif report.error:
         text += f"; the harness stopped: {report.error}"
     elif not any(_bucket(r) in ("passed", "failed") for r in runs):
         text += "; no run completed its comparison, so nothing passed"

@@ -65,26 +65,45 @@ class Driver(Protocol):
     version: str
 
     def open_page(self, url: str, timeout: float = 60.0) -> Page: ...
-    def close(self) -> None: ...
+    def close(self, timeout: float = 30.0) -> None: ...
 
 
 class _Loop:
-    """An asyncio loop on a daemon thread; `run(coro, timeout)` blocks for the result."""
+    """An asyncio loop on a daemon thread; `run(coro, timeout)` blocks for the result. Once
+    stopped, calls in flight and later calls end at once with PageError (a thread waiting on a
+    stopped loop would wait out its whole timeout)."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._lock = threading.Lock()
+        self.stopped = False
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        with self._lock:
+            if self.stopped:
+                coro.close()
+                raise PageError("the browser was closed (the run is stopping)")
+            future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+            self._pending.add(future)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise
+        except concurrent.futures.CancelledError:
+            raise PageError("the browser was closed (the run is stopping)") from None
+        finally:
+            with self._lock:
+                self._pending.discard(future)
 
     def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            for future in self._pending:
+                future.cancel()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
 
@@ -194,12 +213,17 @@ class ChromiumDriver:
 
         return self._loop.run(_open(), timeout + 5)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30.0) -> None:
+        """Close the browser (its pages' calls in flight end with an error) and the driver;
+        bounded by `timeout` seconds, after which the loop is stopped regardless."""
+
         async def _close() -> None:
             await self._browser.close()
             await self._pw.stop()
 
         try:
-            self._loop.run(_close(), timeout=30)
+            self._loop.run(_close(), timeout=timeout)
+        except (concurrent.futures.TimeoutError, PageError):
+            pass
         finally:
             self._loop.stop()
