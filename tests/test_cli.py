@@ -172,6 +172,28 @@ def test_missing_chromium_is_reported_with_the_install_command(tmp_path, fixture
     assert report["environment"]["browsers"]["chromium"]["error"] == runs[0]["reason"]
 
 
+def test_a_run_that_compared_nothing_is_not_green_unless_skips_are_allowed(tmp_path, fixtures_dir):
+    """No browser and no --backend: every run is skipped with the reason, which exits 1 (it
+    tested nothing), or 0 with --allow-skips, said as such; a named backend stays an error."""
+    seed = fixtures_dir / "pipelines" / "seed.json"
+    env = {**os.environ, "TFJS_PARITY_CHROMIUM": str(tmp_path / "no-such-chromium")}
+
+    def run(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*CLI, "run", str(seed), "--out", "o", *extra],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
+        )  # fmt: skip
+
+    done = run()
+    assert done.returncode == 1 and "nothing passed" in done.stdout
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    runs = [r for c in report["cases"] for r in c["runs"]]
+    assert runs and all(r["status"] == "skipped" and "Chromium" in r["reason"] for r in runs)
+    allowed = run("--allow-skips")
+    assert allowed.returncode == 0 and "every run was skipped (--allow-skips)" in allowed.stdout
+    assert run("--allow-skips", "--backend", "cpu").returncode == 1  # asked for: an error
+
+
 @pytest.mark.parity
 def test_parity_tolerance_override_changes_the_verdict_and_says_so(tmp_path, fixtures_dir):
     matched = fixtures_dir / "pipelines" / "seed-matched.json"
