@@ -21,9 +21,12 @@ from pathlib import Path
 import pytest
 
 from harness import cases
-from harness.cases import Case
+from harness.cases import Case, CaseSource
 from harness.compare.tolerance import parse_override
+from harness.dicom import DicomError
+from harness.models import ConversionError
 from harness.pipeline.code import CodePipeline
+from harness.pipeline.params import PipelineSpecError
 from harness.pipeline.spec import Pipeline
 from harness.report import json_report, terminal
 from harness.results import CaseResult, Report, RunResult
@@ -176,20 +179,22 @@ def parity_check(
             raise pytest.UsageError(
                 f"pipeline {pipeline.name!r} lists no cases: give cases=[...] to parity_check"
             )
-        chosen = (
-            _with_ids(pipeline, cases)
-            if cases is not None
-            else [source.load() for source in pipeline.cases]
-        )
+        chosen = _with_ids(pipeline, cases) if cases is not None else list(pipeline.cases)
         runs, failed = [], []
         for case in chosen:
+            if isinstance(case, CaseSource):  # loaded here: a bad file is that case's error
+                try:
+                    case = case.load()
+                except (DicomError, PipelineSpecError, ConversionError, OSError) as e:
+                    failed.append(f"case {case.id}: could not be loaded: {e}")
+                    continue
             run = parity_run(pipeline, case)
             runs.append(run)
             if not run.passed:
                 failed.append(f"case {_case_id(case)}: {terminal.explain(run)}")
         if failed:
             pytest.fail(
-                f"{len(failed)} of {len(runs)} case(s) of {pipeline.name} do not pass:\n"
+                f"{len(failed)} of {len(chosen)} case(s) of {pipeline.name} do not pass:\n"
                 + "\n".join(failed),
                 pytrace=False,
             )

@@ -34,6 +34,7 @@ from harness.compare.stages import compare_run, coverage, fold_layers, unjudged
 from harness.compare.tolerance import Override, policy
 from harness.diagnose.run import diagnose_steps
 from harness.pipeline.code import CodePipeline
+from harness.pipeline.params import PipelineSpecError
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.results import RunResult
 from harness.runtimes import python_ref, tf_runtime
@@ -530,6 +531,9 @@ def stage_order(stage_names: Sequence[str], reference: RuntimeOutput) -> tuple[s
 def _crashed(result: RunResult, error: Exception) -> RunResult:
     """`result` as an error that names what broke in the harness and where; the stages it
     had already compared are kept."""
+    if isinstance(error, PipelineSpecError):  # the pipeline and this case do not fit: theirs
+        result.status, result.reason = "error", f"this case: {error}"
+        return result
     result.status, result.reason = "error", harness_error(error)
     return result
 

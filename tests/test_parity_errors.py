@@ -1,6 +1,8 @@
 """Bad input and broken pages in a real browser: clear errors, nothing gathered is lost."""
 
+import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from harness.suite import bundled_case
 pytestmark = pytest.mark.parity
 
 NORMALIZE = {"op": "normalize", "params": {"mean": "$mean", "std": "$std"}}
+REPO_SCAN = Path(__file__).parent.parent / "fixtures" / "dicom" / "synthetic_12bit_signed.dcm"
 
 
 @pytest.fixture
@@ -154,3 +157,59 @@ def test_parity_repeat_comparison_is_bitwise(fresh_page, a, b, identical, max_ab
         " return [d.identical, d.max_abs === Infinity ? 'inf' : d.max_abs]; }"
     )
     assert got == [identical, "inf" if max_abs == float("inf") else max_abs]
+
+
+BAD_OPS = """
+import numpy as np
+
+def bad(x, kind):
+    return {"none": None, "str": "hello", "dict": {"a": 1},
+            "complex": np.asarray(x, dtype=np.complex64),
+            "int64": np.full(np.shape(x), 2**40, dtype=np.int64),
+            "ok": np.asarray(x, dtype=np.float32)}[kind]
+"""
+BAD_OPS_JS = """
+export function bad(x, settings) { return x.toFloat(); }
+"""
+
+
+@pytest.mark.parametrize(
+    "kind, said",
+    [
+        ("none", "returned None: an op returns its output"),
+        ("str", "returned a str: an op returns a numpy array or a TF tensor"),
+        ("dict", "returned a dict"),
+        ("complex", "returned complex64 values: TF.js holds float32, int32 and bool only"),
+        ("int64", "returned int64 values outside int32 (e.g. 1099511627776)"),
+    ],
+)
+def test_a_users_python_op_returning_what_cannot_be_compared_is_said(kind, said):
+    from harness.runtimes.python_ref import OpOutputError, op_output
+
+    ops = {}
+    exec(BAD_OPS, ops)
+    with pytest.raises(OpOutputError, match=re.escape(f"step 'b' (python op 'bad') {said}")):
+        op_output(ops["bad"](np.arange(4.0), kind), "b", "bad")
+    assert op_output(ops["bad"](np.arange(4.0), "ok"), "b", "bad").dtype == np.float32
+
+
+def test_parity_a_bad_python_op_is_that_cases_error_at_its_step(parity_harness, tmp_path):
+    """None from the user's op on every case: each case's run is an error at that step,
+    naming the side and what came back; no case stops the others."""
+    from harness.pipeline.spec import load
+
+    (tmp_path / "web").mkdir()
+    (tmp_path / "my_ops.py").write_text(BAD_OPS)
+    (tmp_path / "web" / "ops.js").write_text(BAD_OPS_JS)
+    spec = {
+        "name": "bad-op",
+        "ops": {"bad": {"python": "my_ops.py:bad", "js": "web/ops.js#bad"}},
+        "steps": [{"op": "decode"}, {"name": "b", "op": "bad", "params": {"kind": "none"}}],
+        "cases": [{"file": str(REPO_SCAN)}],
+    }
+    path = tmp_path / "p.json"
+    path.write_text(__import__("json").dumps(spec))
+    pipeline = load(path)
+    run = parity_harness.run(pipeline, pipeline.cases[0].load(), "chromium", "wasm")
+    assert run.status == "error" and "b: step 'b' (python op 'bad') returned None" in run.reason
+    assert not any(s.hints for s in run.stages)  # nothing to explain: nothing was compared

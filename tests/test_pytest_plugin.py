@@ -63,3 +63,25 @@ def test_parity_the_import_shims_match_the_installed_libraries(parity_harness):
     page = parity_harness.backend_page("chromium", "cpu").page
     for path, text in shims.generated(page).items():
         assert path.read_text() == text, f"{path.name} is stale: python -m harness.runtimes.shims"
+
+
+@pytest.mark.parity_backends("wasm")
+def test_parity_check_a_case_that_cannot_load_is_that_cases_error(
+    parity_check, tmp_path, fixtures_dir
+):
+    """A corrupt file among a pipeline's cases fails the check naming that case; the other
+    cases still run (they are in the check's runs)."""
+    import json
+
+    corrupt = tmp_path / "corrupt.dcm"
+    corrupt.write_bytes(b"DICM" + b"\0" * 64)
+    seed_matched = json.loads((fixtures_dir / "pipelines" / "seed-matched.json").read_text())
+    pipeline = tmp_path / "p.json"
+    pipeline.write_text(
+        json.dumps({**seed_matched, "cases": [{"dicom": str(corrupt)}, {"dicom": str(SCAN)}]})
+    )
+    with pytest.raises(pytest.fail.Exception) as failed:
+        parity_check(pipeline)
+    text = str(failed.value)
+    assert "1 of 2 case(s)" in text and "corrupt.dcm: could not be loaded" in text
+    assert "examples_overlay.dcm" not in text  # the good case ran, and passed

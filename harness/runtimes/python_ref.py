@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -49,13 +50,13 @@ def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
                     x, previous = None, step.name
                     continue
                 x = outs[outputs[0].node]
+            elif step.custom is not None:
+                x = op_output(step.custom.python_function(x, **settings), step.name, step.op)
             else:
-                op = step.custom.python_function if step.custom else PYTHON_OPS[step.op]
-                x = np.asarray(op(x, **settings))
+                x = np.asarray(PYTHON_OPS[step.op](x, **settings))
         except (Exception, SystemExit) as e:  # the op failed (sys.exit in a custom op too)
-            failure = StageFailure(
-                step.name, f"Python {step.op} failed: {e}", traceback.format_exc()
-            )
+            said = str(e) if isinstance(e, OpOutputError) else f"Python {step.op} failed: {e}"
+            failure = StageFailure(step.name, said, traceback.format_exc())
             return RuntimeOutput(
                 stages,
                 {step.name: failure},
@@ -67,6 +68,45 @@ def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
     return RuntimeOutput(
         stages, timings={"compute": time.perf_counter() - t0}, composites=composites
     )
+
+
+INT32 = np.iinfo(np.int32)
+
+
+class OpOutputError(ValueError):
+    """A user's Python op gave back something the page cannot be compared with."""
+
+
+def op_output(value: Any, step: str, op: str) -> np.ndarray:
+    """What a user's Python op returned, as an array the page can be compared with and fed:
+    a numpy array or scalar, or a TF tensor (anything with .numpy()), of a bool, integer or
+    float dtype; integers within int32 (TF.js's widest). Raises OpOutputError naming the step,
+    the side and what came back."""
+    where = f"step {step!r} (python op {op!r}) returned"
+    if value is None:
+        raise OpOutputError(f"{where} None: an op returns its output (a numpy array or tensor)")
+    if hasattr(value, "numpy") and callable(value.numpy):
+        value = value.numpy()
+    if not isinstance(value, np.ndarray | np.generic | int | float | bool | list | tuple):
+        raise OpOutputError(
+            f"{where} a {type(value).__name__}: an op returns a numpy array or a TF tensor"
+        )
+    try:
+        a = np.asarray(value)
+    except ValueError as e:  # ragged lists
+        raise OpOutputError(f"{where} a {type(value).__name__} that is no array ({e})") from None
+    if a.dtype.kind not in "biuf":
+        raise OpOutputError(
+            f"{where} {a.dtype} values: TF.js holds float32, int32 and bool only, so they cannot "
+            "be compared (return real numbers)"
+        )
+    if a.dtype.kind in "iu" and a.size and (a.min() < INT32.min or a.max() > INT32.max):
+        worst = int(a.max()) if a.max() > INT32.max else int(a.min())
+        raise OpOutputError(
+            f"{where} {a.dtype} values outside int32 (e.g. {worst}): TF.js has no int64, so the "
+            "page can neither hold them nor be fed them; cast or rescale on the Python side"
+        )
+    return a
 
 
 def several_tensors(stage: str, parts: Mapping[str, str], step: str) -> str:
