@@ -33,7 +33,7 @@ def test_reference_is_computed_once_while_it_fits():
 
 def test_least_recently_used_reference_goes_when_over_budget(monkeypatch):
     # each reference: 128 KiB input + 512 KiB float64 output; budget for two
-    monkeypatch.setattr(runner, "REFERENCE_CACHE_MB", 1.3)
+    monkeypatch.setenv("TFJS_PARITY_REFERENCE_CACHE_MB", "1.3")
     h = runner.Harness()
     one = h.reference(PIPELINE, case(1))
     two = h.reference(PIPELINE, case(2))
