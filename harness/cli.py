@@ -174,6 +174,14 @@ def _parser() -> argparse.ArgumentParser:
         "nodes (over a pipeline's own min_coverage); the share is always reported",
     )
     run.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="seconds each step (or your code between two taps) may take, in the page and in "
+        "Python, over a pipeline's own timeout (default 120); a step past it is that run's "
+        "error, naming the side, the step and the limit",
+    )
+    run.add_argument(
         "--out",
         type=Path,
         default=Path("parity-report"),
@@ -297,7 +305,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = Report(environment={})
     try:
         with Harness(
-            not args.no_isolated, not args.no_repeat, overrides, min_coverage=args.min_coverage
+            not args.no_isolated,
+            not args.no_repeat,
+            overrides,
+            min_coverage=args.min_coverage,
+            timeout=args.timeout,
         ) as h:
             run_suite(
                 h,
@@ -439,6 +451,16 @@ def _named_shape(text: str) -> tuple[str | None, tuple[int, ...]]:
             f"{text!r}: give positive sizes like 1,224,224,3 (or NAME=1,224,224,3)"
         )
     return (name or None), shape
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of seconds > 0")
+    return value
 
 
 def _share(text: str) -> float:

@@ -43,7 +43,10 @@ def run(
     (Harness.run made it and found the page)."""
     url = harness.server.serve_module(pipeline.js_module, pipeline.serve)
     candidate = harness.on_page(
-        result.browser, result.backend, lambda: page.run_code(pipeline, case, url)
+        result.browser,
+        result.backend,
+        lambda: page.run_code(pipeline, case, url, harness.step_timeout(pipeline)),
+        unplaced=python_code.UNPLACED,
     )
     try:
         _compare(harness, result, pipeline, case, reference, candidate, page.info.precision, url)
@@ -57,7 +60,8 @@ def run(
 def reference(harness: Harness, pipeline: CodePipeline, case: Case) -> RuntimeOutput:
     """The user's Python function's taps, once per (pipeline, file) whatever the backends."""
     return harness.cached_reference(
-        _reference_key(pipeline, case), lambda: python_code.run(pipeline, case)
+        _reference_key(pipeline, case),
+        lambda: python_code.run(pipeline, case, harness.step_timeout(pipeline)),
     )
 
 
@@ -119,7 +123,11 @@ def _compare(
 
 
 def _placed(failure: StageFailure, out: RuntimeOutput, order: list[str]) -> StageFailure:
-    """At the first tap (in the comparison's order) the failing side did not reach."""
+    """At the first tap (in the comparison's order) the failing side did not reach: after
+    the last one it said it reached, when its taps were lost with it."""
+    if failure.after in order:
+        later = order[order.index(failure.after) + 1 :]
+        return dataclasses.replace(failure, stage=later[0] if later else END)
     stage = next((n for n in order if n not in out.stages), END)
     return dataclasses.replace(failure, stage=stage)
 

@@ -70,6 +70,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "nodes (over a pipeline's own min_coverage)",
     )
     group.addoption(
+        "--parity-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds each step (or the code between two taps) may take on each side, over a "
+        "pipeline's own timeout (default 120)",
+    )
+    group.addoption(
         "--parity-out",
         type=Path,
         default=None,
@@ -129,7 +137,8 @@ def parity_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
     """The loopback server and the browsers, started once per session (per xdist worker)."""
     overrides = [parse_override(t) for t in pytestconfig.getoption("parity_tolerance")]
     minimum = pytestconfig.getoption("parity_min_coverage")
-    with Harness(overrides=overrides, min_coverage=minimum) as harness:
+    timeout = pytestconfig.getoption("parity_timeout")
+    with Harness(overrides=overrides, min_coverage=minimum, timeout=timeout) as harness:
         yield harness
         pytestconfig.stash[_SESSION_KEY] = {
             "environment": harness.environment(),

@@ -81,6 +81,9 @@ class Timings:
             self.seconds[name] += seconds
 
 
+DEFAULT_TIMEOUT = 120.0  # seconds a step may take on each side, unless told otherwise
+
+
 def launch(browser: str) -> Driver:
     if browser == "chromium":
         return ChromiumDriver()
@@ -97,18 +100,22 @@ class Harness:
         overrides: Sequence[Override] = (),
         hints: bool = True,
         min_coverage: float | None = None,
+        timeout: float | None = None,
     ) -> None:
         """`isolated`: also run each JS stage on Python's input to it (own vs inherited error);
         `repeat`: run each chained run twice and report whether the two are bitwise identical;
         `overrides`: tolerance overrides from the command line; `hints`: for stages that
         differ in semantics, search the Python op's settings for the one TF.js matches;
         `min_coverage`: the share of each model's layers or nodes a run must compare (0..1),
-        over the pipeline's own `min_coverage`."""
+        over the pipeline's own `min_coverage`; `timeout`: seconds each step (or the code
+        between two taps) may take on each side, over the pipeline's own `timeout` (default
+        DEFAULT_TIMEOUT)."""
         self.min_coverage = min_coverage
         self.isolated = isolated
         self.repeat = repeat
         self.overrides = tuple(overrides)
         self.hints = hints
+        self.timeout = timeout
         self._reference_mb = paths.reference_cache_mb()  # ValueError: a bad setting, said
         paths.check_cache()
         self.timings = Timings()
@@ -164,7 +171,8 @@ class Harness:
     def reference(self, pipeline: Pipeline, case: Case) -> RuntimeOutput:
         """The Python outputs, computed once per (Python steps, input bytes, case parameters)."""
         return self.cached_reference(
-            reference_key(pipeline, case), lambda: python_ref.run(pipeline, case)
+            reference_key(pipeline, case),
+            lambda: python_ref.run(pipeline, case, self.step_timeout(pipeline)),
         )
 
     def cached_reference(self, key: str, compute: Callable[[], RuntimeOutput]) -> RuntimeOutput:
@@ -318,10 +326,15 @@ class Harness:
         except models.ConversionError as e:
             result.status, result.reason = "error", str(e)
             return result
-        candidate = on_page(lambda: page.run(pipeline, case, js_steps, repeat=self.repeat))
+        limit = self.step_timeout(pipeline)
+        candidate = on_page(
+            lambda: page.run(pipeline, case, js_steps, repeat=self.repeat, timeout=limit)
+        )
         isolated = None
         if self.isolated and not candidate.failures:
-            isolated = on_page(lambda: page.run_isolated(pipeline, js_steps, reference))
+            isolated = on_page(
+                lambda: page.run_isolated(pipeline, js_steps, reference, timeout=limit)
+            )
         try:
             self._compare(result, pipeline, case, reference, candidate, isolated, page.info)
         finally:  # the page drops what it held for these calls; pulls count as transfer
@@ -472,17 +485,34 @@ class Harness:
                     )
             stage.hints = self._hints[key]
 
+    def step_timeout(self, pipeline: Pipeline | CodePipeline) -> float:
+        """Seconds each step (or the code between two taps) may take on each side."""
+        if self.timeout is not None:
+            return self.timeout
+        return pipeline.timeout if pipeline.timeout is not None else DEFAULT_TIMEOUT
+
     def on_page(
-        self, browser: str, variant: str, call: Callable[[], RuntimeOutput]
+        self,
+        browser: str,
+        variant: str,
+        call: Callable[[], RuntimeOutput],
+        unplaced: str = INPUT_STAGE,
     ) -> RuntimeOutput:
         """Run `call` on the variant's page; a page that crashed or hung is dropped (the next
-        use opens a fresh one) and becomes a failure, so the other runs go on."""
+        use opens a fresh one) and becomes an error of the step it was on (the page's last
+        progress mark; `unplaced` when it had said none, or was on a tap of the user's code,
+        which the code pipeline places), so the other runs go on."""
         try:
             out = call()
         except PageError as e:
             self.session(browser).forget(variant)
-            failure = StageFailure(INPUT_STAGE, with_console(str(e), e.console), harness=True)
-            out = RuntimeOutput({}, {INPUT_STAGE: failure})
+            kind, _, name = (e.at or "").partition(" ")
+            stage = name if kind == "step" else unplaced
+            after = name if kind == "tap" else None
+            failure = StageFailure(
+                stage, with_console(str(e), e.console), harness=True, after=after
+            )
+            out = RuntimeOutput({}, {stage: failure})
         for phase in ("compute", "transfer"):
             self.timings.add(phase, out.timings.get(phase, 0.0))
         return out

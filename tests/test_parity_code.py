@@ -40,7 +40,7 @@ export async function run({ bytes }, tap) {
 
 def project(tmp_path: Path, python: str = PYTHON_OK, js: str = JS_OK, **extra) -> Path:
     """A user's project: user_code.py, web/app.js and the pipeline file naming them."""
-    (tmp_path / "web").mkdir(exist_ok=True)
+    (tmp_path / "web").mkdir(parents=True, exist_ok=True)
     (tmp_path / "user_code.py").write_text(textwrap.dedent(python))
     (tmp_path / "web" / "app.js").write_text(textwrap.dedent(js))
     pipeline = {
@@ -317,3 +317,28 @@ def test_a_custom_op_cannot_take_a_catalogue_name(tmp_path):
         PipelineSpecError, match=r"ops\.resize: the catalogue has an op of that name"
     ):
         spec.load(path)
+
+
+def test_parity_code_that_stalls_between_taps_is_an_error_after_its_last_tap(
+    parity_harness, tmp_path
+):
+    """`timeout` bounds the time before the first tap, between taps and after the last, on
+    each side: each stall is that run's error, naming the side and the last tap reached."""
+    python = PYTHON_OK.replace('tap("scaled"', '__import__("time").sleep(30)\n    tap("scaled"')
+    slow_py = project(tmp_path / "py", python=python, timeout=2)
+    run = run_one(parity_harness, slow_py)
+    assert run.status == "error"
+    assert "Python code (user_code.py:run) after tap 'bytes' did not finish within 2 s" in (
+        run.reason
+    )
+    js = JS_OK.replace(
+        "tap('scaled'",
+        "{ const end = Date.now() + 600000; while (Date.now() < end) {} }\n  tap('scaled'",
+    )
+    slow_js = project(tmp_path / "js", js=js, timeout=2)
+    run = run_one(parity_harness, slow_js)
+    assert run.status == "error"
+    assert "js: the code after tap 'bytes' did not finish within 2 s (--timeout)" in run.reason
+    # the page, closed, took its taps with it: the error is placed after the last tap it said
+    scaled = next(s for s in run.stages if s.name == "scaled")
+    assert scaled.verdict == "error" and "did not finish" in scaled.message

@@ -97,7 +97,7 @@ def test_parity_unsupported_browser_is_an_error_run_and_others_go_on(parity_harn
 def test_parity_hung_page_times_out_and_the_browser_lives_on(parity_harness, chromium):
     page = chromium.driver.open_page(f"{parity_harness.server.origin}/index.html")
     t0 = time.perf_counter()
-    with pytest.raises(PageTimeout, match="did not answer within 2 s"):
+    with pytest.raises(PageTimeout, match="js: the page did not answer within 2 s"):
         page.evaluate("() => { while (true) {} }", timeout=2)
     assert time.perf_counter() - t0 < 15
     other = chromium.driver.open_page(f"{parity_harness.server.origin}/index.html")
@@ -213,3 +213,64 @@ def test_parity_a_bad_python_op_is_that_cases_error_at_its_step(parity_harness, 
     run = parity_harness.run(pipeline, pipeline.cases[0].load(), "chromium", "wasm")
     assert run.status == "error" and "b: step 'b' (python op 'bad') returned None" in run.reason
     assert not any(s.hints for s in run.stages)  # nothing to explain: nothing was compared
+
+
+SLOW_OPS = """
+import time
+import numpy as np
+
+def slow(x, seconds):
+    time.sleep(seconds)
+    return np.asarray(x, dtype=np.float32)
+
+def fine(x):
+    return np.asarray(x, dtype=np.float32)
+"""
+SLOW_OPS_JS = """
+export function slow(x, { seconds }) { return x.toFloat(); }
+export function fine(x) { return x.toFloat(); }
+export function hang(x) { const end = Date.now() + 600000; while (Date.now() < end) {} return x; }
+"""
+
+
+def slow_pipeline(tmp_path, steps, timeout=2):
+    from harness.pipeline.spec import load
+
+    (tmp_path / "web").mkdir(exist_ok=True)
+    (tmp_path / "my_ops.py").write_text(SLOW_OPS)
+    (tmp_path / "web" / "ops.js").write_text(SLOW_OPS_JS)
+    ops = {
+        name: {"python": f"my_ops.py:{py}", "js": f"web/ops.js#{js}"}
+        for name, py, js in (("slow", "slow", "slow"), ("fine", "fine", "fine"),
+                             ("hang", "fine", "hang"))
+    }  # fmt: skip
+    spec = {"name": "slow", "ops": ops, "timeout": timeout, "steps": [{"op": "decode"}, *steps],
+            "cases": [{"file": str(REPO_SCAN)}]}  # fmt: skip
+    path = tmp_path / "p.json"
+    path.write_text(__import__("json").dumps(spec))
+    return load(path)
+
+
+def test_parity_a_step_past_the_timeout_is_an_error_at_that_step_on_its_side(
+    parity_harness, tmp_path
+):
+    """The pipeline's `timeout` bounds each step on each side: a JS op that hangs is an error
+    at its step naming js and the limit, a Python op that sleeps one naming python; the page
+    is replaced, and the next case runs (here: the next run)."""
+    hang = slow_pipeline(
+        tmp_path, [{"name": "first", "op": "fine"}, {"name": "stuck", "op": "hang"}]
+    )
+    t0 = time.perf_counter()
+    run = parity_harness.run(hang, hang.cases[0].load(), "chromium", "wasm")
+    assert run.status == "error"
+    assert "stuck: js: step 'stuck' did not finish within 2 s (--timeout)" in run.reason
+    stuck = next(s for s in run.stages if s.name == "stuck")
+    assert stuck.verdict == "error" and stuck.own_error_class is None
+    assert all(s.verdict != "fail" for s in run.stages)  # no class of the user's numbers
+    assert time.perf_counter() - t0 < 60
+    sleepy = slow_pipeline(tmp_path, [{"name": "nap", "op": "slow", "params": {"seconds": 30}}])
+    run = parity_harness.run(sleepy, sleepy.cases[0].load(), "chromium", "wasm")
+    assert run.status == "error"
+    assert "step 'nap' (python op 'slow') did not finish within 2 s (--timeout)" in run.reason
+    fine = slow_pipeline(tmp_path, [{"name": "ok", "op": "fine"}])
+    assert parity_harness.run(fine, fine.cases[0].load(), "chromium", "wasm").passed

@@ -402,7 +402,9 @@ def _not_compared(
         if arr is None and out.failure and out.failure.stage == name:
             why.append(f"{side} failed here: {out.failure.message}")
             ours |= out.failure.harness
-    verdict = ("error" if ours else "fail") if why and is_first_gap else "not_run"
+    # the harness's own failure (a page that died or hung at this step) is this stage's error
+    # wherever it is; the user's failure is judged at the first stage missing
+    verdict = "error" if ours else ("fail" if why and is_first_gap else "not_run")
     if not why and not reference.failure and not candidate.failure:
         # both sides finished: the stage exists on one side only (a model layer or node the
         # other side's model does not have under this name)

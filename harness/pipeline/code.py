@@ -42,6 +42,8 @@ class CodePipeline:
     tolerance: dict[str, dict[str, Any]] = field(default_factory=dict)  # by tap
     description: str = ""
     expect: dict[str, Expectation] = field(default_factory=dict)  # by tap
+    # seconds the code may take between two taps, on each side (None: the run's --timeout)
+    timeout: float | None = None
     source: str | None = None
     cases: tuple[CaseSource, ...] = ()
 

@@ -64,6 +64,7 @@ class Pipeline:
     cases: tuple[CaseSource, ...] = ()  # the pipeline file's own cases, if it lists any
     # each model step must compare at least this share of its layers or nodes (0..1)
     min_coverage: float | None = None
+    timeout: float | None = None  # seconds each step may take, on each side (None: the run's)
     stage_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -95,7 +96,11 @@ def parse(spec: Any, source: str | None = None) -> Pipeline | CodePipeline:
         raise PipelineSpecError(f"{where}: a pipeline is a JSON object, got {type(spec).__name__}")
     if "code" in spec:
         return _parse_code_pipeline(spec, source, where)
-    _only(spec, {"name", "description", "steps", "expect", "cases", "ops", "min_coverage"}, where)
+    _only(
+        spec,
+        {"name", "description", "steps", "expect", "cases", "ops", "min_coverage", "timeout"},
+        where,
+    )
     name, base = _name(spec, where), _base(source)
     raw_steps = spec.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
@@ -124,6 +129,7 @@ def parse(spec: Any, source: str | None = None) -> Pipeline | CodePipeline:
         source=source,
         cases=_cases(spec, base, where),
         min_coverage=parse_coverage(spec.get("min_coverage"), f"{where}.min_coverage"),
+        timeout=parse_timeout(spec.get("timeout"), f"{where}.timeout"),
     )
 
 
@@ -136,8 +142,19 @@ def parse_coverage(value: Any, where: str) -> float | None:
     return float(value)
 
 
+def parse_timeout(value: Any, where: str) -> float | None:
+    """Seconds a step (or the code between two taps) may take on each side: > 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise PipelineSpecError(f"{where}: seconds a step may take on each side, a number > 0")
+    if value == float("inf"):
+        raise PipelineSpecError(f"{where}: a finite number of seconds")
+    return float(value)
+
+
 def _parse_code_pipeline(spec: dict, source: str | None, where: str) -> CodePipeline:
-    _only(spec, {"name", "description", "code", "tolerance", "expect", "cases"}, where)
+    _only(spec, {"name", "description", "code", "tolerance", "expect", "cases", "timeout"}, where)
     name, base = _name(spec, where), _base(source)
     python, function, module, export, serve = parse_code(spec["code"], base, f"{where}.code")
     tolerance = _object(spec, "tolerance", where)
@@ -155,6 +172,7 @@ def _parse_code_pipeline(spec: dict, source: str | None, where: str) -> CodePipe
         expect=parse_expect(spec.get("expect"), f"{where}.expect", None, taps=True),
         source=source,
         cases=_cases(spec, base, where),
+        timeout=parse_timeout(spec.get("timeout"), f"{where}.timeout"),
     )
 
 

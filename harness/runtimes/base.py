@@ -16,6 +16,9 @@ class StageFailure:
     # the harness could not do its part (a page that hung or crashed, a tap it cannot read
     # back): an error of the run, never a class of the user's numbers
     harness: bool = False
+    # the last tap the failing side reached, when its taps were lost with it (a page that hung
+    # or died): the failure is placed at the tap after it
+    after: str | None = None
 
 
 @dataclass

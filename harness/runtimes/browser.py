@@ -72,7 +72,8 @@ class BackendPage:
         args = {"steps": js_steps, "repeat": repeat}
         x = pipeline.input_of(case)
         given = {f"input/{k}": v for k, v in x.items()} if isinstance(x, Mapping) else {"input": x}
-        answer, out = self._call("run", args, given, timeout)
+        passes = 2 if repeat else 1
+        answer, out = self._call("run", args, given, timeout, len(js_steps) * passes)
         failure = None
         if answer["failure"]:
             f = answer["failure"]
@@ -101,7 +102,7 @@ class BackendPage:
             "exportName": pipeline.js_export,
             "fileName": Path(case.meta.get("source", case.id)).name,
         }
-        answer, out = self._call("runCode", args, {"file": case.file}, timeout)
+        answer, out = self._call("runCode", args, {"file": case.file}, timeout, None)
         f = answer["failure"]
         if f:
             if f.get("loading"):
@@ -161,7 +162,7 @@ class BackendPage:
                     if name.startswith(f"{step.name}/")
                 )
         steps = [s for s in js_steps if s["name"] in alone]
-        answer, out = self._call("runIsolated", {"steps": steps}, inputs, timeout)
+        answer, out = self._call("runIsolated", {"steps": steps}, inputs, timeout, len(steps))
         for f in answer["failures"]:
             out.failures[f["stage"]] = StageFailure(
                 f["stage"], f"JS exception: {f['message']}", f.get("stack")
@@ -174,10 +175,19 @@ class BackendPage:
         return out
 
     def _call(
-        self, method: str, args: dict[str, Any], inputs: dict[str, np.ndarray], timeout: float
+        self,
+        method: str,
+        args: dict[str, Any],
+        inputs: dict[str, np.ndarray],
+        timeout: float,
+        steps: int | None,
     ) -> tuple[dict[str, Any], RuntimeOutput]:
         """Offer the inputs as one bundle, run `window.parity[method]`; its stages stay in the
-        page and are pulled as the comparison reads them (out.stages, a PulledStages)."""
+        page and are pulled as the comparison reads them (out.stages, a PulledStages).
+        `timeout`: seconds for each step (or between taps) the page marks; in all, that for
+        each of `steps` and two more (loading, uploads), or for a code pipeline, whose taps
+        are not known before, an hour."""
+        overall = timeout * (steps + 2) if steps is not None else max(3600.0, timeout * 2)
         run_id = secrets.token_hex(8)
         self._server.offer_inputs(run_id, inputs)
         t0 = time.perf_counter()
@@ -185,7 +195,8 @@ class BackendPage:
             answer = self.page.evaluate(
                 f"args => window.parity.{method}(args)",
                 {"runId": run_id, "inputKey": run_id, **args},
-                timeout,
+                overall,
+                step=timeout,
             )
         finally:  # a page that died or hung raises PageError; JS exceptions are in `answer`
             self._server.withdraw_input(run_id)

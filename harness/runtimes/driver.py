@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
@@ -36,6 +37,9 @@ WEBGPU_ARGS = (
 )
 
 
+PROGRESS = "parity:"  # the page's progress marks on its console (web/page/page.js progress)
+
+
 class BrowserUnavailable(RuntimeError):
     """The browser cannot be launched here; the message says what to install."""
 
@@ -43,20 +47,34 @@ class BrowserUnavailable(RuntimeError):
 class PageError(RuntimeError):
     """JS failed in the page, or the page died; carries the JS stack and console lines."""
 
-    def __init__(self, message: str, stack: str | None = None, console: list[str] | None = None):
+    def __init__(
+        self,
+        message: str,
+        stack: str | None = None,
+        console: list[str] | None = None,
+        at: str | None = None,
+    ):
         super().__init__(message)
         self.stack = stack
         self.console = console or []
+        self.at = at  # the step ("step resize") or tap the page was on, when it said
 
 
 class PageTimeout(PageError):
-    pass
+    """The page did not answer in time; `at` is the step (or tap) it was on, when it said."""
+
+    def __init__(self, message: str, console: list[str] | None = None, at: str | None = None):
+        super().__init__(message, console=console, at=at)
 
 
 class Page(Protocol):
     console: list[str]
+    # the page's last progress mark ("step resize", "tap pixels") and when it came (monotonic)
+    progress: tuple[str, float] | None
 
-    def evaluate(self, expression: str, arg: Any = None, timeout: float = 120.0) -> Any: ...
+    def evaluate(
+        self, expression: str, arg: Any = None, timeout: float = 120.0, step: float | None = None
+    ) -> Any: ...
     def close(self) -> None: ...
 
 
@@ -99,6 +117,28 @@ class _Loop:
             with self._lock:
                 self._pending.discard(future)
 
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        """Start `coro` on the loop; `wait` for it (in slices, if the caller likes)."""
+        with self._lock:
+            if self.stopped:
+                coro.close()
+                raise PageError("the browser was closed (the run is stopping)")
+            future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+            self._pending.add(future)
+            future.add_done_callback(self._done)
+        return future
+
+    def _done(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def wait(self, future: concurrent.futures.Future[Any], timeout: float | None) -> Any:
+        """The result of a submitted call; TimeoutError leaves it running."""
+        try:
+            return future.result(timeout)
+        except concurrent.futures.CancelledError:
+            raise PageError("the browser was closed (the run is stopping)") from None
+
     def stop(self) -> None:
         with self._lock:
             self.stopped = True
@@ -135,32 +175,76 @@ class PlaywrightPage:
         self._driver = driver
         self._page = page
         self.console: list[str] = []
+        self.progress: tuple[str, float] | None = None
         self.crashed = False
 
+    def _on_console(self, message: Any) -> None:
+        text = message.text
+        if text.startswith(PROGRESS):  # the page's own marks: progress, not console output
+            self.progress = (text[len(PROGRESS) :], time.monotonic())
+        else:
+            self.console.append(f"[{message.type}] {text}")
+
     def listen(self) -> None:  # on the loop thread
-        self._page.on("console", lambda m: self.console.append(f"[{m.type}] {m.text}"))
+        self._page.on("console", self._on_console)
         self._page.on("pageerror", lambda e: self.console.append(f"[pageerror] {e}"))
         self._page.on("crash", lambda _p: setattr(self, "crashed", True))
 
-    def evaluate(self, expression: str, arg: Any = None, timeout: float = 120.0) -> Any:
+    def evaluate(
+        self, expression: str, arg: Any = None, timeout: float = 120.0, step: float | None = None
+    ) -> Any:
+        """`expression` evaluated in the page, within `timeout` seconds in all and, with
+        `step`, within `step` seconds of the page's last progress mark (each step or tap
+        gets `step` seconds). A page past either is closed: PageTimeout naming where it was."""
         from playwright.async_api import Error as PlaywrightError
 
         if self.crashed:
             raise PageError("the page has crashed", console=self.console[-20:])
+        self.progress = None
+        started = time.monotonic()
+        future = self._driver._loop.submit(self._page.evaluate(expression, arg))
         try:
-            return self._driver._loop.run(self._page.evaluate(expression, arg), timeout)
+            while True:
+                since = self.progress[1] if self.progress else started
+                now = time.monotonic()
+                left = timeout - (now - started)
+                if step is not None:
+                    left = min(left, step - (now - since))
+                if left <= 0:
+                    raise concurrent.futures.TimeoutError
+                try:
+                    return self._driver._loop.wait(future, min(left, 0.5))
+                except concurrent.futures.TimeoutError:
+                    continue
         except concurrent.futures.TimeoutError:
+            future.cancel()
             self.close()
+            at = self.progress[0] if self.progress else None
+            over_step = step is not None and time.monotonic() - started < timeout
+            if over_step and at:
+                kind, _, name = at.partition(" ")
+                what = f"step {name!r}" if kind == "step" else f"the code after tap {name!r}"
+                text = f"js: {what} did not finish within {step:g} s (--timeout)"
+            elif over_step:
+                text = f"js: the page did not start within {step:g} s (--timeout)"
+            else:
+                text = f"js: the page did not answer within {timeout:.0f} s"
             raise PageTimeout(
-                f"the page did not answer within {timeout:.0f} s (closed it)",
-                console=self.console[-20:],
+                f"{text}; the page was closed", console=self.console[-20:], at=at
             ) from None
         except PlaywrightError as e:
             text = str(e)
             message, _, stack = text.partition("\n")
+            at = self.progress[0] if self.progress else None
             if self.crashed:
-                message = f"the page crashed: {message}"
-            raise PageError(message, stack=stack or None, console=self.console[-20:]) from None
+                where = f" at {at}" if at else ""
+                message = (
+                    f"the page crashed{where} (its renderer process died: out of memory, or "
+                    f"killed): {message}"
+                )
+            raise PageError(
+                message, stack=stack or None, console=self.console[-20:], at=at
+            ) from None
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -13,6 +13,7 @@ import numpy as np
 from harness.cases import Case
 from harness.pipeline.code import CodePipeline
 from harness.runtimes.base import RuntimeOutput, StageFailure
+from harness.runtimes.bounded import PythonTimeout, bounded
 
 HARNESS = Path(__file__).resolve().parents[1]
 # A failure's stage is set once both sides ran (the first tap the failing side did not reach).
@@ -23,9 +24,12 @@ class TapError(ValueError):
     """A tap call the harness cannot take (name used twice, not a tensor)."""
 
 
-def run(pipeline: CodePipeline, case: Case) -> RuntimeOutput:
-    """`function(path, tap)`; an exception stops the run and names the last tap reached."""
+def run(pipeline: CodePipeline, case: Case, timeout: float | None = None) -> RuntimeOutput:
+    """`function(path, tap)`; an exception stops the run and names the last tap reached; with
+    `timeout`, so does the code taking longer than that before its first tap, between two
+    taps or after its last."""
     taps: dict[str, np.ndarray] = {}
+    last_tap = [0.0]  # monotonic time of the last tap
 
     def tap(name: str, tensor: Any) -> None:
         if not isinstance(name, str) or not name:
@@ -36,18 +40,32 @@ def run(pipeline: CodePipeline, case: Case) -> RuntimeOutput:
                 "of its own"
             )
         taps[name] = as_array(name, tensor)
+        last_tap[0] = time.monotonic()
 
     path = Path(case.meta.get("source", ""))
     out = RuntimeOutput(taps)
     t0 = time.perf_counter()
-    try:
-        pipeline.python_function(path, tap)
-    except (Exception, SystemExit) as e:  # sys.exit() in the user's code ends their run only
+
+    def where() -> str:
         last = next(reversed(taps), None)
-        where = f"after tap {last!r}" if last else "before any tap"
+        return f"after tap {last!r}" if last else "before any tap"
+
+    try:
+        if timeout is None:
+            pipeline.python_function(path, tap)
+        else:
+            bounded(
+                lambda: pipeline.python_function(path, tap),
+                timeout,
+                lambda: f"Python code ({pipeline.python}) {where()}",
+                progress=lambda: last_tap[0],
+            )
+    except PythonTimeout as e:
+        out.failures[UNPLACED] = StageFailure(UNPLACED, str(e))
+    except (Exception, SystemExit) as e:  # sys.exit() in the user's code ends their run only
         out.failures[UNPLACED] = StageFailure(
             UNPLACED,
-            f"Python code ({pipeline.python}) raised {type(e).__name__} {where}: {e}",
+            f"Python code ({pipeline.python}) raised {type(e).__name__} {where()}: {e}",
             _user_traceback(e),
         )
     out.timings["compute"] = time.perf_counter() - t0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from collections.abc import Mapping
@@ -15,12 +16,13 @@ from harness.compare.op_terms import step_terms
 from harness.pipeline.catalogue import PYTHON_OPS
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.runtimes.base import RuntimeOutput, StageFailure
+from harness.runtimes.bounded import PythonTimeout, bounded
 from harness.runtimes.tf_budgets import model_terms
 from harness.runtimes.tf_graph_budgets import graph_terms
 from harness.runtimes.tf_models import ModelInput, model_layers, model_signature
 
 
-def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
+def run(pipeline: Pipeline, case: Case, timeout: float | None = None) -> RuntimeOutput:
     """Every stage's output, in order; stops at the first failing step and says why.
 
     A case with several named inputs has stages "input/<name>" (a composite "input"); a model
@@ -51,11 +53,15 @@ def run(pipeline: Pipeline, case: Case) -> RuntimeOutput:
                     continue
                 x = outs[outputs[0].node]
             elif step.custom is not None:
-                x = op_output(step.custom.python_function(x, **settings), step.name, step.op)
+                call = functools.partial(step.custom.python_function, x, **settings)
+                what = f"step {step.name!r} (python op {step.op!r})"
+                value = call() if timeout is None else bounded(call, timeout, lambda w=what: w)
+                x = op_output(value, step.name, step.op)
             else:
                 x = np.asarray(PYTHON_OPS[step.op](x, **settings))
         except (Exception, SystemExit) as e:  # the op failed (sys.exit in a custom op too)
-            said = str(e) if isinstance(e, OpOutputError) else f"Python {step.op} failed: {e}"
+            plain = isinstance(e, OpOutputError | PythonTimeout)
+            said = str(e) if plain else f"Python {step.op} failed: {e}"
             failure = StageFailure(step.name, said, traceback.format_exc())
             return RuntimeOutput(
                 stages,

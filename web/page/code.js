@@ -37,6 +37,7 @@ export async function runTapped(fn, file) {
     names.add(name);
     kept.push({ name, tensor: tf.keep(tensor.clone()) });
     last = name;
+    console.debug(`parity:tap ${name}`); // the harness bounds the time between taps by it
   };
   let error = null;
   try {

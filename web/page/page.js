@@ -7,6 +7,13 @@ import { tensorValues } from './values.js';
 const tf = globalThis.tf;
 const state = { token: null, backend: null, models: {} };
 
+// Which step the page is on, said on the console as it starts each: the harness reads it to
+// bound each step's time (--timeout) and, when the page hangs or its renderer dies, to name
+// the step that was running (a dead page cannot be asked).
+function progress(what, name) {
+  console.debug(`parity:${what} ${name}`);
+}
+
 // Loads each model step's TF.js model once per page. A LayersModel gets a second model that
 // outputs every layer; a GraphModel is asked for the nodes the harness lists (`nodes`, the
 // converted graph's computing nodes, which Python evaluates under the same names).
@@ -325,6 +332,7 @@ async function runSteps(steps, given, computeMs, onStage, layers = true) {
     else for (const [name, t] of Object.entries(x)) onStage(`input/${name}`, t, await tensorValues(t));
     for (const step of steps) {
       current = step.name;
+      progress('step', step.name);
       if (!(x instanceof tf.Tensor) && step.op !== 'model') throw severalTensors(previous, x, step.name);
       const op = step.op === 'model' ? null : await opFor(step);
       if (step.op === 'model') await loadModels([step]); // once per page; earlier stages kept
@@ -518,6 +526,7 @@ async function runIsolated({ runId, steps, inputKey }) {
   const inputs = await fetchInputs(inputKey);
   for (const step of steps) {
     if (step.op === 'model' && !state.models[step.params.url]) continue;
+    progress('step', step.name);
     let x = null;
     let y = null;
     try {

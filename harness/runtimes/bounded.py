@@ -1,0 +1,48 @@
+"""Python work bounded in time: the user's op or code runs on a daemon thread, and the run goes
+on without it once the limit passes (a Python thread cannot be stopped; it is left to finish
+in the background and ends with the process)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+class PythonTimeout(RuntimeError):
+    """The work did not finish (or give a sign of progress) within its limit."""
+
+
+def bounded(
+    work: Callable[[], Any],
+    seconds: float,
+    what: Callable[[], str],
+    progress: Callable[[], float] | None = None,
+) -> Any:
+    """`work()`'s result, or its exception, within `seconds`; with `progress` (the monotonic
+    time of its last sign of progress, e.g. a tap), within `seconds` of that. Raises
+    PythonTimeout with `what()` (where it was, in the user's terms) once the limit passes."""
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as e:  # handed to the caller's thread, as raised
+            box["error"] = e
+        finally:
+            done.set()
+
+    started = time.monotonic()
+    threading.Thread(target=target, daemon=True, name="parity-python").start()
+    while not done.wait(0.05):
+        since = max(started, progress()) if progress is not None else started
+        if time.monotonic() - since > seconds:
+            raise PythonTimeout(
+                f"{what()} did not finish within {seconds:g} s (--timeout); left running in "
+                "the background"
+            )
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
