@@ -96,7 +96,7 @@ class _Loop:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self._pending: set[concurrent.futures.Future[Any]] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.stopped = False
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
@@ -125,7 +125,8 @@ class _Loop:
                 raise PageError("the browser was closed (the run is stopping)")
             future = asyncio.run_coroutine_threadsafe(coro, self.loop)
             self._pending.add(future)
-            future.add_done_callback(self._done)
+        # outside the lock: a future already done runs its callback here, at once
+        future.add_done_callback(self._done)
         return future
 
     def _done(self, future: concurrent.futures.Future[Any]) -> None:
