@@ -116,6 +116,8 @@ class Harness:
         self.overrides = tuple(overrides)
         self.hints = hints
         self.timeout = timeout
+        self._session_lock = threading.RLock()
+        self.restarts: dict[str, int] = {}  # browser -> how many times it died and was restarted
         self._reference_mb = paths.reference_cache_mb()  # ValueError: a bad setting, said
         paths.check_cache()
         self.timings = Timings()
@@ -151,17 +153,26 @@ class Harness:
         return self._server
 
     def session(self, browser: str) -> BrowserSession:
-        """The running browser; raises BrowserUnavailable (remembered) if it cannot start."""
+        """The running browser; raises BrowserUnavailable (remembered) if it cannot start. A
+        browser whose process (or Playwright driver) exited is started again, once per death:
+        the run that was on it is an error, the runs after it go on."""
         if browser in self._unavailable:
             raise BrowserUnavailable(self._unavailable[browser])
-        if browser not in self._sessions:
-            with self.timings.phase("browser_start"):
-                try:
-                    self._sessions[browser] = BrowserSession(launch(browser), self.server)
-                except BrowserUnavailable as e:
-                    self._unavailable[browser] = str(e)
-                    raise
-        return self._sessions[browser]
+        with self._session_lock:
+            old = self._sessions.get(browser)
+            if old is not None and not old.driver.alive:
+                self.restarts[browser] = self.restarts.get(browser, 0) + 1
+                with contextlib.suppress(Exception):
+                    old.driver.close(timeout=5.0)
+                del self._sessions[browser]
+            if browser not in self._sessions:
+                with self.timings.phase("browser_start"):
+                    try:
+                        self._sessions[browser] = BrowserSession(launch(browser), self.server)
+                    except BrowserUnavailable as e:
+                        self._unavailable[browser] = str(e)
+                        raise
+            return self._sessions[browser]
 
     def backend_page(self, browser: str, variant: str) -> BackendPage:
         session = self.session(browser)
@@ -505,7 +516,16 @@ class Harness:
         try:
             out = call()
         except PageError as e:
-            self.session(browser).forget(variant)
+            session = self._sessions.get(browser)
+            if session is not None and _browser_gone(session, e):
+                e = PageError(
+                    f"the browser process exited (or its driver did): {e}; the next run "
+                    "starts a new one",
+                    console=e.console,
+                    at=e.at,
+                )
+            elif session is not None:
+                session.forget(variant)
             kind, _, name = (e.at or "").partition(" ")
             stage = name if kind == "step" else unplaced
             after = name if kind == "tap" else None
@@ -523,6 +543,7 @@ class Harness:
             browsers[name] = {
                 "version": session.driver.version,
                 "backends": {v: _info_dict(session.probe(v)) for v in session.known_variants()},
+                "restarts": self.restarts.get(name, 0),  # the browser died and was restarted
             }
         for name, reason in self._unavailable.items():
             browsers[name] = {"version": None, "error": reason, "backends": {}}
@@ -556,6 +577,19 @@ def stage_order(stage_names: Sequence[str], reference: RuntimeOutput) -> tuple[s
                 order.append(owner)
     order += [n for n in reference.composites if n not in order]
     return (*order, *(n for n in stage_names if n not in order))
+
+
+def _browser_gone(session: BrowserSession, error: PageError) -> bool:
+    """The browser (or its driver) exited: a page closed under the harness ("Target page,
+    context or browser has been closed") while its browser's exit is still on its way is
+    given two seconds to say so."""
+    closed = "closed" in str(error).lower()
+    for _ in range(10 if closed else 1):
+        if not session.driver.alive:
+            return True
+        if closed:
+            time.sleep(0.2)
+    return False
 
 
 def _crashed(result: RunResult, error: Exception) -> RunResult:

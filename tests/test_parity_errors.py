@@ -274,3 +274,47 @@ def test_parity_a_step_past_the_timeout_is_an_error_at_that_step_on_its_side(
     assert "step 'nap' (python op 'slow') did not finish within 2 s (--timeout)" in run.reason
     fine = slow_pipeline(tmp_path, [{"name": "ok", "op": "fine"}])
     assert parity_harness.run(fine, fine.cases[0].load(), "chromium", "wasm").passed
+
+
+def own_browser_processes():
+    """The newest Chromium main process and Playwright driver among this test process's
+    children (the session's own harness has older ones)."""
+    import psutil
+
+    mine = psutil.Process().children(recursive=True)
+    browser = [p for p in mine if "chromium" in p.name() and "--type=" not in " ".join(p.cmdline())]
+    driver = [p for p in mine if "run-driver" in " ".join(p.cmdline())]
+    newest = sorted(browser, key=lambda p: p.create_time())[-1:]
+    return newest, sorted(driver, key=lambda p: p.create_time())[-1:]
+
+
+@pytest.mark.parametrize("victim", ["browser", "driver"])
+def test_parity_a_dead_browser_is_that_runs_error_and_the_next_run_starts_a_new_one(
+    tmp_path, victim
+):
+    """Killing the browser process (or the Playwright driver) by its PID while a step runs:
+    that run is an error saying the browser exited, a new browser is started once, and the
+    next run passes. Its own Harness: the session's browser is killed."""
+    import signal as signals
+    import threading
+
+    from harness.runner import Harness
+
+    slow = slow_pipeline(tmp_path, [{"name": "wait", "op": "slow", "params": {"seconds": 0}}])
+    sleepy_js = SLOW_OPS_JS.replace(
+        "export function slow(x, { seconds }) { return x.toFloat(); }",
+        "export async function slow(x) { await new Promise((r) => setTimeout(r, 4000)); "
+        "return x.toFloat(); }",
+    )
+    (tmp_path / "web" / "ops.js").write_text(sleepy_js)
+    case = slow.cases[0].load()
+    with Harness(isolated=False, repeat=False, timeout=60) as harness:
+        assert harness.run(slow, case, "chromium", "wasm").passed  # the browser is up
+        browser, driver = own_browser_processes()
+        target = (browser if victim == "browser" else driver)[0]
+        threading.Timer(1.5, lambda: target.send_signal(signals.SIGKILL)).start()
+        died = harness.run(slow, case, "chromium", "wasm")
+        assert died.status == "error" and "the browser process exited" in died.reason, died.reason
+        after = harness.run(slow, case, "chromium", "wasm")
+        assert after.passed, after.reason
+        assert harness.restarts == {"chromium": 1}

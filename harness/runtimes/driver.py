@@ -82,6 +82,9 @@ class Driver(Protocol):
     name: str
     version: str
 
+    @property
+    def alive(self) -> bool: ...  # the browser process and its driver are still there
+
     def open_page(self, url: str, timeout: float = 60.0) -> Page: ...
     def close(self, timeout: float = 30.0) -> None: ...
 
@@ -266,6 +269,7 @@ class ChromiumDriver:
         require_chromium(executable)
         self.version = chromium_version(executable)
         self._loop = _Loop()
+        self._disconnected = False
         args = [*QUIET_ARGS, *WEBGPU_ARGS, *extra_args]
         if os.geteuid() == 0:
             args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
@@ -284,7 +288,28 @@ class ChromiumDriver:
         except Exception:
             await pw.stop()
             raise
+        browser.on("disconnected", lambda _b: setattr(self, "_disconnected", True))
         return pw, browser
+
+    @property
+    def alive(self) -> bool:
+        """False once the browser process exited or its Playwright driver did (then every
+        call fails: the harness starts a new browser)."""
+        if self._disconnected or self._loop.stopped:
+            return False
+        try:
+            return bool(self._loop.run(self._is_connected(), timeout=5))
+        except Exception:
+            return False
+
+    async def _is_connected(self) -> bool:
+        """A round trip through the driver to the browser: `is_connected()` alone is a flag
+        that stays true when the Playwright driver process died."""
+        if not self._browser.is_connected():
+            return False
+        session = await self._browser.new_browser_cdp_session()
+        await session.detach()
+        return True
 
     def open_page(self, url: str, timeout: float = 60.0) -> PlaywrightPage:
         async def _open() -> PlaywrightPage:
@@ -296,7 +321,14 @@ class ChromiumDriver:
             )
             return page
 
-        return self._loop.run(_open(), timeout + 5)
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            return self._loop.run(_open(), timeout + 5)
+        except concurrent.futures.TimeoutError:
+            raise PageTimeout(f"a new page did not load within {timeout:.0f} s") from None
+        except PlaywrightError as e:
+            raise PageError(f"a new page could not open: {str(e).splitlines()[0]}") from None
 
     def close(self, timeout: float = 30.0) -> None:
         """Close the browser (its pages' calls in flight end with an error) and the driver;
@@ -308,7 +340,7 @@ class ChromiumDriver:
 
         try:
             self._loop.run(_close(), timeout=timeout)
-        except (concurrent.futures.TimeoutError, PageError):
+        except Exception:  # a browser or driver already gone: nothing left to close
             pass
         finally:
             self._loop.stop()
