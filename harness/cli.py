@@ -361,6 +361,12 @@ def _only_skips(report: Report) -> bool:
 def _check_override_stages(overrides: Sequence[Override], suite: Suite) -> None:
     """A --tolerance naming a stage no pipeline has is a typo, refused before anything runs
     (a code pipeline's taps and a model's layers are known only once run: checked after)."""
+    for o in overrides:
+        if o.variant is not None:
+            try:
+                parse_variant(o.variant)
+            except ValueError as e:
+                raise ValueError(f"--tolerance ...@{o.variant}: {e}") from None
     if any(isinstance(p, CodePipeline) for p in suite.pipelines):
         return
     names = {n for p in suite.pipelines for n in p.stage_names}

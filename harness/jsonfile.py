@@ -23,6 +23,8 @@ def read_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise JsonFileError(f"{path}: not valid JSON ({e})") from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise JsonFileError(f"{path}: a value in it cannot be read ({e})") from None
     except RecursionError:
         raise JsonFileError(
             f"{path}: nested too deeply to read (more levels of [ and {{ than Python's "

@@ -18,7 +18,7 @@ CACHE = Path(os.environ.get("TFJS_PARITY_CACHE", HOME / ".parity-cache"))
 def reference_cache_mb() -> float:
     """TFJS_PARITY_REFERENCE_CACHE_MB (default 512): how many MB of Python references a run
     keeps. Raises ValueError naming the variable when it is not a number >= 0."""
-    text = os.environ.get("TFJS_PARITY_REFERENCE_CACHE_MB", "512")
+    text = os.environ.get("TFJS_PARITY_REFERENCE_CACHE_MB", "").strip() or "512"  # "": unset
     try:
         value = float(text)
     except ValueError:

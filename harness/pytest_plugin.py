@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -86,8 +88,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+_SIGNAL_KEY = pytest.StashKey[list[str]]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RUNS_KEY] = []
+    config.stash[_SIGNAL_KEY] = []
+    # SIGTERM (a CI cancel, `timeout`) is handled as pytest handles Ctrl-C: fixtures are torn
+    # down (the browsers closed) and the parity report is written, marked interrupted. Only
+    # where nobody else set a handler, and only in the main thread (where signals are handled).
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+
+        def _terminate(signum: int, _frame: object) -> None:
+            config.stash[_SIGNAL_KEY].append(signal.Signals(signum).name)
+            raise KeyboardInterrupt(f"terminated by {signal.Signals(signum).name}")
+
+        signal.signal(signal.SIGTERM, _terminate)
+        config.add_cleanup(lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
     config.addinivalue_line("markers", "parity: runs TF.js in a real browser against Python")
     config.addinivalue_line(
         "markers", "parity_backends(*variants): run this parity test on these backends only"
@@ -282,13 +302,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
     runs = config.stash.get(_RUNS_KEY, [])
     if not runs:
         return
     session = config.stash.get(_SESSION_KEY, {"environment": {}, "timings": {}})
     report = Report(cases=[entry for _, entry in runs], **session)
+    if exitstatus == pytest.ExitCode.INTERRUPTED:  # what finished is kept; nothing passes
+        signals = config.stash.get(_SIGNAL_KEY, [])
+        report.interrupted = signals[0] if signals else "SIGINT"
     terminalreporter.section("tfjs-parity")
     terminalreporter.write_line(terminal.render(report))
     out = config.getoption("parity_out")

@@ -447,7 +447,15 @@ class Harness:
             with self.timings.phase("hints"):
                 diagnose_steps(result, pipeline, case, reference, candidate, isolated)
         failures = [f for f in (reference.failure, candidate.failure) if f]
-        if failures:
+        lost = isolated.failure if isolated is not None else None
+        if lost is not None and lost.harness:  # the page died or hung in the isolated run:
+            # that first (the chained stages it held, lost with it, fail to be read after)
+            result.status = "error"
+            result.reason = "; ".join(
+                [f"{lost.stage} (isolated run): {lost.message}"]
+                + [f"{f.stage}: {f.message}" for f in failures]
+            )
+        elif failures:
             result.status = "error"
             result.reason = "; ".join(f"{f.stage}: {f.message}" for f in failures)
         elif problem := unjudged(result.stages):

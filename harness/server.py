@@ -227,7 +227,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     # --------------------------------------------------------------------------- helpers
     def _host_ok(self) -> bool:
-        return (self.headers.get("Host") or "").lower() in self.server.owner.hosts
+        """One Host header naming this server, and a request target that is a path (an
+        absolute-form target names its own authority, which would win: refused)."""
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) != 1 or not self.path.startswith("/"):
+            return False
+        return hosts[0].lower() in self.server.owner.hosts
 
     def _token_ok(self) -> bool:
         given = self.headers.get("X-Parity-Token", "")

@@ -182,9 +182,13 @@ def load_suite(path: Path) -> Suite:
         isinstance(p, str) for p in raw["pipelines"]
     ):
         raise SuiteError(f"{path}: pipelines: a list of pipeline file paths")
+    if not raw["pipelines"]:
+        raise SuiteError(f"{path}: pipelines: lists no pipeline file, so nothing would run")
     pipelines = []
     for i, p in enumerate(raw["pipelines"]):
         file = (base / p).resolve()
+        if file == path.resolve():
+            raise SuiteError(f"{path}: pipelines[{i}]: the suite names itself, not a pipeline")
         if not file.is_file():
             raise SuiteError(f"{path}: pipelines[{i}]: no pipeline file {p!r} (looked at {file})")
         pipelines.append(spec.load(file))

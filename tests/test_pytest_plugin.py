@@ -1,6 +1,7 @@
 """The pytest API as another repository uses it: a user's test file with parity_check, the
 backend markers and the options, run by pytest itself (pytester)."""
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ SCAN = REPO / "fixtures" / "dicom" / "examples_overlay.dcm"
 
 USER_TESTS = f"""
 import dataclasses
+import signal
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,72 @@ def test_parity_check_a_case_that_cannot_load_is_that_cases_error(
     text = str(failed.value)
     assert "1 of 2 case(s)" in text and "corrupt.dcm: could not be loaded" in text
     assert "examples_overlay.dcm" not in text  # the good case ran, and passed
+
+
+SLOW_SUITE = """
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+@pytest.mark.parity
+@pytest.mark.parity_backends("wasm")
+def test_a_fine(parity_check):
+    parity_check(HERE / "fine.json")
+    (HERE / "fine-done").write_text("")
+
+
+@pytest.mark.parity
+@pytest.mark.parity_backends("wasm")
+def test_b_slow(parity_check):
+    parity_check(HERE / "slow.json")
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_parity_a_signalled_pytest_run_keeps_what_finished_and_does_not_pass(
+    tmp_path, fixtures_dir, signum
+):
+    """SIGTERM (handled as pytest handles Ctrl-C) or SIGINT while a parity test runs: the
+    browsers are closed, --parity-out holds the test that finished, marked interrupted, not
+    passed; pytest exits as interrupted."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "web").mkdir()
+    (tmp_path / "ops.py").write_text(
+        "import time\nimport numpy as np\n\ndef op(x, seconds):\n"
+        "    time.sleep(seconds)\n    return np.asarray(x, dtype=np.float32)\n"
+    )
+    (tmp_path / "web" / "ops.js").write_text("export function op(x) { return x.toFloat(); }\n")
+    for name, seconds in (("fine", 0), ("slow", 60)):
+        spec = {"name": name, "ops": {"op": {"python": "ops.py:op", "js": "web/ops.js#op"}},
+                "steps": [{"op": "decode"}, {"name": "s", "op": "op",
+                                              "params": {"seconds": seconds}}],
+                "cases": [{"file": str(SCAN)}]}  # fmt: skip
+        (tmp_path / f"{name}.json").write_text(json.dumps(spec))
+    (tmp_path / "test_user.py").write_text(SLOW_SUITE)
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s",
+           str(tmp_path / "test_user.py"), "--parity-out", str(tmp_path / "out")]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    done = tmp_path / "fine-done"
+    deadline = time.monotonic() + 120
+    while not done.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # the first test passed: the second is sleeping in Python
+    time.sleep(2)
+    proc.send_signal(signum)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out[-3000:]  # pytest's "interrupted"
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["interrupted"] == signal.Signals(signum).name and report["passed"] is False
+    assert [c["pipeline"] for c in report["cases"]] == ["fine"]

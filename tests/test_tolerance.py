@@ -127,3 +127,12 @@ def test_pipeline_tolerance_is_validated():
         parse({"name": "p", "steps": [{**step, "tolerance": {"tol": 1}}]})
     with pytest.raises(PipelineSpecError, match=r"unknown backend 'gpu'"):
         parse({"name": "p", "steps": [{**step, "tolerance": {"backends": {"gpu": {}}}}]})
+
+
+@pytest.mark.parametrize(
+    "text", ["f:atol=nan", "f:rtol=nan", "f:atol=inf", "f:atol=1e999", "mismatch_fraction=nan"]
+)
+def test_a_tolerance_that_would_pass_anything_is_refused(text):
+    """NaN compares false, so a NaN bound would let every element through; inf allows all."""
+    with pytest.raises(ToleranceError):
+        parse_override(text)

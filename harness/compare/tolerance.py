@@ -14,6 +14,7 @@ every stage, e.g. `atol=1e-4`, `resize:rtol=1e-3,statistic=quantile:0.99`,
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,8 +56,11 @@ def check_fields(fields: Mapping[str, Any], where: str) -> dict[str, Any]:
                 not isinstance(value, int) or isinstance(value, bool) or value < 0
             ):
                 raise ToleranceError(f"{where}.ulp: must be a non-negative integer or null")
-        elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        elif isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            # `not 0 <= value` refuses NaN too: a NaN bound passes every comparison
             raise ToleranceError(f"{where}.{key}: must be a non-negative number")
+        elif not math.isfinite(value):
+            raise ToleranceError(f"{where}.{key}: must be a finite number (inf allows anything)")
         elif key == "mismatch_fraction" and value > 1:
             raise ToleranceError(f"{where}.mismatch_fraction: must be between 0 and 1")
         out[key] = value

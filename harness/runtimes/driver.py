@@ -228,11 +228,11 @@ class PlaywrightPage:
             if over_step and at:
                 kind, _, name = at.partition(" ")
                 what = f"step {name!r}" if kind == "step" else f"the code after tap {name!r}"
-                text = f"js: {what} did not finish within {step:g} s (--timeout)"
+                text = f"js: {what} did not finish within {step:.3g} s (--timeout)"
             elif over_step:
-                text = f"js: the page did not start within {step:g} s (--timeout)"
+                text = f"js: the page did not start within {step:.3g} s (--timeout)"
             else:
-                text = f"js: the page did not answer within {timeout:.0f} s"
+                text = f"js: the page did not answer within {timeout:.3g} s"
             raise PageTimeout(
                 f"{text}; the page was closed", console=self.console[-20:], at=at
             ) from None
@@ -240,6 +240,15 @@ class PlaywrightPage:
             text = str(e)
             message, _, stack = text.partition("\n")
             at = self.progress[0] if self.progress else None
+            if "promise was garbage collected" in message.lower():
+                # Chromium drops a pending Promise nothing can ever resolve (a user op that
+                # returns `new Promise(() => {})`): as good as a hang, said as what it is
+                kind, _, name = (at or "").partition(" ")
+                what = f"step {name!r}" if kind == "step" else "the page's code"
+                message = (
+                    f"js: {what} returned a Promise that can never settle (nothing holds its "
+                    "resolve; Chromium garbage-collected it)"
+                )
             if self.crashed:
                 where = f" at {at}" if at else ""
                 message = (

@@ -60,8 +60,8 @@ def run(pipeline: CodePipeline, case: Case, timeout: float | None = None) -> Run
                 lambda: f"Python code ({pipeline.python}) {where()}",
                 progress=lambda: last_tap[0],
             )
-    except PythonTimeout as e:
-        out.failures[UNPLACED] = StageFailure(UNPLACED, str(e))
+    except PythonTimeout as e:  # no numbers to judge: an error, not a failed tap
+        out.failures[UNPLACED] = StageFailure(UNPLACED, str(e), harness=True)
     except (Exception, SystemExit) as e:  # sys.exit() in the user's code ends their run only
         out.failures[UNPLACED] = StageFailure(
             UNPLACED,
