@@ -182,8 +182,6 @@ def load_suite(path: Path) -> Suite:
         isinstance(p, str) for p in raw["pipelines"]
     ):
         raise SuiteError(f"{path}: pipelines: a list of pipeline file paths")
-    if not raw["pipelines"]:
-        raise SuiteError(f"{path}: pipelines: lists no pipeline file, so nothing would run")
     pipelines = []
     for i, p in enumerate(raw["pipelines"]):
         file = (base / p).resolve()
@@ -196,6 +194,8 @@ def load_suite(path: Path) -> Suite:
         sources = cases.parse_case_list(raw["cases"], base, f"{path}: cases")
     except cases.CaseListError as e:
         raise SuiteError(str(e)) from None
+    if not pipelines:
+        raise SuiteError(f"{path}: pipelines: lists no pipeline file, so nothing would run")
     return Suite(raw.get("name", path.stem), tuple(pipelines), sources)
 
 

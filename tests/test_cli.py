@@ -350,12 +350,17 @@ def test_bad_input_is_exit_2_and_a_sentence_naming_it(tmp_path, fixtures_dir, ca
     deep.write_text("[" * 100_000 + "]" * 100_000)
     suite = tmp_path / "suite.json"
     suite.write_text(json.dumps({"pipelines": ["nope.json"], "cases": [str(fixtures_dir)]}))
+    empty = tmp_path / "empty.json"
+    empty.write_text(
+        json.dumps({"pipelines": [], "cases": [str(fixtures_dir / "dicom" / "*.dcm")]})
+    )
     seed = str(fixtures_dir / "pipelines" / "seed-matched.json")
     a_file = tmp_path / "a-file"
     a_file.write_text("")
     cases = [
         ([str(deep)], {}, "deep.json: nested too deeply to read"),
         ([str(suite)], {}, "suite.json: pipelines[0]: no pipeline file 'nope.json'"),
+        ([str(empty)], {}, "empty.json: pipelines: lists no pipeline file"),
         ([seed], {"TFJS_PARITY_REFERENCE_CACHE_MB": "abc"}, "TFJS_PARITY_REFERENCE_CACHE_MB='abc'"),
         ([seed], {"TFJS_PARITY_REFERENCE_CACHE_MB": "-3"}, "a number of megabytes >= 0"),
         ([seed, "--tolerance", "nosuch:atol=1"], {}, "--tolerance nosuch: no stage of that"),

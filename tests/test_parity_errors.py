@@ -272,6 +272,8 @@ def test_parity_a_step_past_the_timeout_is_an_error_at_that_step_on_its_side(
     run = parity_harness.run(sleepy, sleepy.cases[0].load(), "chromium", "wasm")
     assert run.status == "error"
     assert "step 'nap' (python op 'slow') did not finish within 2 s (--timeout)" in run.reason
+    nap = next(s for s in run.stages if s.name == "nap")
+    assert nap.verdict == "error"  # no numbers to judge: not a failed stage
     fine = slow_pipeline(tmp_path, [{"name": "ok", "op": "fine"}])
     assert parity_harness.run(fine, fine.cases[0].load(), "chromium", "wasm").passed
 

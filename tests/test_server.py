@@ -194,3 +194,17 @@ def test_only_its_own_host_names_are_answered(server):
 def test_a_favicon_request_is_no_error(server):
     status, _, body = request(server, "GET", "/favicon.ico")
     assert (status, body) == (204, b"")
+
+
+def test_a_second_host_header_or_an_absolute_target_is_refused(server):
+    """Two Host headers (RFC 9112: refuse) or a request target naming its own authority
+    (`GET http://evil/`): neither is answered as this server's own."""
+    port = server.origin.rsplit(":", 1)[1]
+    host, _ = server.origin.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.putrequest("GET", "/", skip_host=True, skip_accept_encoding=True)
+    conn.putheader("Host", f"127.0.0.1:{port}")
+    conn.putheader("Host", "evil.example")
+    conn.endheaders()
+    assert conn.getresponse().status == 421
+    assert request(server, "GET", "http://evil.example/")[0] == 421
