@@ -103,22 +103,12 @@ class _Loop:
         self.stopped = False
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
-        with self._lock:
-            if self.stopped:
-                coro.close()
-                raise PageError("the browser was closed (the run is stopping)")
-            future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-            self._pending.add(future)
+        future = self.submit(coro)
         try:
-            return future.result(timeout)
+            return self.wait(future, timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise
-        except concurrent.futures.CancelledError:
-            raise PageError("the browser was closed (the run is stopping)") from None
-        finally:
-            with self._lock:
-                self._pending.discard(future)
 
     def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         """Start `coro` on the loop; `wait` for it (in slices, if the caller likes)."""
