@@ -5,7 +5,7 @@ holds on its arrays (diagnose/known.py), else the relation its two arrays bear t
 from __future__ import annotations
 
 from harness.diagnose.known import Seen, explain
-from harness.diagnose.symptoms import attach
+from harness.diagnose.symptoms import symptom_hints
 from harness.results import StageResult
 
 NOTHING = (
@@ -23,11 +23,7 @@ def diagnose(stage: StageResult, seen: Seen | None) -> None:
     failed) adds nothing: there is nothing to read."""
     if seen is None or any(h.get("reproduces") for h in stage.hints):
         return
-    found = explain(seen)
-    if not found:
-        probe = StageResult(stage.name, None, None, None, None, stage.verdict, None, None, None)
-        attach(probe, seen.reference, seen.candidate)
-        found = probe.hints
+    found = explain(seen) or symptom_hints(seen.reference, seen.candidate)
     if not found and not stage.hints:
         found = [{"text": NOTHING, "source": "none", "reproduces": None}]
     stage.hints = [*stage.hints, *found]

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.results import StageResult
-
 # relative tolerance for a relation that computes (a scale, an offset): a few float32 roundings
 RTOL = 1e-5
 MIN_DISTINCT = 3  # values python's array must hold for any relation to be told apart
@@ -310,13 +308,10 @@ DETECTORS: tuple[Callable[[np.ndarray, np.ndarray], Symptom | None], ...] = (
 )
 
 
-def attach(stage: StageResult, reference: np.ndarray | None, candidate: np.ndarray | None) -> None:
-    """A failing stage with no hint of its own gets the symptoms of its two arrays as hints
-    (`source: symptom`); none found, nothing is added (no guess)."""
-    if stage.hints or reference is None or candidate is None:
-        return
+def symptom_hints(reference: np.ndarray, candidate: np.ndarray) -> list[dict[str, str]]:
+    """The symptoms of two arrays as hints (`source: symptom`); [] when none holds (no guess)
+    or when they cannot be read: diagnosis never breaks a run."""
     try:
-        found = symptoms(reference, candidate)
-    except Exception:  # diagnosis never changes a verdict: no hint rather than a broken run
-        return
-    stage.hints = [s.to_dict() for s in found]
+        return [s.to_dict() for s in symptoms(reference, candidate)]
+    except Exception:
+        return []
