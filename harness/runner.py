@@ -175,9 +175,16 @@ class Harness:
             return self._sessions[browser]
 
     def backend_page(self, browser: str, variant: str) -> BackendPage:
+        """The variant's page, ready: one that lost its GPU context or device, or had its
+        backend switched by the page's code (during the last run or since), is replaced by a
+        fresh one first, so the fault stays with the case that met it."""
         session = self.session(browser)
         with self.timings.phase("backend_init"):
-            return session.page(variant)
+            page = session.page(variant)
+            if page.fault() is not None:
+                session.forget(variant)
+                page = session.page(variant)
+            return page
 
     def reference(self, pipeline: Pipeline, case: Case) -> RuntimeOutput:
         """The Python outputs, computed once per (Python steps, input bytes, case parameters)."""

@@ -6,6 +6,7 @@ otherwise), and after every run checks that it still is.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Mapping
@@ -53,10 +54,26 @@ class BackendUnavailable(RuntimeError):
 
 
 class BackendPage:
+    """One page running one backend variant. `broken`: what made it unable to run another case
+    (a lost WebGL context or WebGPU device, a backend switched by the page's code), as the page
+    said it after a run; the harness then replaces the page."""
+
     def __init__(self, page: Page, info: BackendInfo, server: ParityServer) -> None:
         self.page = page
         self.info = info
         self._server = server
+        self.broken: str | None = None
+
+    def fault(self) -> str | None:
+        """Asks the page, between runs, whether its GPU context or device is still there and its
+        backend still the one it proved (the GPU process can die while the page is idle):
+        what broke it, or None. A page that cannot answer within 10 s is broken too."""
+        if self.broken is None:
+            try:
+                self.broken = self.page.evaluate("() => window.parity.fault()", timeout=10)
+            except PageError as e:
+                self.broken = f"the page did not answer a health check: {e}"
+        return self.broken
 
     def run(
         self,
@@ -77,8 +94,14 @@ class BackendPage:
         failure = None
         if answer["failure"]:
             f = answer["failure"]
-            failure = StageFailure(f["stage"], f"JS exception: {f['message']}", f.get("stack"))
-        if answer["backend"] != self.info.requested:
+            failure = (
+                self._fault(f["stage"], f["message"])
+                if f.get("fault")
+                else StageFailure(f["stage"], f"JS exception: {f['message']}", f.get("stack"))
+            )
+        elif self.broken:  # after the last step, or in the repeat pass
+            failure = self._fault(pipeline.stage_names[-1], self.broken, "after the last step")
+        if not failure and answer["backend"] != self.info.requested:
             failure = StageFailure(
                 failure.stage if failure else pipeline.stage_names[-1],
                 f"backend changed during the run: asked for {self.info.requested}, "
@@ -104,7 +127,10 @@ class BackendPage:
         }
         answer, out = self._call("runCode", args, {"file": case.file}, timeout, None)
         f = answer["failure"]
-        if f:
+        if f and f.get("fault"):  # placed after the last tap the code reached
+            failure = dataclasses.replace(self._fault(UNPLACED, f["message"]), after=f["lastTap"])
+            out.failures[UNPLACED] = failure
+        elif f:
             if f.get("loading"):
                 message = f"JS module: {f['message']}"
             elif f.get("tap"):  # the code ran; the harness cannot read this tap back
@@ -115,11 +141,8 @@ class BackendPage:
             out.failures[UNPLACED] = StageFailure(
                 UNPLACED, message, f.get("stack"), harness=bool(f.get("tap"))
             )
-        if answer["backend"] != self.info.requested:
-            out.failures.setdefault(
-                UNPLACED,
-                StageFailure(UNPLACED, f"backend changed during the run to {answer['backend']}"),
-            )
+        if self.broken:
+            out.failures.setdefault(UNPLACED, self._fault(UNPLACED, self.broken, "after the code"))
         return out
 
     def run_isolated(
@@ -164,15 +187,27 @@ class BackendPage:
         steps = [s for s in js_steps if s["name"] in alone]
         answer, out = self._call("runIsolated", {"steps": steps}, inputs, timeout, len(steps))
         for f in answer["failures"]:
-            out.failures[f["stage"]] = StageFailure(
-                f["stage"], f"JS exception: {f['message']}", f.get("stack")
+            out.failures[f["stage"]] = (
+                self._fault(f["stage"], f["message"])
+                if f.get("fault")
+                else StageFailure(f["stage"], f"JS exception: {f['message']}", f.get("stack"))
             )
-        if answer["backend"] != self.info.requested:
-            out.failures.setdefault(
-                pipeline.stage_names[-1],
-                StageFailure(pipeline.stage_names[-1], f"backend changed to {answer['backend']}"),
-            )
+        if self.broken and not any(f.get("fault") for f in answer["failures"]):
+            last = pipeline.stage_names[-1]
+            out.failures.setdefault(last, self._fault(last, self.broken, "after the last step"))
         return out
+
+    def _fault(self, stage: str, cause: str, when: str | None = None) -> StageFailure:
+        """The page's GPU context or device was lost, or its code switched the backend, while
+        `stage` ran (or `when`): an error of the run, never the step's numbers; the page is
+        replaced before the next run."""
+        self.broken = self.broken or cause
+        where = when or (f"while step {stage!r} ran" if stage != UNPLACED else "while the code ran")
+        return StageFailure(
+            stage,
+            f"{cause} {where}: this page cannot run another case, the next run gets a fresh one",
+            harness=True,
+        )
 
     def _call(
         self,
@@ -200,6 +235,8 @@ class BackendPage:
             )
         finally:  # a page that died or hung raises PageError; JS exceptions are in `answer`
             self._server.withdraw_input(run_id)
+        if answer.get("fault"):
+            self.broken = self.broken or answer["fault"]
         wall = time.perf_counter() - t0
         compute = sum(answer["timings_ms"]["compute"].values()) / 1000
         out = RuntimeOutput({}, timings={"compute": compute, "transfer": max(0.0, wall - compute)})

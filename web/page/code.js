@@ -1,6 +1,7 @@
 // Bring-your-own code: the user's ES module runs on the case's file and calls
 // `tap(name, tensor)` where it wants a comparison. Each tapped tensor is kept (cloned, so the
 // user's dispose() or tf.tidy() cannot free it) and read once the function is done.
+import { guard } from './gpu.js';
 import { tensorValues } from './values.js';
 
 const tf = globalThis.tf;
@@ -41,16 +42,17 @@ export async function runTapped(fn, file) {
   };
   let error = null;
   try {
-    await fn(file, tap);
+    await guard(fn(file, tap)); // a lost GPU ends it at once (gpu.js)
   } catch (e) {
-    error = { message: `${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: last };
+    error = { message: `${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: last, fault: !!e.fault };
   }
   const items = [];
   for (const { name, tensor } of kept) {
     try {
-      items.push({ name, dtype: tensor.dtype, shape: tensor.shape, data: await tensorValues(tensor) });
+      items.push({ name, dtype: tensor.dtype, shape: tensor.shape, data: await guard(tensorValues(tensor)) });
     } catch (e) {
-      error = error || { message: `tap '${name}': ${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: name, tap: name };
+      const fault = !!e.fault;
+      error = error || { message: `tap '${name}': ${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: name, tap: fault ? null : name, fault };
     } finally {
       tensor.dispose();
     }

@@ -2,6 +2,7 @@
 // pipeline's JS steps, and sends every stage's tensor back as raw bytes (a Blob POST).
 import { ops } from './ops.js';
 import { describeValue, loadExport, runTapped } from './code.js';
+import { check, fault, guard, watchBackend } from './gpu.js';
 import { tensorValues } from './values.js';
 
 const tf = globalThis.tf;
@@ -115,6 +116,7 @@ async function init({ backend, flags, token, wasmPaths }) {
   // tf.setBackend returns false, and TF.js falls back to another backend, when one cannot start.
   const active = tf.getBackend();
   state.backend = active;
+  if (accepted && active === backend) watchBackend(active);
   return {
     requested: backend,
     active,
@@ -287,6 +289,7 @@ async function run({ runId, steps, inputKey, repeat }) {
     failure,
     determinism,
     backend: tf.getBackend(),
+    fault: fault(),
     timings_ms: { total: performance.now() - t0, compute: computeMs },
   };
 }
@@ -315,6 +318,7 @@ async function runCode({ runId, inputKey, module, exportName, fileName }) {
     stages: describe(items),
     failure,
     backend: tf.getBackend(),
+    fault: fault(),
     timings_ms: { total: performance.now() - t0, compute: computeMs },
   };
 }
@@ -328,6 +332,7 @@ async function runSteps(steps, given, computeMs, onStage, layers = true) {
   let current = 'input';
   let previous = 'input';
   try {
+    check();
     if (x instanceof tf.Tensor) onStage('input', x, await tensorValues(x));
     else for (const [name, t] of Object.entries(x)) onStage(`input/${name}`, t, await tensorValues(t));
     for (const step of steps) {
@@ -340,13 +345,14 @@ async function runSteps(steps, given, computeMs, onStage, layers = true) {
       let y;
       if (step.op === 'model') {
         const layered = layers && step.params.layers;
-        const outs = layered ? await modelLayers(step, x, onStage) : await predictModel(step, x);
+        const outs = await guard(layered ? modelLayers(step, x, onStage) : predictModel(step, x));
         const { outputs } = step.params;
         if (outputs.length === 1) {
           y = outs[outputs[0].node];
         } else {
           if (!layered) { // captured with the layers, each output is a stage already
-            const data = await Promise.all(outputs.map((p) => tensorValues(outs[p.node])));
+            const data = await guard(Promise.all(outputs.map((p) => tensorValues(outs[p.node]))));
+            check();
             outputs.forEach((p, i) => onStage(`${step.name}/${p.node}`, outs[p.node], data[i]));
           }
           computeMs[step.name] = performance.now() - start;
@@ -356,9 +362,10 @@ async function runSteps(steps, given, computeMs, onStage, layers = true) {
           continue;
         }
       } else {
-        y = await apply(op, x, step.params);
+        y = await guard(apply(op, x, step.params));
       }
-      const data = await tensorValues(y); // waits for the GPU and reads back
+      const data = await guard(tensorValues(y)); // waits for the GPU and reads back
+      check(); // the step's values are not kept when it lost the GPU or switched the backend
       computeMs[step.name] = performance.now() - start;
       disposeAll(x);
       x = y;
@@ -488,7 +495,12 @@ async function modelLayers(step, x, onStage) {
 }
 
 function describeError(e) {
-  return { stage: e.stage || 'input', message: `${e && e.message ? e.message : e}`, stack: e && e.stack };
+  return {
+    stage: e.stage || 'input',
+    message: `${e && e.message ? e.message : e}`,
+    stack: e && e.stack,
+    fault: !!(e && e.fault), // the page lost its GPU or backend: not the step's numbers
+  };
 }
 
 // Two passes' data: bitwise identical?, and the greatest |a - b| (Infinity where NaN/Inf differ).
@@ -534,18 +546,20 @@ async function runIsolated({ runId, steps, inputKey }) {
       if (step.op === 'model') {
         // fed by input node ("<step>/<node>", which its first layers read too)
         x = Object.fromEntries(step.params.inputs.map((p) => [p.name, tensorFromWire(inputs[`${step.name}/${p.node}`])]));
-        y = await predictModel(step, x);
+        y = await guard(predictModel(step, x));
         const { outputs } = step.params;
         const alone = outputs.length === 1 ? [[step.name, y[outputs[0].node]]]
           : step.params.layers ? [] : outputs.map((p) => [`${step.name}/${p.node}`, y[p.node]]);
         for (const [name, t] of alone) {
-          items.push({ name, dtype: t.dtype, shape: t.shape, data: await tensorValues(t) });
+          items.push({ name, dtype: t.dtype, shape: t.shape, data: await guard(tensorValues(t)) });
         }
+        check();
       } else {
         x = tensorFromWire(inputs[step.name]);
         const op = await opFor(step);
-        y = await apply(op, x, step.params);
-        const data = await tensorValues(y);
+        y = await guard(apply(op, x, step.params));
+        const data = await guard(tensorValues(y));
+        check();
         items.push({ name: step.name, dtype: y.dtype, shape: y.shape, data });
       }
       computeMs[step.name] = performance.now() - start;
@@ -555,6 +569,7 @@ async function runIsolated({ runId, steps, inputKey }) {
     } catch (e) {
       e.stage = step.name;
       failures.push(describeError(e));
+      if (e.fault) break; // the page can run nothing more
     } finally {
       disposeAll(x);
       disposeAll(y);
@@ -565,6 +580,7 @@ async function runIsolated({ runId, steps, inputKey }) {
     stages: describe(items),
     failures,
     backend: tf.getBackend(),
+    fault: fault(),
     timings_ms: { compute: computeMs },
   };
 }
@@ -584,15 +600,17 @@ async function isolatedParts(step, inputs, items, failures, computeMs) {
         if (!wire) throw new Error(`no Python value of ${source} to feed ${part}`);
         xs.push(tensorFromWire(wire));
       }
-      done.push({ name, y: await compute(xs) });
+      done.push({ name, y: await guard(compute(xs)) });
     } catch (e) {
+      if (e.fault) throw e; // the page can run nothing more: the model step fails with it
       e.stage = name;
       failures.push(describeError(e));
     } finally {
       xs.forEach((t) => t.dispose());
     }
   }
-  const data = await Promise.all(done.map(({ y }) => tensorValues(y)));
+  const data = await guard(Promise.all(done.map(({ y }) => tensorValues(y))));
+  check();
   done.forEach(({ name, y }, i) => {
     items.push({ name, dtype: y.dtype, shape: y.shape, data: data[i] });
     y.dispose();
@@ -690,6 +708,7 @@ window.parity = {
   decodeFile,
   ops: () => Object.keys(ops),
   backend: () => tf.getBackend(),
+  fault,
   upload,
   difference,
   bench: {
