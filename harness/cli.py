@@ -22,6 +22,7 @@ from harness.report import html, json_report, terminal
 from harness.results import CaseResult, Report, RunResult
 from harness.runner import BROWSERS, Harness, harness_error
 from harness.runtimes.backends import DEFAULT_VARIANTS, KNOWN_VARIANTS, parse_variant
+from harness.runtimes.base import DEFAULT_MAX_STAGE_MB
 from harness.runtimes.driver import BrowserUnavailable
 from harness.suite import (
     DEFAULT_SUITE,
@@ -182,6 +183,15 @@ def _parser() -> argparse.ArgumentParser:
         "error, naming the side, the step and the limit",
     )
     run.add_argument(
+        "--max-stage-mb",
+        type=_megabytes,
+        default=DEFAULT_MAX_STAGE_MB,
+        metavar="MB",
+        help="the largest stage read back from the page, in MB (default "
+        f"{DEFAULT_MAX_STAGE_MB:g}); a larger one is that run's error naming the stage, its "
+        "shape and the cap. Stages over 64 MB are compared slice by slice, never held whole",
+    )
+    run.add_argument(
         "--out",
         type=Path,
         default=Path("parity-report"),
@@ -310,6 +320,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides,
             min_coverage=args.min_coverage,
             timeout=args.timeout,
+            max_stage_mb=args.max_stage_mb,
         ) as h:
             run_suite(
                 h,
@@ -466,6 +477,16 @@ def _seconds(text: str) -> float:
         value = -1.0
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r}: a number of seconds > 0")
+    return value
+
+
+def _megabytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of megabytes > 0")
     return value
 
 

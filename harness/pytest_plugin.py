@@ -80,6 +80,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "pipeline's own timeout (default 120)",
     )
     group.addoption(
+        "--parity-max-stage-mb",
+        type=float,
+        default=None,
+        metavar="MB",
+        help="the largest stage read back from the page, in MB (default 512)",
+    )
+    group.addoption(
         "--parity-out",
         type=Path,
         default=None,
@@ -158,7 +165,10 @@ def parity_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
     overrides = [parse_override(t) for t in pytestconfig.getoption("parity_tolerance")]
     minimum = pytestconfig.getoption("parity_min_coverage")
     timeout = pytestconfig.getoption("parity_timeout")
-    with Harness(overrides=overrides, min_coverage=minimum, timeout=timeout) as harness:
+    cap = pytestconfig.getoption("parity_max_stage_mb")
+    with Harness(
+        overrides=overrides, min_coverage=minimum, timeout=timeout, max_stage_mb=cap
+    ) as harness:
         yield harness
         pytestconfig.stash[_SESSION_KEY] = {
             "environment": harness.environment(),

@@ -39,7 +39,7 @@ from harness.pipeline.spec import INPUT_STAGE, Pipeline
 from harness.results import RunResult
 from harness.runtimes import python_ref, tf_runtime
 from harness.runtimes.backends import parse_variant
-from harness.runtimes.base import RuntimeOutput, StageFailure
+from harness.runtimes.base import DEFAULT_MAX_STAGE_MB, RuntimeOutput, StageFailure
 from harness.runtimes.browser import (
     BackendInfo,
     BackendPage,
@@ -101,6 +101,7 @@ class Harness:
         hints: bool = True,
         min_coverage: float | None = None,
         timeout: float | None = None,
+        max_stage_mb: float | None = None,
     ) -> None:
         """`isolated`: also run each JS stage on Python's input to it (own vs inherited error);
         `repeat`: run each chained run twice and report whether the two are bitwise identical;
@@ -109,7 +110,11 @@ class Harness:
         `min_coverage`: the share of each model's layers or nodes a run must compare (0..1),
         over the pipeline's own `min_coverage`; `timeout`: seconds each step (or the code
         between two taps) may take on each side, over the pipeline's own `timeout` (default
-        DEFAULT_TIMEOUT)."""
+        DEFAULT_TIMEOUT); `max_stage_mb`: the largest stage read back from a page (default
+        DEFAULT_MAX_STAGE_MB), a larger one is an error of its stage."""
+        if max_stage_mb is not None and not 0 < max_stage_mb < float("inf"):
+            raise ValueError(f"max_stage_mb {max_stage_mb!r}: a number of megabytes > 0")
+        self.max_stage_mb = max_stage_mb or DEFAULT_MAX_STAGE_MB
         self.min_coverage = min_coverage
         self.isolated = isolated
         self.repeat = repeat
@@ -184,7 +189,8 @@ class Harness:
             if page.fault() is not None:
                 session.forget(variant)
                 page = session.page(variant)
-            return page
+        page.max_stage_mb = self.max_stage_mb
+        return page
 
     def reference(self, pipeline: Pipeline, case: Case) -> RuntimeOutput:
         """The Python outputs, computed once per (Python steps, input bytes, case parameters)."""
@@ -433,11 +439,12 @@ class Harness:
         decodes = {s.name: s.python["plugin"] for s in pipeline.steps if s.op == "decode"}
         models_ = {s.name: s.python for s in pipeline.steps if s.op == "model"}
         for stage in result.stages:
-            if stage.name in models_ and stage.name in candidate.stages:
+            js = candidate.stages.get(stage.name) if stage.name in models_ else None
+            if isinstance(js, np.ndarray) and stage.name in reference.stages:
                 model = models_[stage.name]
                 stage.outputs = classifier_outputs(
                     reference.stages[stage.name],
-                    candidate.stages[stage.name],
+                    js,
                     ends_in_softmax(model["path"], model["format"]),
                 )
             if stage.name in decodes and case.file is not None:
@@ -487,7 +494,7 @@ class Harness:
             if stage.own_error_class != "semantic" or stage.name not in steps:
                 continue
             own = isolated.stages.get(stage.name)  # pulled from the page again: only when needed
-            if own is None:
+            if not isinstance(own, np.ndarray):  # missing, or too large to hold (BlockSource)
                 continue
             step, previous = steps[stage.name]
             if previous not in reference.stages:

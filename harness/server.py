@@ -76,7 +76,7 @@ class ParityServer:
         self.token = secrets.token_urlsafe(24)
         self.uploads = UploadStore()
         self.upload_cap = upload_cap
-        self._inputs: dict[str, bytes] = {}
+        self._inputs: dict[str, list[bytes | memoryview]] = {}  # a bundle's buffers, in order
         self._httpd = _HTTPServer((host, port), _Handler, self)
         self._thread: threading.Thread | None = None
 
@@ -126,7 +126,7 @@ class ParityServer:
 
     def offer_inputs(self, key: str, arrays: Mapping[str, np.ndarray]) -> None:
         """Make `arrays` fetchable by the page as one bundle at /input/<key>."""
-        self._inputs[key] = tensors.pack({k: tensors.encode(a) for k, a in arrays.items()})
+        self._inputs[key] = tensors.pack_parts({k: tensors.encode(a) for k, a in arrays.items()})
 
     def withdraw_input(self, key: str) -> None:
         self._inputs.pop(key, None)
@@ -182,7 +182,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             item = owner._inputs.get(urllib.parse.unquote(self.path[len("/input/") :]))
             if item is None:
                 return self._send_text(404, "no such input")
-            return self._send(200, item, "application/octet-stream", cache=False)
+            return self._send_parts(200, item, "application/octet-stream")
         if ".." in urllib.parse.unquote(self.path).split("/"):
             return self._send_text(403, "path traversal refused")
         target = owner.resolve(self.path)
@@ -247,13 +247,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send(status, message.encode(), "text/plain; charset=utf-8", cache=False)
 
     def _send(self, status: int, body: bytes, mime: str, cache: bool) -> None:
+        self._send_parts(status, [body], mime, cache)
+
+    def _send_parts(
+        self, status: int, parts: list[bytes | memoryview], mime: str, cache: bool = False
+    ) -> None:
+        """One response whose body is `parts` one after the other, written without joining
+        them (an input bundle holds views of the reference's arrays)."""
         self.send_response(status)
         self.send_header("Content-Type", mime)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(sum(memoryview(p).nbytes for p in parts)))
         self.send_header("Cache-Control", "max-age=3600" if cache else "no-store")
         for k, v in ISOLATION_HEADERS.items():
             self.send_header(k, v)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        for part in parts:
+            self.wfile.write(part)

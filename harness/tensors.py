@@ -29,9 +29,12 @@ class WireFormatError(ValueError):
 
 @dataclass(frozen=True)
 class WireTensor:
+    """One tensor on the wire: `data` is its bytes, or a view of an array's or a request body's
+    memory (never copied on the way: a stage can be hundreds of megabytes)."""
+
     dtype: str
     shape: tuple[int, ...]
-    data: bytes
+    data: bytes | memoryview
 
     def to_numpy(self) -> np.ndarray:
         return decode(self.dtype, self.shape, self.data)
@@ -85,8 +88,8 @@ def encode(array: np.ndarray) -> WireTensor:
         raise WireFormatError(
             f"{a.dtype} cannot be sent to TF.js without rounding; cast it in the pipeline first"
         )
-    data = np.ascontiguousarray(a, dtype=WIRE_DTYPES[wire]).tobytes()
-    return WireTensor(wire, tuple(a.shape), data)
+    data = np.ascontiguousarray(a, dtype=WIRE_DTYPES[wire]).reshape(-1)
+    return WireTensor(wire, tuple(a.shape), memoryview(data).cast("B"))
 
 
 # A bundle carries several tensors in one request: fewer requests is most of the speed for the
@@ -96,10 +99,20 @@ def encode(array: np.ndarray) -> WireTensor:
 
 
 def pack(items: dict[str, WireTensor]) -> bytes:
-    entries, chunks, offset = [], [], 0
+    return b"".join(pack_parts(items))
+
+
+def pack_parts(items: dict[str, WireTensor]) -> list[bytes | memoryview]:
+    """The bundle as the buffers to send one after the other: the header, then each tensor's
+    own memory (no copy of it)."""
+    entries: list[dict[str, object]] = []
+    chunks: list[bytes | memoryview] = []
+    offset = 0
     for name, t in items.items():
         pad = -offset % 8
-        chunks.append(b"\0" * pad + t.data)
+        if pad:
+            chunks.append(b"\0" * pad)
+        chunks.append(t.data)
         offset += pad
         entries.append(
             {
@@ -113,11 +126,12 @@ def pack(items: dict[str, WireTensor]) -> bytes:
         offset += len(t.data)
     header = json.dumps(entries).encode()
     header += b" " * (-(len(header) + 4) % 8)
-    return struct.pack("<I", len(header)) + header + b"".join(chunks)
+    return [struct.pack("<I", len(header)) + header, *chunks]
 
 
 def unpack(blob: bytes) -> dict[str, WireTensor]:
-    """The tensors of a bundle; a malformed bundle raises WireFormatError saying how."""
+    """The tensors of a bundle, as views of `blob` (no copy); a malformed bundle raises
+    WireFormatError saying how."""
     if len(blob) < 4:
         raise WireFormatError("bundle shorter than its header length")
     (size,) = struct.unpack_from("<I", blob)
@@ -145,5 +159,6 @@ def unpack(blob: bytes) -> dict[str, WireTensor]:
             )
         if offset < 0 or start + offset + nbytes > len(blob):
             raise WireFormatError(f"bundle entry {name!r} lies outside the bundle")
-        out[name] = WireTensor(dtype, shape, blob[start + offset : start + offset + nbytes])
+        view = memoryview(blob)[start + offset : start + offset + nbytes]
+        out[name] = WireTensor(dtype, shape, view)
     return out

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harness.compare.metrics import Tolerance, compare, ulp_distance
+from harness.compare.metrics import BlockReadError, Tolerance, compare, ulp_distance
 from harness.compare.stages import compare_stage
 from harness.compare.tolerance import EXACT, FLOAT16, FLOAT32, default_tolerance
 
@@ -140,3 +140,44 @@ def test_bench_compare_reports_its_figure():
 
     figures = bench_compare(megabytes=4, repeats=1)["compare"]
     assert figures["gigabytes"] == 0.004 and figures["gb_per_s"] > 0
+
+
+class Slices:
+    """A BlockSource over an array, in slices of `per` elements (as a page's large stage)."""
+
+    def __init__(self, array, per):
+        self.array, self.per = array, per
+        self.shape, self.dtype, self.nbytes = array.shape, array.dtype, array.nbytes
+
+    def blocks(self):
+        flat = self.array.reshape(-1)
+        for s in range(0, flat.size, self.per):
+            yield flat[s : s + self.per].copy()
+
+
+@pytest.mark.parametrize("statistic", ["elementwise", "max", "mean", "median", "quantile:0.9"])
+def test_a_candidate_read_in_slices_gives_the_metrics_of_the_whole(statistic):
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=(7, 1000)).astype(np.float32)
+    cand = ref + rng.normal(scale=1e-6, size=ref.shape).astype(np.float32)
+    cand[6, 990] += 0.5  # the worst element in the last slice
+    cand[2, 5] = np.nan  # a NaN disagreement in an early one
+    tol = Tolerance(1e-5, 1e-5, "test", statistic=statistic)
+    whole = compare(ref, cand, tol)
+    sliced = compare(ref, Slices(cand, 999), tol)
+    assert sliced.worst_index == whole.worst_index == (6, 990)
+    assert sliced.worst_candidate == whole.worst_candidate
+    assert sliced.nonfinite_index == whole.nonfinite_index == (2, 5)
+    for field in ("max_abs", "max_rel", "max_ulp", "mismatched", "passed", "min_atol"):
+        assert getattr(sliced, field) == getattr(whole, field), field
+    if statistic != "elementwise":  # a median or quantile is taken of float32-kept errors
+        assert sliced.statistic_abs == pytest.approx(whole.statistic_abs, rel=1e-5)
+        assert sliced.statistic_rel == pytest.approx(whole.statistic_rel, rel=1e-5)
+
+
+def test_slices_that_do_not_cover_the_tensor_are_a_read_error():
+    ref = np.zeros(10, np.float32)
+    short = Slices(np.zeros(10, np.float32), 4)
+    short.blocks = lambda: iter([np.zeros(4, np.float32)])
+    with pytest.raises(BlockReadError, match="4 of the tensor's 10"):
+        compare(ref, short, Tolerance(0, 0, "test"))

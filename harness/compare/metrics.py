@@ -10,7 +10,9 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -71,6 +73,25 @@ class Metrics:
     nonfinite_index: tuple[int, ...] | None = None
     nonfinite_reference: float | None = None
     nonfinite_candidate: float | None = None
+
+
+@runtime_checkable
+class BlockSource(Protocol):
+    """A candidate too large to hold whole (a page's stage above the size the harness pulls
+    at once), read as consecutive flat slices in row-major order."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    nbytes: int
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """Flat slices that, one after the other, are the whole tensor; BlockReadError when a
+        slice cannot be read."""
+        ...
+
+
+class BlockReadError(RuntimeError):
+    """A slice of a BlockSource could not be read (the page that holds it went away)."""
 
 
 def dtype_family(dtype: np.dtype) -> str:
@@ -141,45 +162,48 @@ class _Acc:
     min_rtol: float = 0.0
 
 
-def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance) -> Metrics:
+def compare(reference: np.ndarray, candidate: np.ndarray | BlockSource, tol: Tolerance) -> Metrics:
     """Metrics of candidate against reference; shapes must already agree.
 
     Works block by block (all metrics in one sweep per block), so large tensors stream through
     the cache instead of making a dozen full-size temporaries; large tensors are split into one
-    contiguous span per core (numpy releases the GIL inside each pass)."""
-    if reference.shape != candidate.shape:
+    contiguous span per core (numpy releases the GIL inside each pass). A BlockSource candidate
+    is compared slice by slice as it is read, never held whole (a median or quantile policy
+    then keeps the finite |differences| and relative errors as float32, 8 bytes an element)."""
+    if tuple(reference.shape) != tuple(candidate.shape):
         raise ValueError(f"shapes differ: {reference.shape} vs {candidate.shape}")
     ref = np.ascontiguousarray(reference).reshape(-1)
-    cand = np.ascontiguousarray(candidate).reshape(-1)
     total = ref.size
     if total == 0:
         return Metrics(0.0, 0.0, 0, 0.0, True, 0, 0, 0, None, None, None)
     floats = reference.dtype.kind == "f" or candidate.dtype.kind == "f"
-    spans = _spans(total)
-    if len(spans) == 1:
-        acc = _sweep(ref, cand, spans[0], tol, floats)
+    if isinstance(candidate, np.ndarray):
+        cand = np.ascontiguousarray(candidate).reshape(-1)
+        acc = _accumulate(ref, cand, tol, floats)
+        at = {i: float(cand[i]) for i in (acc.worst, acc.nonfinite_first) if i is not None}
+        statistics = lambda: _statistics(ref, cand, tol.statistic)  # noqa: E731
     else:
-        accs = list(_pool().map(lambda span: _sweep(ref, cand, span, tol, floats), spans))
-        acc = _merge(accs)
+        acc, at, kept = _accumulate_blocks(ref, candidate, tol, floats)
+        statistics = lambda: _kept_statistics(kept, tol.statistic)  # noqa: E731
     mismatched = acc.mismatched + acc.nonfinite_bad
     stat_abs = stat_rel = None
     if tol.statistic == "elementwise":
         passed = acc.nonfinite_bad == 0 and mismatched <= tol.mismatch_fraction * total
     else:
-        stat_abs, stat_rel = _statistics(ref, cand, tol.statistic)
+        stat_abs, stat_rel = statistics()
         passed = acc.nonfinite_bad == 0 and not (stat_abs > tol.atol and stat_rel > tol.rtol)
     worst = None
     worst_ref = worst_cand = None
     if acc.worst is not None:
         worst = tuple(int(i) for i in np.unravel_index(acc.worst, reference.shape))
-        worst_ref, worst_cand = float(ref[acc.worst]), float(cand[acc.worst])
+        worst_ref, worst_cand = float(ref[acc.worst]), at[acc.worst]
     bad = acc.nonfinite_first
     nonfinite = {}
     if bad is not None:
         nonfinite = {
             "nonfinite_index": tuple(int(i) for i in np.unravel_index(bad, reference.shape)),
             "nonfinite_reference": float(ref[bad]),
-            "nonfinite_candidate": float(cand[bad]),
+            "nonfinite_candidate": at[bad],
         }
     return Metrics(
         max_abs=acc.max_abs,
@@ -201,6 +225,81 @@ def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance) -> Met
         statistic_rel=stat_rel,
         **nonfinite,
     )
+
+
+def _accumulate(ref: np.ndarray, cand: np.ndarray, tol: Tolerance, floats: bool) -> _Acc:
+    """One sweep over two flat arrays of one size, a span per worker."""
+    spans = _spans(ref.size)
+    if len(spans) == 1:
+        return _sweep(ref, cand, spans[0], tol, floats)
+    return _merge(list(_pool().map(lambda span: _sweep(ref, cand, span, tol, floats), spans)))
+
+
+def _accumulate_blocks(
+    ref: np.ndarray, source: BlockSource, tol: Tolerance, floats: bool
+) -> tuple[_Acc, dict[int, float], list[tuple[np.ndarray, np.ndarray]]]:
+    """The sweep over a candidate read slice by slice: the accumulators, the candidate's values
+    at the worst and first non-finite elements, and (for a median or quantile policy) each
+    slice's finite |differences| and relative errors as float32."""
+    accs: list[_Acc] = []
+    at: dict[int, float] = {}
+    kept: list[tuple[np.ndarray, np.ndarray]] = []
+    keep = tol.statistic not in ("elementwise", "max", "mean")
+    offset = 0
+    for block in source.blocks():
+        block = np.ascontiguousarray(block).reshape(-1)
+        n = block.size
+        if offset + n > ref.size:
+            raise BlockReadError(f"the slices hold more than the tensor's {ref.size} elements")
+        part = ref[offset : offset + n]
+        acc = _accumulate(part, block, tol, floats)
+        for field in ("worst", "nonfinite_first"):
+            index = getattr(acc, field)
+            if index is not None:
+                at[offset + index] = float(block[index])
+                setattr(acc, field, offset + index)
+        accs.append(acc)
+        if keep or tol.statistic in ("max", "mean"):
+            kept.append(_finite_errors(part, block, keep))
+        offset += n
+    if offset != ref.size:
+        raise BlockReadError(f"the slices hold {offset} of the tensor's {ref.size} elements")
+    return _merge(accs), at, kept
+
+
+def _finite_errors(ref: np.ndarray, cand: np.ndarray, keep: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The finite |cand - ref| and relative errors of one slice: kept whole as float32 when
+    `keep` (a median or quantile needs them all), else reduced to [max, sum, count] each."""
+    r = ref.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.abs(cand.astype(np.float64) - r)
+        finite = np.isfinite(d)
+        d, mag = d[finite], np.abs(r[finite])
+        rel = np.where(d == 0, 0.0, d / mag)
+    if keep:
+        return d.astype(np.float32), rel.astype(np.float32)
+    summary = [np.array([v.max(initial=0.0), v.sum(), v.size], dtype=np.float64) for v in (d, rel)]
+    return summary[0], summary[1]
+
+
+def _kept_statistics(
+    kept: list[tuple[np.ndarray, np.ndarray]], statistic: str
+) -> tuple[float, float]:
+    """The policy's statistic from the slices' kept errors (_finite_errors)."""
+    if statistic in ("max", "mean"):
+        out = []
+        for i in (0, 1):
+            top = max((float(k[i][0]) for k in kept), default=0.0)
+            total = sum(float(k[i][1]) for k in kept)
+            count = sum(float(k[i][2]) for k in kept)
+            out.append(top if statistic == "max" else (total / count if count else 0.0))
+        return out[0], out[1]
+    d = np.concatenate([k[0] for k in kept]) if kept else np.empty(0, np.float32)
+    rel = np.concatenate([k[1] for k in kept]) if kept else np.empty(0, np.float32)
+    if d.size == 0:
+        return 0.0, 0.0
+    q = 0.5 if statistic == "median" else float(statistic.split(":", 1)[1])
+    return float(np.quantile(d, q)), float(np.quantile(rel, q))
 
 
 def _statistics(ref: np.ndarray, cand: np.ndarray, statistic: str) -> tuple[float, float]:

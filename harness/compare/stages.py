@@ -11,7 +11,14 @@ import numpy as np
 from harness.compare import budget
 from harness.compare.budget import Terms
 from harness.compare.classify import classify
-from harness.compare.metrics import Metrics, Tolerance, compare, dtype_family
+from harness.compare.metrics import (
+    BlockReadError,
+    BlockSource,
+    Metrics,
+    Tolerance,
+    compare,
+    dtype_family,
+)
 from harness.compare.tolerance import default_tolerance
 from harness.pipeline.spec import INPUT_STAGE
 from harness.results import StageResult
@@ -19,8 +26,11 @@ from harness.runtimes.base import RuntimeOutput
 
 
 def compare_stage(
-    name: str, reference: np.ndarray, candidate: np.ndarray, tol: Tolerance
+    name: str, reference: np.ndarray, candidate: np.ndarray | BlockSource, tol: Tolerance
 ) -> StageResult:
+    """One stage under `tol`: shape, dtype family, then the metrics. A BlockSource candidate
+    (too large to hold whole) is compared slice by slice; one that cannot be read to its end
+    is an `error` of the stage."""
     result = StageResult(
         name=name,
         shape=list(candidate.shape),
@@ -44,7 +54,11 @@ def compare_stage(
             f"js {candidate.dtype} ({cand_family})"
         )
         return result
-    m = compare(reference, candidate, tol)
+    try:
+        m = compare(reference, candidate, tol)
+    except BlockReadError as e:
+        result.verdict, result.message = "error", f"the js stage could not be read: {e}"
+        return result
     result.chained = dataclasses.asdict(m)
     result.verdict = "pass" if m.passed else "fail"
     if not m.nonfinite_mismatched:  # no tolerance passes a NaN/Inf disagreement
@@ -138,7 +152,12 @@ def compare_run(
         explicit = own_values is not None and policy_for(name, own_values.dtype).explicit
         if terms is not None and terms.composite and not explicit and result.isolated:
             _by_parts(result, results)
-        elif terms is not None and own_values is not None and ref is not None and not explicit:
+        elif (
+            terms is not None
+            and isinstance(own_values, np.ndarray)
+            and ref is not None
+            and not explicit
+        ):
             _by_budget(result, ref, own_values, terms, precision)
         elif (
             "error" not in (result.verdict, result.own_verdict)

@@ -15,6 +15,18 @@ NOTHING = (
 )
 
 
+def not_held(stage: StageResult, nbytes: int) -> None:
+    """A stage too large to hold whole (compared slice by slice as it was pulled): say that it
+    was not diagnosed, rather than nothing."""
+    if not any(h.get("reproduces") for h in stage.hints):
+        text = (
+            f"not diagnosed: the stage is {nbytes / (1 << 20):.0f} MB, compared slice by slice "
+            "as it came from the page; the explanations test both arrays whole, which the "
+            "harness does not hold above 64 MB"
+        )
+        stage.hints = [*stage.hints, {"text": text, "source": "none", "reproduces": None}]
+
+
 def diagnose(stage: StageResult, seen: Seen | None) -> None:
     """Add to `stage`'s hints, unless one already explains it (a setting search that
     reproduced the JS output): the known divergences whose evidence holds (`source: "known

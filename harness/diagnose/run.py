@@ -12,7 +12,7 @@ import numpy as np
 from harness.cases import Case
 from harness.compare.hints import differing_settings
 from harness.compare.op_terms import python_op
-from harness.diagnose.explain import diagnose
+from harness.diagnose.explain import diagnose, not_held
 from harness.diagnose.known import LayerFacts, Seen
 from harness.pipeline.spec import Pipeline, Step
 from harness.results import RunResult, StageResult
@@ -70,6 +70,9 @@ def _seen(
         if js is None and stage.chained is not None:
             js = candidate.stages.get(name)
         if python is None or js is None:
+            return None
+        if not isinstance(js, np.ndarray):  # a stage too large to hold (BlockSource)
+            not_held(stage, js.nbytes)
             return None
         owner, _, layer = name.partition("/")
         step, previous = steps.get(owner, (None, None))
@@ -153,7 +156,9 @@ def diagnose_taps(
     before = reference.stages[names[at - 1]] if at > 0 else None
     python, js = reference.stages.get(first.name), candidate.stages.get(first.name)
     seen = None
-    if python is not None and js is not None:
+    if js is not None and not isinstance(js, np.ndarray):  # too large to hold (BlockSource)
+        not_held(first, js.nbytes)
+    elif python is not None and js is not None:
         seen = Seen(
             stage=first.name,
             kind="tap",

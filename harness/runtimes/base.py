@@ -21,6 +21,15 @@ class StageFailure:
     after: str | None = None
 
 
+# A stage larger than this is never held whole by the harness: a page's is compared slice by
+# slice as it is pulled, and none gets a float budget (whose arrays are float64 of its size).
+STREAM_BYTES = 64 << 20
+# The largest stage read back from a page (--max-stage-mb). Measured in Chromium 150: a 512 MB
+# stage runs chained and isolated; a 1024 MB one came back chained but its isolated copy's
+# upload failed ("Failed to fetch": the page's Blobs of both passes waiting for a GC).
+DEFAULT_MAX_STAGE_MB = 512.0
+
+
 @dataclass
 class RuntimeOutput:
     # in pipeline order; only the stages that completed (a page's: pulled as they are read)

@@ -20,7 +20,7 @@ from harness.cases import Case
 from harness.pipeline.code import CodePipeline
 from harness.pipeline.spec import Pipeline
 from harness.runtimes.backends import Variant, parse_variant
-from harness.runtimes.base import RuntimeOutput, StageFailure
+from harness.runtimes.base import DEFAULT_MAX_STAGE_MB, RuntimeOutput, StageFailure
 from harness.runtimes.driver import Driver, Page, PageError
 from harness.runtimes.pulled import PulledStages
 from harness.runtimes.python_code import UNPLACED
@@ -63,6 +63,7 @@ class BackendPage:
         self.info = info
         self._server = server
         self.broken: str | None = None
+        self.max_stage_mb = DEFAULT_MAX_STAGE_MB  # the largest stage read back (--max-stage-mb)
 
     def fault(self) -> str | None:
         """Asks the page, between runs, whether its GPU context or device is still there and its
@@ -245,7 +246,13 @@ class BackendPage:
             out.failures.setdefault(stage, StageFailure(stage, message))
 
         out.stages = PulledStages(
-            self.page, self._server, run_id, answer["stages"], pull_failed, timeout
+            self.page,
+            self._server,
+            run_id,
+            answer["stages"],
+            pull_failed,
+            timeout,
+            self.max_stage_mb,
         )
         return answer, out
 

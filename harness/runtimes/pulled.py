@@ -4,6 +4,11 @@ The page keeps every stage it computed (every layer of a model, too) until the c
 released; the harness asks for the next batch (up to BATCH_BYTES) when the comparison reaches a
 stage it does not have, and hands each array over to the comparison without keeping it. So the
 harness holds about one batch per page, not a whole run's layers, let alone every backend's.
+
+A stage larger than STREAM_BYTES is not pulled whole: it reads as a StreamedStage, whose slices
+(SLICE_BYTES each) are pulled as the comparison reads them, so the harness never holds it. A
+stage larger than the run's cap (--max-stage-mb) is not pulled at all: it is an error naming its
+shape and the cap.
 """
 
 from __future__ import annotations
@@ -15,10 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from harness.compare.metrics import BlockReadError
+from harness.runtimes.base import DEFAULT_MAX_STAGE_MB, STREAM_BYTES
 from harness.runtimes.driver import Page, PageError
 from harness.server import ParityServer
+from harness.tensors import WIRE_DTYPES
 
 BATCH_BYTES = 8 << 20
+SLICE_BYTES = 16 << 20
 
 OnError = Callable[[str, str], None]  # (stage, message): the stage could not be pulled
 
@@ -38,12 +47,15 @@ class PulledStages(Mapping[str, np.ndarray]):
         described: list[dict[str, Any]],
         on_error: OnError,
         timeout: float = 120.0,
+        max_stage_mb: float = DEFAULT_MAX_STAGE_MB,
     ) -> None:
         self._page = page
         self._server = server
         self._run_id = run_id
         self._names = [d["name"] for d in described]
         self._nbytes = {d["name"]: int(d["nbytes"]) for d in described}
+        self._described = {d["name"]: d for d in described}
+        self._max_bytes = max_stage_mb * (1 << 20)
         self._on_error = on_error
         self._timeout = timeout
         self._buffer: dict[str, np.ndarray] = {}
@@ -55,6 +67,18 @@ class PulledStages(Mapping[str, np.ndarray]):
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._nbytes or self._broken:
             raise KeyError(name)
+        size = self._nbytes[name]
+        if size > self._max_bytes:
+            d = self._described[name]
+            self._on_error(
+                name,
+                f"the js stage is {d['dtype']} {list(d['shape'])}, {size / (1 << 20):.1f} MB, "
+                f"over the cap of {self._max_bytes / (1 << 20):g} MB per stage (--max-stage-mb): "
+                "not read back",
+            )
+            raise KeyError(name)
+        if size > STREAM_BYTES:
+            return StreamedStage(self, name)  # type: ignore[return-value]
         if name not in self._buffer:
             self._pull(self._batch_from(name))
         if name not in self._buffer:
@@ -83,7 +107,8 @@ class PulledStages(Mapping[str, np.ndarray]):
             return [name]
         batch, size = [], 0
         for n in self._names[self._names.index(name) :]:
-            if n in self._pulled or (batch and size + self._nbytes[n] > BATCH_BYTES):
+            big = self._nbytes[n] > STREAM_BYTES
+            if n in self._pulled or big or (batch and size + self._nbytes[n] > BATCH_BYTES):
                 break
             batch.append(n)
             size += self._nbytes[n]
@@ -109,3 +134,42 @@ class PulledStages(Mapping[str, np.ndarray]):
         finally:
             self.seconds += time.perf_counter() - t0
         self.peak_bytes = max(self.peak_bytes, sum(a.nbytes for a in self._buffer.values()))
+
+
+class StreamedStage:
+    """A page's stage too large to hold whole (compare/metrics.py BlockSource): its shape and
+    dtype, and its values as flat slices of SLICE_BYTES pulled one at a time."""
+
+    def __init__(self, owner: PulledStages, name: str) -> None:
+        d = owner._described[name]
+        self._owner = owner
+        self.name = name
+        self.shape = tuple(int(n) for n in d["shape"])
+        self.dtype = WIRE_DTYPES[d["dtype"]]
+        self.nbytes = int(d["nbytes"])
+        self.size = int(np.prod(self.shape, dtype=np.int64))
+        self.ndim = len(self.shape)
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        owner = self._owner
+        per = max(1, SLICE_BYTES // self.dtype.itemsize)
+        for start in range(0, self.size, per):
+            t0 = time.perf_counter()
+            key = f"{owner._run_id}/{self.name}#{start}"
+            try:
+                owner._page.evaluate(
+                    "a => window.parity.sendSlice(a)",
+                    {"runId": owner._run_id, "name": self.name, "start": start, "count": per},
+                    owner._timeout,
+                )
+                item = owner._server.uploads.take(key)
+            except PageError as e:
+                owner._on_error(self.name, f"could not fetch the stage from the page: {e}")
+                raise BlockReadError(f"could not fetch the stage from the page: {e}") from e
+            finally:
+                owner.seconds += time.perf_counter() - t0
+            if item is None:
+                raise BlockReadError(f"the page sent no slice from element {start}")
+            block = item.to_numpy()
+            owner.peak_bytes = max(owner.peak_bytes, block.nbytes)
+            yield block

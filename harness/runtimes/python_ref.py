@@ -15,7 +15,7 @@ from harness.compare.budget import Terms, exact
 from harness.compare.op_terms import step_terms
 from harness.pipeline.catalogue import PYTHON_OPS
 from harness.pipeline.spec import INPUT_STAGE, Pipeline
-from harness.runtimes.base import RuntimeOutput, StageFailure
+from harness.runtimes.base import STREAM_BYTES, RuntimeOutput, StageFailure
 from harness.runtimes.bounded import PythonTimeout, bounded
 from harness.runtimes.tf_budgets import model_terms
 from harness.runtimes.tf_graph_budgets import graph_terms
@@ -130,7 +130,11 @@ def several_tensors(stage: str, parts: Mapping[str, str], step: str) -> str:
 def terms(pipeline: Pipeline, case: Case, reference: RuntimeOutput) -> dict[str, Terms]:
     """Each stage's float terms (compare/budget.py), from the reference's own values: what the
     stage's sums add up and how long they are. A model step's layers get theirs by name
-    ("<step>/<layer>"), a GraphModel's nodes by theirs."""
+    ("<step>/<layer>"), a GraphModel's nodes by theirs.
+
+    A stage larger than STREAM_BYTES gets none (its tolerance policy judges it): its terms are
+    float64 arrays of its size, and a custom op's are found by running the op five more times,
+    which would cost several times the stage's memory that the harness does not hold."""
     out: dict[str, Terms] = {INPUT_STAGE: exact("the bytes each runtime received")}
     named = reference.composites.get(INPUT_STAGE, {})
     out.update((p, exact("the bytes each runtime received")) for p in named.values())
@@ -141,6 +145,8 @@ def terms(pipeline: Pipeline, case: Case, reference: RuntimeOutput) -> dict[str,
         settings = step.settings("python", case.params)
         if step.name in reference.stages:
             y = reference.stages[step.name]
+            if y.nbytes > STREAM_BYTES or _nbytes(x) > STREAM_BYTES:
+                continue
             custom = step.custom.python_function if step.custom else None
             out[step.name] = step_terms(step.op, settings, x, y, custom)
         if step.op == "model" and (settings["layers"] or step.name in reference.composites):
@@ -148,9 +154,13 @@ def terms(pipeline: Pipeline, case: Case, reference: RuntimeOutput) -> dict[str,
             values = {
                 k.removeprefix(prefix): v
                 for k, v in reference.stages.items()
-                if k.startswith(prefix)
+                if k.startswith(prefix) and v.nbytes <= STREAM_BYTES
             }
             parts = model_terms if settings["format"] == "layers" else graph_terms
             found = parts(settings["path"], x, values)
             out.update((f"{prefix}{name}", t) for name, t in found.items())
     return out
+
+
+def _nbytes(x: np.ndarray | Mapping[str, np.ndarray]) -> int:
+    return sum(v.nbytes for v in x.values()) if isinstance(x, Mapping) else x.nbytes

@@ -466,6 +466,17 @@ async function send({ runId, names }) {
   }));
 }
 
+// Uploads `count` elements of one held stage from element `start`, as a flat tensor
+// (`${runId}/${name}#${start}` on the harness): a large stage goes in slices, compared as each
+// arrives, so neither side holds it twice and no request body is larger than a slice.
+async function sendSlice({ runId, name, start, count }) {
+  const stage = (held.get(runId) || new Map()).get(name);
+  if (!stage) throw new Error(`stage ${name} is not held for call ${runId} (released, or the page reloaded)`);
+  // as a Blob: a typed array as the body is 7x slower in Chromium 150 (256 MB: 64 s vs 9 s)
+  const slice = stage.data.subarray(start, start + count);
+  await post(`${runId}/${name}#${start}`, stage.dtype, String(slice.length), new Blob([slice]));
+}
+
 function release({ runId }) {
   held.delete(runId);
 }
@@ -704,6 +715,7 @@ window.parity = {
   runCode,
   runIsolated,
   send,
+  sendSlice,
   release,
   decodeFile,
   ops: () => Object.keys(ops),
