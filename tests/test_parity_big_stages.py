@@ -70,8 +70,11 @@ def test_parity_a_stage_over_the_cap_is_an_error_naming_it(parity_harness, tmp_p
     big = ramp_pipeline(tmp_path, 100_000)
     run = parity_harness.run(big, big.cases[0].load(), "chromium", "wasm")
     assert run.status == "error"
-    said = "the js stage is float32 [100000], 0.4 MB, over the cap of 0.25 MB per stage"
-    assert said in run.reason and "--max-stage-mb" in run.reason
+    said = (
+        "js float32 [100000], 0.4 MB (400000 bytes), is over the cap of 0.25 MB (262144 bytes) "
+        "per stage (--max-stage-mb): not read back"
+    )
+    assert f"ramp: {said}" in run.reason
     stage = next(s for s in run.stages if s.name == "ramp")
-    assert stage.verdict == "error"
+    assert stage.verdict == "error" and stage.message == f"the js stage could not be read: {said}"
     assert next(s for s in run.stages if s.name == "decode").verdict == "pass"

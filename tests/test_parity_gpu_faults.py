@@ -4,7 +4,6 @@ an error naming it at the step that was running (never a class of the user's num
 next, innocent case runs on a fresh page (web/page/gpu.js, BackendPage.fault)."""
 
 import json
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -36,6 +35,24 @@ export function destroyDevice(x) {
 }
 export async function switchBackend(x) {
   await tf.setBackend('cpu');
+  return x.toFloat().mul(2);
+}
+export async function switchBack(x) {
+  const was = tf.getBackend();
+  await tf.setBackend('cpu');
+  const y = x.toFloat().mul(2);  // computed on cpu, then the backend is put back
+  await tf.setBackend(was);
+  return y;
+}
+export async function reset(x) {
+  const was = tf.getBackend();
+  const values = await x.data();
+  tf.engine().reset();
+  await tf.setBackend(was);
+  return tf.tensor(values, x.shape, x.dtype).toFloat().mul(2);
+}
+export async function sameBackend(x) {
+  await tf.setBackend(tf.getBackend());  // no switch: not a fault
   return x.toFloat().mul(2);
 }
 export async function wait(x) {
@@ -77,7 +94,13 @@ def gpu_process():
     [
         ("loseContext", "webgl", "the WebGL context was lost while step 'fault' ran"),
         ("destroyDevice", "webgpu", "the WebGPU device was lost (reason destroyed"),
-        ("switchBackend", "wasm", "TF.js's backend was switched from wasm to cpu"),
+        ("switchBackend", "wasm", "the page's code called tf.setBackend('cpu'), switching"),
+        (
+            "switchBack",
+            "webgl",
+            "called tf.setBackend('cpu'), switching TF.js's backend from webgl",
+        ),
+        ("reset", "wasm", "the page's code called tf.engine().reset()"),
         ("wait", "webgl", "the WebGL context was lost while step 'fault' ran"),  # GPU killed
     ],
 )
@@ -103,6 +126,14 @@ def test_parity_a_gpu_fault_is_its_cases_error_and_the_next_case_gets_a_fresh_pa
     assert after.passed, after.reason
 
 
+def test_parity_setting_the_backend_it_already_runs_is_no_fault(parity_harness, tmp_path):
+    same = pipeline(tmp_path, "sameBackend")
+    case = same.cases[0].load()
+    for _ in range(2):
+        run = parity_harness.run(same, case, "chromium", "wasm")
+        assert run.passed, run.reason
+
+
 def test_parity_a_gpu_process_killed_between_cases_costs_the_next_case_nothing(
     parity_harness, tmp_path
 ):
@@ -115,33 +146,52 @@ def test_parity_a_gpu_process_killed_between_cases_costs_the_next_case_nothing(
     assert run.passed, run.reason
 
 
-def test_parity_users_code_that_loses_the_gpu_is_an_error_after_its_last_tap(
-    parity_harness, tmp_path
+CODE_PY = """
+import numpy as np
+
+def run(path, tap):
+    data = np.frombuffer(path.read_bytes(), dtype=np.uint8)[:64].astype(np.float32)
+    tap("bytes", data)
+    tap("doubled", data * 2)
+    tap("tripled", data * 3)
+"""
+CODE_JS = """
+import * as tf from '@tensorflow/tfjs';
+
+export async function run({ bytes }, tap) {
+  const data = tf.tensor1d(Float32Array.from(new Uint8Array(bytes).slice(0, 64)));
+  tap('bytes', data);
+  MIDDLE
+  tap('doubled', data.mul(2));
+  tap('tripled', data.mul(3));
+  END
+}
+"""
+LOSE = "tf.backend().gpgpu.gl.getExtension('WEBGL_lose_context').loseContext();"
+SWITCH = "const was = tf.getBackend(); await tf.setBackend('cpu');"
+
+
+@pytest.mark.parametrize(
+    ("middle", "end", "at", "said", "kept"),
+    [
+        # lost while the code runs: the taps still on the GPU are lost with it
+        (LOSE + " await new Promise((r) => setTimeout(r, 5000));", "", "doubled",
+         "the WebGL context was lost while the code ran", []),
+        # switched after the first tap: that tap is kept, the later ones ran on cpu
+        (SWITCH, "await tf.setBackend(was);", "doubled",
+         "the page's code called tf.setBackend('cpu')", ["bytes"]),
+        # lost after the code's last tap: placed after it, not on a tap it reached
+        ("", LOSE, "(after the last tap)",
+         "the WebGL context was lost after the code's last tap", []),
+    ],
+)  # fmt: skip
+def test_parity_users_code_that_loses_the_gpu_is_an_error_after_the_last_tap_it_reached(
+    parity_harness, tmp_path, middle, end, at, said, kept
 ):
     (tmp_path / "web").mkdir()
-    (tmp_path / "user_code.py").write_text(
-        textwrap.dedent("""
-        import numpy as np
-
-        def run(path, tap):
-            data = np.frombuffer(path.read_bytes(), dtype=np.uint8)[:64].astype(np.float32)
-            tap("bytes", data)
-            tap("doubled", data * 2)
-    """)
-    )
-    (tmp_path / "web" / "app.js").write_text(
-        textwrap.dedent("""
-        import * as tf from '@tensorflow/tfjs';
-
-        export async function run({ bytes }, tap) {
-          const data = tf.tensor1d(Float32Array.from(new Uint8Array(bytes).slice(0, 64)));
-          tap('bytes', data);
-          tf.backend().gpgpu.gl.getExtension('WEBGL_lose_context').loseContext();
-          await new Promise((r) => setTimeout(r, 5000));
-          tap('doubled', data.mul(2));
-        }
-    """)
-    )
+    (tmp_path / "user_code.py").write_text(CODE_PY)
+    js = CODE_JS.replace("MIDDLE", middle).replace("END", end)
+    (tmp_path / "web" / "app.js").write_text(js)
     spec = {"name": "code", "code": {"python": "user_code.py:run", "js": "web/app.js#run"},
             "cases": [str(SCAN)], "timeout": 30}  # fmt: skip
     (tmp_path / "parity.json").write_text(json.dumps(spec))
@@ -150,9 +200,10 @@ def test_parity_users_code_that_loses_the_gpu_is_an_error_after_its_last_tap(
     t0 = time.perf_counter()
     run = parity_harness.run(code, case, "chromium", "webgl")
     assert time.perf_counter() - t0 < 10
-    assert run.status == "error" and "the WebGL context was lost while the code ran" in run.reason
-    doubled = next(s for s in run.stages if s.name == "doubled")
-    assert doubled.verdict == "error"
+    assert run.status == "error" and said in run.reason, run.reason
+    stages = {s.name: s for s in run.stages}
+    assert stages[at].verdict == "error", [(s.name, s.verdict) for s in run.stages]
+    assert [n for n, s in stages.items() if s.verdict == "pass"] == kept
     assert all(s.verdict != "fail" for s in run.stages)
     healthy = pipeline(tmp_path, "double")
     assert parity_harness.run(healthy, healthy.cases[0].load(), "chromium", "webgl").passed

@@ -20,7 +20,7 @@ def not_held(stage: StageResult, nbytes: int) -> None:
     was not diagnosed, rather than nothing."""
     if not any(h.get("reproduces") for h in stage.hints):
         text = (
-            f"not diagnosed: the stage is {nbytes / (1 << 20):.0f} MB, compared slice by slice "
+            f"not diagnosed: the stage is {nbytes / (1 << 20):.1f} MB, compared slice by slice "
             "as it came from the page; the explanations test both arrays whole, which the "
             "harness does not hold above 64 MB"
         )

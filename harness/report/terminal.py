@@ -21,18 +21,20 @@ PHASES = (
 LEGEND = (
     "(cells: max |js - python| end to end, mismatch share when failing; ✗ the stage's own error "
     "fails; ~ it fails end to end while its own error passes: it carries an earlier stage's "
-    "error, or float drift)"
+    "error, or float drift; ! its isolated run, which judges its own error, broke)"
 )
 
 
 def cell(stage: StageResult) -> str:
     """✓ passes end to end; ~ fails end to end but its own (isolated) error passes: it carries
     an earlier stage's error, whatever that failure is (values, NaN, shape); ✗ fails on its
-    own (or has no own run to tell)."""
+    own (or has no own run to tell); ! its isolated run broke (a harness error, e.g. the page
+    lost its GPU there), so its own error is not known."""
     if stage.verdict == "not_run":
         return "·"
     inherited = stage.verdict == "fail" and stage.own_verdict == "pass"
-    mark = "✓" if stage.verdict == "pass" else "~" if inherited else "✗"
+    broke = stage.own_verdict == "error" and stage.verdict != "error"
+    mark = "!" if broke else "✓" if stage.verdict == "pass" else "~" if inherited else "✗"
     if stage.parts:  # several tensors: the worst of them, and how many
         parts = [s for s in stage.layers if s.name in stage.parts.values()]
         if parts:

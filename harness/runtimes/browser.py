@@ -129,7 +129,9 @@ class BackendPage:
         answer, out = self._call("runCode", args, {"file": case.file}, timeout, None)
         f = answer["failure"]
         if f and f.get("fault"):  # placed after the last tap the code reached
-            failure = dataclasses.replace(self._fault(UNPLACED, f["message"]), after=f["lastTap"])
+            when = "after the code's last tap" if f.get("after") else None
+            failure = self._fault(UNPLACED, f["message"], when)
+            failure = dataclasses.replace(failure, after=f["lastTap"])
             out.failures[UNPLACED] = failure
         elif f:
             if f.get("loading"):

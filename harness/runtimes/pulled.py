@@ -70,11 +70,12 @@ class PulledStages(Mapping[str, np.ndarray]):
         size = self._nbytes[name]
         if size > self._max_bytes:
             d = self._described[name]
+            cap = self._max_bytes
             self._on_error(
                 name,
-                f"the js stage is {d['dtype']} {list(d['shape'])}, {size / (1 << 20):.1f} MB, "
-                f"over the cap of {self._max_bytes / (1 << 20):g} MB per stage (--max-stage-mb): "
-                "not read back",
+                f"js {d['dtype']} {list(d['shape'])}, {size / (1 << 20):.1f} MB ({size} bytes), is "
+                f"over the cap of {cap / (1 << 20):g} MB ({int(cap)} bytes) per stage "
+                "(--max-stage-mb): not read back",
             )
             raise KeyError(name)
         if size > STREAM_BYTES:

@@ -1,7 +1,7 @@
 // Bring-your-own code: the user's ES module runs on the case's file and calls
 // `tap(name, tensor)` where it wants a comparison. Each tapped tensor is kept (cloned, so the
 // user's dispose() or tf.tidy() cannot free it) and read once the function is done.
-import { guard } from './gpu.js';
+import { check, fault, guard } from './gpu.js';
 import { tensorValues } from './values.js';
 
 const tf = globalThis.tf;
@@ -35,6 +35,7 @@ export async function runTapped(fn, file) {
       throw new Error(`tap '${name}': ${describeValue(tensor)} is not a tf.Tensor (tap the tensor itself; build one with tf.tensor(...) if you hold an array)`);
     }
     if (tensor.isDisposed) throw new Error(`tap '${name}': the tensor is already disposed`);
+    check(); // the GPU lost or the backend switched since the last tap: this tap is not kept
     names.add(name);
     kept.push({ name, tensor: tf.keep(tensor.clone()) });
     last = name;
@@ -46,13 +47,15 @@ export async function runTapped(fn, file) {
   } catch (e) {
     error = { message: `${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: last, fault: !!e.fault };
   }
+  const why = error ? null : fault();
+  if (why) error = { message: why, stack: null, lastTap: last, fault: true, after: true }; // after its last tap
   const items = [];
   for (const { name, tensor } of kept) {
     try {
+      // a tap's values still on a GPU that was lost are lost with it
       items.push({ name, dtype: tensor.dtype, shape: tensor.shape, data: await guard(tensorValues(tensor)) });
     } catch (e) {
-      const fault = !!e.fault;
-      error = error || { message: `tap '${name}': ${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: name, tap: fault ? null : name, fault };
+      error = error || { message: `tap '${name}': ${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: name, tap: name };
     } finally {
       tensor.dispose();
     }

@@ -1,15 +1,17 @@
 // Faults that leave the page unable to run another case: a lost WebGL context or WebGPU device
 // (the GPU process was killed or reset, or the page's code called WEBGL_lose_context's
 // loseContext() or GPUDevice.destroy()), after which every op fails ("The Device was lost") or
-// never finishes (a WebGL fence that never signals); and a tf.setBackend call in the page's
-// code, after which every later case would run on another backend. The step that was running
-// fails at once with the cause (`error.fault` set), and the harness replaces the page.
+// never finishes (a WebGL fence that never signals); and the page's code switching TF.js's
+// backend (tf.setBackend to another, even if it switches back: what ran in between ran there;
+// tf.removeBackend; tf.engine().reset(), which disposes every backend). The step that was
+// running fails at once with the cause (`error.fault` set), and the harness replaces the page.
 const tf = globalThis.tf;
-const watch = { backend: null, gl: null, lost: null, reject: null, signal: null };
+const watch = { backend: null, gl: null, lost: null, switched: null, reject: null, signal: null };
 
 // Starts watching the backend `init` proved is running ('cpu', 'wasm', 'webgl', 'webgpu').
 export function watchBackend(backend) {
   watch.backend = backend;
+  watchEngine();
   watch.signal = new Promise((_, reject) => { watch.reject = reject; });
   watch.signal.catch(() => {}); // observed by guard(); never an unhandled rejection
   if (backend === 'webgl') {
@@ -21,6 +23,28 @@ export function watchBackend(backend) {
       const detail = info && info.message ? `: ${info.message}` : '';
       lose(`the WebGPU device was lost (reason ${info ? info.reason : 'unknown'}${detail})`);
     });
+  }
+}
+
+// tf.setBackend, tf.removeBackend and tf.engine().reset() all go through the engine (tfjs-core
+// engine.ts), whichever import the code used: its methods are wrapped to note the call.
+function watchEngine() {
+  const engine = tf.engine();
+  const said = {
+    setBackend: (name) => `the page's code called tf.setBackend('${name}'), switching TF.js's backend from ${watch.backend} (what ran after it ran there, even if it switched back)`,
+    removeBackend: (name) => `the page's code called tf.removeBackend('${name}')`,
+    reset: () => "the page's code called tf.engine().reset(), which disposes every backend",
+  };
+  for (const [method, say] of Object.entries(said)) {
+    const original = engine[method];
+    if (original.parityWatched) continue;
+    const wrapped = function watched(...args) {
+      const same = method === 'setBackend' && args[0] === watch.backend && tf.getBackend() === watch.backend;
+      if (!same && !watch.switched) watch.switched = say(...args);
+      return original.apply(this, args);
+    };
+    wrapped.parityWatched = true;
+    engine[method] = wrapped;
   }
 }
 
@@ -38,6 +62,7 @@ function faultError(message) {
 export function fault() {
   if (!watch.lost && watch.gl && watch.gl.isContextLost()) lose('the WebGL context was lost');
   if (watch.lost) return watch.lost;
+  if (watch.switched) return watch.switched;
   const now = tf.getBackend();
   if (watch.backend && now !== watch.backend) {
     return `TF.js's backend was switched from ${watch.backend} to ${now} (a tf.setBackend call in the page's code)`;
