@@ -359,6 +359,16 @@ class Harness:
             isolated = on_page(
                 lambda: page.run_isolated(pipeline, js_steps, reference, timeout=limit)
             )
+            if not isinstance(isolated.stages, PulledStages):
+                # the isolated pass hung or crashed and its page was closed, with the chained
+                # stages it held: the chained pass runs again on a fresh page, so what it
+                # computed is still compared (the isolated pass's error stays with its step)
+                repeat = candidate.repeat
+                page = self.backend_page(browser, variant)
+                candidate = on_page(
+                    lambda: page.run(pipeline, case, js_steps, repeat=False, timeout=limit)
+                )
+                candidate.repeat = candidate.repeat or repeat
         try:
             self._compare(result, pipeline, case, reference, candidate, isolated, page.info)
         finally:  # the page drops what it held for these calls; pulls count as transfer

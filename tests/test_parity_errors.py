@@ -320,3 +320,33 @@ def test_parity_a_dead_browser_is_that_runs_error_and_the_next_run_starts_a_new_
         after = harness.run(slow, case, "chromium", "wasm")
         assert after.passed, after.reason
         assert harness.restarts == {"chromium": 1}
+
+
+def test_parity_a_hang_in_the_isolated_pass_keeps_what_the_chained_pass_computed(
+    parity_harness, tmp_path, monkeypatch
+):
+    """The step hangs only on its second call (the isolated pass): its page is closed with the
+    chained stages it held, so the chained pass runs again on a fresh page; every stage is
+    compared end to end, and the hang is that step's isolated error, drawn `!`."""
+    from harness.report.terminal import cell
+
+    hang_second = (
+        "let calls = 0;\n"
+        "export async function hang(x) { calls += 1; "
+        "if (calls === 2) await new Promise(() => {}); return x; }\n"
+    )
+    pipeline = slow_pipeline(
+        tmp_path, [{"name": "first", "op": "fine"}, {"name": "stuck", "op": "hang"}]
+    )
+    (tmp_path / "web" / "ops.js").write_text(
+        SLOW_OPS_JS.split("export function hang")[0] + hang_second
+    )
+    monkeypatch.setattr(parity_harness, "repeat", False)  # the second call: the isolated one
+    run = parity_harness.run(pipeline, pipeline.cases[0].load(), "chromium", "wasm")
+    assert run.status == "error"
+    assert "stuck (isolated run): js: step 'stuck' did not finish within 2 s" in run.reason
+    stages = {s.name: s for s in run.stages}
+    assert all(s.verdict == "pass" for s in stages.values()), run.reason  # chained: all kept
+    assert stages["stuck"].own_verdict == "error" and cell(stages["stuck"]).startswith("!")
+    # the isolated pass's own stages went with its page: not judged, never a pass
+    assert stages["first"].own_verdict is None
