@@ -338,6 +338,9 @@ def test_parity_a_signal_stops_the_run_and_keeps_what_finished(
     assert finished and all(r["status"] == "ok" for c in finished for r in c["runs"])
     cut = [c for c in report["cases"] if not c["runs"]]
     assert all(c["status"] == "error" and c["reason"].startswith("interrupted") for c in cut)
+    summary = next(line for line in out.splitlines() if line.startswith("runs: "))
+    said = f", {len(cut)} case(s) cut short; interrupted by"
+    assert (said in summary) if cut else ("cut short" not in summary), summary
     assert "Traceback" not in out
 
 

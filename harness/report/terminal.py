@@ -347,6 +347,8 @@ def summary(report: Report) -> str:
     text = ", ".join(f"{v} {k}" for k, v in counts.items())
     if case_errors:
         text += f", {case_errors} case(s) could not be loaded"
+    if cut:
+        text += f", {cut} case(s) cut short"
     if report.interrupted:
         text += f"; interrupted by {report.interrupted}: the runs that finished are kept"
     elif report.error:
