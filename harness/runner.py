@@ -122,6 +122,7 @@ class Harness:
         self.hints = hints
         self.timeout = timeout
         self._session_lock = threading.RLock()
+        self._closed = False  # set on exit: no browser starts after it
         self.restarts: dict[str, int] = {}  # browser -> how many times it died and was restarted
         self._reference_mb = paths.reference_cache_mb()  # ValueError: a bad setting, said
         paths.check_cache()
@@ -143,11 +144,14 @@ class Harness:
         # Ctrl-C or SIGTERM: no page-by-page goodbye (a busy page takes its time); closing the
         # browser ends every page and every call in flight at once
         stopping = exc_type is not None and not issubclass(exc_type, Exception)
-        for session in self._sessions.values():
+        with self._session_lock:  # no browser is started (or restarted) from here on
+            self._closed = True
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+        for session in sessions:
             if not stopping:
                 session.close()
-            session.driver.close(timeout=5.0 if stopping else 30.0)
-        self._sessions.clear()
+            session.driver.close(timeout=5.0 if stopping else 30.0, kill=stopping)
         if self._server:
             self._server.stop()
 
@@ -164,6 +168,8 @@ class Harness:
         if browser in self._unavailable:
             raise BrowserUnavailable(self._unavailable[browser])
         with self._session_lock:
+            if self._closed:
+                raise BrowserUnavailable("the harness is closed (the run is stopping)")
             old = self._sessions.get(browser)
             if old is not None and not old.driver.alive:
                 self.restarts[browser] = self.restarts.get(browser, 0) + 1

@@ -392,3 +392,16 @@ def test_a_tolerance_for_a_tap_no_run_had_is_named_after_the_run():
     assert _unmatched_overrides(known, report) is None
     typo = [parse_override("resise:atol=1")]
     assert "--tolerance resise: no stage, tap, layer or node" in _unmatched_overrides(typo, report)
+
+
+def test_a_harness_that_is_closing_starts_no_browser():
+    """A run thread that finds its browser gone while the run stops on a signal must not start
+    (or restart) one: the harness is closed."""
+    from harness.runner import Harness
+    from harness.runtimes.driver import BrowserUnavailable
+
+    harness = Harness()
+    harness.__enter__()
+    harness.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)
+    with pytest.raises(BrowserUnavailable, match="the harness is closed"):
+        harness.session("chromium")
