@@ -203,14 +203,15 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "name",
         nargs="?",
-        choices=("transfer", "compare", "isolation", "model", "decode", "memory", "all"),
+        choices=("transfer", "compare", "isolation", "model", "decode", "memory", "faults", "all"),
         default="all",
         help="transfer: page -> numpy MB/s; compare: comparator GB/s; isolation: default "
         "suite wall time with and without isolated runs; model: every layer of the bundled "
         "model captured + compared vs a plain inference per backend, and the default run's "
         "peak RSS; decode: a 512x512 16-bit DICOM decoded in the page vs pydicom, MB/s; "
         "memory: the harness's peak RSS over one case with a 512 MiB stage per side, as a "
-        "multiple of the stage (default: all)",
+        "multiple of the stage; faults: each fault injected (hangs, killed processes, GPU "
+        "loss, signals) and the seconds until the next case ran (default: all)",
     )
     bench.add_argument("--json", type=Path, help="write the figures as JSON here")
     bench.add_argument(
@@ -533,6 +534,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         figures.update(bench.decode())
     if args.name in ("memory", "all"):
         figures.update(bench.memory())
+    if args.name in ("faults", "all"):
+        from harness import bench_faults
+
+        figures.update(bench_faults.faults())
     if args.name in ("model", "all"):
         figures.update(bench.model(args.backend or ("wasm", "webgl")))
         figures.update(bench.peak_rss())

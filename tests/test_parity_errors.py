@@ -213,6 +213,7 @@ def test_parity_a_bad_python_op_is_that_cases_error_at_its_step(parity_harness, 
     run = parity_harness.run(pipeline, pipeline.cases[0].load(), "chromium", "wasm")
     assert run.status == "error" and "b: step 'b' (python op 'bad') returned None" in run.reason
     assert not any(s.hints for s in run.stages)  # nothing to explain: nothing was compared
+    assert next(s for s in run.stages if s.name == "b").verdict == "error"
 
 
 SLOW_OPS = """

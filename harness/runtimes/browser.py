@@ -98,7 +98,13 @@ class BackendPage:
             failure = (
                 self._fault(f["stage"], f["message"])
                 if f.get("fault")
-                else StageFailure(f["stage"], f"JS exception: {f['message']}", f.get("stack"))
+                else StageFailure(
+                    f["stage"],
+                    f"JS exception: {f['message']}",
+                    f.get("stack"),
+                    # what the step gave back cannot be compared: no numbers to judge
+                    harness=bool(f.get("uncomparable")),
+                )
             )
         elif self.broken:  # after the last step, or in the repeat pass
             failure = self._fault(pipeline.stage_names[-1], self.broken, "after the last step")

@@ -62,10 +62,9 @@ def run(pipeline: Pipeline, case: Case, timeout: float | None = None) -> Runtime
         except (Exception, SystemExit) as e:  # the op failed (sys.exit in a custom op too)
             plain = isinstance(e, OpOutputError | PythonTimeout)
             said = str(e) if plain else f"Python {step.op} failed: {e}"
-            # a step past its time limit has no numbers to judge: an error, not a failed stage
-            failure = StageFailure(
-                step.name, said, traceback.format_exc(), harness=isinstance(e, PythonTimeout)
-            )
+            # a step past its time limit, or whose output cannot be compared, has no numbers
+            # to judge: an error, not a failed stage
+            failure = StageFailure(step.name, said, traceback.format_exc(), harness=plain)
             return RuntimeOutput(
                 stages,
                 {step.name: failure},

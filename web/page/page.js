@@ -93,7 +93,7 @@ async function opFor(step) {
   const op = async (x, params) => {
     const y = await fn(x, params);
     if (!(y instanceof tf.Tensor)) {
-      throw new Error(`the custom op '${step.op}' returned ${describeValue(y)}, not a tf.Tensor`);
+      throw Object.assign(new Error(`the custom op '${step.op}' returned ${describeValue(y)}, not a tf.Tensor`), { uncomparable: true });
     }
     return y;
   };
@@ -511,6 +511,7 @@ function describeError(e) {
     message: `${e && e.message ? e.message : e}`,
     stack: e && e.stack,
     fault: !!(e && e.fault), // the page lost its GPU or backend: not the step's numbers
+    uncomparable: !!(e && e.uncomparable), // what the step gave back cannot be compared
   };
 }
 

@@ -8,7 +8,7 @@ const ARRAYS = { float32: Float32Array, int32: Int32Array, bool: Uint8Array };
 export async function tensorValues(tensor) {
   const View = ARRAYS[tensor.dtype];
   if (!View) {
-    throw new Error(`a ${tensor.dtype} tensor cannot be compared: the harness reads float32, int32 and bool`);
+    throw Object.assign(new Error(`a ${tensor.dtype} tensor cannot be compared: the harness reads float32, int32 and bool`), { uncomparable: true });
   }
   const data = await tensor.data();
   if (data instanceof View) return data;
