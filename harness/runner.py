@@ -570,7 +570,7 @@ class Harness:
             failure = StageFailure(
                 stage, with_console(str(e), e.console), harness=True, after=after
             )
-            out = RuntimeOutput({}, {stage: failure})
+            out = RuntimeOutput(dict(e.stages), {stage: failure})  # what it sent is compared
         for phase in ("compute", "transfer"):
             self.timings.add(phase, out.timings.get(phase, 0.0))
         return out

@@ -56,6 +56,12 @@ class UploadStore:
         with self._lock:
             return self._items.pop(key, None)
 
+    def take_prefix(self, prefix: str) -> dict[str, tensors.WireTensor]:
+        """Every item whose key starts with `prefix`, by the rest of its key, in upload order."""
+        with self._lock:
+            keys = [k for k in self._items if k.startswith(prefix)]
+            return {k[len(prefix) :]: self._items.pop(k) for k in keys}
+
     def discard_prefix(self, prefix: str) -> None:
         with self._lock:
             for k in [k for k in self._items if k.startswith(prefix)]:

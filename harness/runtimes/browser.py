@@ -22,7 +22,7 @@ from harness.pipeline.spec import Pipeline
 from harness.runtimes.backends import Variant, parse_variant
 from harness.runtimes.base import DEFAULT_MAX_STAGE_MB, RuntimeOutput, StageFailure
 from harness.runtimes.driver import Driver, Page, PageError
-from harness.runtimes.pulled import PulledStages
+from harness.runtimes.pulled import BATCH_BYTES, PulledStages
 from harness.runtimes.python_code import UNPLACED
 from harness.server import ParityServer
 
@@ -87,7 +87,7 @@ class BackendPage:
         """Chained: every step in order from the case's input, as the user's page would.
         `js_steps`: the page's steps (Harness.js_steps); `repeat`: a second pass compared bit
         for bit in the page (out.repeat)."""
-        args = {"steps": js_steps, "repeat": repeat}
+        args = {"steps": js_steps, "repeat": repeat, "eagerBytes": BATCH_BYTES}
         x = pipeline.input_of(case)
         given = {f"input/{k}": v for k, v in x.items()} if isinstance(x, Mapping) else {"input": x}
         passes = 2 if repeat else 1
@@ -242,7 +242,11 @@ class BackendPage:
                 overall,
                 step=timeout,
             )
-        finally:  # a page that died or hung raises PageError; JS exceptions are in `answer`
+        except PageError as e:  # it died or hung: keep what it had sent (run's first stages)
+            sent = self._server.uploads.take_prefix(f"{run_id}/")
+            e.stages = {name: item.to_numpy() for name, item in sent.items()}
+            raise
+        finally:  # JS exceptions are in `answer`
             self._server.withdraw_input(run_id)
         if answer.get("fault"):
             self.broken = self.broken or answer["fault"]

@@ -57,6 +57,8 @@ class PageError(RuntimeError):
         super().__init__(message)
         self.stack = stack
         self.console = console or []
+        # stages the page had sent before it failed (the first ones, sent as each step ended)
+        self.stages: dict[str, Any] = {}
         self.at = at  # the step ("step resize") or tap the page was on, when it said
 
 

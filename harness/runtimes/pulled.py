@@ -55,6 +55,8 @@ class PulledStages(Mapping[str, np.ndarray]):
         self._names = [d["name"] for d in described]
         self._nbytes = {d["name"]: int(d["nbytes"]) for d in described}
         self._described = {d["name"]: d for d in described}
+        # sent by the page as its steps ended (run's first stages): waiting in the upload store
+        self._sent = {d["name"] for d in described if d.get("sent")}
         self._max_bytes = max_stage_mb * (1 << 20)
         self._on_error = on_error
         self._timeout = timeout
@@ -80,6 +82,12 @@ class PulledStages(Mapping[str, np.ndarray]):
             raise KeyError(name)
         if size > STREAM_BYTES:
             return StreamedStage(self, name)  # type: ignore[return-value]
+        if name in self._sent:
+            self._sent.discard(name)
+            item = self._server.uploads.take(f"{self._run_id}/{name}")
+            if item is not None:
+                self._pulled.add(name)
+                return item.to_numpy()
         if name not in self._buffer:
             self._pull(self._batch_from(name))
         if name not in self._buffer:
@@ -99,6 +107,7 @@ class PulledStages(Mapping[str, np.ndarray]):
         """Let the page drop what it holds for this call (best effort: a dead page holds
         nothing)."""
         self._buffer.clear()
+        self._server.uploads.discard_prefix(f"{self._run_id}/")
         with contextlib.suppress(PageError):
             self._page.evaluate("a => window.parity.release(a)", {"runId": self._run_id}, 10)
 
@@ -109,7 +118,9 @@ class PulledStages(Mapping[str, np.ndarray]):
         batch, size = [], 0
         for n in self._names[self._names.index(name) :]:
             big = self._nbytes[n] > STREAM_BYTES
-            if n in self._pulled or big or (batch and size + self._nbytes[n] > BATCH_BYTES):
+            if n in self._pulled or n in self._sent or big:
+                break
+            if batch and size + self._nbytes[n] > BATCH_BYTES:
                 break
             batch.append(n)
             size += self._nbytes[n]

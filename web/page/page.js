@@ -251,18 +251,33 @@ async function uploadBundle(key, items) {
 // before it is kept. With `repeat`, runs the steps a second time on the same bytes and compares
 // the two passes here, bit for bit, so determinism costs compute but no transfer; the second
 // pass runs a model as an app does (its output, not every layer), which halves its cost.
-async function run({ runId, steps, inputKey, repeat }) {
+// The first stages, up to `eagerBytes` in all, are also sent as each step ends (before the
+// next starts): a step that hangs or kills the page then leaves the stages before it with the
+// harness, which compares them.
+async function run({ runId, steps, inputKey, repeat, eagerBytes = 0 }) {
   const items = [];
   const computeMs = {};
   let failure = null;
   let determinism = null;
   const t0 = performance.now();
   let input = null;
+  let eager = 0; // bytes sent so far
+  let unsent = 0; // index of the first stage not sent yet
+  const sendEarly = async () => {
+    const batch = [];
+    while (unsent < items.length && eager + items[unsent].data.byteLength <= eagerBytes) {
+      eager += items[unsent].data.byteLength;
+      batch.push(items[unsent]);
+      unsent += 1;
+    }
+    if (unsent < items.length) eagerBytes = 0; // only the first stages, in order
+    if (batch.length) await uploadBundle(runId, batch);
+  };
   try {
     input = await fetchInputs(inputKey);
     await runSteps(steps, input, computeMs, (name, t, data) => {
       items.push({ name, dtype: t.dtype, shape: t.shape, data });
-    });
+    }, true, sendEarly);
   } catch (e) {
     failure = describeError(e);
   }
@@ -285,7 +300,7 @@ async function run({ runId, steps, inputKey, repeat }) {
   }
   hold(runId, items);
   return {
-    stages: describe(items),
+    stages: describe(items).map((d, i) => ({ ...d, sent: i < unsent })),
     failure,
     determinism,
     backend: tf.getBackend(),
@@ -327,7 +342,7 @@ async function runCode({ runId, inputKey, module, exportName, fileName }) {
 // a case with several) and after every step (and every layer of a model step, unless `layers`
 // is false; each output `<step>/<node>` of a model with several). A thrown error carries its
 // stage.
-async function runSteps(steps, given, computeMs, onStage, layers = true) {
+async function runSteps(steps, given, computeMs, onStage, layers = true, afterStep = null) {
   let x = inputFromWire(given);
   let current = 'input';
   let previous = 'input';
@@ -335,6 +350,7 @@ async function runSteps(steps, given, computeMs, onStage, layers = true) {
     check();
     if (x instanceof tf.Tensor) onStage('input', x, await tensorValues(x));
     else for (const [name, t] of Object.entries(x)) onStage(`input/${name}`, t, await tensorValues(t));
+    if (afterStep) await afterStep();
     for (const step of steps) {
       current = step.name;
       progress('step', step.name);
@@ -359,6 +375,7 @@ async function runSteps(steps, given, computeMs, onStage, layers = true) {
           disposeAll(x);
           x = Object.fromEntries(outputs.map((p) => [p.name, outs[p.node]]));
           previous = step.name;
+          if (afterStep) await afterStep();
           continue;
         }
       } else {
@@ -371,6 +388,7 @@ async function runSteps(steps, given, computeMs, onStage, layers = true) {
       x = y;
       previous = step.name;
       onStage(step.name, y, data);
+      if (afterStep) await afterStep();
     }
   } catch (e) {
     e.stage = current;
