@@ -139,6 +139,10 @@ def _victims(kind: str) -> list[Any]:
     return sorted(found, key=lambda p: p.create_time())[-1:]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _kill(process: Any) -> None:
     with contextlib.suppress(Exception):  # already gone
         process.kill()
@@ -165,8 +169,11 @@ def _signal(args: list[str], signum: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "harness.cli", "run", *args, "--out", str(Path(tmp) / "o")]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # SIGINT handled as at a terminal, even when the bench itself runs in the background
+        # (a shell starts background jobs with SIGINT ignored, and children inherit that)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                text=True, env=env, start_new_session=True)  # fmt: skip
+                                text=True, env=env, start_new_session=True,
+                                preexec_fn=_default_sigint)  # fmt: skip
         assert proc.stdout is not None
         reported = 0
         for line in proc.stdout:  # the first run's line: the harness is on the next run

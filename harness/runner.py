@@ -556,12 +556,14 @@ class Harness:
         except PageError as e:
             session = self._sessions.get(browser)
             if session is not None and _browser_gone(session, e):
+                sent = e.stages
                 e = PageError(
                     f"the browser process exited (or its driver did): {e}; the next run "
                     "starts a new one",
                     console=e.console,
                     at=e.at,
                 )
+                e.stages = sent
             elif session is not None:
                 session.forget(variant)
             kind, _, name = (e.at or "").partition(" ")
