@@ -170,6 +170,7 @@ def bad(x, kind):
 """
 BAD_OPS_JS = """
 export function bad(x, settings) { return x.toFloat(); }
+export function strings(x, settings) { return tf.tensor(['a', 'b']); }
 """
 
 
@@ -214,6 +215,28 @@ def test_parity_a_bad_python_op_is_that_cases_error_at_its_step(parity_harness, 
     assert run.status == "error" and "b: step 'b' (python op 'bad') returned None" in run.reason
     assert not any(s.hints for s in run.stages)  # nothing to explain: nothing was compared
     assert next(s for s in run.stages if s.name == "b").verdict == "error"
+
+
+def test_parity_a_js_op_returning_a_string_tensor_is_that_steps_error(parity_harness, tmp_path):
+    from harness.pipeline.spec import load
+
+    (tmp_path / "web").mkdir()
+    (tmp_path / "my_ops.py").write_text(BAD_OPS)
+    (tmp_path / "web" / "ops.js").write_text(BAD_OPS_JS)
+    spec = {
+        "name": "strings",
+        "ops": {"s": {"python": "my_ops.py:bad", "js": "web/ops.js#strings"}},
+        "steps": [{"op": "decode"}, {"name": "b", "op": "s", "params": {"kind": "ok"}}],
+        "cases": [{"file": str(REPO_SCAN)}],
+    }
+    (tmp_path / "p.json").write_text(__import__("json").dumps(spec))
+    pipeline = load(tmp_path / "p.json")
+    run = parity_harness.run(pipeline, pipeline.cases[0].load(), "chromium", "wasm")
+    assert run.status == "error" and "b: JS exception: a string tensor cannot be compared" in (
+        run.reason
+    )
+    stages = {s.name: s for s in run.stages}
+    assert stages["b"].verdict == "error" and stages["decode"].verdict == "pass"
 
 
 SLOW_OPS = """
@@ -269,9 +292,7 @@ def test_parity_a_step_past_the_timeout_is_an_error_at_that_step_on_its_side(
     assert stuck.verdict == "error" and stuck.own_error_class is None
     assert all(s.verdict != "fail" for s in run.stages)  # no class of the user's numbers
     # the page was closed, but it had sent the stages before the hang as their steps ended
-    assert [s.verdict for s in run.stages if s.name in ("input", "decode", "first")] == [
-        "pass"
-    ] * 3
+    assert [s.verdict for s in run.stages if s.name in ("input", "decode", "first")] == ["pass"] * 3
     assert time.perf_counter() - t0 < 60
     sleepy = slow_pipeline(tmp_path, [{"name": "nap", "op": "slow", "params": {"seconds": 30}}])
     run = parity_harness.run(sleepy, sleepy.cases[0].load(), "chromium", "wasm")
