@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -472,24 +472,23 @@ def _named_shape(text: str) -> tuple[str | None, tuple[int, ...]]:
     return (name or None), shape
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: a number of seconds > 0")
-    return value
+def _positive(unit: str) -> Callable[[str], float]:
+    """An argparse type: a finite number > 0 of `unit`, else the sentence saying so."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r}: a number of {unit} > 0")
+        return value
+
+    return parse
 
 
-def _megabytes(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: a number of megabytes > 0")
-    return value
+_seconds = _positive("seconds")
+_megabytes = _positive("megabytes")
 
 
 def _share(text: str) -> float:

@@ -194,9 +194,8 @@ def test_a_users_python_op_returning_what_cannot_be_compared_is_said(kind, said)
     assert op_output(ops["bad"](np.arange(4.0), "ok"), "b", "bad").dtype == np.float32
 
 
-def test_parity_a_bad_python_op_is_that_cases_error_at_its_step(parity_harness, tmp_path):
-    """None from the user's op on every case: each case's run is an error at that step,
-    naming the side and what came back; no case stops the others."""
+def bad_op_run(parity_harness, tmp_path, js_export: str, kind: str):
+    """decode, then step `b`: the Python op `bad` (returning `kind`), the JS op `js_export`."""
     from harness.pipeline.spec import load
 
     (tmp_path / "web").mkdir()
@@ -204,34 +203,26 @@ def test_parity_a_bad_python_op_is_that_cases_error_at_its_step(parity_harness, 
     (tmp_path / "web" / "ops.js").write_text(BAD_OPS_JS)
     spec = {
         "name": "bad-op",
-        "ops": {"bad": {"python": "my_ops.py:bad", "js": "web/ops.js#bad"}},
-        "steps": [{"op": "decode"}, {"name": "b", "op": "bad", "params": {"kind": "none"}}],
+        "ops": {"bad": {"python": "my_ops.py:bad", "js": f"web/ops.js#{js_export}"}},
+        "steps": [{"op": "decode"}, {"name": "b", "op": "bad", "params": {"kind": kind}}],
         "cases": [{"file": str(REPO_SCAN)}],
     }
-    path = tmp_path / "p.json"
-    path.write_text(__import__("json").dumps(spec))
-    pipeline = load(path)
-    run = parity_harness.run(pipeline, pipeline.cases[0].load(), "chromium", "wasm")
+    (tmp_path / "p.json").write_text(__import__("json").dumps(spec))
+    pipeline = load(tmp_path / "p.json")
+    return parity_harness.run(pipeline, pipeline.cases[0].load(), "chromium", "wasm")
+
+
+def test_parity_a_bad_python_op_is_that_cases_error_at_its_step(parity_harness, tmp_path):
+    """None from the user's op: the case's run is an error at that step, naming the side and
+    what came back, never a failed stage."""
+    run = bad_op_run(parity_harness, tmp_path, "bad", "none")
     assert run.status == "error" and "b: step 'b' (python op 'bad') returned None" in run.reason
     assert not any(s.hints for s in run.stages)  # nothing to explain: nothing was compared
     assert next(s for s in run.stages if s.name == "b").verdict == "error"
 
 
 def test_parity_a_js_op_returning_a_string_tensor_is_that_steps_error(parity_harness, tmp_path):
-    from harness.pipeline.spec import load
-
-    (tmp_path / "web").mkdir()
-    (tmp_path / "my_ops.py").write_text(BAD_OPS)
-    (tmp_path / "web" / "ops.js").write_text(BAD_OPS_JS)
-    spec = {
-        "name": "strings",
-        "ops": {"s": {"python": "my_ops.py:bad", "js": "web/ops.js#strings"}},
-        "steps": [{"op": "decode"}, {"name": "b", "op": "s", "params": {"kind": "ok"}}],
-        "cases": [{"file": str(REPO_SCAN)}],
-    }
-    (tmp_path / "p.json").write_text(__import__("json").dumps(spec))
-    pipeline = load(tmp_path / "p.json")
-    run = parity_harness.run(pipeline, pipeline.cases[0].load(), "chromium", "wasm")
+    run = bad_op_run(parity_harness, tmp_path, "strings", "ok")
     assert run.status == "error" and "b: JS exception: a string tensor cannot be compared" in (
         run.reason
     )

@@ -267,15 +267,21 @@ def _accumulate_blocks(
     return _merge(accs), at, kept
 
 
-def _finite_errors(ref: np.ndarray, cand: np.ndarray, keep: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The finite |cand - ref| and relative errors of one slice: kept whole as float32 when
-    `keep` (a median or quantile needs them all), else reduced to [max, sum, count] each."""
+def _errors(ref: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """|cand - ref| and the relative error, float64, over the elements where both are finite."""
     r = ref.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         d = np.abs(cand.astype(np.float64) - r)
         finite = np.isfinite(d)
         d, mag = d[finite], np.abs(r[finite])
         rel = np.where(d == 0, 0.0, d / mag)
+    return d, rel
+
+
+def _finite_errors(ref: np.ndarray, cand: np.ndarray, keep: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The finite |cand - ref| and relative errors of one slice: kept whole as float32 when
+    `keep` (a median or quantile needs them all), else reduced to [max, sum, count] each."""
+    d, rel = _errors(ref, cand)
     if keep:
         return d.astype(np.float32), rel.astype(np.float32)
     summary = [np.array([v.max(initial=0.0), v.sum(), v.size], dtype=np.float64) for v in (d, rel)]
@@ -304,12 +310,7 @@ def _kept_statistics(
 
 def _statistics(ref: np.ndarray, cand: np.ndarray, statistic: str) -> tuple[float, float]:
     """The policy's statistic of the absolute and relative errors over finite elements."""
-    r = ref.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d = np.abs(cand.astype(np.float64) - r)
-        keep = np.isfinite(d)
-        d, mag = d[keep], np.abs(r[keep])
-        rel = np.where(d == 0, 0.0, d / mag)
+    d, rel = _errors(ref, cand)
     if d.size == 0:
         return 0.0, 0.0
     if statistic == "max":
