@@ -171,6 +171,8 @@ def bad(x, kind):
 BAD_OPS_JS = """
 export function bad(x, settings) { return x.toFloat(); }
 export function strings(x, settings) { return tf.tensor(['a', 'b']); }
+export function throwsString(x, settings) { throw 'plain string'; }
+export async function rejectsUndefined(x, settings) { return Promise.reject(undefined); }
 """
 
 
@@ -219,6 +221,23 @@ def test_parity_a_bad_python_op_is_that_cases_error_at_its_step(parity_harness, 
     assert run.status == "error" and "b: step 'b' (python op 'bad') returned None" in run.reason
     assert not any(s.hints for s in run.stages)  # nothing to explain: nothing was compared
     assert next(s for s in run.stages if s.name == "b").verdict == "error"
+
+
+@pytest.mark.parametrize(
+    ("js_export", "said"),
+    [
+        ("throwsString", "JS exception: plain string"),
+        ("rejectsUndefined", "JS exception: undefined"),
+    ],
+)
+def test_parity_a_js_op_throwing_what_is_no_error_is_said_at_its_step(
+    parity_harness, tmp_path, js_export, said
+):
+    """JS code may throw a string, null or undefined: the run says it at the step that threw."""
+    run = bad_op_run(parity_harness, tmp_path, js_export, "ok")
+    assert f"b: {said}" in run.reason, run.reason
+    stages = {s.name: s for s in run.stages}
+    assert stages["decode"].verdict == "pass" and said in stages["b"].message
 
 
 def test_parity_a_js_op_returning_a_string_tensor_is_that_steps_error(parity_harness, tmp_path):

@@ -45,7 +45,7 @@ export async function runTapped(fn, file) {
   try {
     await guard(fn(file, tap)); // a lost GPU ends it at once (gpu.js)
   } catch (e) {
-    error = { message: `${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: last, fault: !!e.fault };
+    error = { message: `${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: last, fault: !!(e && e.fault) };
   }
   const why = error ? null : fault();
   if (why) error = { message: why, stack: null, lastTap: last, fault: true, after: true }; // after its last tap

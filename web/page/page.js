@@ -326,7 +326,7 @@ async function runCode({ runId, inputKey, module, exportName, fileName }) {
     items = out.items;
     failure = out.error;
   } catch (e) {
-    failure = { message: `${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: null, loading: !!e.loading };
+    failure = { message: `${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: null, loading: !!(e && e.loading) };
   }
   hold(runId, items);
   return {
@@ -391,8 +391,7 @@ async function runSteps(steps, given, computeMs, onStage, layers = true, afterSt
       if (afterStep) await afterStep();
     }
   } catch (e) {
-    e.stage = current;
-    throw e;
+    throw atStage(e, current);
   } finally {
     disposeAll(x);
   }
@@ -523,6 +522,18 @@ async function modelLayers(step, x, onStage) {
   return kept;
 }
 
+// What was thrown (code may throw a string, null, undefined: anything), as an Error that says
+// the stage it was thrown at.
+function atStage(e, stage) {
+  const error = e !== null && typeof e === 'object' ? e : new Error(`${e}`);
+  try {
+    error.stage = stage;
+  } catch {
+    return Object.assign(new Error(`${error.message || error}`), { stage });
+  }
+  return error;
+}
+
 function describeError(e) {
   return {
     stage: e.stage || 'input',
@@ -597,9 +608,9 @@ async function runIsolated({ runId, steps, inputKey }) {
         await isolatedParts(step, inputs, items, failures, computeMs);
       }
     } catch (e) {
-      e.stage = step.name;
-      failures.push(describeError(e));
-      if (e.fault) break; // the page can run nothing more
+      const error = atStage(e, step.name);
+      failures.push(describeError(error));
+      if (error.fault) break; // the page can run nothing more
     } finally {
       disposeAll(x);
       disposeAll(y);
@@ -632,9 +643,8 @@ async function isolatedParts(step, inputs, items, failures, computeMs) {
       }
       done.push({ name, y: await guard(compute(xs)) });
     } catch (e) {
-      if (e.fault) throw e; // the page can run nothing more: the model step fails with it
-      e.stage = name;
-      failures.push(describeError(e));
+      if (e && e.fault) throw e; // the page can run nothing more: the model step fails with it
+      failures.push(describeError(atStage(e, name)));
     } finally {
       xs.forEach((t) => t.dispose());
     }
