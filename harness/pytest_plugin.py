@@ -84,7 +84,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=None,
         metavar="MB",
-        help="the largest stage read back from the page, in MB (default 512)",
+        help="the largest stage read back from the page, in MB (default 1024)",
     )
     group.addoption(
         "--parity-out",

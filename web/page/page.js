@@ -229,7 +229,11 @@ async function post(key, dtype, shape, body) {
     headers: { 'X-Parity-Token': state.token, 'X-Parity-Dtype': dtype, 'X-Parity-Shape': shape },
     body,
   });
-  if (!res.ok) throw new Error(`upload of ${key} refused: HTTP ${res.status} ${await res.text()}`);
+  // read to its end: until the response is consumed the request, and the Blob it sent, stay
+  // alive in Chromium's blob storage, and a large stage's slices fill it (the upload after
+  // about 500 MB fails with net::ERR_BLOB_OUT_OF_MEMORY; measured with Chromium 150)
+  const said = await res.text();
+  if (!res.ok) throw new Error(`upload of ${key} refused: HTTP ${res.status} ${said}`);
 }
 
 // One tensor: `data` is what tensor.data() gives (bool tensors give a Uint8Array of 0/1), or raw
