@@ -251,7 +251,7 @@ class Harness:
                 return self._terms[key]
         reference = self.reference(pipeline, case)
         with self.timings.phase("budgets"):
-            terms = python_ref.terms(pipeline, case, reference)
+            terms = python_ref.terms(pipeline, case, reference, self.step_timeout(pipeline))
         with self._reference_lock:
             if key in self._references:  # kept only while its reference is
                 self._terms[key] = terms

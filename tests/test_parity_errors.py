@@ -259,6 +259,10 @@ def slow(x, seconds):
 
 def fine(x):
     return np.asarray(x, dtype=np.float32)
+
+def busy(x, n):
+    sum(range(n))  # one C call: holds the GIL until it returns
+    return np.asarray(x, dtype=np.float32)
 """
 SLOW_OPS_JS = """
 export function slow(x, { seconds }) { return x.toFloat(); }
@@ -276,7 +280,7 @@ def slow_pipeline(tmp_path, steps, timeout=2):
     ops = {
         name: {"python": f"my_ops.py:{py}", "js": f"web/ops.js#{js}"}
         for name, py, js in (("slow", "slow", "slow"), ("fine", "fine", "fine"),
-                             ("hang", "fine", "hang"))
+                             ("hang", "fine", "hang"), ("busy", "busy", "slow"))
     }  # fmt: skip
     spec = {"name": "slow", "ops": ops, "timeout": timeout, "steps": [{"op": "decode"}, *steps],
             "cases": [{"file": str(REPO_SCAN)}]}  # fmt: skip
@@ -312,6 +316,22 @@ def test_parity_a_step_past_the_timeout_is_an_error_at_that_step_on_its_side(
     assert nap.verdict == "error"  # no numbers to judge: not a failed stage
     fine = slow_pipeline(tmp_path, [{"name": "ok", "op": "fine"}])
     assert parity_harness.run(fine, fine.cases[0].load(), "chromium", "wasm").passed
+
+
+def test_parity_a_python_op_holding_the_gil_past_the_timeout_is_an_error(parity_harness, tmp_path):
+    """One long C call holds the GIL, so the clock cannot be read until it returns: it is
+    still an error once it does, and its budget is not re-run five times."""
+    t0 = time.perf_counter()
+    busy = slow_pipeline(
+        tmp_path, [{"name": "b", "op": "busy", "params": {"n": 60_000_000}}], timeout=0.2
+    )
+    run = parity_harness.run(busy, busy.cases[0].load(), "chromium", "wasm")
+    assert run.status == "error"
+    assert "b: step 'b' (python op 'busy') did not finish within 0.2 s (--timeout): it took" in (
+        run.reason
+    )
+    assert "holding Python's GIL" in run.reason
+    assert time.perf_counter() - t0 < 20
 
 
 def own_browser_processes():

@@ -22,7 +22,9 @@ def bounded(
 ) -> Any:
     """`work()`'s result, or its exception, within `seconds`; with `progress` (the monotonic
     time of its last sign of progress, e.g. a tap), within `seconds` of that. Raises
-    PythonTimeout with `what()` (where it was, in the user's terms) once the limit passes."""
+    PythonTimeout with `what()` (where it was, in the user's terms) once the limit passes, and
+    also when the work finished past it: a long C call that holds Python's GIL (e.g.
+    `sum(range(10**9))`) keeps this thread from looking at the clock until it returns."""
     box: dict[str, Any] = {}
     done = threading.Event()
 
@@ -36,13 +38,22 @@ def bounded(
 
     started = time.monotonic()
     threading.Thread(target=target, daemon=True, name="parity-python").start()
-    while not done.wait(0.05):
+    while True:
+        finished = done.wait(0.05)
         since = max(started, progress()) if progress is not None else started
-        if time.monotonic() - since > seconds:
+        late = time.monotonic() - since
+        if late > seconds:
+            if finished:
+                raise PythonTimeout(
+                    f"{what()} did not finish within {seconds:g} s (--timeout): it took "
+                    f"{late:.1f} s, holding Python's GIL, so it could not be stopped sooner"
+                )
             raise PythonTimeout(
                 f"{what()} did not finish within {seconds:g} s (--timeout); left running in "
                 "the background"
             )
+        if finished:
+            break
     if "error" in box:
         raise box["error"]
     return box.get("value")

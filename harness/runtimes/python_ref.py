@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 import traceback
@@ -126,14 +127,37 @@ def several_tensors(stage: str, parts: Mapping[str, str], step: str) -> str:
     )
 
 
-def terms(pipeline: Pipeline, case: Case, reference: RuntimeOutput) -> dict[str, Terms]:
+class _Abandoned(BaseException):
+    """A custom op's re-run for its budget took longer than the step's limit: no budget (a
+    BaseException, so the budget's own `except Exception` fallbacks do not swallow it)."""
+
+
+def _bounded_op(function: Any, timeout: float | None, what: str) -> Any:
+    """The custom op as the budget re-runs it, each call within the step's limit."""
+
+    def run(x: Any, **settings: Any) -> Any:
+        if timeout is None:
+            return function(x, **settings)
+        try:
+            return bounded(lambda: function(x, **settings), timeout, lambda: what)
+        except PythonTimeout:
+            raise _Abandoned() from None
+
+    return run
+
+
+def terms(
+    pipeline: Pipeline, case: Case, reference: RuntimeOutput, timeout: float | None = None
+) -> dict[str, Terms]:
     """Each stage's float terms (compare/budget.py), from the reference's own values: what the
     stage's sums add up and how long they are. A model step's layers get theirs by name
     ("<step>/<layer>"), a GraphModel's nodes by theirs.
 
     A stage larger than STREAM_BYTES gets none (its tolerance policy judges it): its terms are
     float64 arrays of its size, and a custom op's are found by running the op five more times,
-    which would cost several times the stage's memory that the harness does not hold."""
+    which would cost several times the stage's memory that the harness does not hold. A custom
+    op's five re-runs are each bounded by `timeout` (the step's limit): past it, the stage
+    gets no budget either."""
     out: dict[str, Terms] = {INPUT_STAGE: exact("the bytes each runtime received")}
     named = reference.composites.get(INPUT_STAGE, {})
     out.update((p, exact("the bytes each runtime received")) for p in named.values())
@@ -146,8 +170,12 @@ def terms(pipeline: Pipeline, case: Case, reference: RuntimeOutput) -> dict[str,
             y = reference.stages[step.name]
             if y.nbytes > STREAM_BYTES or _nbytes(x) > STREAM_BYTES:
                 continue
-            custom = step.custom.python_function if step.custom else None
-            out[step.name] = step_terms(step.op, settings, x, y, custom)
+            custom = None
+            if step.custom:
+                what = f"step {step.name!r} (python op {step.op!r}) re-run for its budget"
+                custom = _bounded_op(step.custom.python_function, timeout, what)
+            with contextlib.suppress(_Abandoned):  # no budget: its tolerance policy judges it
+                out[step.name] = step_terms(step.op, settings, x, y, custom)
         if step.op == "model" and (settings["layers"] or step.name in reference.composites):
             prefix = f"{step.name}/"
             values = {
