@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -360,6 +361,15 @@ class Harness:
         candidate = on_page(
             lambda: page.run(pipeline, case, js_steps, repeat=self.repeat, timeout=limit)
         )
+        if candidate.repeat_failure is not None:
+            # the repeat pass hung or crashed and its page was closed, with the chained stages
+            # it held: the chained pass runs again, once, on a fresh page and is compared
+            hung = candidate.repeat_failure
+            page = self.backend_page(browser, variant)
+            candidate = on_page(
+                lambda: page.run(pipeline, case, js_steps, repeat=False, timeout=limit)
+            )
+            candidate.repeat_failure = hung
         isolated = None
         if self.isolated and not candidate.failures:
             isolated = on_page(
@@ -477,6 +487,9 @@ class Harness:
             with self.timings.phase("hints"):
                 diagnose_steps(result, pipeline, case, reference, candidate, isolated)
         failures = [f for f in (reference.failure, candidate.failure) if f]
+        if candidate.repeat_failure is not None:
+            hung = candidate.repeat_failure
+            failures.insert(0, dataclasses.replace(hung, stage=f"{hung.stage} (repeat pass)"))
         lost = isolated.failure if isolated is not None else None
         if lost is not None and lost.harness:  # the page died or hung in the isolated run:
             # that first (the chained stages it held, lost with it, fail to be read after)
@@ -567,12 +580,15 @@ class Harness:
             elif session is not None:
                 session.forget(variant)
             kind, _, name = (e.at or "").partition(" ")
-            stage = name if kind == "step" else unplaced
+            stage = name if kind in ("step", "repeat") else unplaced
             after = name if kind == "tap" else None
             failure = StageFailure(
                 stage, with_console(str(e), e.console), harness=True, after=after
             )
-            out = RuntimeOutput(dict(e.stages), {stage: failure})  # what it sent is compared
+            if kind == "repeat":  # the chained pass had finished: not a failure of its stages
+                out = RuntimeOutput(dict(e.stages), repeat_failure=failure)
+            else:
+                out = RuntimeOutput(dict(e.stages), {stage: failure})  # what it sent is compared
         for phase in ("compute", "transfer"):
             self.timings.add(phase, out.timings.get(phase, 0.0))
         return out

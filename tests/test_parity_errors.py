@@ -408,3 +408,48 @@ def test_parity_a_hang_in_the_isolated_pass_keeps_what_the_chained_pass_computed
     assert stages["stuck"].own_verdict == "error" and cell(stages["stuck"]).startswith("!")
     # the isolated pass's own stages went with its page: not judged, never a pass
     assert stages["first"].own_verdict is None
+
+
+def test_parity_a_hang_in_the_repeat_pass_keeps_the_chained_pass_and_says_repeat(
+    parity_harness, tmp_path, monkeypatch
+):
+    """The step hangs on its second call: the repeat pass (the chained steps run again to
+    check determinism). The chained stages are compared all the same, from a chained pass run
+    again on a fresh page, and the error says it was the repeat pass."""
+    hang_second = (
+        "let calls = 0;\n"
+        "export async function hang(x) { calls += 1; "
+        "if (calls === 2) await new Promise(() => {}); return x; }\n"
+    )
+    pipeline = slow_pipeline(
+        tmp_path, [{"name": "first", "op": "fine"}, {"name": "stuck", "op": "hang"}]
+    )
+    js = SLOW_OPS_JS.split("export function hang")[0] + hang_second
+    (tmp_path / "web" / "ops.js").write_text(js)
+    monkeypatch.setattr(parity_harness, "repeat", True)
+    monkeypatch.setattr(parity_harness, "isolated", False)
+    run = parity_harness.run(pipeline, pipeline.cases[0].load(), "chromium", "wasm")
+    assert run.status == "error"
+    said = "stuck (repeat pass): js: step 'stuck' in the repeat pass did not finish within 2 s"
+    assert said in run.reason, run.reason
+    assert all(s.verdict == "pass" for s in run.stages), run.reason  # chained: all compared
+    assert run.deterministic is None  # not known: the repeat pass did not finish
+
+
+def test_parity_stages_lost_with_a_hung_page_are_errors_not_stages_that_never_ran(
+    parity_harness, tmp_path, monkeypatch
+):
+    """Nothing sent early (as if every stage were past the first 8 MB): the page hangs at
+    `stuck`, and the stages it computed before are errors saying they were lost with it."""
+    from harness.runtimes import browser
+
+    monkeypatch.setattr(browser, "BATCH_BYTES", 0)
+    hang = slow_pipeline(
+        tmp_path, [{"name": "first", "op": "fine"}, {"name": "stuck", "op": "hang"}]
+    )
+    run = parity_harness.run(hang, hang.cases[0].load(), "chromium", "wasm")
+    stages = {s.name: s for s in run.stages}
+    assert stages["stuck"].verdict == "error" and "did not finish" in stages["stuck"].message
+    for name in ("input", "decode", "first"):
+        assert stages[name].verdict == "error", name
+        assert "computed by js, but lost when js failed at 'stuck'" in stages[name].message

@@ -22,7 +22,7 @@ from harness.compare.metrics import (
 from harness.compare.tolerance import default_tolerance
 from harness.pipeline.spec import INPUT_STAGE
 from harness.results import StageResult
-from harness.runtimes.base import RuntimeOutput
+from harness.runtimes.base import RuntimeOutput, StageFailure
 
 
 def compare_stage(
@@ -129,7 +129,12 @@ def compare_run(
     results: list[StageResult] = []
     first = None
     exact = True  # every stage so far agrees bit for bit end to end
+    # the harness's failure on the js side (a page that hung or died) at a later step: the
+    # stages before it were computed, and those not read yet were lost with it
+    broke = candidate.failure if candidate.failure and candidate.failure.harness else None
     for name in stage_names:
+        if broke is not None and (name == broke.stage or name.startswith(f"{broke.stage}/")):
+            broke = None  # reached it: its own stage, and its layers, say what happened
         if name in reference.composites:
             result = _composite(name, reference.composites[name], results)
             results.append(result)
@@ -137,8 +142,10 @@ def compare_run(
         ref = reference.stages.get(name)
         cand = candidate.stages.get(name)
         if ref is None or cand is None:
-            result = _lost(name, ref, cand, reference, candidate) or _not_compared(
-                name, ref, cand, reference, candidate, first is None
+            result = (
+                _lost(name, ref, cand, reference, candidate)
+                or _lost_with(name, ref, cand, broke)
+                or _not_compared(name, ref, cand, reference, candidate, first is None)
             )
         else:
             result = compare_stage(name, ref, cand, policy_for(name, cand.dtype))
@@ -376,6 +383,22 @@ def _lost(
     if not why:
         return None
     return StageResult(name, None, None, None, None, "error", None, None, None, "; ".join(why))
+
+
+def _lost_with(
+    name: str, ref: np.ndarray | None, cand: np.ndarray | None, broke: StageFailure | None
+) -> StageResult | None:
+    """A stage the js side computed before the harness failed on it at a later step (the page
+    hung or died), and that was lost with it before the harness read it: an error, not a
+    stage that never ran."""
+    if broke is None or cand is not None or ref is None:
+        return None
+    said = (
+        f"computed by js, but lost when js failed at {broke.stage!r} (the harness had not "
+        "read it yet): not compared"
+    )
+    return StageResult(name, None, None, list(ref.shape), str(ref.dtype), "error", None, None,
+                       None, said)  # fmt: skip
 
 
 def unjudged(stages: list[StageResult]) -> str | None:

@@ -43,6 +43,9 @@ class RuntimeOutput:
     # several named inputs ({"left": "input/left", ...}): it has no array of its own in
     # `stages`, its parts do
     composites: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the page hung or died in the repeat pass (the chained pass had finished): the run's
+    # error, at the step the repeat pass was on; determinism is then unknown
+    repeat_failure: StageFailure | None = None
 
     @property
     def failure(self) -> StageFailure | None:

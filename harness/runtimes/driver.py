@@ -219,7 +219,10 @@ class PlaywrightPage:
             over_step = step is not None and time.monotonic() - started < timeout
             if over_step and at:
                 kind, _, name = at.partition(" ")
-                what = f"step {name!r}" if kind == "step" else f"the code after tap {name!r}"
+                what = {
+                    "step": f"step {name!r}",
+                    "repeat": f"step {name!r} in the repeat pass",
+                }.get(kind, f"the code after tap {name!r}")
                 text = f"js: {what} did not finish within {step:.3g} s (--timeout)"
             elif over_step:
                 text = f"js: the page did not start within {step:.3g} s (--timeout)"
@@ -236,7 +239,7 @@ class PlaywrightPage:
                 # Chromium drops a pending Promise nothing can ever resolve (a user op that
                 # returns `new Promise(() => {})`): as good as a hang, said as what it is
                 kind, _, name = (at or "").partition(" ")
-                what = f"step {name!r}" if kind == "step" else "the page's code"
+                what = f"step {name!r}" if kind in ("step", "repeat") else "the page's code"
                 message = (
                     f"js: {what} returned a Promise that can never settle (nothing holds its "
                     "resolve; Chromium garbage-collected it)"

@@ -296,7 +296,7 @@ async function run({ runId, steps, inputKey, repeat, eagerBytes = 0 }) {
           identical: determinism.identical && d.identical,
           max_abs: Math.max(determinism.max_abs, d.max_abs),
         };
-      }, false);
+      }, false, null, 'repeat');
     } catch (e) {
       determinism = { identical: false, max_abs: null, error: describeError(e).message };
     }
@@ -346,7 +346,9 @@ async function runCode({ runId, inputKey, module, exportName, fileName }) {
 // a case with several) and after every step (and every layer of a model step, unless `layers`
 // is false; each output `<step>/<node>` of a model with several). A thrown error carries its
 // stage.
-async function runSteps(steps, given, computeMs, onStage, layers = true, afterStep = null) {
+// `mark`: the progress mark said as each step starts ('repeat' in the repeat pass, so a hang
+// there is told from one in the chained pass).
+async function runSteps(steps, given, computeMs, onStage, layers = true, afterStep = null, mark = 'step') {
   let x = inputFromWire(given);
   let current = 'input';
   let previous = 'input';
@@ -357,7 +359,7 @@ async function runSteps(steps, given, computeMs, onStage, layers = true, afterSt
     if (afterStep) await afterStep();
     for (const step of steps) {
       current = step.name;
-      progress('step', step.name);
+      progress(mark, step.name);
       if (!(x instanceof tf.Tensor) && step.op !== 'model') throw severalTensors(previous, x, step.name);
       const op = step.op === 'model' ? null : await opFor(step);
       if (step.op === 'model') await loadModels([step]); // once per page; earlier stages kept
