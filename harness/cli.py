@@ -346,6 +346,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             if report.interrupted and entry.status == "ok" and not entry.runs:
                 entry.status = "error"
                 entry.reason = f"interrupted by {report.interrupted} before its runs finished"
+        if report.interrupted:  # the cases it never reached are listed too, as not started
+            reached = {(c.pipeline, c.case) for c in report.cases}
+            report.cases += [
+                CaseResult(
+                    source.id,
+                    pipeline.name,
+                    status="error",
+                    reason=f"not started: interrupted by {report.interrupted}",
+                )
+                for pipeline in suite.pipelines
+                for source in suite.cases
+                if (pipeline.name, source.id) not in reached
+            ]
         report.timings["total"] = round(time.perf_counter() - t0, 3)
         path = json_report.write(report, args.out)
         html.write(report, args.out)

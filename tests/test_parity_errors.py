@@ -166,6 +166,7 @@ def bad(x, kind):
     return {"none": None, "str": "hello", "dict": {"a": 1},
             "complex": np.asarray(x, dtype=np.complex64),
             "int64": np.full(np.shape(x), 2**40, dtype=np.int64),
+            "float128": np.asarray(x, dtype=np.longdouble),
             "ok": np.asarray(x, dtype=np.float32)}[kind]
 """
 BAD_OPS_JS = """
@@ -184,6 +185,7 @@ export async function rejectsUndefined(x, settings) { return Promise.reject(unde
         ("dict", "returned a dict"),
         ("complex", "returned complex64 values: TF.js holds float32, int32 and bool only"),
         ("int64", "returned int64 values outside int32 (e.g. 1099511627776)"),
+        ("float128", "returned float128 values: the page is fed float32"),
     ],
 )
 def test_a_users_python_op_returning_what_cannot_be_compared_is_said(kind, said):

@@ -343,18 +343,21 @@ def summary(report: Report) -> str:
         k: sum(1 for r in runs if _bucket(r) == k) for k in ("passed", "failed", "error", "skipped")
     }
     cut = sum(1 for c in report.cases if (c.reason or "").startswith("interrupted"))
-    case_errors = sum(1 for c in report.cases if c.status != "ok") - cut
+    unstarted = sum(1 for c in report.cases if (c.reason or "").startswith("not started"))
+    case_errors = sum(1 for c in report.cases if c.status != "ok") - cut - unstarted
     text = ", ".join(f"{v} {k}" for k, v in counts.items())
     if case_errors:
         text += f", {case_errors} case(s) could not be loaded"
     if cut:
         text += f", {cut} case(s) cut short"
+    if unstarted:
+        text += f", {unstarted} not started"
     if report.interrupted:
         text += f"; interrupted by {report.interrupted}: the runs that finished are kept"
     elif report.error:
         text += f"; the harness stopped: {report.error}"
     elif not any(_bucket(r) in ("passed", "failed") for r in runs):
-        text += "; no run completed its comparison, so nothing passed"
+        text += "; no run passed or failed (each is an error or skipped), so nothing passed"
     return f"runs: {text}"
 
 

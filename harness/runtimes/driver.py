@@ -98,6 +98,7 @@ class _Loop:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(_quiet_orphans)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self._pending: set[concurrent.futures.Future[Any]] = set()
@@ -142,6 +143,15 @@ class _Loop:
                 future.cancel()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
+
+
+def _quiet_orphans(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Playwright's own futures left failed when its driver or browser dies ("Future exception
+    was never retrieved: Connection closed while reading from the driver"): the harness has
+    told the run already; anything else goes to asyncio's default handler."""
+    if str(context.get("message", "")).startswith("Future exception was never retrieved"):
+        return
+    loop.default_exception_handler(context)
 
 
 def chromium_version(executable: str = CHROMIUM_PATH) -> str:

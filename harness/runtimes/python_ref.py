@@ -109,6 +109,11 @@ def op_output(value: Any, step: str, op: str) -> np.ndarray:
             f"{where} {a.dtype} values: TF.js holds float32, int32 and bool only, so they cannot "
             "be compared (return real numbers)"
         )
+    if a.dtype.kind == "f" and a.dtype.itemsize > 8:
+        raise OpOutputError(
+            f"{where} {a.dtype} values: the page is fed float32 and the comparison reads at "
+            "most float64 (return float64 or float32)"
+        )
     if a.dtype.kind in "iu" and a.size and (a.min() < INT32.min or a.max() > INT32.max):
         worst = int(a.max()) if a.max() > INT32.max else int(a.min())
         raise OpOutputError(
