@@ -189,7 +189,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MB",
         help="the largest stage read back from the page, in MB (default "
         f"{DEFAULT_MAX_STAGE_MB:g}); a larger one is that run's error naming the stage, its "
-        "shape and the cap. Stages over 64 MB are compared slice by slice, never held whole",
+        "shape and the cap. Stages over 16 MB are compared slice by slice, never held whole",
     )
     run.add_argument(
         "--out",

@@ -125,6 +125,8 @@ class Harness:
         self._session_lock = threading.RLock()
         self._closed = False  # set on exit: no browser starts after it
         self.restarts: dict[str, int] = {}  # browser -> how many times it died and was restarted
+        # browser -> pages found broken between runs (no run was on them): variant and why
+        self.replaced: dict[str, list[dict[str, str]]] = {}
         self._reference_mb = paths.reference_cache_mb()  # ValueError: a bad setting, said
         paths.check_cache()
         self.timings = Timings()
@@ -194,6 +196,9 @@ class Harness:
         with self.timings.phase("backend_init"):
             page = session.page(variant)
             if page.fault() is not None:
+                if not page.reported:  # it broke while idle: no run said it, the report does
+                    said = {"variant": variant, "reason": page.broken or ""}
+                    self.replaced.setdefault(browser, []).append(said)
                 session.forget(variant)
                 page = session.page(variant)
         page.max_stage_mb = self.max_stage_mb
@@ -600,6 +605,7 @@ class Harness:
                 "version": session.driver.version,
                 "backends": {v: _info_dict(session.probe(v)) for v in session.known_variants()},
                 "restarts": self.restarts.get(name, 0),  # the browser died and was restarted
+                "pages_replaced": self.replaced.get(name, []),  # broken between runs
             }
         for name, reason in self._unavailable.items():
             browsers[name] = {"version": None, "error": reason, "backends": {}}

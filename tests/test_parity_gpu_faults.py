@@ -140,10 +140,16 @@ def test_parity_a_gpu_process_killed_between_cases_costs_the_next_case_nothing(
     healthy = pipeline(tmp_path, "double")
     case = healthy.cases[0].load()
     assert parity_harness.run(healthy, case, "chromium", "webgl").passed
+    before = len(parity_harness.replaced.get("chromium", []))
     gpu_process().kill()
     time.sleep(1)  # the page hears of its lost context
     run = parity_harness.run(healthy, case, "chromium", "webgl")
     assert run.passed, run.reason
+    # no run was on the page: the report's environment says it was replaced, and why
+    replaced = parity_harness.environment()["browsers"]["chromium"]["pages_replaced"][before:]
+    assert any(
+        r["variant"] == "webgl" and "the WebGL context was lost" in r["reason"] for r in replaced
+    ), replaced
 
 
 CODE_PY = """

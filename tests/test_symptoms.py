@@ -106,3 +106,12 @@ def test_what_the_arrays_cannot_tell_is_not_claimed():
 def test_an_integer_offset_of_one_on_large_integers_is_an_offset():
     ref = (np.arange(10, dtype=np.int64) * 1000 + 6000000).astype(np.int32) * 3 + 1
     assert [s.text for s in symptoms(ref, ref - 1)] == ["js == python - 1"]
+
+
+def test_one_nan_in_a_slowly_changing_ramp_is_no_shift():
+    """Neighbours within the relative tolerance of each other: a shifted copy matches as well
+    as the unshifted one does, so a shift explains nothing (one NaN is the whole finding)."""
+    ramp = np.arange(1e7, 1e7 + 4096, dtype=np.float64).astype(np.float32).reshape(64, 64)
+    cand = ramp.copy()
+    cand[-1, -1] = np.nan
+    assert "shift" not in kinds(ramp, cand)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from harness.diagnose.known import Seen, explain
 from harness.diagnose.symptoms import symptom_hints
 from harness.results import StageResult
+from harness.runtimes.base import STREAM_BYTES
 
 NOTHING = (
     "no known divergence (docs/known-divergences.md) matches this stage and no simple "
@@ -22,7 +23,7 @@ def not_held(stage: StageResult, nbytes: int) -> None:
         text = (
             f"not diagnosed: the stage is {nbytes / (1 << 20):.1f} MB, compared slice by slice "
             "as it came from the page; the explanations test both arrays whole, which the "
-            "harness does not hold above 64 MB"
+            f"harness does not hold above {STREAM_BYTES >> 20} MB"
         )
         stage.hints = [*stage.hints, {"text": text, "source": "none", "reproduces": None}]
 

@@ -22,8 +22,10 @@ class StageFailure:
 
 
 # A stage larger than this is never held whole by the harness: a page's is compared slice by
-# slice as it is pulled, and none gets a float budget (whose arrays are float64 of its size).
-STREAM_BYTES = 64 << 20
+# slice as it is pulled, and none gets a float budget or an explanation. Both cost several
+# times the stage (float64 arrays of its size; a custom op's budget runs the op five more
+# times): a 64 MB stage of a custom op took the harness to 1117 MB, 17x.
+STREAM_BYTES = 16 << 20
 # The largest stage read back from a page (--max-stage-mb). Measured in Chromium 150 on this
 # 2-core machine: a 1024 MB float32 stage runs chained and isolated in 48 s, the harness adding
 # 1.04x the stage to its memory.

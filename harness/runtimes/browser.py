@@ -63,6 +63,7 @@ class BackendPage:
         self.info = info
         self._server = server
         self.broken: str | None = None
+        self.reported = False  # a run's failure said `broken` (else the health check found it)
         self.max_stage_mb = DEFAULT_MAX_STAGE_MB  # the largest stage read back (--max-stage-mb)
 
     def fault(self) -> str | None:
@@ -211,6 +212,7 @@ class BackendPage:
         `stage` ran (or `when`): an error of the run, never the step's numbers; the page is
         replaced before the next run."""
         self.broken = self.broken or cause
+        self.reported = True
         where = when or (f"while step {stage!r} ran" if stage != UNPLACED else "while the code ran")
         return StageFailure(
             stage,

@@ -26,14 +26,18 @@ export function watchBackend(backend) {
   }
 }
 
+// The call may come from code an earlier case left running (a timer, a promise), not the step
+// that was running when it came.
+const LATER = '; in this step, or in a timer or promise that earlier code on this page left running';
+
 // tf.setBackend, tf.removeBackend and tf.engine().reset() all go through the engine (tfjs-core
 // engine.ts), whichever import the code used: its methods are wrapped to note the call.
 function watchEngine() {
   const engine = tf.engine();
   const said = {
-    setBackend: (name) => `the page's code called tf.setBackend('${name}'), switching TF.js's backend from ${watch.backend} (what ran after it ran there, even if it switched back)`,
-    removeBackend: (name) => `the page's code called tf.removeBackend('${name}')`,
-    reset: () => "the page's code called tf.engine().reset(), which disposes every backend",
+    setBackend: (name) => `the page's code called tf.setBackend('${name}'), switching TF.js's backend from ${watch.backend} (what ran after it ran there, even if it switched back)${LATER}`,
+    removeBackend: (name) => `the page's code called tf.removeBackend('${name}')${LATER}`,
+    reset: () => `the page's code called tf.engine().reset(), which disposes every backend${LATER}`,
   };
   for (const [method, say] of Object.entries(said)) {
     const original = engine[method];
