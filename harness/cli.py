@@ -501,7 +501,13 @@ def _positive(unit: str) -> Callable[[str], float]:
 
 
 _seconds = _positive("seconds")
-_megabytes = _positive("megabytes")
+
+
+def _megabytes(text: str) -> float:
+    value = _positive("megabytes")(text)
+    if value * (1 << 20) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a cap of less than one byte")
+    return value
 
 
 def _share(text: str) -> float:

@@ -21,9 +21,10 @@ def not_held(stage: StageResult, nbytes: int) -> None:
     was not diagnosed, rather than nothing."""
     if not any(h.get("reproduces") for h in stage.hints):
         text = (
-            f"not diagnosed: the stage is {nbytes / (1 << 20):.1f} MB, compared slice by slice "
+            f"not diagnosed: the stage is {nbytes / (1 << 20):.1f} MB ({nbytes} bytes), compared "
+            "slice by slice "
             "as it came from the page; the explanations test both arrays whole, which the "
-            f"harness does not hold above {STREAM_BYTES >> 20} MB"
+            f"harness does not hold above {STREAM_BYTES >> 20} MB ({STREAM_BYTES} bytes)"
         )
         stage.hints = [*stage.hints, {"text": text, "source": "none", "reproduces": None}]
 
