@@ -382,6 +382,22 @@ def test_parity_a_dead_browser_is_that_runs_error_and_the_next_run_starts_a_new_
         assert harness.restarts == {"chromium": 1}
 
 
+def hangs_on_second_call(tmp_path):
+    """decode, `first`, then `stuck`, whose JS hangs on its second call only (a counter in its
+    module: the repeat pass, or the isolated pass when there is none)."""
+    pipeline = slow_pipeline(
+        tmp_path, [{"name": "first", "op": "fine"}, {"name": "stuck", "op": "hang"}]
+    )
+    hang_second = (
+        "let calls = 0;\n"
+        "export async function hang(x) { calls += 1; "
+        "if (calls === 2) await new Promise(() => {}); return x; }\n"
+    )
+    js = SLOW_OPS_JS.split("export function hang")[0] + hang_second
+    (tmp_path / "web" / "ops.js").write_text(js)
+    return pipeline
+
+
 def test_parity_a_hang_in_the_isolated_pass_keeps_what_the_chained_pass_computed(
     parity_harness, tmp_path, monkeypatch
 ):
@@ -390,17 +406,7 @@ def test_parity_a_hang_in_the_isolated_pass_keeps_what_the_chained_pass_computed
     compared end to end, and the hang is that step's isolated error, drawn `!`."""
     from harness.report.terminal import cell
 
-    hang_second = (
-        "let calls = 0;\n"
-        "export async function hang(x) { calls += 1; "
-        "if (calls === 2) await new Promise(() => {}); return x; }\n"
-    )
-    pipeline = slow_pipeline(
-        tmp_path, [{"name": "first", "op": "fine"}, {"name": "stuck", "op": "hang"}]
-    )
-    (tmp_path / "web" / "ops.js").write_text(
-        SLOW_OPS_JS.split("export function hang")[0] + hang_second
-    )
+    pipeline = hangs_on_second_call(tmp_path)
     monkeypatch.setattr(parity_harness, "repeat", False)  # the second call: the isolated one
     run = parity_harness.run(pipeline, pipeline.cases[0].load(), "chromium", "wasm")
     assert run.status == "error"
@@ -418,16 +424,7 @@ def test_parity_a_hang_in_the_repeat_pass_keeps_the_chained_pass_and_says_repeat
     """The step hangs on its second call: the repeat pass (the chained steps run again to
     check determinism). The chained stages are compared all the same, from a chained pass run
     again on a fresh page, and the error says it was the repeat pass."""
-    hang_second = (
-        "let calls = 0;\n"
-        "export async function hang(x) { calls += 1; "
-        "if (calls === 2) await new Promise(() => {}); return x; }\n"
-    )
-    pipeline = slow_pipeline(
-        tmp_path, [{"name": "first", "op": "fine"}, {"name": "stuck", "op": "hang"}]
-    )
-    js = SLOW_OPS_JS.split("export function hang")[0] + hang_second
-    (tmp_path / "web" / "ops.js").write_text(js)
+    pipeline = hangs_on_second_call(tmp_path)
     monkeypatch.setattr(parity_harness, "repeat", True)
     monkeypatch.setattr(parity_harness, "isolated", False)
     run = parity_harness.run(pipeline, pipeline.cases[0].load(), "chromium", "wasm")
