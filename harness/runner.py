@@ -363,33 +363,29 @@ class Harness:
             result.status, result.reason = "error", str(e)
             return result
         limit = self.step_timeout(pipeline)
+
+        def chained_again(before: RuntimeOutput) -> RuntimeOutput:
+            """The chained pass once more, on a fresh page and without its repeat: a hang or
+            crash in a later pass (repeat, isolated) closed the page, and the chained stages
+            it held with it. What `before` learnt of the repeat pass is kept."""
+            nonlocal page
+            page = self.backend_page(browser, variant)
+            out = on_page(lambda: page.run(pipeline, case, js_steps, repeat=False, timeout=limit))
+            out.repeat, out.repeat_failure = before.repeat, before.repeat_failure
+            return out
+
         candidate = on_page(
             lambda: page.run(pipeline, case, js_steps, repeat=self.repeat, timeout=limit)
         )
         if candidate.repeat_failure is not None:
-            # the repeat pass hung or crashed and its page was closed, with the chained stages
-            # it held: the chained pass runs again, once, on a fresh page and is compared
-            hung = candidate.repeat_failure
-            page = self.backend_page(browser, variant)
-            candidate = on_page(
-                lambda: page.run(pipeline, case, js_steps, repeat=False, timeout=limit)
-            )
-            candidate.repeat_failure = hung
+            candidate = chained_again(candidate)
         isolated = None
         if self.isolated and not candidate.failures:
             isolated = on_page(
                 lambda: page.run_isolated(pipeline, js_steps, reference, timeout=limit)
             )
-            if not isinstance(isolated.stages, PulledStages):
-                # the isolated pass hung or crashed and its page was closed, with the chained
-                # stages it held: the chained pass runs again on a fresh page, so what it
-                # computed is still compared (the isolated pass's error stays with its step)
-                repeat = candidate.repeat
-                page = self.backend_page(browser, variant)
-                candidate = on_page(
-                    lambda: page.run(pipeline, case, js_steps, repeat=False, timeout=limit)
-                )
-                candidate.repeat = candidate.repeat or repeat
+            if not isinstance(isolated.stages, PulledStages):  # its error stays with its step
+                candidate = chained_again(candidate)
         try:
             self._compare(result, pipeline, case, reference, candidate, isolated, page.info)
         finally:  # the page drops what it held for these calls; pulls count as transfer
