@@ -33,4 +33,12 @@ def write_json(tmp_path: Path) -> Callable[[str, Any], Path]:
     return write
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regold",
+        action="store_true",
+        help="re-record tests/golden/ (the run then fails: commit the new golden on its own)",
+    )
+
+
 pytest_plugins = ["pytester"]  # tests/test_pytest_plugin.py runs a user's test file
