@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.cases import Case
 from harness.compare.metrics import compare as compare_arrays
 from harness.compare.tolerance import FLOAT32
-from harness.paths import HOME as REPO
-from harness.pipeline import spec
-from harness.pipeline.spec import Pipeline
-from harness.runner import Harness
+from harness.core.paths import HOME as REPO
+from harness.orchestrate.orchestrator import Harness
+from harness.specs import spec
+from harness.specs.cases import Case
+from harness.specs.spec import Pipeline
 
 MB = 1e6
 
@@ -124,7 +124,7 @@ def isolation() -> dict[str, Any]:
 
 
 BUNDLED_MODEL = "fixtures/pipelines/seed-matched-model.json"
-MODEL_TARGETS = {"wasm": 3.0, "webgl": 5.0}  # issue 4: capture+compare <= N x inference
+MODEL_TARGETS = {"wasm": 3.0, "webgl": 5.0}  # capture+compare <= N x the inference alone
 
 
 def model(variants: Sequence[str] = ("wasm", "webgl"), repeats: int = 5) -> dict[str, Any]:
@@ -136,7 +136,7 @@ def model(variants: Sequence[str] = ("wasm", "webgl"), repeats: int = 5) -> dict
     app does. `capture_compare_ms`: a whole `Harness.run` of the model step (input sent,
     every layer computed, read back, sent to Python, compared with the cached TF reference,
     folded into the report), wall clock. Medians of the repeats, after one warm-up each."""
-    from harness.suite import bundled_case
+    from harness.orchestrate.suite import bundled_case
 
     pipeline = spec.load(REPO / BUNDLED_MODEL)
     case = bundled_case("examples_overlay")
@@ -213,8 +213,9 @@ def decode(repeats: int = 7) -> dict[str, Any]:
     the file from the harness (in-page ms); `page_run`: a whole `Harness.run` of the decode step
     on wasm (file sent, decoded, pulled, compared with pydicom's array); `python`: pydicom's
     decode. Medians after a warm-up."""
-    from harness import cases, dicom
-    from harness.suite import bundled_pipeline
+    from harness import dicom
+    from harness.orchestrate.suite import bundled_pipeline
+    from harness.specs import cases
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench_512x512_16bit.dcm"

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.paths import HOME as REPO
-from harness.pipeline import spec
-from harness.pipeline.spec import Pipeline
-from harness.runner import Harness
+from harness.core.paths import HOME as REPO
+from harness.orchestrate.orchestrator import Harness
+from harness.specs import spec
+from harness.specs.spec import Pipeline
 
 SCAN = REPO / "fixtures" / "dicom" / "synthetic_12bit_signed.dcm"
 PROGRESS = re.compile(r"^  \S.* / .* / chromium \S+: ")  # the CLI's line for a finished run

@@ -14,17 +14,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import paths
 from harness.compare.tolerance import Override, parse_override
-from harness.pipeline.code import CodePipeline
-from harness.pipeline.params import PipelineSpecError
-from harness.report import html, json_report, terminal
-from harness.results import CaseResult, Report, RunResult
-from harness.runner import BROWSERS, Harness, harness_error
-from harness.runtimes.backends import DEFAULT_VARIANTS, KNOWN_VARIANTS, parse_variant
-from harness.runtimes.base import DEFAULT_MAX_STAGE_MB
-from harness.runtimes.driver import BrowserUnavailable
-from harness.suite import (
+from harness.core import paths
+from harness.core.outputs import DEFAULT_MAX_STAGE_MB
+from harness.core.results import CaseResult, Report, RunResult
+from harness.orchestrate.orchestrator import Harness, harness_error
+from harness.orchestrate.suite import (
     DEFAULT_SUITE,
     Suite,
     SuiteError,
@@ -33,6 +28,11 @@ from harness.suite import (
     run_suite,
     with_model,
 )
+from harness.report import html, json_report, terminal
+from harness.runtimes.driver import BrowserUnavailable
+from harness.specs.code_pipeline import CodePipeline
+from harness.specs.params import PipelineSpecError
+from harness.specs.variants import BROWSERS, DEFAULT_VARIANTS, KNOWN_VARIANTS, parse_variant
 
 USAGE_ERROR = 2
 

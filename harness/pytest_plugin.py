@@ -19,25 +19,24 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from harness import cases
-from harness.cases import Case, CaseSource
-from harness.compare.tolerance import parse_override
-from harness.dicom import DicomError
-from harness.models import ConversionError
-from harness.pipeline.code import CodePipeline
-from harness.pipeline.params import PipelineSpecError
-from harness.pipeline.spec import Pipeline
-from harness.report import json_report, terminal
-from harness.results import CaseResult, Report, RunResult
-from harness.runner import BROWSERS, Harness
-from harness.runtimes.backends import DEFAULT_VARIANTS, parse_variant
-from harness.suite import bundled_case, bundled_pipeline
+from harness.specs.variants import BROWSERS, DEFAULT_VARIANTS, parse_variant
 
-_RUNS_KEY = pytest.StashKey[list[tuple[str, CaseResult]]]()
-_TEST_RUNS_KEY = pytest.StashKey[list[tuple[CaseResult, RunResult]]]()
+# The rest of the harness (numpy, the comparator, TensorFlow when a test needs it) is imported
+# inside the fixtures and hooks that use it: pytest imports this plugin in every run of every
+# project where the package is installed, parity tests or not.
+if TYPE_CHECKING:
+    from harness.core.results import RunResult
+    from harness.orchestrate.orchestrator import Harness
+    from harness.specs.cases import Case
+    from harness.specs.code_pipeline import CodePipeline
+    from harness.specs.spec import Pipeline
+
+_RUNS_KEY = pytest.StashKey["list[tuple[str, CaseResult]]"]()
+_TEST_RUNS_KEY = pytest.StashKey["list[tuple[CaseResult, RunResult]]"]()
 _SESSION_KEY = pytest.StashKey[dict]()  # environment and timings, kept past the harness' end
 
 
@@ -128,6 +127,8 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as e:
             raise pytest.UsageError(f"--parity-backend: {e}") from None
     for text in config.getoption("parity_tolerance"):
+        from harness.compare.tolerance import parse_override
+
         try:
             parse_override(text)
         except ValueError as e:
@@ -162,6 +163,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def parity_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
     """The loopback server and the browsers, started once per session (per xdist worker)."""
+    from harness.compare.tolerance import parse_override
+    from harness.orchestrate.orchestrator import Harness
+
     overrides = [parse_override(t) for t in pytestconfig.getoption("parity_tolerance")]
     minimum = pytestconfig.getoption("parity_min_coverage")
     timeout = pytestconfig.getoption("parity_timeout")
@@ -185,6 +189,10 @@ def parity_run(
 ) -> Callable[[str | Path | Pipeline, str | Path | Case], RunResult]:
     """Run a pipeline (bundled name, JSON path or Pipeline) on a case (bundled id, DICOM path or
     Case) in this test's browser and backend; every stage compared with Python."""
+    from harness.core.results import CaseResult
+    from harness.orchestrate.suite import bundled_case, bundled_pipeline
+    from harness.specs import cases
+
     request.node.stash[_TEST_RUNS_KEY] = []
 
     def run(pipeline: str | Path | Pipeline | CodePipeline, case: str | Path | Case) -> RunResult:
@@ -208,6 +216,12 @@ def parity_check(
     pipeline) on each of its cases (its file's `cases`, or the ones given: paths or Cases) on
     this test's browser and backend; every case runs, then the test fails with the per-stage
     table of each run that did not pass."""
+    from harness.conversion.models import ConversionError
+    from harness.dicom import DicomError
+    from harness.orchestrate.suite import bundled_pipeline
+    from harness.report import terminal
+    from harness.specs.cases import CaseSource
+    from harness.specs.params import PipelineSpecError
 
     def check(
         pipeline: str | Path | Pipeline | CodePipeline,
@@ -248,6 +262,7 @@ def _with_ids(
     """Cases given as file paths become Cases named as a pipeline file's cases are: by their
     path relative to the folder the files share (cats/001.dcm and dogs/001.dcm stay two
     cases); two that come to one id are refused by name."""
+    from harness.specs import cases
     paths = [Path(c).absolute() for c in given if isinstance(c, str | Path) and Path(c).is_file()]
     twice = sorted({str(p) for p in paths if paths.count(p) > 1})
     if twice:
@@ -272,6 +287,8 @@ def _with_ids(
 
 
 def _case_id(case: str | Path | Case) -> str:
+    from harness.specs.cases import Case
+
     return case.id if isinstance(case, Case) else Path(case).name
 
 
@@ -282,6 +299,8 @@ def _no_backend(only: pytest.Mark | None) -> str:
 
 def _decodes_itself(pipeline: Pipeline | CodePipeline) -> bool:
     """The pipeline reads the file (user code, or a decode step): a path is the file as is."""
+    from harness.specs.code_pipeline import CodePipeline
+
     return isinstance(pipeline, CodePipeline) or pipeline.steps[0].op == "decode"
 
 
@@ -292,6 +311,8 @@ def assert_parity() -> Callable[[RunResult], None]:
 
 def assert_run_passed(run: RunResult) -> None:
     """Fail with a torch.testing-style message and the per-stage table."""
+    from harness.report import terminal
+
     if not run.passed:
         pytest.fail(terminal.explain(run), pytrace=False)
 
@@ -302,6 +323,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     runs = item.stash.get(_TEST_RUNS_KEY, None)
     if report.failed and call.when == "call" and runs:
         out = item.config.getoption("parity_out") or Path(".parity-artifacts")
+        from harness.core.results import Report
+
         folder = out / "failed" / re.sub(r"[^\w.-]+", "_", item.nodeid)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "runs.json"
@@ -317,6 +340,9 @@ def pytest_terminal_summary(
     runs = config.stash.get(_RUNS_KEY, [])
     if not runs:
         return
+    from harness.core.results import Report
+    from harness.report import json_report, terminal
+
     session = config.stash.get(_SESSION_KEY, {"environment": {}, "timings": {}})
     report = Report(cases=[entry for _, entry in runs], **session)
     if exitstatus == pytest.ExitCode.INTERRUPTED:  # what finished is kept; nothing passes

@@ -49,7 +49,7 @@ def _ramp_js(shape: tuple[int, ...]) -> str:
 
 def _resize_py(method: str, size: tuple[int, int], align: bool, half: bool) -> str:
     return (
-        "from harness.compare.tf_resize import resize  # TF's kernel, bit for bit\n"
+        "from harness.ops.tf_resize import resize  # TF's kernel, bit for bit\n"
         f"    y = resize(x, {list(size)}, '{method}', {align}, {half})\n"
     )
 
@@ -229,7 +229,7 @@ CASES: tuple[KnownCase, ...] = (
 
 def upsampling(path: Path, interpolation: str) -> None:
     """A Keras model: a 1x1 convolution, then UpSampling2D(2) with `interpolation`."""
-    from harness.runtimes import tf_runtime
+    from harness.core import tf_runtime
 
     k = tf_runtime.keras()
     x = k.Input((5, 6, 2))
@@ -241,7 +241,7 @@ def upsampling(path: Path, interpolation: str) -> None:
 def batch_norm(path: Path, training: bool) -> None:
     """A BatchNormalization layer whose moving statistics are not the batch's; training=True
     fixed in its call when `training`."""
-    from harness.runtimes import tf_runtime
+    from harness.core import tf_runtime
 
     k = tf_runtime.keras()
     x = k.Input((4, 4, 3))
@@ -267,7 +267,7 @@ def layer_run(harness, make, root: Path):
     """A Keras model case run alone on cpu."""
     import warnings
 
-    from harness.suite import with_model
+    from harness.orchestrate.suite import with_model
 
     root.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
@@ -332,8 +332,8 @@ def project(case: KnownCase, root: Path) -> Path:
 
 def measure(root: Path, only: list[str] | None = None) -> list[dict[str, object]]:
     """Every case run in Chromium: what the report names at its first divergence."""
-    from harness.pipeline import spec
-    from harness.runner import Harness
+    from harness.orchestrate.orchestrator import Harness
+    from harness.specs import spec
 
     rows = []
     with Harness() as harness:

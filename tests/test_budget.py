@@ -7,7 +7,7 @@ import pytest
 
 from harness.compare import budget
 from harness.compare.budget import Terms, exact, gamma, judge
-from harness.compare.op_terms import estimated, step_terms
+from harness.ops.op_terms import estimated, step_terms
 
 RNG = np.random.default_rng(7)
 
@@ -147,7 +147,7 @@ def test_a_scale_and_offset_cancelling_over_a_narrow_range_are_no_systematic_err
 
 
 def test_layer_normalisation_in_float32_is_float32_and_a_wrong_gamma_is_not():
-    from harness.runtimes import tf_runtime
+    from harness.core import tf_runtime
     from harness.runtimes.tf_budgets import layer_terms
 
     x = (RNG.normal(size=(2, 4, 4, 16)) * 0.02 + 1.0).astype(np.float32)  # small std

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from harness.cases import CaseListError, parse_case_list
-from harness.suite import Suite, SuiteError, run_suite
+from harness.orchestrate.suite import Suite, SuiteError, run_suite
+from harness.specs.cases import CaseListError, parse_case_list
 
 
 def files(root, *names):

@@ -22,7 +22,7 @@ def tfjs_parity(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def check_contract(report: dict) -> None:
-    """The keys of design.md's report.json contract, tfjs-parity/1."""
+    """The keys of the report.json contract, tfjs-parity/1 (docs/usage.md)."""
     assert report["schema"] == "tfjs-parity/1"
     env = report["environment"]
     for key in ("python", "tensorflow", "tfjs", "reference_device", "browsers"):
@@ -250,7 +250,7 @@ def test_parity_run_your_own_model_alone_on_seeded_inputs(tmp_path, fixtures_dir
 
 @pytest.mark.parity
 def test_parity_run_a_savedmodel_after_the_preprocessing_node_by_node(tmp_path, fixtures_dir):
-    from harness.runtimes import tf_runtime
+    from harness.core import tf_runtime
 
     tf = tf_runtime.tf()
     keras_model = tf_runtime.keras().models.load_model(
@@ -269,7 +269,8 @@ def test_parity_run_a_savedmodel_after_the_preprocessing_node_by_node(tmp_path, 
 
 
 def test_a_harness_crash_leaves_a_failing_report_with_the_reason(tmp_path, monkeypatch, capsys):
-    from harness import cli, suite
+    from harness import cli
+    from harness.orchestrate import suite
 
     def crash(harness, suite_, variants, browsers, unavailable, on_run, report):
         report.cases.append(suite.CaseResult(case="a", pipeline="p"))
@@ -286,14 +287,14 @@ def test_a_harness_crash_leaves_a_failing_report_with_the_reason(tmp_path, monke
 
 
 def test_an_exception_inside_a_run_is_that_runs_error(monkeypatch):
-    from harness import runner
-    from harness.suite import bundled_case, bundled_pipeline
+    from harness.orchestrate import orchestrator
+    from harness.orchestrate.suite import bundled_case, bundled_pipeline
 
     def broken(*args, **kwargs):
         raise KeyError("layer_0")
 
-    monkeypatch.setattr(runner.Harness, "_run", broken)
-    run = runner.Harness().run(
+    monkeypatch.setattr(orchestrator.Harness, "_run", broken)
+    run = orchestrator.Harness().run(
         bundled_pipeline("seed"), bundled_case("examples_overlay"), "chromium", "cpu"
     )
     assert (run.status, run.passed) == ("error", False)
@@ -301,7 +302,7 @@ def test_an_exception_inside_a_run_is_that_runs_error(monkeypatch):
 
 
 def test_a_report_with_nothing_compared_does_not_pass():
-    from harness.results import CaseResult, Report, RunResult
+    from harness.core.results import CaseResult, Report, RunResult
 
     skipped = Report({}, [CaseResult("a", "p", runs=[RunResult("chromium", "webgpu", "skipped")])])
     assert not skipped.passed and not Report({}).passed
@@ -340,7 +341,7 @@ def test_parity_a_signal_stops_the_run_and_keeps_what_finished(
     assert all(c["status"] == "error" for c in cut)
     assert all(c["reason"].startswith(("interrupted", "not started: interrupted")) for c in cut)
     # every case is in the report: those it never reached as not started
-    from harness.suite import load_suite
+    from harness.orchestrate.suite import load_suite
 
     assert len(report["cases"]) == len(load_suite(seed).cases)
     summary = next(line for line in out.splitlines() if line.startswith("runs: "))
@@ -354,7 +355,8 @@ def test_parity_a_signal_stops_the_run_and_keeps_what_finished(
 def test_bad_input_is_exit_2_and_a_sentence_naming_it(tmp_path, fixtures_dir, capsys, monkeypatch):
     """Deep JSON, a suite naming a missing pipeline, bad environment settings, a --tolerance
     for a stage no pipeline has: each a usage error before anything runs, no traceback."""
-    from harness import cli, paths
+    from harness import cli
+    from harness.core import paths
 
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
@@ -389,7 +391,7 @@ def test_bad_input_is_exit_2_and_a_sentence_naming_it(tmp_path, fixtures_dir, ca
 def test_a_tolerance_for_a_tap_no_run_had_is_named_after_the_run():
     from harness.cli import _unmatched_overrides
     from harness.compare.tolerance import parse_override
-    from harness.results import CaseResult, Report, RunResult, StageResult
+    from harness.core.results import CaseResult, Report, RunResult, StageResult
 
     stage = StageResult("resize", [2], "float32", [2], "float32", "pass", {}, None, None)
     stage.layers = [StageResult("conv", [2], "float32", [2], "float32", "pass", {}, None, None)]
@@ -404,7 +406,7 @@ def test_a_tolerance_for_a_tap_no_run_had_is_named_after_the_run():
 def test_a_harness_that_is_closing_starts_no_browser():
     """A run thread that finds its browser gone while the run stops on a signal must not start
     (or restart) one: the harness is closed."""
-    from harness.runner import Harness
+    from harness.orchestrate.orchestrator import Harness
     from harness.runtimes.driver import BrowserUnavailable
 
     harness = Harness()

@@ -5,14 +5,14 @@ import dataclasses
 import numpy as np
 import pytest
 
+from harness.compare.classifier import classifier_outputs
 from harness.compare.classify import classify
-from harness.compare.hints import js_equivalent
 from harness.compare.metrics import compare
-from harness.compare.outputs import classifier_outputs
 from harness.compare.stages import compare_run, default_policies, fold_layers, unjudged
 from harness.compare.tolerance import FLOAT32
-from harness.results import CaseResult, Report, RunResult, StageResult
-from harness.runtimes.base import RuntimeOutput, StageFailure
+from harness.core.outputs import RuntimeOutput, StageFailure
+from harness.core.results import CaseResult, Report, RunResult, StageResult
+from harness.diagnose.settings import js_equivalent
 
 STAGES = ("input", "a", "b", "c")
 
@@ -327,7 +327,7 @@ def test_a_page_that_hung_is_an_error_with_no_class():
 
 def test_a_stage_of_several_tensors_is_judged_by_its_parts_and_one_not_compared_is_an_error():
     from harness.compare.stages import compare_run
-    from harness.runtimes.base import RuntimeOutput
+    from harness.core.outputs import RuntimeOutput
 
     a, b = np.ones((1, 3), np.float32), np.zeros((1, 2), np.float32)
     reference = RuntimeOutput(
@@ -355,7 +355,7 @@ def test_a_stage_exact_alone_but_not_end_to_end_on_identical_inputs_is_an_error(
     """Both runs fed it the same bytes (every earlier stage agrees exactly), so a difference end
     to end that its own run does not have is the harness's (or a kernel's) doing, never drift."""
     from harness.compare.stages import compare_run
-    from harness.runtimes.base import RuntimeOutput
+    from harness.core.outputs import RuntimeOutput
 
     a, b = np.arange(4, dtype=np.float32), np.arange(4, dtype=np.float32)[::-1].copy()
     reference = RuntimeOutput({"input": a, "cat": np.concatenate([a, b])})

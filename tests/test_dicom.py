@@ -9,7 +9,8 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from harness import cases, dicom
+from harness import dicom
+from harness.specs import cases
 
 
 def test_real_file_reads_with_its_metadata(fixtures_dir):

@@ -1,9 +1,9 @@
 """A declared divergence excuses its own stage within its class and bound, nothing else."""
 
 from harness.compare.expectations import judge
-from harness.pipeline.expect import Expectation
+from harness.core.results import RunResult, StageResult
 from harness.report.terminal import outcome
-from harness.results import RunResult, StageResult
+from harness.specs.expect import Expectation
 
 RESIZE = Expectation("resize", "semantic", 0.5)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.compare import tf_resize
+from harness.core.results import StageResult
 from harness.diagnose import known
 from harness.diagnose.explain import NOTHING, diagnose
 from harness.diagnose.known import CATALOGUE, LayerFacts, Seen, explain
-from harness.results import StageResult
+from harness.ops import tf_resize
 
 REPO = Path(__file__).parent.parent
 
@@ -229,7 +229,7 @@ def jpeg_bytes() -> bytes:
 def test_jpeg_idct_names_both_decoders_and_not_a_users_change():
     from PIL import Image
 
-    from harness.runtimes import tf_runtime
+    from harness.core import tf_runtime
 
     tf = tf_runtime.tf()  # TF's decoders are candidates once TensorFlow is loaded
     data = jpeg_bytes()
@@ -371,7 +371,7 @@ def test_antialias_shrink_seen_through_a_division_by_255():
 
 
 def test_antialias_shrink_by_tensorflow_when_it_is_loaded():
-    from harness.runtimes import tf_runtime
+    from harness.core import tf_runtime
 
     tf = tf_runtime.tf()
     x = ramp(16, 12, 2)

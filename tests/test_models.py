@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import models
-from harness.runtimes import tf_runtime
+from harness.conversion import models
+from harness.core import tf_runtime
 
 REPO = Path(__file__).parent.parent
 
@@ -131,7 +131,7 @@ def test_a_changed_model_file_gets_a_new_content_key(tmp_path):
     """The key is memoised per (size, mtime): an edited file must still be hashed again."""
     import os
 
-    from harness import models
+    from harness.conversion import models
 
     model = tmp_path / "m.h5"
     model.write_bytes(b"weights-1")
@@ -153,8 +153,9 @@ import os
 os.environ.pop("TF_USE_LEGACY_KERAS", None)
 import tensorflow as tf
 assert tf.keras.__version__.startswith("3."), tf.keras.__version__  # the user's Keras 3
-from harness import models
-from harness.runtimes import tf_runtime, tf_models
+from harness.conversion import models
+from harness.core import tf_runtime
+from harness.ops import tf_models
 assert tf_runtime.keras().__version__.startswith("2."), tf_runtime.keras().__version__
 out = models.convert(__import__("pathlib").Path({str(bundled)!r}), "layers",
                      cache=__import__("pathlib").Path({str(tmp_path)!r}))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.pipeline.spec import load
 from harness.runtimes import pulled
+from harness.specs.spec import load
 
 pytestmark = pytest.mark.parity
 

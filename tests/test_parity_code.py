@@ -1,5 +1,6 @@
-"""Bring-your-own code with taps (pipeline/code.py, code_runs.py, web/page/code.js): the example
-project's finding, and every bad input a user's code or pipeline file can bring."""
+"""Bring-your-own code with taps (specs/code_pipeline.py, orchestrate/tapped.py,
+web/page/code.js): the example project's finding, and every bad input a user's code or
+pipeline file can bring."""
 
 import dataclasses
 import json
@@ -8,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import cases
-from harness.pipeline import spec
-from harness.pipeline.params import PipelineSpecError
-from harness.suite import Suite, load_suite, run_suite
+from harness.orchestrate.suite import Suite, load_suite, run_suite
+from harness.specs import cases, spec
+from harness.specs.params import PipelineSpecError
 
 pytestmark = pytest.mark.parity
 

@@ -8,9 +8,8 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from harness import cases
-from harness.pipeline import spec
-from harness.suite import SuiteError, bundled_pipeline, load_suite, run_suite
+from harness.orchestrate.suite import SuiteError, bundled_pipeline, load_suite, run_suite
+from harness.specs import cases, spec
 
 pytestmark = pytest.mark.parity
 

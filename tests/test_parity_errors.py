@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.pipeline.catalogue import SCHEMAS
-from harness.pipeline.spec import parse
-from harness.runtimes.backends import parse_variant
+from harness.orchestrate.suite import bundled_case
 from harness.runtimes.browser import start_backend
 from harness.runtimes.driver import PageTimeout
-from harness.suite import bundled_case
+from harness.specs.op_schemas import SCHEMAS
+from harness.specs.spec import parse
+from harness.specs.variants import parse_variant
 
 pytestmark = pytest.mark.parity
 
@@ -200,7 +200,7 @@ def test_a_users_python_op_returning_what_cannot_be_compared_is_said(kind, said)
 
 def bad_op_run(parity_harness, tmp_path, js_export: str, kind: str):
     """decode, then step `b`: the Python op `bad` (returning `kind`), the JS op `js_export`."""
-    from harness.pipeline.spec import load
+    from harness.specs.spec import load
 
     (tmp_path / "web").mkdir()
     (tmp_path / "my_ops.py").write_text(BAD_OPS)
@@ -274,7 +274,7 @@ export function hang(x) { const end = Date.now() + 600000; while (Date.now() < e
 
 
 def slow_pipeline(tmp_path, steps, timeout=2):
-    from harness.pipeline.spec import load
+    from harness.specs.spec import load
 
     (tmp_path / "web").mkdir(exist_ok=True)
     (tmp_path / "my_ops.py").write_text(SLOW_OPS)
@@ -358,7 +358,7 @@ def test_parity_a_dead_browser_is_that_runs_error_and_the_next_run_starts_a_new_
     import signal as signals
     import threading
 
-    from harness.runner import Harness
+    from harness.orchestrate.orchestrator import Harness
 
     slow = slow_pipeline(tmp_path, [{"name": "wait", "op": "slow", "params": {"seconds": 0}}])
     sleepy_js = SLOW_OPS_JS.replace(

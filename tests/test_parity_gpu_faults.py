@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.pipeline.spec import load
+from harness.specs.spec import load
 
 pytestmark = pytest.mark.parity
 

@@ -1,5 +1,5 @@
 """Hostile DICOM files through both decoders: a clear per-case error, in bounded time, and the
-browser session lives on (issue 5)."""
+browser session lives on."""
 
 import io
 import secrets
@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 
-from harness import cases, dicom
-from harness.suite import Suite, bundled_pipeline, run_suite
+from harness import dicom
+from harness.orchestrate.suite import Suite, bundled_pipeline, run_suite
+from harness.specs import cases
 
 pytestmark = [
     pytest.mark.parity,

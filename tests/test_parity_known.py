@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from harness.pipeline import spec
+from harness.core.results import CaseResult, Report
 from harness.report import html as html_report
 from harness.report.terminal import explain, outcome
-from harness.results import CaseResult, Report
+from harness.specs import spec
 from tests.known_cases import CASES, LAYER_CASES, first_hints, layer_run, project
 
 pytestmark = [
@@ -57,8 +57,8 @@ def test_parity_known_divergence_of_a_keras_layer_is_named(parity_harness, tmp_p
 
 def test_parity_known_divergence_of_a_graph_node_is_named(parity_harness, tmp_path):
     """A SavedModel's ArgMax over rounded values (ties) on webgpu: named at the ArgMax node."""
-    from harness.runtimes import tf_runtime
-    from harness.suite import with_model
+    from harness.core import tf_runtime
+    from harness.orchestrate.suite import with_model
 
     tf = tf_runtime.tf()
 

@@ -1,4 +1,4 @@
-"""The bundled classifier as a pipeline stage, every layer compared (issue 4, first slices)."""
+"""The bundled classifier as a pipeline stage, every layer compared."""
 
 import json
 import os
@@ -8,10 +8,10 @@ import uuid
 import numpy as np
 import pytest
 
-from harness import models
+from harness.conversion import models
+from harness.core import tf_runtime
+from harness.orchestrate.suite import bundled_case, bundled_pipeline, with_model
 from harness.report.terminal import explain, outcome
-from harness.runtimes import tf_runtime
-from harness.suite import bundled_case, bundled_pipeline, with_model
 
 
 @pytest.mark.parity

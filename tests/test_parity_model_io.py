@@ -7,11 +7,11 @@ import re
 import numpy as np
 import pytest
 
-from harness import models
-from harness.model_inputs import ModelInputError
+from harness.conversion import models
+from harness.core import tf_runtime
+from harness.orchestrate.model_inputs import ModelInputError
+from harness.orchestrate.suite import with_model
 from harness.report.terminal import outcome
-from harness.runtimes import tf_runtime
-from harness.suite import with_model
 from tests.test_parity_model import perturb
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
@@ -228,8 +228,8 @@ def renamed(model_dir, out_dir, keep):
 
 @pytest.mark.parity
 def test_parity_coverage_is_stated_and_a_minimum_enforced(tmp_path, write_json):
-    from harness.runner import Harness
-    from harness.suite import bundled_pipeline
+    from harness.orchestrate.orchestrator import Harness
+    from harness.orchestrate.suite import bundled_pipeline
 
     source = two_heads(tmp_path / "heads.h5")
     converted = models.convert(source, "graph")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from harness.orchestrate.suite import bundled_case, bundled_pipeline
 from harness.runtimes import pulled
-from harness.suite import bundled_case, bundled_pipeline
 
 pytestmark = pytest.mark.parity
 

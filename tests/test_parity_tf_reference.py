@@ -6,7 +6,7 @@ same grid agrees, and one real divergence that only TF.js's cpu backend has (see
 
 import pytest
 
-from harness.pipeline.spec import parse
+from harness.specs.spec import parse
 
 pytestmark = pytest.mark.parity
 

@@ -9,10 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
-from harness import models, npm_models
+from harness.conversion import models, npm_models
+from harness.core import tf_runtime
+from harness.orchestrate.suite import TFJS_ALONE, with_model
 from harness.report.terminal import outcome
-from harness.runtimes import tf_runtime
-from harness.suite import TFJS_ALONE, with_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
 
@@ -214,8 +214,13 @@ def test_parity_a_pipeline_starting_with_a_model_runs_alone_and_says_what_it_com
 ):
     """`run PIPELINE --alone`: a pipeline whose first step is a model is fed inputs drawn for
     that model; with the page running another copy, the report says the two are compared."""
-    from harness.results import Report
-    from harness.suite import SuiteError, bundled_pipeline_path, pipeline_alone, run_suite
+    from harness.core.results import Report
+    from harness.orchestrate.suite import (
+        SuiteError,
+        bundled_pipeline_path,
+        pipeline_alone,
+        run_suite,
+    )
 
     spec = graph_json(tmp_path, quantize=False)
     copy = tmp_path / "copy"

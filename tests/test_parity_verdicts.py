@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.pipeline import spec
+from harness.orchestrate.suite import bundled_case
 from harness.report.terminal import cell, outcome
-from harness.suite import bundled_case
+from harness.specs import spec
 
 pytestmark = pytest.mark.parity
 
@@ -149,7 +149,7 @@ def ops_pipeline(tmp_path: Path, step: dict) -> spec.Pipeline:
 
 
 def test_parity_a_long_float32_reduction_passes_as_float32_drift(parity_harness, tmp_path):
-    from harness.cases import Case
+    from harness.specs.cases import Case
 
     x = np.random.default_rng(0).uniform(0, 1000, (1000, 1000)).astype(np.float32)
     pipeline = ops_pipeline(tmp_path, {"name": "mean", "op": "mean_all"})
@@ -190,7 +190,7 @@ def test_parity_float16_pages_excuse_float16_rounding_not_a_wrong_std(
 
 
 def test_parity_float16_overflow_is_float16_range(parity_harness, tmp_path):
-    from harness.cases import Case
+    from harness.specs.cases import Case
 
     x = np.random.default_rng(0).uniform(0, 100, (32, 32)).astype(np.float32)
     step = {"name": "scale", "op": "scale", "params": {"factor": 1000.0}}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.pipeline import spec
+from harness.specs import spec
 
 FIXED = Path({str(EXAMPLE / "fixed.json")!r})
 SEED = Path({str(EXAMPLE / "seed.json")!r})
@@ -61,10 +61,10 @@ def test_parity_a_users_test_file_runs_per_backend_with_markers(pytester, tmp_pa
 
 def test_parity_the_import_shims_match_the_installed_libraries(parity_harness):
     """web/page/shims/ export every name of the page's TF.js and dicom-parser globals; after an
-    upgrade, `python -m harness.runtimes.shims` regenerates them."""
+    upgrade, `python -m harness.update_shims` regenerates them."""
     page = parity_harness.backend_page("chromium", "cpu").page
     for path, text in shims.generated(page).items():
-        assert path.read_text() == text, f"{path.name} is stale: python -m harness.runtimes.shims"
+        assert path.read_text() == text, f"{path.name} is stale: python -m harness.update_shims"
 
 
 @pytest.mark.parity_backends("wasm")

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from harness import runner
-from harness.cases import Case
-from harness.pipeline import spec
+from harness.orchestrate import orchestrator
+from harness.specs import spec
+from harness.specs.cases import Case
 
 PIPELINE = spec.parse(
     {
@@ -26,7 +26,7 @@ def case(i: int) -> Case:
 
 
 def test_reference_is_computed_once_while_it_fits():
-    h = runner.Harness()
+    h = orchestrator.Harness()
     first = h.reference(PIPELINE, case(1))
     assert h.reference(PIPELINE, case(1)) is first
 
@@ -34,7 +34,7 @@ def test_reference_is_computed_once_while_it_fits():
 def test_least_recently_used_reference_goes_when_over_budget(monkeypatch):
     # each reference: 128 KiB input + 512 KiB float64 output; budget for two
     monkeypatch.setenv("TFJS_PARITY_REFERENCE_CACHE_MB", "1.3")
-    h = runner.Harness()
+    h = orchestrator.Harness()
     one = h.reference(PIPELINE, case(1))
     two = h.reference(PIPELINE, case(2))
     assert h.reference(PIPELINE, case(1)) is one  # used last: case 2 is now the oldest

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.server import ParityServer
-from harness.tensors import WireFormatError, encode, pack, unpack
+from harness.core.tensors import WireFormatError, encode, pack, unpack
+from harness.runtimes.server import ParityServer
 
 
 @pytest.fixture
@@ -166,9 +166,9 @@ def test_bundle_entries_must_fit_their_declared_size():
 
 def test_an_install_without_the_page_says_where_it_looked(monkeypatch, tmp_path):
     """A plain (non-editable) install has no web/ beside the package: a clear stop, not a 404."""
-    from harness import paths
+    from harness.core import paths
     from harness.runtimes.driver import BrowserUnavailable
-    from harness.serving import web_mounts
+    from harness.runtimes.page_assets import web_mounts
 
     monkeypatch.setattr(paths, "PAGE", tmp_path / "web" / "page")
     with pytest.raises(BrowserUnavailable, match="set TFJS_PARITY_HOME=CHECKOUT"):

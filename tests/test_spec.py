@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from harness.pipeline.params import PipelineSpecError
-from harness.pipeline.spec import parse
-from harness.suite import bundled_pipeline
+from harness.orchestrate.suite import bundled_pipeline
+from harness.specs.params import PipelineSpecError
+from harness.specs.spec import parse
 
 
 def spec(*steps: dict, **extra) -> dict:
@@ -123,7 +123,7 @@ def test_model_format_follows_the_source_unless_given(tmp_path):
 
 
 def test_with_model_puts_the_users_model_after_the_preprocessing(fixtures_dir, tmp_path):
-    from harness.suite import SuiteError, with_model
+    from harness.orchestrate.suite import SuiteError, with_model
 
     model = fixtures_dir / "models" / "xray_mobilenetv2.h5"
     suite = with_model(fixtures_dir / "pipelines" / "seed-matched-model.json", model)

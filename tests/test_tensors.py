@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from harness.tensors import WireFormatError, decode, encode, parse_shape
+from harness.core.tensors import WireFormatError, decode, encode, parse_shape
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from harness.compare.tf_resize import resize
-from harness.runtimes import tf_runtime
+from harness.core import tf_runtime
+from harness.ops.tf_resize import resize
 
 GRIDS = [(False, True), (True, False), (False, False)]
 SHAPES = [

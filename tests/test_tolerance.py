@@ -15,8 +15,8 @@ from harness.compare.tolerance import (
     parse_override,
     policy,
 )
-from harness.pipeline.params import PipelineSpecError
-from harness.pipeline.spec import parse
+from harness.specs.params import PipelineSpecError
+from harness.specs.spec import parse
 
 F32 = np.dtype("float32")
 

@@ -1,6 +1,6 @@
 """A run's verdict against the pipeline's declared divergences.
 
-A declared divergence (pipeline/expect.py) excuses its own stage, and only while that stage's
+A declared divergence (specs/expect.py) excuses its own stage, and only while that stage's
 own error is of the declared class and within the declared bound. Every other stage is judged on
 its own (isolated) error as if nothing were declared: a new fault after a known one fails the
 run, named. A stage after a declared divergence that has no own run (a code pipeline's tap, or a
@@ -12,9 +12,23 @@ side never makes, NaN/Inf), which fails the run.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from harness.pipeline.expect import Expectation
-from harness.results import RunResult, StageResult
+from harness.core.results import RunResult, StageResult
+
+CLASSES = ("float32", "float16", "semantic")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    stage: str
+    error_class: str | None  # the own error's class; None for a tap (no isolated run)
+    max_abs: float  # bound on the stage's own max |js - python| (a tap's: end to end)
+    why: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class": self.error_class, "max_abs": self.max_abs, "why": self.why}
 
 
 def judge(run: RunResult, expect: Mapping[str, Expectation]) -> None:

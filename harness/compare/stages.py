@@ -20,9 +20,8 @@ from harness.compare.metrics import (
     dtype_family,
 )
 from harness.compare.tolerance import default_tolerance
-from harness.pipeline.spec import INPUT_STAGE
-from harness.results import StageResult
-from harness.runtimes.base import RuntimeOutput, StageFailure
+from harness.core.outputs import INPUT_STAGE, RuntimeOutput, StageFailure
+from harness.core.results import StageResult
 
 
 def compare_stage(

@@ -2,7 +2,8 @@
 then the pipeline's per-step settings, then command-line overrides, in that order.
 
 Float32: torch.testing's float32 defaults (rtol 1.3e-6, about 11 float32 ULPs; atol 1e-5), not
-tfjs-core's 1e-3 test tolerance, which hides real bugs (field notes section 4). A page whose
+tfjs-core's own test tolerance (absolute only: 1e-3 on float32 backends, 1e-1 on float16; its
+test_util.ts), which hides real bugs of 100s of ULPs. A page whose
 WebGL textures are float16 is judged by torch.testing's float16 defaults (rtol 1e-3, atol 1e-5).
 Integers and booleans must match exactly.
 

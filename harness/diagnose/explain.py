@@ -4,10 +4,10 @@ holds on its arrays (diagnose/known.py), else the relation its two arrays bear t
 
 from __future__ import annotations
 
+from harness.core.outputs import STREAM_BYTES
+from harness.core.results import StageResult
 from harness.diagnose.known import Seen, explain
 from harness.diagnose.symptoms import symptom_hints
-from harness.results import StageResult
-from harness.runtimes.base import STREAM_BYTES
 
 NOTHING = (
     "no known divergence (docs/known-divergences.md) matches this stage and no simple "

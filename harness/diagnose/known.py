@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.compare import tf_resize
-from harness.compare.hints import python_call
+from harness.diagnose.settings import python_call
+from harness.ops import tf_resize
 
 F16_MAX = 65504.0  # the largest finite float16
 F16_TINY = 2.0**-14  # the smallest normal float16; below it float16 has 10 bits fewer or none

@@ -9,15 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from harness.cases import Case
-from harness.compare.hints import differing_settings
-from harness.compare.op_terms import python_op
+from harness.core.outputs import RuntimeOutput
+from harness.core.results import RunResult, StageResult
 from harness.diagnose.explain import diagnose, not_held
 from harness.diagnose.known import LayerFacts, Seen
-from harness.pipeline.spec import Pipeline, Step
-from harness.results import RunResult, StageResult
-from harness.runtimes.base import RuntimeOutput
-from harness.runtimes.tf_models import layer_facts, stage_inputs
+from harness.diagnose.settings import differing_settings
+from harness.ops.op_terms import python_op
+from harness.ops.tf_models import layer_facts, stage_inputs
+from harness.specs.cases import Case
+from harness.specs.spec import Pipeline, Step
 
 EXPLAINED = ("float32", "float16", "none")  # own error classes float arithmetic explains
 

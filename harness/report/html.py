@@ -10,6 +10,7 @@ import html
 import json
 from pathlib import Path
 
+from harness.core.results import CaseResult, Report, StageResult
 from harness.report.terminal import (
     LEGEND,
     cell,
@@ -19,7 +20,6 @@ from harness.report.terminal import (
     stage_names,
     summary,
 )
-from harness.results import CaseResult, Report, StageResult
 
 STYLE = """
 body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; }

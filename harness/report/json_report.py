@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from harness.results import Report
+from harness.core.results import Report
 
 
 def write(report: Report, out_dir: Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from harness.results import CaseResult, Report, RunResult, StageResult
+from harness.core.results import CaseResult, Report, RunResult, StageResult
 
 PHASES = (
     "tf_import",

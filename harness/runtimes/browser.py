@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from harness.cases import Case
-from harness.pipeline.code import CodePipeline
-from harness.pipeline.spec import Pipeline
-from harness.runtimes.backends import Variant, parse_variant
-from harness.runtimes.base import DEFAULT_MAX_STAGE_MB, RuntimeOutput, StageFailure
+from harness.core.outputs import DEFAULT_MAX_STAGE_MB, RuntimeOutput, StageFailure
 from harness.runtimes.driver import Driver, Page, PageError
 from harness.runtimes.pulled import BATCH_BYTES, PulledStages
-from harness.runtimes.python_code import UNPLACED
-from harness.server import ParityServer
+from harness.runtimes.server import ParityServer
+from harness.runtimes.user_python import UNPLACED
+from harness.specs.cases import Case
+from harness.specs.code_pipeline import CodePipeline
+from harness.specs.spec import Pipeline
+from harness.specs.variants import Variant, parse_variant
 
 WASM_PATHS = "/vendor/tfjs-backend-wasm/dist/"
 

@@ -28,7 +28,9 @@ QUIET_ARGS = (
     "--no-first-run",
     "--disable-default-apps",
 )
-# All four are needed for a working WebGPU on SwiftShader (field notes section 5).
+# All four are needed for a working WebGPU on SwiftShader: with --enable-unsafe-webgpu alone an
+# adapter appears but the first readback returns zeros ("mapAsync ... external Instance
+# reference no longer exists"); --use-gl=swiftshader instead breaks WebGL.
 WEBGPU_ARGS = (
     "--enable-unsafe-webgpu",
     "--use-angle=swiftshader",

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from harness.compare.metrics import BlockReadError
-from harness.runtimes.base import DEFAULT_MAX_STAGE_MB, STREAM_BYTES
+from harness.core.outputs import DEFAULT_MAX_STAGE_MB, STREAM_BYTES
+from harness.core.tensors import WIRE_DTYPES
 from harness.runtimes.driver import Page, PageError
-from harness.server import ParityServer
-from harness.tensors import WIRE_DTYPES
+from harness.runtimes.server import ParityServer
 
 BATCH_BYTES = 8 << 20
 SLICE_BYTES = 16 << 20

@@ -11,16 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from harness.cases import Case
 from harness.compare.budget import Terms, exact
-from harness.compare.op_terms import step_terms
-from harness.pipeline.catalogue import PYTHON_OPS
-from harness.pipeline.spec import INPUT_STAGE, Pipeline
-from harness.runtimes.base import STREAM_BYTES, RuntimeOutput, StageFailure
+from harness.core.outputs import STREAM_BYTES, RuntimeOutput, StageFailure
+from harness.ops.catalogue import PYTHON_OPS
+from harness.ops.op_terms import step_terms
+from harness.ops.tf_models import ModelInput, model_layers, model_signature
 from harness.runtimes.bounded import PythonTimeout, bounded
 from harness.runtimes.tf_budgets import model_terms
 from harness.runtimes.tf_graph_budgets import graph_terms
-from harness.runtimes.tf_models import ModelInput, model_layers, model_signature
+from harness.specs.cases import Case
+from harness.specs.spec import INPUT_STAGE, Pipeline
 
 
 def run(pipeline: Pipeline, case: Case, timeout: float | None = None) -> RuntimeOutput:

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from harness.compare.budget import TRANSCENDENTAL_ULPS, Terms, exact
-from harness.compare.op_terms import beyond_float16, estimated
-from harness.runtimes import tf_runtime
-from harness.runtimes.tf_models import (
+from harness.core import tf_runtime
+from harness.ops.op_terms import beyond_float16, estimated
+from harness.ops.tf_models import (
     ModelInput,
     compared_layers,
     feeds,

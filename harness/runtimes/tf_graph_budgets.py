@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from harness import models
 from harness.compare.budget import TRANSCENDENTAL_ULPS, Terms, exact
-from harness.compare.op_terms import beyond_float16, estimated
-from harness.runtimes import tf_runtime
-from harness.runtimes.tf_models import ModelInput, feeds, model_signature
+from harness.conversion import models
+from harness.core import tf_runtime
+from harness.ops.op_terms import beyond_float16, estimated
+from harness.ops.tf_models import ModelInput, feeds, model_signature
 
 EXACT_OPS = {
     "Identity", "Reshape", "Squeeze", "ExpandDims", "Pad", "PadV2", "MirrorPad", "ConcatV2",

@@ -1,4 +1,4 @@
-// The JS half of the op catalogue (harness/pipeline/catalogue.py is the Python half).
+// The JS half of the op catalogue (harness/ops/catalogue.py is the Python half).
 // Every op takes a tensor and the step's resolved JS settings and returns a new tensor.
 import * as codecs from './codecs.js';
 

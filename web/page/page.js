@@ -56,14 +56,14 @@ async function executeGraph(model, feed, nodes) {
 }
 
 // Every layer but the InputLayer (a functional model lists it first, a Sequential model not at
-// all), as harness/runtimes/tf_models.py compares them.
+// all), as harness/ops/tf_models.py compares them.
 function comparedLayers(model) {
   return model.layers.filter((l) => l.getClassName() !== 'InputLayer' && !Array.isArray(l.getOutputAt(modelNode(l))));
 }
 
 // A compared layer runs alone on Python's values only when every layer it reads is captured at
 // the call it reads (a layer called twice is captured at its last call) and through its first
-// output; as harness/runtimes/tf_models.py `unisolated` says.
+// output; as harness/ops/tf_models.py `unisolated` says.
 function isolable(layer, captured) {
   const node = layer.inboundNodes[modelNode(layer)];
   return node.inboundLayers.every((source, i) => source.getClassName() === 'InputLayer'
@@ -177,7 +177,7 @@ async function fetchInputs(key) {
   return unpack(await res.arrayBuffer());
 }
 
-// Bundle layout (harness/tensors.py): uint32 LE header length, JSON header padded to 8 bytes,
+// Bundle layout (harness/core/tensors.py): uint32 LE header length, JSON header padded to 8 bytes,
 // payload; one request for many tensors, which is most of the speed for small ones.
 function unpack(buffer) {
   const size = new DataView(buffer).getUint32(0, true);

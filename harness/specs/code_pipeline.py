@@ -1,0 +1,163 @@
+"""Bring-your-own-code pipelines: the user's Python callable and JS module, each calling
+`tap(name, tensor)` where a comparison is wanted; the taps are the stages.
+
+In a pipeline file (JSON, like step pipelines, so one format covers both and other tools can
+read it without running the user's code):
+    {"name": "my-app",
+     "code": {"python": "preprocess.py:preprocess",   # FILE.py:FUNCTION or package.module:FUNCTION
+              "js": "web/preprocess.js#preprocess",   # an ES module, #EXPORT (default: default)
+              "serve": ["web"]},                      # folders the page may load (default: the
+                                                      # module's own folder)
+     "tolerance": {"<tap>": {...}},                   # per tap, as a step's tolerance
+     "expect": {"divergences": {"<tap>": {"max_abs": 0.5}}},  # specs/expect.py
+     "cases": ["scans/*.dcm"]}
+Python calls `function(path, tap)` with the case file's path; the page calls
+`await function({name, bytes}, tap)` with the file's bytes (an ArrayBuffer).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.compare.expectations import Expectation
+from harness.specs.cases import CaseSource
+from harness.specs.params import PipelineSpecError
+
+
+@dataclass(frozen=True)
+class CodePipeline:
+    name: str
+    python: str  # as written: FILE.py:FUNCTION or package.module:FUNCTION
+    python_function: Callable[..., Any] = field(compare=False, repr=False)
+    js_module: Path
+    js_export: str
+    serve: tuple[Path, ...]
+    tolerance: dict[str, dict[str, Any]] = field(default_factory=dict)  # by tap
+    description: str = ""
+    expect: dict[str, Expectation] = field(default_factory=dict)  # by tap
+    # seconds the code may take between two taps, on each side (None: the run's --timeout)
+    timeout: float | None = None
+    source: str | None = None
+    cases: tuple[CaseSource, ...] = ()
+
+
+@dataclass(frozen=True)
+class CustomOp:
+    """A user's op usable as a step: `python(x, **settings) -> array` and the JS export
+    `(x: tf.Tensor, settings) -> tf.Tensor` (or a Promise of one), registered under one name."""
+
+    name: str
+    python: str
+    python_function: Callable[..., Any] = field(compare=False, repr=False)
+    js_module: Path
+    js_export: str
+    serve: tuple[Path, ...]
+
+
+def parse_code(
+    raw: Any, base: Path, where: str
+) -> tuple[str, Callable[..., Any], Path, str, tuple[Path, ...]]:
+    """The `code` object (or a custom op's): the Python callable (imported now, so a typo is
+    reported with the file), the JS module and export, the served folders."""
+    if not isinstance(raw, dict):
+        raise PipelineSpecError(f"{where}: an object with 'python' and 'js'")
+    unknown = sorted(set(raw) - {"python", "js", "serve"})
+    if unknown:
+        raise PipelineSpecError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: js, python, serve"
+        )
+    for key in ("python", "js"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise PipelineSpecError(f"{where}.{key}: required, a string")
+    function = load_callable(raw["python"], base, f"{where}.python")
+    module_text, _, export = raw["js"].partition("#")
+    module = (base / module_text).resolve()
+    if module.suffix not in (".js", ".mjs") or not module.is_file():
+        raise PipelineSpecError(f"{where}.js: no ES module (.js or .mjs) at {module}")
+    serve_raw = raw.get("serve", [str(Path(module_text).parent)])
+    if not isinstance(serve_raw, list) or not all(isinstance(s, str) for s in serve_raw):
+        raise PipelineSpecError(f"{where}.serve: a list of folders")
+    serve = tuple((base / s).resolve() for s in serve_raw)
+    for folder in serve:
+        if not folder.is_dir():
+            raise PipelineSpecError(f"{where}.serve: no folder {folder}")
+    if not any(module.is_relative_to(folder) for folder in serve):
+        raise PipelineSpecError(
+            f"{where}.js: {module} is outside the served folders ({', '.join(map(str, serve))})"
+        )
+    return raw["python"], function, module, export or "default", serve
+
+
+def parse_ops(raw: Any, base: Path, where: str, builtin: set[str]) -> dict[str, CustomOp]:
+    """A pipeline file's `ops`: {name: {"python": ..., "js": ..., "serve": [...]}}."""
+    if not isinstance(raw, dict):
+        raise PipelineSpecError(f"{where}: an object of op name -> {{python, js}}")
+    ops = {}
+    for name, entry in raw.items():
+        if name in builtin:
+            raise PipelineSpecError(f"{where}.{name}: the catalogue has an op of that name")
+        python, function, module, export, serve = parse_code(entry, base, f"{where}.{name}")
+        ops[name] = CustomOp(name, python, function, module, export, serve)
+    return ops
+
+
+def check_settings(op: CustomOp, settings: dict[str, Any], where: str) -> None:
+    """The settings a custom op's Python function is given: each one it takes, every one it
+    needs (its parameters after the input, without defaults)."""
+    parameters = list(inspect.signature(op.python_function).parameters.values())[1:]
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+        names = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        extra = sorted(set(settings) - names)
+        if extra:
+            raise PipelineSpecError(
+                f"{where}: {op.python} takes no setting {', '.join(extra)} "
+                f"(it takes: {', '.join(sorted(names)) or 'none'})"
+            )
+    missing = [
+        p.name
+        for p in parameters
+        if p.default is p.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and p.name not in settings
+    ]
+    if missing:
+        raise PipelineSpecError(f"{where}: {op.python} needs the setting(s) {', '.join(missing)}")
+
+
+def load_callable(text: str, base: Path, where: str) -> Callable[..., Any]:
+    """FILE.py:FUNCTION (relative to `base`; its folder is importable, so its sibling modules
+    are too) or package.module:FUNCTION."""
+    target, sep, attribute = text.rpartition(":")
+    if not sep or not target or not attribute:
+        raise PipelineSpecError(f"{where}: {text!r} is not FILE.py:FUNCTION or module:FUNCTION")
+    try:
+        if target.endswith(".py"):
+            path = (base / target).resolve()
+            if not path.is_file():
+                raise PipelineSpecError(f"{where}: no Python file {path}")
+            if str(path.parent) not in sys.path:
+                sys.path.insert(0, str(path.parent))
+            name = f"tfjs_parity_user_{path.stem}_{abs(hash(str(path)))}"
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            sys.modules[name] = module
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        else:
+            module = importlib.import_module(target)
+    except PipelineSpecError:
+        raise
+    except Exception as e:  # the user's module failed to import: say so with its error
+        raise PipelineSpecError(
+            f"{where}: importing {target} failed: {type(e).__name__}: {e}"
+        ) from e
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise PipelineSpecError(f"{where}: {target} has no function {attribute!r}")
+    return function
