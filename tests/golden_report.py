@@ -25,8 +25,13 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _EXACT_INT = 1000
 
 
-def content(report: dict[str, Any]) -> dict[str, Any]:
-    """The report without what varies between runs or machines."""
+REPO = Path(__file__).parent.parent
+
+
+def content(report: dict[str, Any], repo: Path = REPO) -> dict[str, Any]:
+    """The report without what varies between runs, machines and checkouts (the checkout's
+    path, in the cases' source files, is written as <repo>)."""
+    report = _relative(report, str(repo))
     out = {k: v for k, v in report.items() if k not in ("timings", "resources", "environment")}
     out["cases"] = [
         {
@@ -41,6 +46,16 @@ def content(report: dict[str, Any]) -> dict[str, Any]:
     ]
     out["model_outputs"] = [m for m in report.get("model_outputs", []) if m["backend"] in BACKENDS]
     return out
+
+
+def _relative(value: Any, root: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(root, "<repo>")
+    if isinstance(value, dict):
+        return {k: _relative(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative(v, root) for v in value]
+    return value
 
 
 def load() -> dict[str, Any]:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import metrics
+
 CLI = [sys.executable, "-m", "harness.cli"]
 STAGE_METRICS = {"max_abs", "max_rel", "max_ulp", "mismatch_fraction", "allclose"}
 
@@ -393,8 +395,9 @@ def test_a_tolerance_for_a_tap_no_run_had_is_named_after_the_run():
     from harness.compare.tolerance import parse_override
     from harness.core.results import CaseResult, Report, RunResult, StageResult
 
-    stage = StageResult("resize", [2], "float32", [2], "float32", "pass", {}, None, None)
-    stage.layers = [StageResult("conv", [2], "float32", [2], "float32", "pass", {}, None, None)]
+    stage = StageResult("resize", [2], "float32", [2], "float32", "pass", metrics(), None, None)
+    conv = StageResult("conv", [2], "float32", [2], "float32", "pass", metrics(), None, None)
+    stage.layers = [conv]
     report = Report({}, [CaseResult("a", "p", runs=[RunResult("chromium", "cpu", "ok")])])
     report.cases[0].runs[0].stages = [stage]
     known = [parse_override("resize:atol=1"), parse_override("resize/conv:atol=1")]

@@ -1,6 +1,5 @@
 """First divergence from own (isolated) errors, and the determinism spread: pure logic."""
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from harness.compare.tolerance import FLOAT32
 from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.core.results import CaseResult, Report, RunResult, StageResult
 from harness.diagnose.settings import js_equivalent
+from tests.builders import metrics
 
 STAGES = ("input", "a", "b", "c")
 
@@ -31,7 +31,7 @@ def test_first_divergence_is_the_first_stage_whose_own_error_fails():
     assert first == "b"
     by = {s.name: s for s in stages}
     assert (by["c"].verdict, by["c"].own_verdict) == ("fail", "pass")
-    assert by["c"].isolated["max_abs"] == 0 and by["c"].chained["max_abs"] == 2
+    assert by["c"].isolated.max_abs == 0 and by["c"].chained.max_abs == 2
 
 
 def test_without_isolated_results_the_chained_verdict_decides():
@@ -70,8 +70,7 @@ def test_an_isolated_run_that_breaks_is_an_error_of_the_harness_not_a_class():
 )
 def test_own_error_classes_follow_the_stated_rule(ref, cand, precision, redo, expected):
     ref, cand = np.array(ref), np.array(cand, np.float32)
-    metrics = dataclasses.asdict(compare(ref, cand, FLOAT32))
-    assert classify(metrics, ref, precision, redo) == expected
+    assert classify(compare(ref, cand, FLOAT32), ref, precision, redo) == expected
 
 
 def test_shape_disagreement_is_semantic():
@@ -263,7 +262,7 @@ def test_a_nan_is_named_where_it_is_not_hidden_behind_the_greatest_finite_differ
     cand[27, 61, 0] = np.nan
     cand[30, 1, 0] = np.inf
     stage = compare_stage("softmax", ref, cand, FLOAT32)
-    assert stage.chained["nonfinite_index"] == (27, 61, 0)
+    assert stage.chained.nonfinite_index == (27, 61, 0)
     assert stage.message.startswith(
         "NaN/Inf disagree at 2 of 2800 element(s), first at index [27, 61, 0] (python 0.0, js nan)"
     )
@@ -289,7 +288,9 @@ def test_one_legend_a_stage_passing_on_its_own_is_drawn_tilde_whatever_failed_en
 def test_model_outputs_worst_cosine_is_nan_whatever_the_order_of_cases():
     def run(cosine: float) -> RunResult:
         outputs = {"top1_agreement": 1.0, "top5_agreement": 1.0, "max_abs_prob": 0.0}
-        stage = StageResult("m", [1, 2], "float32", [1, 2], "float32", "pass", {}, None, None)
+        stage = StageResult(
+            "m", [1, 2], "float32", [1, 2], "float32", "pass", metrics(), None, None
+        )
         stage.outputs = {**outputs, "logits_cosine": cosine, "rows": 1}
         return RunResult("chromium", "wasm", "ok", stages=[stage])
 
@@ -377,7 +378,7 @@ def test_drift_text_names_the_worst_output_of_a_model_with_several():
 
     def stage(name, max_abs, verdict="fail", own="pass"):
         s = StageResult(name, [2], "float32", [2], "float32", verdict, None, None, None)
-        s.chained, s.own_verdict, s.own_error_class = {"max_abs": max_abs}, own, "float32"
+        s.chained, s.own_verdict, s.own_error_class = metrics(max_abs), own, "float32"
         return s
 
     model = StageResult("model", None, None, None, None, "fail", None, None, None)

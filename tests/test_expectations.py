@@ -1,19 +1,22 @@
 """A declared divergence excuses its own stage within its class and bound, nothing else."""
 
+import dataclasses
+
 from harness.compare.expectations import judge
 from harness.core.results import RunResult, StageResult
 from harness.report.terminal import outcome
 from harness.specs.expect import Expectation
+from tests.builders import metrics
 
 RESIZE = Expectation("resize", "semantic", 0.5)
 
 
 def stage(name, verdict, own=None, own_abs=0.0, cls=None, chained_abs=0.0):
     s = StageResult(name, [2], "float32", [2], "float32", verdict, None, None, None)
-    s.chained = {"max_abs": chained_abs, "mismatch_fraction": 1.0, "nonfinite_mismatched": 0}
+    s.chained = metrics(chained_abs, mismatch_fraction=1.0)
     if own is not None:
         s.own_verdict = own
-        s.isolated = {"max_abs": own_abs, "mismatch_fraction": 1.0, "nonfinite_mismatched": 0}
+        s.isolated = metrics(own_abs, mismatch_fraction=1.0)
     s.own_error_class = cls
     return s
 
@@ -64,7 +67,7 @@ def test_the_declared_stage_beyond_its_bound_or_of_another_class_fails():
 
 def test_a_declared_stage_with_nan_is_beyond_any_bound():
     s = stage("resize", "fail", "fail", 0.1, "semantic")
-    s.isolated.update(nonfinite_mismatched=3, nonfinite_index=(0, 4))
+    s.isolated = dataclasses.replace(s.isolated, nonfinite_mismatched=3, nonfinite_index=(0, 4))
     run = run_of(s)
     judge(run, {"resize": RESIZE})
     assert run.unmet == [
@@ -109,7 +112,7 @@ def test_after_a_declared_tap_a_shape_or_nan_or_one_sided_tap_is_a_fault_of_its_
     shape.chained = None
     shape.message = "shape differs: python [4, 4] vs js [2, 8]"
     nan = stage("log", "fail", chained_abs=0.3)
-    nan.chained.update(nonfinite_mismatched=1, nonfinite_index=(1, 1))
+    nan.chained = dataclasses.replace(nan.chained, nonfinite_mismatched=1, nonfinite_index=(1, 1))
     run = run_of(stage("scale", "fail", chained_abs=0.1), shape, nan, stage("huge", "fail"))
     judge(run, {"scale": tap})
     assert run.unexpected == ["reshape", "log"] and run.unjudged == ["huge"]

@@ -12,6 +12,7 @@ from harness.diagnose import known
 from harness.diagnose.explain import NOTHING, diagnose
 from harness.diagnose.known import CATALOGUE, LayerFacts, Seen, explain
 from harness.ops import tf_resize
+from tests.builders import metrics
 
 REPO = Path(__file__).parent.parent
 
@@ -299,14 +300,14 @@ def test_pipeline_settings_from_the_file_only_when_they_reproduce_the_js_output(
 def test_an_entry_that_cannot_read_the_arrays_finds_nothing_and_nothing_is_said_plainly():
     s = seen(np.array(["a", "b"]), np.array(["a", "c"]), [np.zeros((2, 2))], backend="webgl")
     assert explain(s) == []
-    stage = StageResult("s", [2], "float32", [2], "float32", "fail", {}, None, None)
+    stage = StageResult("s", [2], "float32", [2], "float32", "fail", metrics(1.0), None, None)
     diagnose(stage, s)
     assert stage.hints == [{"text": NOTHING, "source": "none", "reproduces": None}]
     # a side with no array (its code threw): nothing to read, nothing said
     failed = StageResult("u", None, None, [2], "float32", "fail", None, None, None)
     diagnose(failed, None)
     assert failed.hints == []
-    symptomatic = StageResult("t", [3], "float32", [3], "float32", "fail", {}, None, None)
+    symptomatic = StageResult("t", [3], "float32", [3], "float32", "fail", metrics(1.0), None, None)
     diagnose(symptomatic, seen(ramp(8), ramp(8) * 255))
     assert [h["source"] for h in symptomatic.hints] == ["symptom"]
 

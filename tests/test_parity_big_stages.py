@@ -58,9 +58,9 @@ def test_parity_a_large_stage_is_compared_slice_by_slice(parity_harness, tmp_pat
     off = ramp_pipeline(tmp_path / "off", n, off=n - 3)
     run = parity_harness.run(off, off.cases[0].load(), "chromium", "wasm")
     stage = next(s for s in run.stages if s.name == "ramp")
-    assert stage.verdict == "fail" and stage.chained["mismatched"] == 1
-    assert stage.chained["worst_index"] == [n - 3] or stage.chained["worst_index"] == (n - 3,)
-    assert stage.chained["max_abs"] == pytest.approx(0.5)
+    assert stage.verdict == "fail" and stage.chained.mismatched == 1
+    assert stage.chained.worst_index == [n - 3] or stage.chained.worst_index == (n - 3,)
+    assert stage.chained.max_abs == pytest.approx(0.5)
     assert stage.own_verdict == "fail"  # the isolated pass streamed too
     assert any("not diagnosed: the stage is" in h["text"] for h in stage.hints)
 

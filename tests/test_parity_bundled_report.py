@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.core.results import Report
 from tests import golden_report
 
 REPO = Path(__file__).parent.parent
@@ -25,6 +26,9 @@ def test_parity_the_bundled_report_keeps_its_content(tmp_path: Path, request) ->
     done = subprocess.run(args, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((tmp_path / "report.json").read_text())
+    # it meets report.json's schema and reads back into the same report (Report.from_dict
+    # checks the schema first)
+    assert Report.from_dict(report).to_dict() == report
     if request.config.getoption("--regold"):
         golden_report.save(report)
         pytest.fail(f"re-recorded {golden_report.GOLDEN}; run again without --regold")

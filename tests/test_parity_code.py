@@ -268,7 +268,7 @@ def test_parity_a_wrong_custom_op_is_where_it_diverges_and_the_next_passes_alone
     run = run_one(parity_harness, ops_pipeline(tmp_path, js_export="shifted"))
     first, second = run.stages[1:]
     assert run.first_divergence == "first"
-    assert (first.own_verdict, first.chained["max_abs"]) == ("fail", 1.0)
+    assert (first.own_verdict, first.chained.max_abs) == ("fail", 1.0)
     assert (second.verdict, second.own_verdict) == ("fail", "fail")  # shifted again, by itself
     # nothing in the catalogue knows this op: its two arrays say what the relation is
     assert first.hints == [{"kind": "offset", "text": "js == python + 1", "source": "symptom"}]

@@ -39,7 +39,7 @@ def test_parity_page_decodes_uncompressed_files_as_pydicom_does(
     run = parity_run(decode, cases.from_file(pydicom_file(name)))
     assert_parity(run)
     stage = next(s for s in run.stages if s.name == "decode")
-    assert stage.dtype == "int32" and stage.chained["max_abs"] == 0  # exactly the same values
+    assert stage.dtype == "int32" and stage.chained.max_abs == 0  # exactly the same values
     assert stage.decoding["transfer_syntax"] == syntax
     assert stage.decoding["python"].startswith("pydicom 3.")
     assert stage.decoding["js"] == "dicom-parser 1.8.21"
@@ -72,7 +72,7 @@ def test_parity_page_decodes_compressed_files_exactly_as_pydicom_does(
     run = parity_run(decode, cases.from_file(pydicom_file(name)))
     assert_parity(run)
     stage = next(s for s in run.stages if s.name == "decode")
-    assert stage.chained["max_abs"] == 0
+    assert stage.chained.max_abs == 0
     assert stage.decoding["transfer_syntax"].startswith(f"{syntax} (")
     assert (stage.decoding["python"], stage.decoding["js"]) == (python, js)
 
@@ -83,7 +83,7 @@ def test_parity_jpeg_lossless_sv1_decodes_exactly(parity_run, assert_parity, dec
     )
     assert_parity(run)
     stage = next(s for s in run.stages if s.name == "decode")
-    assert stage.chained["max_abs"] == 0
+    assert stage.chained.max_abs == 0
     assert stage.decoding["js"] == "dicom-parser 1.8.21 + jpeg-lossless-decoder-js 2.1.2"
 
 
@@ -103,7 +103,7 @@ def test_parity_the_chosen_frame_is_decoded(parity_harness, fixtures_dir, write_
         pipeline, cases.from_file(fixtures_dir / "dicom" / f"{name}.dcm"), "chromium", "wasm"
     )
     stage = next(s for s in run.stages if s.name == "decode")
-    assert run.passed and stage.chained["max_abs"] == 0
+    assert run.passed and stage.chained.max_abs == 0
 
 
 def test_parity_a_frame_beyond_the_file_is_named_on_both_sides(
@@ -130,7 +130,7 @@ def test_parity_lossy_jpeg_differs_by_a_grey_level_and_the_hint_names_the_decode
     run = parity_harness.run(decode, case, "chromium", "wasm")
     stage = next(s for s in run.stages if s.name == "decode")
     assert (run.passed, run.first_divergence) == (False, "decode")
-    assert stage.chained["max_abs"] == 1 and 0 < stage.chained["mismatch_fraction"] < 0.1
+    assert stage.chained.max_abs == 1 and 0 < stage.chained.mismatch_fraction < 0.1
     assert stage.decoding["python"] == LIBJPEG
     (hint,) = stage.hints
     assert hint["reproduces"] and hint["python_settings"] == {"plugin": "pillow"}
@@ -142,7 +142,7 @@ def test_parity_lossy_jpeg_differs_by_a_grey_level_and_the_hint_names_the_decode
     )
     run = parity_harness.run(bundled_pipeline(pillow), case, "chromium", "wasm")
     stage = next(s for s in run.stages if s.name == "decode")
-    assert run.passed and stage.chained["max_abs"] == 0
+    assert run.passed and stage.chained.max_abs == 0
     assert stage.decoding["python"] == "pydicom 3.0.2 + pillow 13.0.0"
 
 
@@ -208,9 +208,9 @@ def test_parity_a_decoder_ignoring_bits_stored_is_caught_at_decode(
     run = parity_harness.run(bundled_pipeline(naive), case, "chromium", "wasm")
     assert (run.status, run.first_divergence) == ("ok", "decode")
     stage = next(s for s in run.stages if s.name == "decode")
-    assert stage.own_error_class == "semantic" and stage.chained["max_abs"] >= 4096
+    assert stage.own_error_class == "semantic" and stage.chained.max_abs >= 4096
     low, high = python_range
-    assert low <= stage.chained["worst_reference"] <= high
+    assert low <= stage.chained.worst_reference <= high
 
 
 def modality_pipeline(write_json):
@@ -235,7 +235,7 @@ def test_parity_ct_hounsfield_units_are_exact(parity_harness, write_json):
     case = cases.from_file(pydicom_file("CT_small.dcm"))  # slope 1, intercept -1024
     run = parity_harness.run(modality_pipeline(write_json), case, "chromium", "wasm")
     stage = next(s for s in run.stages if s.name == "decode")
-    assert run.passed and stage.chained["max_abs"] == 0
+    assert run.passed and stage.chained.max_abs == 0
 
 
 # What the bundled dicom-files suite must give on every file (wasm): the table is the finding.
@@ -265,7 +265,7 @@ def test_parity_the_dicom_files_suite_gives_the_known_outcome_for_every_file(
     assert sorted(runs) == sorted(n for names in DICOM_FILES_OUTCOMES.values() for n in names)
     for name in DICOM_FILES_OUTCOMES["passes exactly"]:
         stage = next(s for s in runs[name].stages if s.name == "decode")
-        assert runs[name].passed and stage.chained["max_abs"] == 0, name
+        assert runs[name].passed and stage.chained.max_abs == 0, name
     for name in DICOM_FILES_OUTCOMES["diverges at decode"]:
         assert (runs[name].status, runs[name].first_divergence) == ("ok", "decode")
     for name in DICOM_FILES_OUTCOMES["page refuses"]:

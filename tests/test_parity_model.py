@@ -35,8 +35,8 @@ def test_parity_model_layers_agree_with_tf(parity_run, assert_parity, fixtures_d
     assert all(s.verdict == s.own_verdict == "pass" for s in model.layers)
     # each layer alone (fed Python's inputs) is closer to TF than end to end
     conv1 = model.layers[0]
-    assert conv1.isolated["max_abs"] < conv1.chained["max_abs"]
-    assert model.shape == [1, 2] and model.chained["max_abs"] < 1e-6
+    assert conv1.isolated.max_abs < conv1.chained.max_abs
+    assert model.shape == [1, 2] and model.chained.max_abs < 1e-6
     outputs = model.outputs
     assert outputs["top1_agreement"] == 1.0
     assert outputs["top5_agreement"] is None  # two classes: the top five always agree

@@ -382,7 +382,7 @@ def test_parity_the_users_model_is_fed_by_input_name_whatever_its_input_order(
     suite = with_model(None, source, tfjs_model=tmp_path / "theirs", samples=1, alone=True)
     run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "cpu")
     assert run.passed and outcome(run) == "PASS", outcome(run)
-    assert run.stages[-1].chained["max_abs"] < 1e-6
+    assert run.stages[-1].chained.max_abs < 1e-6
 
 
 def test_input_files_that_do_not_fit_are_refused_in_the_users_terms(tmp_path):

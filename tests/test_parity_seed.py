@@ -22,11 +22,11 @@ def test_parity_seed_first_diverges_at_resize(parity_run, case):
     assert run.first_divergence == "resize"
     stages = {s.name: s for s in run.stages}
     # the input bytes arrived intact and float32 normalisation is within float32 rounding ...
-    assert stages["input"].chained["max_abs"] == 0
+    assert stages["input"].chained.max_abs == 0
     assert stages["normalize"].verdict == "pass"
     # ... while nearest-neighbour on TF.js's legacy grid is not skimage's smoothed bilinear
     assert stages["resize"].verdict == "fail"
-    assert stages["resize"].chained["mismatch_fraction"] > 0.5
+    assert stages["resize"].chained.mismatch_fraction > 0.5
     assert stages["resize"].shape == [224, 224, 1] == stages["resize"].reference_shape
     # own (isolated) errors: resize is where it goes wrong; tile and expand_dims only carry it
     own = {name: s.own_verdict for name, s in stages.items()}
@@ -48,7 +48,7 @@ def test_parity_seed_first_diverges_at_resize(parity_run, case):
         "tile": "none",
         "expand_dims": "none",
     }
-    assert stages["normalize"].isolated["max_abs"] < 1e-6
+    assert stages["normalize"].isolated.max_abs < 1e-6
 
 
 LEGACY_NEAREST = {

@@ -41,7 +41,7 @@ def tf_pipeline(
 def test_parity_float32_normalize_is_bit_identical_to_tf(parity_run, parity_harness):
     run = parity_run(tf_pipeline("bilinear", False, True), "synthetic_14bit_mono1")
     normalize = run.stages[1]
-    assert normalize.chained["max_ulp"] == 0, normalize.message
+    assert normalize.chained.max_ulp == 0, normalize.message
     assert (
         parity_harness.environment()["reference_device"].endswith("via TensorFlow (no GPU visible)")
         or "GPU" in parity_harness.environment()["reference_device"]
@@ -79,8 +79,8 @@ def test_parity_nearest_legacy_grid_differs_on_tfjs_cpu_only(parity_run, parity_
     resize = run.stages[2]
     if on_cpu:
         assert run.first_divergence == "resize"
-        assert resize.chained["worst_index"][0] == 168
-        assert 0 < resize.chained["mismatched"] <= 224  # within that one row of 224 pixels
+        assert resize.chained.worst_index[0] == 168
+        assert 0 < resize.chained.mismatched <= 224  # within that one row of 224 pixels
     else:
         assert run.first_divergence is None
-        assert resize.chained["max_abs"] == 0
+        assert resize.chained.max_abs == 0

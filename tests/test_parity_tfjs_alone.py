@@ -157,7 +157,7 @@ def test_parity_a_fused_prelu_is_rebuilt(parity_harness, tmp_path):
     assert any(base64.b64decode(s) == b"Prelu" for step in steps for s in step)
     suite = with_model(None, spec.parent, samples=1, alone=True)
     run = parity_harness.run(suite.pipelines[0], suite.cases[0].load(), "chromium", "cpu")
-    assert run.passed and run.stages[-1].chained["max_abs"] < 1e-5, outcome(run)
+    assert run.passed and run.stages[-1].chained.max_abs < 1e-5, outcome(run)
 
 
 def test_a_broken_tfjs_model_is_refused_in_the_users_terms(tmp_path):

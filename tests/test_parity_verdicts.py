@@ -62,8 +62,8 @@ def test_parity_lossless_casts_are_read_by_their_own_dtype(parity_harness, tmp_p
     run = run_file(parity_harness, code_project(tmp_path, CASTS_PY, CASTS_JS), backend)
     assert (run.status, run.passed) == ("ok", True), run.reason
     by = {s.name: s for s in run.stages}
-    assert (by["to_float"].dtype, by["to_float"].chained["max_abs"]) == ("float32", 0.0)
-    assert (by["bool_to_int"].dtype, by["bool_to_int"].chained["max_abs"]) == ("int32", 0.0)
+    assert (by["to_float"].dtype, by["to_float"].chained.max_abs) == ("float32", 0.0)
+    assert (by["bool_to_int"].dtype, by["bool_to_int"].chained.max_abs) == ("int32", 0.0)
     assert all(s.own_error_class is None for s in run.stages)  # a tap has no own (isolated) run
 
 
@@ -87,7 +87,7 @@ def test_parity_the_catalogue_cast_after_decode_agrees(parity_harness, write_jso
     run = run_file(parity_harness, path, backend)
     assert run.passed, run.reason
     cast = run.stages[-1]
-    assert (cast.verdict, cast.own_verdict, cast.chained["max_abs"]) == ("pass", "pass", 0.0)
+    assert (cast.verdict, cast.own_verdict, cast.chained.max_abs) == ("pass", "pass", 0.0)
 
 
 def test_parity_a_tap_the_harness_cannot_read_is_an_error_not_a_pass(parity_harness, tmp_path):
@@ -170,7 +170,7 @@ def test_parity_a_std_off_by_1e_5_fails_at_normalize(parity_harness):
     assert run.first_divergence == "normalize" and run.unexpected[0] == "normalize"
     normalize = run.stages[1]
     assert normalize.own_error_class == "semantic" and normalize.budget["ratio"] > 5
-    assert normalize.chained["max_abs"] < 1e-5  # a 1e-5 absolute tolerance let it pass
+    assert normalize.chained.max_abs < 1e-5  # a 1e-5 absolute tolerance let it pass
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,9 @@ The rule, applied to the stage's own (isolated) error against Python:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
+
+from harness.core.results import Metrics
 
 FLOAT32_ULPS_OF_SCALE = 64
 FLOAT16_ULPS_OF_SCALE = 8
@@ -30,20 +29,20 @@ EPS16 = float(np.finfo(np.float16).eps)
 
 
 def classify(
-    metrics: Mapping[str, Any] | None,
+    metrics: Metrics | None,
     reference: np.ndarray | None,
     precision: str,
     redo_error: float | None = None,
 ) -> str:
-    if metrics is None or reference is None or metrics["nonfinite_mismatched"]:
+    if metrics is None or reference is None or metrics.nonfinite_mismatched:
         return "semantic"
-    exact = metrics["max_ulp"] == 0 if reference.dtype.kind == "f" else metrics["max_abs"] == 0
+    exact = metrics.max_ulp == 0 if reference.dtype.kind == "f" else metrics.max_abs == 0
     if exact:
         return "none"
     finite = reference[np.isfinite(reference)] if reference.dtype.kind == "f" else reference
     scale = float(np.abs(finite).max()) if finite.size else 0.0
     scale = scale or 1.0
-    error = metrics["max_abs"]
+    error = metrics.max_abs
     float32_bound = FLOAT32_ULPS_OF_SCALE * EPS32 * scale
     if redo_error is not None:
         float32_bound = max(float32_bound, REDO_FACTOR * redo_error)

@@ -67,7 +67,7 @@ def judge(run: RunResult, expect: Mapping[str, Expectation]) -> None:
 
 def _not_inherited(stage: StageResult) -> bool:
     """A failure that values passed on by an earlier stage cannot explain."""
-    return stage.chained is None or bool(stage.chained.get("nonfinite_mismatched"))
+    return stage.chained is None or bool(stage.chained.nonfinite_mismatched)
 
 
 def _unmet(stage: StageResult, e: Expectation) -> list[str]:
@@ -78,7 +78,7 @@ def _unmet(stage: StageResult, e: Expectation) -> list[str]:
     if verdict == "pass":
         return [
             f"{stage.name}: {declared}, but its own error passes"
-            + (f" (max |js - python| {own['max_abs']:.3g})" if own else "")
+            + (f" (max |js - python| {own.max_abs:.3g})" if own else "")
             + ": the divergence is gone; remove the declaration"
         ]
     if own is None:
@@ -87,14 +87,14 @@ def _unmet(stage: StageResult, e: Expectation) -> list[str]:
     out = []
     if e.error_class is not None and stage.own_error_class != e.error_class:
         out.append(f"{stage.name}: its own error is {stage.own_error_class}, {declared}")
-    if own["nonfinite_mismatched"]:
+    if own.nonfinite_mismatched:
         out.append(
-            f"{stage.name}: NaN/Inf disagree at {own['nonfinite_mismatched']} element(s), "
-            f"first at {list(own['nonfinite_index'])}: beyond any declared bound ({declared})"
+            f"{stage.name}: NaN/Inf disagree at {own.nonfinite_mismatched} element(s), "
+            f"first at {list(own.nonfinite_index)}: beyond any declared bound ({declared})"
         )
-    elif own["max_abs"] > e.max_abs:
+    elif own.max_abs > e.max_abs:
         out.append(
-            f"{stage.name}: its own error max |js - python| {own['max_abs']:.3g} is beyond the "
+            f"{stage.name}: its own error max |js - python| {own.max_abs:.3g} is beyond the "
             f"declared {e.max_abs:g}"
         )
     return out

@@ -16,6 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from harness.core.results import Metrics
+
 STATISTICS = ("elementwise", "max", "mean", "median")  # or "quantile:Q", 0 <= Q <= 1
 
 
@@ -48,31 +50,6 @@ class Tolerance:
             "mismatch_fraction": self.mismatch_fraction,
             "basis": self.basis,
         }
-
-
-@dataclass(frozen=True)
-class Metrics:
-    max_abs: float
-    max_rel: float
-    max_ulp: int
-    mismatch_fraction: float
-    allclose: bool
-    mismatched: int
-    total: int
-    nonfinite_mismatched: int  # NaN/Inf in one tensor but not at the same place in the other
-    worst_index: tuple[int, ...] | None  # where max_abs is
-    worst_reference: float | None
-    worst_candidate: float | None
-    passed: bool = True  # the policy's verdict (allclose is the element-wise one, with no slack)
-    # smallest atol (with the policy's rtol) and rtol (with its atol) every element would pass
-    min_atol: float = 0.0
-    min_rtol: float = 0.0
-    statistic_abs: float | None = None  # the policy's statistic, when it is not elementwise
-    statistic_rel: float | None = None
-    # the first (row-major) element where NaN/Inf disagree, and both sides' values there
-    nonfinite_index: tuple[int, ...] | None = None
-    nonfinite_reference: float | None = None
-    nonfinite_candidate: float | None = None
 
 
 @runtime_checkable

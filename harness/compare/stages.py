@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -58,7 +57,7 @@ def compare_stage(
     except BlockReadError as e:
         result.verdict, result.message = "error", f"the js stage could not be read: {e}"
         return result
-    result.chained = dataclasses.asdict(m)
+    result.chained = m
     result.verdict = "pass" if m.passed else "fail"
     if not m.nonfinite_mismatched:  # no tolerance passes a NaN/Inf disagreement
         result.min_passing_tolerance = {"atol": m.min_atol, "rtol": m.min_rtol, "ulp": m.max_ulp}
@@ -179,7 +178,7 @@ def compare_run(
                 result.own_error_class = "semantic"  # the stage could not even run on its own
         if exact:
             _check_consistent(result)
-        exact = exact and result.chained is not None and result.chained["max_abs"] == 0
+        exact = exact and result.chained is not None and result.chained.max_abs == 0
         results.append(result)
         own = result.own_verdict or result.verdict
         if first is None and own == "fail":
@@ -193,11 +192,11 @@ def _check_consistent(result: StageResult) -> None:
     computed it differently (the page fed it other inputs, or its kernel is not deterministic):
     an error of the run, never float drift nor the user's numbers."""
     alone, chained = result.isolated, result.chained
-    if alone is None or chained is None or alone["max_abs"] != 0 or chained["max_abs"] == 0:
+    if alone is None or chained is None or alone.max_abs != 0 or chained.max_abs == 0:
         return
     result.own_verdict, result.own_error_class = "error", None
     result.isolated_message = (
-        f"run alone it is exact, yet end to end it differs by {chained['max_abs']:.3g} "
+        f"run alone it is exact, yet end to end it differs by {chained.max_abs:.3g} "
         "although every stage before it agrees bit for bit: the two runs computed it "
         "differently (other inputs fed to it, or a kernel that is not deterministic)"
     )

@@ -1,13 +1,79 @@
-"""Result objects: plain data that serialise to JSON (the report.json contract, `tfjs-parity/1`)."""
+"""Result objects: plain data that serialise to JSON and back (the report.json contract,
+`tfjs-parity/1`; its JSON Schema is harness/core/report.schema.json)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import dacite
+
+SCHEMA_FILE = Path(__file__).with_name("report.schema.json")  # the JSON Schema of report.json
+
 SCHEMA = "tfjs-parity/1"
+
+
+class Status(StrEnum):
+    """A run's (or a case's) status: whether it ran, not what it found."""
+
+    OK = "ok"
+    SKIPPED = "skipped"  # the backend does not run here (a run only)
+    ERROR = "error"  # the harness could not do its part: the reason says why
+
+
+class Verdict(StrEnum):
+    """A stage's verdict, end to end (`verdict`) or on its own (`own_verdict`)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    NOT_RUN = "not_run"  # a side stopped before it
+    ERROR = "error"  # the harness could not compare it (read back, isolated run)
+
+
+class ErrorClass(StrEnum):
+    """The kind of a stage's own error (compare/budget.py, compare/classify.py)."""
+
+    NONE = "none"  # exact
+    FLOAT32 = "float32"  # within what float32 arithmetic explains
+    FLOAT16 = "float16"  # within what float16 storage explains (a float16 page)
+    SEMANTIC = "semantic"  # beyond any float budget: the two sides compute different things
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """A candidate against its reference, element by element (compare/metrics.py): the largest
+    |candidate - reference| (`max_abs`, in the tensor's units), relative error, and float32 ULP
+    distance; how many of `total` elements fail the policy (`mismatched`, their share
+    `mismatch_fraction`); where the largest error is (`worst_index`, a row-major index, with
+    both values there); NaN/Inf that sit in one tensor only (`nonfinite_*`)."""
+
+    max_abs: float
+    max_rel: float
+    max_ulp: int
+    mismatch_fraction: float
+    allclose: bool
+    mismatched: int
+    total: int
+    nonfinite_mismatched: int  # NaN/Inf in one tensor but not at the same place in the other
+    worst_index: tuple[int, ...] | None  # where max_abs is
+    worst_reference: float | None
+    worst_candidate: float | None
+    passed: bool = True  # the policy's verdict (allclose is the element-wise one, with no slack)
+    # smallest atol (with the policy's rtol) and rtol (with its atol) every element would pass
+    min_atol: float = 0.0
+    min_rtol: float = 0.0
+    statistic_abs: float | None = None  # the policy's statistic, when it is not elementwise
+    statistic_rel: float | None = None
+    # the first (row-major) element where NaN/Inf disagree, and both sides' values there
+    nonfinite_index: tuple[int, ...] | None = None
+    nonfinite_reference: float | None = None
+    nonfinite_candidate: float | None = None
 
 
 @dataclass
@@ -17,18 +83,17 @@ class StageResult:
     dtype: str | None
     reference_shape: list[int] | None
     reference_dtype: str | None
-    verdict: str  # pass | fail | not_run: the chained (end-to-end) comparison
-    chained: dict[str, Any] | None  # metrics of the end-to-end runs
-    isolated: dict[str, Any] | None  # metrics of the JS stage fed the Python input of that stage
+    verdict: Verdict  # the chained (end-to-end) comparison
+    chained: Metrics | None  # metrics of the end-to-end runs
+    isolated: Metrics | None  # metrics of the JS stage fed the Python input of that stage
     tolerance: dict[str, Any] | None
     message: str | None = None
-    own_verdict: str | None = None  # pass | fail of the isolated run: the stage's own error
+    own_verdict: Verdict | None = None  # of the isolated run: the stage's own error
     isolated_message: str | None = None
     # end to end: the smallest atol (at the policy's rtol), rtol (at its atol) and ULP limit
     # with which every element would have passed
     min_passing_tolerance: dict[str, float] | None = None
-    # none | float32 | float16 | semantic: the kind of the stage's own error (compare/budget.py)
-    own_error_class: str | None = None
+    own_error_class: ErrorClass | None = None
     hints: list[dict[str, Any]] = field(default_factory=list)
     op: str | None = None  # a model layer's class (Conv2D, BatchNormalization, ...)
     layers: list[StageResult] = field(default_factory=list)  # a model stage's layers, in order
@@ -51,7 +116,7 @@ class StageResult:
 class RunResult:
     browser: str
     backend: str  # the variant, e.g. "webgl:f16"
-    status: str  # ok | skipped | error
+    status: Status
     reason: str | None = None
     first_divergence: str | None = None
     first_divergent_layer: str | None = None  # inside the first divergent model stage
@@ -89,7 +154,7 @@ class RunResult:
 class CaseResult:
     case: str
     pipeline: str
-    status: str = "ok"  # ok | error (the case or the Python reference could not be produced)
+    status: Status = Status.OK  # error: the case or the Python reference could not be produced
     reason: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     runs: list[RunResult] = field(default_factory=list)
@@ -110,6 +175,20 @@ class Report:
     # `docker stop`): which, and then the report holds the runs that finished; never passes
     interrupted: str | None = None
     schema: str = SCHEMA
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """A report read back from its JSON (`to_dict`), e.g. report.json. Derived keys
+        (`passed`, `model_outputs`) are recomputed, not read. Raises ValueError on another
+        schema or a value of the wrong type or enum, naming its field."""
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} report: schema {data.get('schema')!r}")
+        from jsonschema.exceptions import best_match  # imported here: ~0.1 s, only to read
+
+        wrong = best_match(_validator().iter_errors(data))
+        if wrong is not None:
+            raise ValueError(f"report.json at {wrong.json_path}: {wrong.message}")
+        return dacite.from_dict(cls, data, config=_READ)
 
     def all_runs(self) -> list[tuple[CaseResult, RunResult]]:
         return [(c, r) for c in self.cases for r in c.runs]
@@ -159,6 +238,30 @@ class Report:
         d = dataclasses.asdict(self)
         d["model_outputs"] = self.model_outputs()
         return {"schema": d.pop("schema"), **_json_safe(d), "passed": self.passed}
+
+
+def _read_float(value: Any) -> Any:
+    """JSON's stand-ins for NaN/Inf ("nan", "inf", "-inf", see _json_safe), and integers where
+    a float is due (json writes 0.0 as 0.0 but other writers as 0), read as floats."""
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        return float(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+@cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+
+
+_READ = dacite.Config(
+    cast=[Status, Verdict, ErrorClass, tuple],
+    type_hooks={float: _read_float},
+    strict=False,  # `passed` and `model_outputs` are derived
+)
 
 
 def _worst(pick: Any, values: list[float]) -> float:

@@ -104,7 +104,7 @@ def _own_cell(stage: StageResult) -> str:
     if stage.isolated is None:
         return "<td class='not_run'>-</td>"
     title = html.escape(stage.isolated_message or "", quote=True)
-    text = f"{stage.isolated['max_abs']:.1e}" if stage.isolated["max_abs"] else "0"
+    text = f"{stage.isolated.max_abs:.1e}" if stage.isolated.max_abs else "0"
     return f"<td class='{stage.own_verdict}' title='{title}'>{html.escape(text)}</td>"
 
 

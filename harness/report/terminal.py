@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from harness.core.results import CaseResult, Report, RunResult, StageResult
+from harness.core.results import CaseResult, Metrics, Report, RunResult, StageResult
 
 PHASES = (
     "tf_import",
@@ -53,26 +53,26 @@ def cell(stage: StageResult) -> str:
             else "error"
         )
         return f"{mark} {kind}"
-    if m["nonfinite_mismatched"]:  # the first NaN/Inf disagreement is the finding
-        ref, cand = m["nonfinite_reference"], m["nonfinite_candidate"]
+    if m.nonfinite_mismatched:  # the first NaN/Inf disagreement is the finding
+        ref, cand = m.nonfinite_reference, m.nonfinite_candidate
         if _finite(ref):
             what = f"js {_nonfinite_text(cand)}"
         elif _finite(cand):
             what = f"python {_nonfinite_text(ref)}"
         else:
             what = f"js {_nonfinite_text(cand)} vs {_nonfinite_text(ref)}"
-        index = ",".join(str(i) for i in m["nonfinite_index"])
+        index = ",".join(str(i) for i in m.nonfinite_index)
         return f"{mark} {what} at [{index}]"
-    text = f"{mark} 0" if m["max_abs"] == 0 else f"{mark} {m['max_abs']:.1e}"
+    text = f"{mark} 0" if m.max_abs == 0 else f"{mark} {m.max_abs:.1e}"
     if stage.verdict == "fail":
-        share = m["mismatch_fraction"]
+        share = m.mismatch_fraction
         text += f" {share:.1%}" if share < 0.1 else f" {share:.0%}"
     return text
 
 
 def _badness(stage: StageResult) -> tuple[int, float]:
     order = ("pass", "not_run", "fail", "error")
-    size = (stage.chained or {}).get("max_abs")
+    size = (stage.chained.max_abs if stage.chained else None)
     return order.index(stage.verdict) if stage.verdict in order else 0, size or 0.0
 
 
@@ -155,7 +155,7 @@ def _output_error(run: RunResult) -> float:
     several tensors (a model's outputs) the worst of them."""
     for stage in reversed(run.stages):
         parts = [s for s in stage.layers if stage.parts and s.name in stage.parts.values()]
-        values = [s.chained["max_abs"] for s in parts or [stage] if s.chained is not None]
+        values = [s.chained.max_abs for s in parts or [stage] if s.chained is not None]
         if values:
             return max(values)
     return 0.0
@@ -165,7 +165,7 @@ def _as_declared(run: RunResult, stage: StageResult) -> str:
     own = stage.isolated if stage.own_verdict is not None else stage.chained
     bound = run.expected[stage.name]["max_abs"]
     kind = f"{stage.own_error_class} " if stage.own_error_class else ""
-    size = f"{own['max_abs']:.2g}" if own else "?"
+    size = f"{own.max_abs:.2g}" if own else "?"
     return f"{stage.name} {kind}{size} <= {bound:g}"
 
 
@@ -264,11 +264,11 @@ def explain(run: RunResult) -> str:
     return "\n".join(lines)
 
 
-def _verdict(verdict: str | None, metrics: dict | None) -> str:
+def _verdict(verdict: str | None, metrics: Metrics | None) -> str:
     if metrics is None:
         return verdict or "-"
-    text = f"{verdict} {metrics['max_abs']:.2g}"
-    return text + (f" ({metrics['mismatch_fraction']:.1%})" if verdict == "fail" else "")
+    text = f"{verdict} {metrics.max_abs:.2g}"
+    return text + (f" ({metrics.mismatch_fraction:.1%})" if verdict == "fail" else "")
 
 
 def _judged_by(stage: StageResult) -> str:
