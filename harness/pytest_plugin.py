@@ -263,6 +263,7 @@ def _with_ids(
     path relative to the folder the files share (cats/001.dcm and dogs/001.dcm stay two
     cases); two that come to one id are refused by name."""
     from harness.specs import cases
+
     paths = [Path(c).absolute() for c in given if isinstance(c, str | Path) and Path(c).is_file()]
     twice = sorted({str(p) for p in paths if paths.count(p) > 1})
     if twice:

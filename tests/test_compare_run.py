@@ -1,6 +1,5 @@
 """First divergence from own (isolated) errors, and the determinism spread: pure logic."""
 
-
 import numpy as np
 import pytest
 

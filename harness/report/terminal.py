@@ -72,7 +72,7 @@ def cell(stage: StageResult) -> str:
 
 def _badness(stage: StageResult) -> tuple[int, float]:
     order = ("pass", "not_run", "fail", "error")
-    size = (stage.chained.max_abs if stage.chained else None)
+    size = stage.chained.max_abs if stage.chained else None
     return order.index(stage.verdict) if stage.verdict in order else 0, size or 0.0
 
 

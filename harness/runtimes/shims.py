@@ -52,4 +52,3 @@ def generated(page: Any) -> dict[Path, str]:
         )
         for spec, (name, file) in GLOBALS.items()
     }
-
