@@ -18,6 +18,7 @@ from harness.compare.metrics import compare as compare_arrays
 from harness.compare.tolerance import FLOAT32
 from harness.core.paths import HOME as REPO
 from harness.orchestrate.orchestrator import Harness
+from harness.runtimes.browser import testing_hooks
 from harness.specs import spec
 from harness.specs.cases import Case
 from harness.specs.spec import Pipeline
@@ -38,20 +39,21 @@ def transfer(
     Best of the repeats for each path, both in the same browser and run. The naive path moves
     less data (it runs at well under 1 MB/s here); rates are compared, not times."""
     page = harness.backend_page("chromium", "cpu").page
-    count = page.evaluate("a => window.parity.bench.prepare(a)", {"megabytes": megabytes})
+    hooks = testing_hooks(page)
+    count = page.evaluate(f"a => {hooks}.bench.prepare(a)", {"megabytes": megabytes})
     nbytes = count * 4
     fast, received = [], None
     for i in range(repeats):
         key = f"bench/transfer-{i}"
         t0 = time.perf_counter()
-        page.evaluate("a => window.parity.bench.upload(a)", {"key": key})
+        page.evaluate(f"a => {hooks}.bench.upload(a)", {"key": key})
         received = harness.server.uploads.take(key).to_numpy()
         fast.append(time.perf_counter() - t0)
     naive_count = int(naive_megabytes * MB / 4)
     naive = []
     for _ in range(naive_repeats):
         t0 = time.perf_counter()
-        values = page.evaluate("a => window.parity.bench.naive(a)", {"count": naive_count})
+        values = page.evaluate(f"a => {hooks}.bench.naive(a)", {"count": naive_count})
         as_numpy = np.asarray(values, dtype=np.float32)
         naive.append(time.perf_counter() - t0)
     if received is None or not np.array_equal(received[:naive_count], as_numpy):
@@ -154,7 +156,7 @@ def model(variants: Sequence[str] = ("wasm", "webgl"), repeats: int = 5) -> dict
             h.server.offer_inputs(key, {"input": model_case.input})
             try:
                 inference = page.page.evaluate(
-                    "a => window.parity.bench.inference(a)",
+                    f"a => {testing_hooks(page.page)}.bench.inference(a)",
                     {"params": steps[0]["params"], "inputKey": key, "repeats": repeats},
                     600,
                 )
@@ -230,11 +232,12 @@ def decode(repeats: int = 7) -> dict[str, Any]:
         python.append(time.perf_counter() - t0)
     with Harness(isolated=False, repeat=False, hints=False) as h:
         page = h.backend_page("chromium", "wasm").page
+        hooks = testing_hooks(page)
         key = "bench/decode"
         h.server.offer_inputs(key, {"file": case.file})
         try:
             in_page = [
-                page.evaluate("a => window.parity.decodeFile(a)", {"inputKey": key, "frame": 0})
+                page.evaluate(f"a => {hooks}.decodeFile(a)", {"inputKey": key, "frame": 0})
                 for _ in range(repeats + 1)
             ]
         finally:

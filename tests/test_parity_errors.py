@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.orchestrate.suite import bundled_case
-from harness.runtimes.browser import start_backend
+from harness.runtimes.browser import start_backend, testing_hooks
 from harness.runtimes.driver import PageTimeout
 from harness.specs.op_schemas import SCHEMAS
 from harness.specs.spec import parse
@@ -33,7 +33,9 @@ def fresh_page(parity_harness, chromium):
 
 
 def test_parity_js_catalogue_mirrors_python(fresh_page):
-    assert sorted(fresh_page.evaluate("() => window.parity.ops()")) == sorted(SCHEMAS)
+    assert sorted(fresh_page.evaluate(f"() => {testing_hooks(fresh_page)}.ops()")) == sorted(
+        SCHEMAS
+    )
 
 
 def test_parity_js_exception_reaches_the_user_and_earlier_stages_are_kept(parity_harness):
@@ -128,12 +130,13 @@ def test_parity_page_cannot_upload_without_the_token(fresh_page):
 def test_parity_tensors_come_back_as_raw_bytes_with_dtype_and_shape(
     fresh_page, parity_harness, js, dtype, expected
 ):
+    hooks = testing_hooks(fresh_page)
     fresh_page.evaluate(
         f"""async () => {{
             await window.parity.init({{backend: 'cpu', flags: {{}},
                                        token: '{parity_harness.server.token}'}});
             const data = {js};
-            await window.parity.upload('raw/{dtype}', '{dtype}', [data.length], data);
+            await {hooks}.upload('raw/{dtype}', '{dtype}', [data.length], data);
         }}"""
     )
     got = parity_harness.server.uploads.take(f"raw/{dtype}").to_numpy()
@@ -153,7 +156,7 @@ def test_parity_tensors_come_back_as_raw_bytes_with_dtype_and_shape(
 )
 def test_parity_repeat_comparison_is_bitwise(fresh_page, a, b, identical, max_abs):
     got = fresh_page.evaluate(
-        f"() => {{ const d = window.parity.difference({a}, {b});"
+        f"() => {{ const d = {testing_hooks(fresh_page)}.difference({a}, {b});"
         " return [d.identical, d.max_abs === Infinity ? 'inf' : d.max_abs]; }"
     )
     assert got == [identical, "inf" if max_abs == float("inf") else max_abs]

@@ -60,11 +60,12 @@ def test_parity_a_users_test_file_runs_per_backend_with_markers(pytester, tmp_pa
 
 
 def test_parity_the_import_shims_match_the_installed_libraries(parity_harness):
-    """web/page/shims/ export every name of the page's TF.js and dicom-parser globals; after an
-    upgrade, `python -m harness.update_shims` regenerates them."""
+    """web/page/shims/, written by Node from the installed bundles, export every name of the
+    page's TF.js and dicom-parser globals, and nothing else."""
     page = parity_harness.backend_page("chromium", "cpu").page
-    for path, text in shims.generated(page).items():
-        assert path.read_text() == text, f"{path.name} is stale: python -m harness.update_shims"
+    for global_name, file in shims.GLOBALS.values():
+        path = shims.SHIMS / file
+        assert shims.exported(path) == shims.page_names(page, global_name), path.name
 
 
 @pytest.mark.parity_backends("wasm")

@@ -2,6 +2,7 @@
 // `tap(name, tensor)` where it wants a comparison. Each tapped tensor is kept (cloned, so the
 // user's dispose() or tf.tidy() cannot free it) and read once the function is done.
 import { check, fault, guard } from './gpu.js';
+import { describe, fetchInputs, hold } from './transfer.js';
 import { tensorValues } from './values.js';
 
 const tf = globalThis.tf;
@@ -69,4 +70,33 @@ export function describeValue(v) {
   if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
   if (Array.isArray(v)) return 'an Array';
   return `a ${typeof v === 'object' ? v.constructor?.name || 'object' : typeof v}`;
+}
+
+// Bring-your-own code: the user's module (`module`, its export `exportName`) runs on the case's
+// file and its taps are the stages. A module that fails to load or throws is the failure, with
+// the last tap reached; the taps before it are kept.
+export async function runCode({ runId, inputKey, module, exportName, fileName }) {
+  const t0 = performance.now();
+  const computeMs = {};
+  let items = [];
+  let failure = null;
+  try {
+    const fn = await loadExport(module, exportName);
+    const file = (await fetchInputs(inputKey)).file;
+    const start = performance.now();
+    const out = await runTapped(fn, { name: fileName, bytes: file.data.slice().buffer });
+    computeMs.code = performance.now() - start;
+    items = out.items;
+    failure = out.error;
+  } catch (e) {
+    failure = { message: `${e && e.message ? e.message : e}`, stack: e && e.stack, lastTap: null, loading: !!(e && e.loading) };
+  }
+  hold(runId, items);
+  return {
+    stages: describe(items),
+    failure,
+    backend: tf.getBackend(),
+    fault: fault(),
+    timings_ms: { total: performance.now() - t0, compute: computeMs },
+  };
 }
