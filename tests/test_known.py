@@ -1,4 +1,4 @@
-"""The catalogue of known divergences (harness/diagnose/known.py) on tiny arrays: each entry is
+"""The catalogue of known divergences (harness/diagnose/known/) on tiny arrays: each entry is
 told where its mechanism shows, and not on a near miss (the same stage with another cause)."""
 
 import io

@@ -1,5 +1,5 @@
 """What a divergent stage gets as its explanation, in order: a known divergence whose evidence
-holds on its arrays (diagnose/known.py), else the relation its two arrays bear to each other
+holds on its arrays (diagnose/known/), else the relation its two arrays bear to each other
 (diagnose/symptoms.py), else a plain statement that nothing the harness knows explains it."""
 
 from __future__ import annotations

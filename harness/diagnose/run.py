@@ -1,6 +1,6 @@
 """Explanations for a compared run: which stages get one, and what the harness knows of each
 (its kind, op, Python input, the case's file, a Keras layer's weights) to test the catalogue's
-entries on (diagnose/known.py, diagnose/explain.py)."""
+entries on (diagnose/known/, diagnose/explain.py)."""
 
 from __future__ import annotations
 

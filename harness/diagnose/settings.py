@@ -67,7 +67,7 @@ def hints_for(
     current = step.settings("python", case_params)
     if differing_settings(step, case_params):
         # the pipeline file itself gives the sides different values: whether that explains the
-        # stage is the known-divergence catalogue's to say (diagnose/known.py)
+        # stage is the known-divergence catalogue's to say (diagnose/known/)
         return []
     if step.op not in ROUNDS:
         return []

@@ -1,0 +1,5 @@
+"""`python -m harness.diagnose.known`: docs/known-divergences.md on standard output."""
+
+from harness.diagnose.known.docs import catalogue_markdown
+
+print(catalogue_markdown(), end="")
