@@ -18,7 +18,7 @@ from harness.compare.metrics import compare as compare_arrays
 from harness.compare.tolerance import FLOAT32
 from harness.core.paths import HOME as REPO
 from harness.orchestrate.orchestrator import Harness
-from harness.runtimes.browser import testing_hooks
+from harness.runtimes.browser import hooks_for_tests
 from harness.specs import spec
 from harness.specs.cases import Case
 from harness.specs.spec import Pipeline
@@ -39,7 +39,7 @@ def transfer(
     Best of the repeats for each path, both in the same browser and run. The naive path moves
     less data (it runs at well under 1 MB/s here); rates are compared, not times."""
     page = harness.backend_page("chromium", "cpu").page
-    hooks = testing_hooks(page)
+    hooks = hooks_for_tests(page)
     count = page.evaluate(f"a => {hooks}.bench.prepare(a)", {"megabytes": megabytes})
     nbytes = count * 4
     fast, received = [], None
@@ -156,7 +156,7 @@ def model(variants: Sequence[str] = ("wasm", "webgl"), repeats: int = 5) -> dict
             h.server.offer_inputs(key, {"input": model_case.input})
             try:
                 inference = page.page.evaluate(
-                    f"a => {testing_hooks(page.page)}.bench.inference(a)",
+                    f"a => {hooks_for_tests(page.page)}.bench.inference(a)",
                     {"params": steps[0]["params"], "inputKey": key, "repeats": repeats},
                     600,
                 )
@@ -232,7 +232,7 @@ def decode(repeats: int = 7) -> dict[str, Any]:
         python.append(time.perf_counter() - t0)
     with Harness(isolated=False, repeat=False, hints=False) as h:
         page = h.backend_page("chromium", "wasm").page
-        hooks = testing_hooks(page)
+        hooks = hooks_for_tests(page)
         key = "bench/decode"
         h.server.offer_inputs(key, {"file": case.file})
         try:

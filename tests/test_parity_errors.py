@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.orchestrate.suite import bundled_case
-from harness.runtimes.browser import start_backend, testing_hooks
+from harness.runtimes.browser import hooks_for_tests, start_backend
 from harness.runtimes.driver import PageTimeout
 from harness.specs.op_schemas import SCHEMAS
 from harness.specs.spec import parse
@@ -33,7 +33,7 @@ def fresh_page(parity_harness, chromium):
 
 
 def test_parity_js_catalogue_mirrors_python(fresh_page):
-    assert sorted(fresh_page.evaluate(f"() => {testing_hooks(fresh_page)}.ops()")) == sorted(
+    assert sorted(fresh_page.evaluate(f"() => {hooks_for_tests(fresh_page)}.ops()")) == sorted(
         SCHEMAS
     )
 
@@ -130,7 +130,7 @@ def test_parity_page_cannot_upload_without_the_token(fresh_page):
 def test_parity_tensors_come_back_as_raw_bytes_with_dtype_and_shape(
     fresh_page, parity_harness, js, dtype, expected
 ):
-    hooks = testing_hooks(fresh_page)
+    hooks = hooks_for_tests(fresh_page)
     fresh_page.evaluate(
         f"""async () => {{
             await window.parity.init({{backend: 'cpu', flags: {{}},
@@ -156,7 +156,7 @@ def test_parity_tensors_come_back_as_raw_bytes_with_dtype_and_shape(
 )
 def test_parity_repeat_comparison_is_bitwise(fresh_page, a, b, identical, max_abs):
     got = fresh_page.evaluate(
-        f"() => {{ const d = {testing_hooks(fresh_page)}.difference({a}, {b});"
+        f"() => {{ const d = {hooks_for_tests(fresh_page)}.difference({a}, {b});"
         " return [d.identical, d.max_abs === Infinity ? 'inf' : d.max_abs]; }"
     )
     assert got == [identical, "inf" if max_abs == float("inf") else max_abs]

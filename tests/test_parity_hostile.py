@@ -14,7 +14,7 @@ from pydicom.data import get_testdata_file
 
 from harness import dicom
 from harness.orchestrate.suite import Suite, bundled_pipeline, run_suite
-from harness.runtimes.browser import testing_hooks
+from harness.runtimes.browser import hooks_for_tests
 from harness.specs import cases
 
 pytestmark = [
@@ -174,7 +174,7 @@ def test_parity_mutated_files_never_wedge_either_decoder(parity_harness, outcome
     parity_harness.server.offer_inputs(key, {"file": np.frombuffer(data, dtype=np.uint8)})
     try:
         js = page.evaluate(
-            f"a => {testing_hooks(page)}.decodeFile(a)",
+            f"a => {hooks_for_tests(page)}.decodeFile(a)",
             {"inputKey": key, "frame": 0},
             SECONDS_PER_FILE,
         )

@@ -362,7 +362,7 @@ def with_console(message: str, console: list[str]) -> str:
     return message + " | console: " + " / ".join(relevant[-5:])
 
 
-def testing_hooks(page: Page) -> str:
+def hooks_for_tests(page: Page) -> str:
     """Loads web/page/testing.js into `page` (once) and returns the JavaScript expression of its
     hooks, `window.parityTesting`: the harness's own test and benchmark hooks (decodeFile,
     bench.*, upload, difference, ops), which the page users' code runs in does not carry."""

@@ -1,6 +1,6 @@
 // Hooks for the harness's own tests and benchmarks, never in the page a user's code runs in
 // until they ask for it: the harness imports this module into a page (harness/runtimes/
-// browser.py `testing_hooks`) only for a test or `tfjs-parity bench`.
+// browser.py `hooks_for_tests`) only for a test or `tfjs-parity bench`.
 import { modelOf, loadModels } from './models.js';
 import { ops } from './ops.js';
 import { difference, describeError } from './steps.js';
