@@ -53,8 +53,3 @@ if [ "$(cat "$ROOT/web/node_modules/.lock-stamp" 2>/dev/null)" != "$want" ]; the
   (cd "$ROOT/web" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
   echo "$want" > "$ROOT/web/node_modules/.lock-stamp"
 fi
-# The page's import-map shims (web/page/shims/), generated from the installed bundles by Node.
-if [ "$(cat "$ROOT/web/page/shims/.lock-stamp" 2>/dev/null)" != "$want" ]; then
-  node "$ROOT/web/scripts/make-shims.mjs"
-  echo "$want" > "$ROOT/web/page/shims/.lock-stamp"
-fi

@@ -1,5 +1,6 @@
 """The package's layers (.importlinter): each package imports only those below it, no two
-sibling modules import each other, and the pytest plugin's import stays light."""
+sibling modules import each other, the root package imports none of them, and the pytest
+plugin's import stays light."""
 
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ def test_the_layers_contract_is_kept() -> None:
             "from harness.ops import catalogue",
             "harness.compare is not allowed",
         ),
+        # the package's root, loaded before any layer, importing one
+        ("__init__.py", "from harness import cli", "harness is not allowed to import harness.cli"),
         # two modules of one package importing each other
         ("compare/tolerance.py", "from harness.compare import stages", "No cycles are allowed"),
     ],

@@ -65,3 +65,6 @@ def test_golden_content_tells_a_changed_verdict_from_float_noise() -> None:
         changed["runs"][0][key] = value
         assert golden_report.differences(golden, changed), (key, value)
     assert golden_report.differences({"m": "at [0, 224]"}, {"m": "at [0, 225]"})
+    assert golden_report.differences({"shape": [1, 7, 7, 1280]}, {"shape": [1, 7, 7, 1290]})
+    assert golden_report.differences({"total": 50176}, {"total": 50177})
+    assert not golden_report.differences({"mismatched": 49935}, {"mismatched": 49940})

@@ -19,6 +19,7 @@ from harness.core.results import (
     Status,
     Verdict,
 )
+from harness.report import terminal
 from tests.builders import metrics
 
 SCHEMA = json.loads(
@@ -49,6 +50,12 @@ def a_report(nan: bool = False) -> Report:
         own_error_class="semantic",
         hints=[{"text": "python order=1", "source": "search", "reproduces": True}],
         min_passing_tolerance={"atol": 0.25, "rtol": 1.0, "ulp": 1 << 20},
+        budget={
+            "ratio": math.inf if nan else 3.5,
+            "ratio_float16": None,
+            "basis": "float32",
+            "estimated": False,
+        },
     )
     conv = StageResult(
         "model/conv",
@@ -75,7 +82,14 @@ def a_report(nan: bool = False) -> Report:
         None,
         None,
         layers=[conv],
-        coverage={"compared": 1, "total": 1, "not_compared": {}},
+        coverage={"compared": 1, "total": 1, "share": 1.0, "kind": "layers", "not_compared": {}},
+        outputs={
+            "rows": 1,
+            "top1_agreement": 1.0,
+            "top5_agreement": None,
+            "max_abs_prob": 0.0,
+            "logits_cosine": math.nan if nan else 1.0,
+        },
     )
     run = RunResult(
         "chromium",
@@ -118,9 +132,42 @@ def test_a_report_read_back_from_its_json_is_the_same_report() -> None:
 def test_nan_and_infinity_survive_the_round_trip_as_json_writes_them() -> None:
     d = a_report(nan=True).to_dict()
     assert d["cases"][0]["runs"][0]["stages"][0]["isolated"]["max_rel"] == "nan"
+    assert d["model_outputs"][0]["logits_cosine"] == "nan"
     again = Report.from_dict(json.loads(json.dumps(d)))
-    assert math.isnan(again.cases[0].runs[0].stages[0].isolated.max_rel)
+    resize, model = again.cases[0].runs[0].stages
+    assert math.isnan(resize.isolated.max_rel) and resize.budget["ratio"] == math.inf
+    assert math.isnan(model.outputs["logits_cosine"])  # in a free-form dict too
     assert again.to_dict() == d
+    assert "resize" in terminal.render(again)  # what reads a report reads this one
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda d: d.update(passed=True), "passed is true, but its runs give false"),
+        (lambda d: d["model_outputs"][0].update(rows=2), "model_outputs is"),
+        (lambda d: _stage(d)["chained"].update(total=2.0), "total"),
+        (lambda d: _stage(d)["chained"].update(mismatch_fraction=7), "mismatch_fraction"),
+        (lambda d: _stage(d)["chained"].update(mismatched=-1), "mismatched"),
+        (lambda d: d["cases"][0]["runs"][0]["stages"][1]["outputs"].pop("rows"), "rows"),
+        (lambda d: d["cases"][0]["runs"][0].update(backend="tpu"), "tpu"),
+    ],
+)
+def test_a_report_that_contradicts_itself_or_its_schema_is_refused(change, said) -> None:
+    d = json.loads(json.dumps(a_report().to_dict()))
+    change(d)
+    with pytest.raises(ValueError, match=said):
+        Report.from_dict(d)
+
+
+@pytest.mark.parametrize("data", [[], None, "report", 3])
+def test_what_is_no_report_at_all_is_refused_plainly(data) -> None:
+    with pytest.raises(ValueError, match="not a tfjs-parity/1 report"):
+        Report.from_dict(data)
+
+
+def _stage(d: dict) -> dict:
+    return d["cases"][0]["runs"][0]["stages"][0]
 
 
 def test_every_report_meets_the_schema_and_a_wrong_one_does_not() -> None:

@@ -60,3 +60,33 @@ def test_the_page_decodes_each_vector_as_python_does(page_side, vector: str) -> 
 def test_what_the_page_packs_python_reads_back(page_side, vector: str) -> None:
     packed = bytes.fromhex(page_side[vector]["packed_hex"])
     assert _as_manifest(tensors.unpack(packed)) == VECTORS[vector]
+
+
+def _bundle(entries: list, payload: bytes = bytes(16)) -> bytes:
+    header = json.dumps(entries).encode()
+    header += b" " * (-(len(header) + 4) % 8)
+    return len(header).to_bytes(4, "little") + header + payload
+
+
+ONE = {"name": "a", "dtype": "float32", "shape": [2], "offset": 0, "nbytes": 8}
+
+
+@pytest.mark.parametrize(
+    ("entries", "said"),
+    [
+        ([ONE, {**ONE, "offset": 8}], "appears twice"),
+        ([{**ONE, "shape": "12"}], "not a list of integers"),
+        ([{**ONE, "shape": [2.0]}], "not a list of integers"),
+        ([{**ONE, "shape": [True, 2]}], "not a list of integers"),
+        ([{**ONE, "shape": [-1, -2]}], "not a list of integers >= 0"),
+        ([{**ONE, "offset": 4}], "a multiple of 8"),
+        ([{**ONE, "offset": "0"}], "must be integers"),
+        ([{**ONE, "nbytes": 8.0}], "must be integers"),
+        ([{**ONE, "shape": [3]}], "is 12 bytes, not 8"),
+        ([{**ONE, "offset": 16}], "outside the bundle"),
+        ([{**ONE, "name": 3}], "must be strings"),
+    ],
+)
+def test_python_refuses_a_malformed_bundle_saying_how(entries: list, said: str) -> None:
+    with pytest.raises(tensors.WireFormatError, match=said):
+        tensors.unpack(_bundle(entries))

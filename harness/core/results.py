@@ -178,17 +178,30 @@ class Report:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
-        """A report read back from its JSON (`to_dict`), e.g. report.json. Derived keys
-        (`passed`, `model_outputs`) are recomputed, not read. Raises ValueError on another
-        schema or a value of the wrong type or enum, naming its field."""
-        if data.get("schema") != SCHEMA:
-            raise ValueError(f"not a {SCHEMA} report: schema {data.get('schema')!r}")
+        """A report read back from its JSON (`to_dict`), e.g. report.json. "nan", "inf" and
+        "-inf" are read as the floats they stand for, wherever they are. Raises ValueError,
+        naming where, on another schema, a value of the wrong type or enum, or derived keys
+        (`passed`, `model_outputs`) that disagree with the runs they are derived from."""
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            said = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"not a {SCHEMA} report: schema {said!r}")
         from jsonschema.exceptions import best_match  # imported here: ~0.1 s, only to read
 
         wrong = best_match(_validator().iter_errors(data))
         if wrong is not None:
             raise ValueError(f"report.json at {wrong.json_path}: {wrong.message}")
-        return dacite.from_dict(cls, data, config=_READ)
+        try:
+            report = dacite.from_dict(cls, data, config=_READ)
+        except dacite.DaciteError as e:  # e.g. 3.0 where an integer is due
+            raise ValueError(f"report.json: {e}") from None
+        derived = {"passed": report.passed, "model_outputs": report.model_outputs()}
+        for key, value in derived.items():
+            if key in data and _json_safe(data[key]) != _json_safe(value):
+                raise ValueError(
+                    f"report.json: {key} is {json.dumps(data[key])[:200]}, but its runs give "
+                    f"{json.dumps(_json_safe(value))[:200]}"
+                )
+        return report
 
     def all_runs(self) -> list[tuple[CaseResult, RunResult]]:
         return [(c, r) for c in self.cases for r in c.runs]
@@ -257,9 +270,21 @@ def _validator() -> Any:
     return Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
 
 
+def _read_nonfinite(value: Any) -> Any:
+    """`_json_safe` undone inside the free-form parts of a result (hints, budgets, classifier
+    outputs): every "nan", "inf" or "-inf" read as the float it stands for."""
+    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _read_nonfinite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_read_nonfinite(v) for v in value]
+    return value
+
+
 _READ = dacite.Config(
     cast=[Status, Verdict, ErrorClass, tuple],
-    type_hooks={float: _read_float},
+    type_hooks={float: _read_float, dict[str, Any]: _read_nonfinite},
     strict=False,  # `passed` and `model_outputs` are derived
 )
 

@@ -149,18 +149,37 @@ def unpack(blob: bytes) -> dict[str, WireTensor]:
     out: dict[str, WireTensor] = {}
     for e in entries:
         try:
-            name, dtype, offset, nbytes = e["name"], e["dtype"], int(e["offset"]), int(e["nbytes"])
-            shape = tuple(int(d) for d in e["shape"])
-        except (KeyError, TypeError, ValueError):
+            name, dtype, offset, nbytes = e["name"], e["dtype"], e["offset"], e["nbytes"]
+            shape = tuple(e["shape"]) if isinstance(e["shape"], list) else None
+        except (KeyError, TypeError):
             raise WireFormatError(
                 f"bundle entry {e!r} lacks name/dtype/shape/offset/nbytes"
             ) from None
-        if nbytes != expected_nbytes(dtype, shape) or any(d < 0 for d in shape):
+        if not isinstance(name, str) or not isinstance(dtype, str):
+            raise WireFormatError(f"bundle entry {e!r}: name and dtype must be strings")
+        if name in out:
+            raise WireFormatError(f"bundle entry {name!r} appears twice")
+        if shape is None or not all(_whole(d) and d >= 0 for d in shape):
             raise WireFormatError(
-                f"bundle entry {name!r}: {dtype} {list(shape)} is not {nbytes} bytes"
+                f"bundle entry {name!r}: shape {e['shape']!r} is not a list of integers >= 0"
+            )
+        if not (_whole(offset) and _whole(nbytes)) or offset % 8:
+            raise WireFormatError(
+                f"bundle entry {name!r}: offset {offset!r} and nbytes {nbytes!r} must be "
+                "integers, the offset a multiple of 8"
+            )
+        if nbytes != expected_nbytes(dtype, shape):
+            raise WireFormatError(
+                f"bundle entry {name!r}: a {dtype} tensor of shape {list(shape)} is "
+                f"{expected_nbytes(dtype, shape)} bytes, not {nbytes}"
             )
         if offset < 0 or start + offset + nbytes > len(blob):
             raise WireFormatError(f"bundle entry {name!r} lies outside the bundle")
         view = memoryview(blob)[start + offset : start + offset + nbytes]
         out[name] = WireTensor(dtype, shape, view)
     return out
+
+
+def _whole(value: object) -> bool:
+    """An integer in JSON: not a bool, a float or a string of digits."""
+    return isinstance(value, int) and not isinstance(value, bool)

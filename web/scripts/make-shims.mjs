@@ -4,9 +4,10 @@
 // maps the bare names to these files). ES exports are static, so each file lists the global's
 // names. They are read here the way the page gets them: the same UMD bundles, in the order
 // index.html loads them (the backends add `tf.wasm`, `tf.webgpu`), run in a Node vm context
-// standing in for the page's window; no browser is needed. bin/bootstrap.sh runs this after
-// `npm ci`; a parity test checks the files against a real page's globals.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// standing in for the page's window; no browser is needed. The harness runs this when it
+// starts and the files are missing or stale (harness/runtimes/shims.py); a parity test checks
+// them against a real page's globals.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import vm from 'node:vm';
 
 const web = new URL('../', import.meta.url);
@@ -48,5 +49,8 @@ for (const [specifier, [name, file]] of Object.entries(GLOBALS)) {
     ...exported.map((n) => `  ${n},`),
     '} = lib;',
   ];
-  writeFileSync(new URL(file, out), `${lines.join('\n')}\n`);
+  // written whole, then renamed: a page (or another harness process) never reads half a file
+  const temporary = new URL(`${file}.${process.pid}`, out);
+  writeFileSync(temporary, `${lines.join('\n')}\n`);
+  renameSync(temporary, new URL(file, out));
 }
