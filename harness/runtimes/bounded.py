@@ -14,6 +14,14 @@ class PythonTimeout(RuntimeError):
     """The work did not finish (or give a sign of progress) within its limit."""
 
 
+def ends_user_run(error: BaseException) -> bool:
+    """Whether an exception from the user's Python (an op or code with taps) ends that run only,
+    as the user's error: any exception, SystemExit (sys.exit()) and the other BaseExceptions a
+    library or the user may raise (asyncio.CancelledError, a class of their own); but not
+    Ctrl-C or SIGTERM (KeyboardInterrupt), which stop the whole run, nor GeneratorExit."""
+    return not isinstance(error, KeyboardInterrupt | GeneratorExit)
+
+
 def bounded(
     work: Callable[[], Any],
     seconds: float,

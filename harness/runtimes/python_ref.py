@@ -16,7 +16,7 @@ from harness.core.outputs import STREAM_BYTES, RuntimeOutput, StageFailure
 from harness.ops.catalogue import PYTHON_OPS
 from harness.ops.op_terms import step_terms
 from harness.ops.tf_models import ModelInput, model_layers, model_signature
-from harness.runtimes.bounded import PythonTimeout, bounded
+from harness.runtimes.bounded import PythonTimeout, bounded, ends_user_run
 from harness.runtimes.tf_budgets import model_terms
 from harness.runtimes.tf_graph_budgets import graph_terms
 from harness.specs.cases import Case
@@ -60,7 +60,9 @@ def run(pipeline: Pipeline, case: Case, timeout: float | None = None) -> Runtime
                 x = op_output(value, step.name, step.op)
             else:
                 x = np.asarray(PYTHON_OPS[step.op](x, **settings))
-        except (Exception, SystemExit) as e:  # the op failed (sys.exit in a custom op too)
+        except BaseException as e:  # the op failed (sys.exit, CancelledError... in a custom op)
+            if not ends_user_run(e) or isinstance(e, _Abandoned):
+                raise
             plain = isinstance(e, OpOutputError | PythonTimeout)
             said = str(e) if plain else f"Python {step.op} failed: {e}"
             # a step past its time limit, or whose output cannot be compared, has no numbers

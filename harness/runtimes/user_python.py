@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from harness.core.outputs import RuntimeOutput, StageFailure
-from harness.runtimes.bounded import PythonTimeout, bounded
+from harness.runtimes.bounded import PythonTimeout, bounded, ends_user_run
 from harness.specs.cases import Case
 from harness.specs.code_pipeline import CodePipeline
 
@@ -62,7 +62,9 @@ def run(pipeline: CodePipeline, case: Case, timeout: float | None = None) -> Run
             )
     except PythonTimeout as e:  # no numbers to judge: an error, not a failed tap
         out.failures[UNPLACED] = StageFailure(UNPLACED, str(e), harness=True)
-    except (Exception, SystemExit) as e:  # sys.exit() in the user's code ends their run only
+    except BaseException as e:  # sys.exit(), CancelledError... in the user's code end their run
+        if not ends_user_run(e):
+            raise
         out.failures[UNPLACED] = StageFailure(
             UNPLACED,
             f"Python code ({pipeline.python}) raised {type(e).__name__} {where()}: {e}",

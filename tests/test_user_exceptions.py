@@ -1,0 +1,74 @@
+"""Whatever the user's Python raises ends that run only, as its error at the step or tap where
+it happened: an Exception, sys.exit(), and the other BaseExceptions a library or the user may
+raise (asyncio.CancelledError, a class of their own). Only Ctrl-C and SIGTERM stop a whole run."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.runtimes import python_ref, user_python
+from harness.specs import spec
+
+REPO = Path(__file__).parent.parent
+SCAN = REPO / "fixtures" / "dicom" / "synthetic_12bit_signed.dcm"
+RAISES = {
+    "cancelled": "import asyncio\n    raise asyncio.CancelledError()",
+    "own class": "class Boom(BaseException):\n        pass\n    raise Boom('boom')",
+    "exit": "import sys\n    sys.exit(3)",
+}
+
+
+def _load(tmp_path: Path, doc: dict) -> spec.Pipeline:
+    (tmp_path / "web").mkdir(exist_ok=True)
+    (tmp_path / "web" / "code.js").write_text("export function run() {}\n")
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({**doc, "cases": [{"file": str(SCAN)}]}))
+    return spec.load(path)
+
+
+@pytest.mark.parametrize("raised", sorted(RAISES))
+def test_user_code_that_raises_a_base_exception_is_its_runs_error(tmp_path, raised) -> None:
+    (tmp_path / "user.py").write_text(
+        f"def run(path, tap):\n    tap('a', __import__('numpy').zeros(2))\n    {RAISES[raised]}\n"
+    )
+    pipeline = _load(
+        tmp_path, {"name": "u", "code": {"python": "user.py:run", "js": "web/code.js#run"}}
+    )
+    out = user_python.run(pipeline, pipeline.cases[0].load(), timeout=30)
+    assert "a" in out.stages  # the tap before it is kept
+    (failure,) = out.failures.values()
+    assert "raised" in failure.message
+
+
+@pytest.mark.parametrize("raised", sorted(RAISES))
+def test_a_custom_op_that_raises_a_base_exception_fails_its_step(tmp_path, raised) -> None:
+    (tmp_path / "ops.py").write_text(f"def bad(x):\n    {RAISES[raised]}\n")
+    pipeline = _load(
+        tmp_path,
+        {
+            "name": "o",
+            "ops": {"bad": {"python": "ops.py:bad", "js": "web/code.js#run"}},
+            "steps": [{"op": "decode"}, {"name": "b", "op": "bad"}],
+        },
+    )
+    for timeout in (None, 30):  # run here, or on a thread of its own
+        out = python_ref.run(pipeline, pipeline.cases[0].load(), timeout)
+        assert list(out.failures) == ["b"] and "decode" in out.stages
+
+
+def test_ctrl_c_in_user_code_still_stops_the_whole_run(tmp_path) -> None:
+    (tmp_path / "user.py").write_text(
+        textwrap.dedent("""
+        def run(path, tap):
+            raise KeyboardInterrupt
+    """)
+    )
+    pipeline = _load(
+        tmp_path, {"name": "u", "code": {"python": "user.py:run", "js": "web/code.js#run"}}
+    )
+    with pytest.raises(KeyboardInterrupt):
+        user_python.run(pipeline, pipeline.cases[0].load(), timeout=30)
