@@ -18,6 +18,7 @@ from harness.compare.tolerance import Override, parse_override
 from harness.core import paths
 from harness.core.outputs import DEFAULT_MAX_STAGE_MB
 from harness.core.results import CaseResult, Report, RunResult
+from harness.core.stopping import RunStopped
 from harness.orchestrate.orchestrator import Harness, harness_error
 from harness.orchestrate.suite import (
     DEFAULT_SUITE,
@@ -278,10 +279,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
-class Terminated(BaseException):
-    """SIGTERM (a CI job's cancel, `timeout`, `docker stop`): the report is still written. A
-    BaseException, as KeyboardInterrupt is, so that no `except Exception` on the way turns it
-    into a run's error."""
+class Terminated(RunStopped):
+    """SIGTERM (a CI job's cancel, `timeout`, `docker stop`): the report is still written."""
 
 
 def _terminate(signum: int, _frame: object) -> None:

@@ -5,11 +5,11 @@ raise (asyncio.CancelledError, a class of their own). Only Ctrl-C and SIGTERM st
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from harness.core.stopping import RunStopped
 from harness.runtimes import python_ref, user_python
 from harness.specs import spec
 
@@ -60,15 +60,27 @@ def test_a_custom_op_that_raises_a_base_exception_fails_its_step(tmp_path, raise
         assert list(out.failures) == ["b"] and "decode" in out.stages
 
 
-def test_ctrl_c_in_user_code_still_stops_the_whole_run(tmp_path) -> None:
-    (tmp_path / "user.py").write_text(
-        textwrap.dedent("""
-        def run(path, tap):
-            raise KeyboardInterrupt
-    """)
-    )
-    pipeline = _load(
+@pytest.mark.parametrize("stop", ["KeyboardInterrupt", "RunStopped"])
+def test_ctrl_c_or_sigterm_in_user_code_still_stops_the_whole_run(tmp_path, stop) -> None:
+    """The CLI's SIGTERM handler raises RunStopped (pytest's, KeyboardInterrupt) in the main
+    thread, wherever it is: in the user's code or op, or waiting for it."""
+    raise_it = f"from harness.core.stopping import RunStopped\n    raise {stop}()"
+    (tmp_path / "user.py").write_text(f"def run(path, tap):\n    {raise_it}\n")
+    (tmp_path / "ops.py").write_text(f"def bad(x):\n    {raise_it}\n")
+    code = _load(
         tmp_path, {"name": "u", "code": {"python": "user.py:run", "js": "web/code.js#run"}}
     )
-    with pytest.raises(KeyboardInterrupt):
-        user_python.run(pipeline, pipeline.cases[0].load(), timeout=30)
+    ops = _load(
+        tmp_path,
+        {
+            "name": "o",
+            "ops": {"bad": {"python": "ops.py:bad", "js": "web/code.js#run"}},
+            "steps": [{"op": "decode"}, {"name": "b", "op": "bad"}],
+        },
+    )
+    expected = KeyboardInterrupt if stop == "KeyboardInterrupt" else RunStopped
+    for timeout in (None, 30):
+        with pytest.raises(expected):
+            user_python.run(code, code.cases[0].load(), timeout=timeout)
+        with pytest.raises(expected):
+            python_ref.run(ops, ops.cases[0].load(), timeout)

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from harness.core.stopping import RunStopped
+
 
 class PythonTimeout(RuntimeError):
     """The work did not finish (or give a sign of progress) within its limit."""
@@ -18,8 +20,9 @@ def ends_user_run(error: BaseException) -> bool:
     """Whether an exception from the user's Python (an op or code with taps) ends that run only,
     as the user's error: any exception, SystemExit (sys.exit()) and the other BaseExceptions a
     library or the user may raise (asyncio.CancelledError, a class of their own); but not
-    Ctrl-C or SIGTERM (KeyboardInterrupt), which stop the whole run, nor GeneratorExit."""
-    return not isinstance(error, KeyboardInterrupt | GeneratorExit)
+    Ctrl-C or SIGTERM (KeyboardInterrupt, RunStopped), which stop the whole run, nor
+    GeneratorExit."""
+    return not isinstance(error, KeyboardInterrupt | RunStopped | GeneratorExit)
 
 
 def bounded(

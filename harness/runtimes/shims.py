@@ -24,6 +24,8 @@ STAMP = SHIMS / ".made-from"  # the hash of the npm lock and the script the file
 
 class ShimsError(RuntimeError):
     """The shims cannot be written here (no Node.js, or the script failed)."""
+
+
 # bare import specifier -> (the page's global, shim file)
 GLOBALS = {
     "@tensorflow/tfjs": ("tf", "tfjs.js"),
