@@ -272,13 +272,14 @@ def test_parity_run_a_savedmodel_after_the_preprocessing_node_by_node(tmp_path, 
 
 def test_a_harness_crash_leaves_a_failing_report_with_the_reason(tmp_path, monkeypatch, capsys):
     from harness import cli
+    from harness.cli import run
     from harness.orchestrate import suite
 
     def crash(harness, suite_, variants, browsers, unavailable, on_run, report):
         report.cases.append(suite.CaseResult(case="a", pipeline="p"))
         raise RuntimeError("the model would not load")
 
-    monkeypatch.setattr(cli, "run_suite", crash)
+    monkeypatch.setattr(run, "run_suite", crash)
     status = cli.main(["run", "--backend", "cpu", "--out", str(tmp_path)])
     report = json.loads((tmp_path / "report.json").read_text())
     assert status == 1
@@ -391,7 +392,7 @@ def test_bad_input_is_exit_2_and_a_sentence_naming_it(tmp_path, fixtures_dir, ca
 
 
 def test_a_tolerance_for_a_tap_no_run_had_is_named_after_the_run():
-    from harness.cli import _unmatched_overrides
+    from harness.cli.run import _unmatched_overrides
     from harness.compare.tolerance import parse_override
     from harness.core.results import CaseResult, Report, RunResult, StageResult
 

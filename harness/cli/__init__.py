@@ -1,0 +1,27 @@
+"""`tfjs-parity probe|run|bench`: exit 0 only when every compared run passed, 2 on usage errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from harness.cli.options import parser
+from harness.cli.run import USAGE_ERROR
+from harness.orchestrate.suite import SuiteError
+from harness.runtimes.driver import BrowserUnavailable
+from harness.specs.params import PipelineSpecError
+from harness.specs.variants import parse_variant
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        for v in args.backend or ():
+            parse_variant(v)
+        return args.func(args)
+    except (ValueError, SuiteError, PipelineSpecError) as e:
+        print(f"tfjs-parity: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    except BrowserUnavailable as e:
+        print(f"tfjs-parity: {e}", file=sys.stderr)
+        return 1

@@ -1,0 +1,261 @@
+"""The command line: verbs, options and their argument types (usage errors say which)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.cli.benchmarks import cmd_bench
+from harness.cli.probe import cmd_probe
+from harness.cli.run import cmd_run
+from harness.core.outputs import DEFAULT_MAX_STAGE_MB
+from harness.specs.variants import BROWSERS, KNOWN_VARIANTS
+
+DESCRIPTION = (
+    "`tfjs-parity probe|run|bench`: exit 0 only when every compared run passed, 2 on usage errors."
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tfjs-parity", description=DESCRIPTION)
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--browser",
+            action="append",
+            choices=BROWSERS,
+            help="browser to use (repeatable; default: chromium)",
+        )
+        q.add_argument(
+            "--backend",
+            action="append",
+            metavar="VARIANT",
+            help=f"backend variant (repeatable), e.g. {', '.join(KNOWN_VARIANTS)}",
+        )
+
+    probe = sub.add_parser("probe", help="what each browser/backend variant can do here")
+    common(probe)
+    probe.add_argument("--json", type=Path, help="also write the probe as JSON here")
+    probe.set_defaults(func=cmd_probe)
+
+    run = sub.add_parser("run", help="run a suite or pipeline and compare every stage")
+    run.add_argument(
+        "target",
+        nargs="?",
+        type=Path,
+        help="suite or pipeline JSON (default: the bundled suite; with --model, the bundled "
+        "seed-matched preprocessing)",
+    )
+    common(run)
+    run.add_argument(
+        "--model",
+        type=Path,
+        metavar="PATH",
+        help="your model (.h5/.keras file or SavedModel directory), converted here and run "
+        "after the pipeline's preprocessing (replacing its model step), or alone with "
+        "--input-shape",
+    )
+    run.add_argument(
+        "--model-format",
+        choices=("layers", "graph"),
+        help="compare as a LayersModel (layer by layer) or a GraphModel (node by node); "
+        "default: layers for a Keras file, graph for a SavedModel",
+    )
+    run.add_argument(
+        "--tfjs-model",
+        type=Path,
+        metavar="DIR",
+        help="your own TF.js model (its folder, or its JSON file by any name): with --model, "
+        "run in the page against TF running PATH; without, the Python reference is rebuilt "
+        "from the same JSON and weights (TF.js's kernels against TF's, not a conversion), "
+        "and it runs alone unless a pipeline is given",
+    )
+    run.add_argument(
+        "--alone",
+        action="store_true",
+        help="with --model: run the model alone (no preprocessing) on seeded inputs of the "
+        "dtype and shape its signature declares (a free batch size is 1)",
+    )
+    run.add_argument(
+        "--input-shape",
+        type=_named_shape,
+        action="append",
+        metavar="[NAME=]N,H,W,C",
+        help="with --model: run the model alone on seeded inputs of this shape (repeatable, "
+        "NAME=... for each input of a model with several)",
+    )
+    run.add_argument(
+        "--input-range",
+        type=_range,
+        metavar="LO,HI",
+        help="with --model: run the model alone on seeded values in [LO, HI) (integers for an "
+        "integer input; default [-1, 1) for floats, [0, 10) for integers)",
+    )
+    run.add_argument(
+        "--input",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="with --model: run the model alone on your own input, a .npy (one input) or a "
+        ".npz with one array per input name (repeatable: one case per file)",
+    )
+    run.add_argument(
+        "--samples",
+        type=int,
+        default=3,
+        help="how many seeded inputs a model run alone gets (default 3)",
+    )
+    run.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="[STAGE][@VARIANT]:K=V",
+        help="override the tolerance policy (repeatable), e.g. atol=1e-4, "
+        "resize:rtol=1e-3,statistic=quantile:0.99, normalize@webgl:f16:atol=2e-3",
+    )
+    run.add_argument(
+        "--no-isolated",
+        action="store_true",
+        help="skip the isolated runs (each stage's own error); the first divergence then "
+        "comes from the end-to-end comparison",
+    )
+    run.add_argument(
+        "--no-repeat", action="store_true", help="skip the second pass that checks determinism"
+    )
+    run.add_argument(
+        "--allow-skips",
+        action="store_true",
+        help="exit 0 when every run was skipped (no backend could start here) instead of 1: "
+        "for jobs on machines that may lack a browser or GPU; a failing or error run still "
+        "fails",
+    )
+    run.add_argument(
+        "--min-coverage",
+        type=_share,
+        metavar="SHARE",
+        help="fail a run whose model compared fewer than this share (0..1) of its layers or "
+        "nodes (over a pipeline's own min_coverage); the share is always reported",
+    )
+    run.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="seconds each step (or your code between two taps) may take, in the page and in "
+        "Python, over a pipeline's own timeout (default 120); a step past it is that run's "
+        "error, naming the side, the step and the limit",
+    )
+    run.add_argument(
+        "--max-stage-mb",
+        type=_megabytes,
+        default=DEFAULT_MAX_STAGE_MB,
+        metavar="MB",
+        help="the largest stage read back from the page, in MB (default "
+        f"{DEFAULT_MAX_STAGE_MB:g}); a larger one is that run's error naming the stage, its "
+        "shape and the cap. Stages over 16 MB are compared slice by slice, never held whole",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("parity-report"),
+        help="directory for report.json (default: ./parity-report)",
+    )
+    run.set_defaults(func=cmd_run)
+
+    bench = sub.add_parser("bench", help="performance figures")
+    bench.add_argument(
+        "name",
+        nargs="?",
+        choices=("transfer", "compare", "isolation", "model", "decode", "memory", "faults", "all"),
+        default="all",
+        help="transfer: page -> numpy MB/s; compare: comparator GB/s; isolation: default "
+        "suite wall time with and without isolated runs; model: every layer of the bundled "
+        "model captured + compared vs a plain inference per backend, and the default run's "
+        "peak RSS; decode: a 512x512 16-bit DICOM decoded in the page vs pydicom, MB/s; "
+        "memory: the harness's peak RSS over one case with a 512 MiB stage per side, as a "
+        "multiple of the stage; faults: each fault injected (hangs, killed processes, GPU "
+        "loss, signals) and the seconds until the next case ran (default: all)",
+    )
+    bench.add_argument("--json", type=Path, help="write the figures as JSON here")
+    bench.add_argument(
+        "--megabytes",
+        type=float,
+        default=40.0,
+        help="size of the tensor moved by the fast path (default 40)",
+    )
+    bench.add_argument(
+        "--naive-megabytes",
+        type=float,
+        default=1.0,
+        help="size moved by the naive page.evaluate JSON path (default 1; it "
+        "runs at well under 1 MB/s)",
+    )
+    bench.add_argument(
+        "--backend",
+        action="append",
+        metavar="VARIANT",
+        help="backends for `bench model` (repeatable; default: wasm and webgl)",
+    )
+    bench.set_defaults(func=cmd_bench)
+    return p
+
+
+def _named_shape(text: str) -> tuple[str | None, tuple[int, ...]]:
+    name, sep, sizes = text.rpartition("=")
+    try:
+        shape = tuple(int(d) for d in sizes.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1 or (sep and not name):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give positive sizes like 1,224,224,3 (or NAME=1,224,224,3)"
+        )
+    return (name or None), shape
+
+
+def _positive(unit: str) -> Callable[[str], float]:
+    """An argparse type: a finite number > 0 of `unit`, else the sentence saying so."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r}: a number of {unit} > 0")
+        return value
+
+    return parse
+
+
+_seconds = _positive("seconds")
+
+
+def _megabytes(text: str) -> float:
+    value = _positive("megabytes")(text)
+    if value * (1 << 20) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a cap of less than one byte")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a share from 0 to 1, e.g. 0.9")
+    return value
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give LO,HI like 0,255") from None
+    if not low < high or not all(map(math.isfinite, (low, high))):
+        raise argparse.ArgumentTypeError(f"{text!r}: LO must be below HI, both finite")
+    return low, high
