@@ -14,6 +14,7 @@ A failing parity test keeps its run as JSON under --parity-out (default .parity-
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import threading
@@ -95,6 +96,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 _SIGNAL_KEY = pytest.StashKey[list[str]]()
+_HANDLER_KEY = pytest.StashKey[object]()  # our SIGTERM handler, when we installed one
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -113,6 +115,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise KeyboardInterrupt(f"terminated by {signal.Signals(signum).name}")
 
         signal.signal(signal.SIGTERM, _terminate)
+        config.stash[_HANDLER_KEY] = _terminate
         config.add_cleanup(lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
     config.addinivalue_line("markers", "parity: runs TF.js in a real browser against Python")
     config.addinivalue_line(
@@ -335,18 +338,44 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     return report
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
-) -> None:
-    runs = config.stash.get(_RUNS_KEY, [])
-    if not runs:
+) -> Iterator[None]:
+    """Around every terminal summary (ours writes the report): a SIGTERM that lands there, the
+    tests all done, waits until the summary is written, then ends pytest as SIGTERM does; it
+    used to escape as a traceback and leave no report."""
+    ours = signal.getsignal(signal.SIGTERM)
+    if ours is not config.stash.get(_HANDLER_KEY, None):  # not ours to change
+        yield
+        _summary(terminalreporter, exitstatus, config)
         return
+    late: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: late.append(signum))
+    try:
+        yield
+        _summary(terminalreporter, exitstatus, config)
+    finally:
+        signal.signal(signal.SIGTERM, ours)
+        if late:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    """The parity table of every run, and --parity-out's report.json."""
+    runs = config.stash.get(_RUNS_KEY, [])
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    if not runs and not (interrupted and config.getoption("parity_out")):
+        return  # no parity test ran; an interrupted session still says so in --parity-out
     from harness.core.results import Report
     from harness.report import json_report, terminal
 
     session = config.stash.get(_SESSION_KEY, {"environment": {}, "timings": {}})
     report = Report(cases=[entry for _, entry in runs], **session)
-    if exitstatus == pytest.ExitCode.INTERRUPTED:  # what finished is kept; nothing passes
+    if interrupted:  # what finished is kept; nothing passes
         signals = config.stash.get(_SIGNAL_KEY, [])
         report.interrupted = signals[0] if signals else "SIGINT"
     terminalreporter.section("tfjs-parity")

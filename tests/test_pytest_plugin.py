@@ -114,22 +114,16 @@ def test_b_slow(parity_check):
 """
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_parity_a_signalled_pytest_run_keeps_what_finished_and_does_not_pass(
-    tmp_path, fixtures_dir, signum
-):
-    """SIGTERM (handled as pytest handles Ctrl-C) or SIGINT while a parity test runs: the
-    browsers are closed, --parity-out holds the test that finished, marked interrupted, not
-    passed; pytest exits as interrupted."""
+def _signal_project(tmp_path: Path, suite: str, conftest: str = "") -> list[str]:
+    """A user's project: a fine pipeline, a slow one (its Python op writes `slow-started`,
+    then sleeps 60 s), the test file `suite`; returns the pytest command."""
     import json
-    import os
-    import subprocess
     import sys
-    import time
 
     (tmp_path / "web").mkdir()
     (tmp_path / "ops.py").write_text(
-        "import time\nimport numpy as np\n\ndef op(x, seconds):\n"
+        "import pathlib, time\nimport numpy as np\n\ndef op(x, seconds):\n"
+        "    if seconds:\n        pathlib.Path(__file__).with_name('slow-started').touch()\n"
         "    time.sleep(seconds)\n    return np.asarray(x, dtype=np.float32)\n"
     )
     (tmp_path / "web" / "ops.js").write_text("export function op(x) { return x.toFloat(); }\n")
@@ -139,21 +133,91 @@ def test_parity_a_signalled_pytest_run_keeps_what_finished_and_does_not_pass(
                                               "params": {"seconds": seconds}}],
                 "cases": [{"file": str(SCAN)}]}  # fmt: skip
         (tmp_path / f"{name}.json").write_text(json.dumps(spec))
-    (tmp_path / "test_user.py").write_text(SLOW_SUITE)
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s",
-           str(tmp_path / "test_user.py"), "--parity-out", str(tmp_path / "out")]  # fmt: skip
+    (tmp_path / "test_user.py").write_text(suite)
+    (tmp_path / "conftest.py").write_text(conftest)
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s",
+            str(tmp_path / "test_user.py"), "--parity-out", str(tmp_path / "out")]  # fmt: skip
+
+
+def _run_until(tmp_path: Path, cmd: list[str], marker: str, signum: int | None):
+    """Runs pytest; once `marker` exists, sends `signum` (None: none); (returncode, output)."""
+    import os
+    import subprocess
+    import time
+
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
-    done = tmp_path / "fine-done"
     deadline = time.monotonic() + 120
-    while not done.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)  # the first test passed: the second is sleeping in Python
-    time.sleep(2)
-    proc.send_signal(signum)
+    while not (tmp_path / marker).exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if signum is not None:
+        time.sleep(2)
+        proc.send_signal(signum)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 2, out[-3000:]  # pytest's "interrupted"
+    return proc.returncode, out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_parity_a_signalled_pytest_run_keeps_what_finished_and_does_not_pass(
+    tmp_path, fixtures_dir, signum
+):
+    """SIGTERM (handled as pytest handles Ctrl-C) or SIGINT while a parity test runs: the
+    browsers are closed, --parity-out holds the test that finished, marked interrupted, not
+    passed; pytest exits as interrupted."""
+    import json
+
+    cmd = _signal_project(tmp_path, SLOW_SUITE)
+    code, out = _run_until(tmp_path, cmd, "fine-done", signum)
+    assert code == 2, out[-3000:]  # pytest's "interrupted"
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["interrupted"] == signal.Signals(signum).name and report["passed"] is False
     assert [c["pipeline"] for c in report["cases"]] == ["fine"]
+
+
+ONLY_SLOW = """
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+@pytest.mark.parity
+@pytest.mark.parity_backends("wasm")
+def test_slow(parity_check):
+    parity_check(HERE / "slow.json")
+"""
+
+ONLY_FINE = ONLY_SLOW.replace("slow", "fine")
+
+
+def test_parity_a_sigterm_before_any_test_finished_still_writes_the_report(tmp_path):
+    """Nothing finished: --parity-out still says the session was interrupted, with no runs."""
+    import json
+
+    cmd = _signal_project(tmp_path, ONLY_SLOW)
+    code, out = _run_until(tmp_path, cmd, "slow-started", signal.SIGTERM)
+    assert code == 2, out[-3000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert (report["interrupted"], report["passed"], report["cases"]) == ("SIGTERM", False, [])
+    from harness.core.results import Report
+
+    assert Report.from_dict(report).to_dict() == report  # a report like any other
+
+
+def test_parity_a_sigterm_in_the_terminal_summary_waits_for_the_report(tmp_path):
+    """A SIGTERM that lands once every test is done (here: sent by another plugin's terminal
+    summary) lets the report be written, then ends pytest as SIGTERM does."""
+    import json
+
+    conftest = (
+        "import os, signal\n\n"
+        "def pytest_terminal_summary():\n    os.kill(os.getpid(), signal.SIGTERM)\n"
+    )
+    cmd = _signal_project(tmp_path, ONLY_FINE, conftest)
+    code, out = _run_until(tmp_path, cmd, "never", None)
+    assert code == -signal.SIGTERM, out[-3000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [c["pipeline"] for c in report["cases"]] == ["fine"] and report["passed"] is True
