@@ -46,6 +46,17 @@ def test_missing_or_stale_shims_are_written(web: Path) -> None:
     with (web / "package-lock.json").open("a") as f:  # another npm tree
         f.write("\n")
     assert _ensure(web).returncode == 0 and "export const {" in tfjs.read_text()
+    tfjs.write_text("garbage(")  # a file changed, its stamp current
+    assert _ensure(web).returncode == 0 and "export const {" in tfjs.read_text()
+
+
+def test_shims_that_cannot_be_written_are_said_plainly(web: Path) -> None:
+    (web / "page" / "shims").write_text("")  # a file where the folder should be
+    done = _ensure(web)
+    assert done.returncode != 0
+    said = done.stderr.strip().splitlines()[-1]
+    assert said.startswith("harness.runtimes.shims.ShimsError: cannot write"), said
+    assert "ENOTDIR" in said
 
 
 def test_without_node_the_harness_says_what_to_install(web: Path, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ RAISES = {
     "cancelled": "import asyncio\n    raise asyncio.CancelledError()",
     "own class": "class Boom(BaseException):\n        pass\n    raise Boom('boom')",
     "exit": "import sys\n    sys.exit(3)",
+    "generator exit": "raise GeneratorExit()",
 }
 
 
@@ -84,3 +85,33 @@ def test_ctrl_c_or_sigterm_in_user_code_still_stops_the_whole_run(tmp_path, stop
             user_python.run(code, code.cases[0].load(), timeout=timeout)
         with pytest.raises(expected):
             python_ref.run(ops, ops.cases[0].load(), timeout)
+
+
+@pytest.mark.parametrize("raised", sorted(RAISES))
+def test_a_custom_op_that_raises_only_when_re_run_for_its_budget_gets_no_budget(
+    tmp_path, raised
+) -> None:
+    """The budget re-runs a custom op (its float terms); what its re-run raises costs that
+    stage its budget (its tolerance policy judges it), never the run."""
+    body = RAISES[raised].replace("\n    ", "\n        ")
+    (tmp_path / "ops.py").write_text(
+        "import numpy as np\nCALLS = []\n\ndef flaky(x):\n    CALLS.append(1)\n"
+        f"    if len(CALLS) > 1:\n        {body}\n"
+        "    return np.asarray(x, dtype=np.float32) * 0.5\n"
+    )
+    pipeline = _load(
+        tmp_path,
+        {
+            "name": "o",
+            "ops": {"flaky": {"python": "ops.py:flaky", "js": "web/code.js#run"}},
+            "steps": [{"op": "decode"}, {"name": "f", "op": "flaky"}],
+        },
+    )
+    case = pipeline.cases[0].load()
+    calls = pipeline.steps[1].custom.python_function.__globals__["CALLS"]
+    for timeout in (None, 30):
+        calls.clear()  # the first call of each pass succeeds
+        reference = python_ref.run(pipeline, case, timeout)
+        assert "f" in reference.stages and not reference.failures
+        terms = python_ref.terms(pipeline, case, reference, timeout)
+        assert "f" not in terms and "decode" in terms

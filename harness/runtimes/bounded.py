@@ -19,10 +19,10 @@ class PythonTimeout(RuntimeError):
 def ends_user_run(error: BaseException) -> bool:
     """Whether an exception from the user's Python (an op or code with taps) ends that run only,
     as the user's error: any exception, SystemExit (sys.exit()) and the other BaseExceptions a
-    library or the user may raise (asyncio.CancelledError, a class of their own); but not
-    Ctrl-C or SIGTERM (KeyboardInterrupt, RunStopped), which stop the whole run, nor
-    GeneratorExit."""
-    return not isinstance(error, KeyboardInterrupt | RunStopped | GeneratorExit)
+    library or the user may raise (asyncio.CancelledError, GeneratorExit, a class of their
+    own); but not Ctrl-C or SIGTERM (KeyboardInterrupt, RunStopped), which stop the whole
+    run."""
+    return not isinstance(error, KeyboardInterrupt | RunStopped)
 
 
 def bounded(

@@ -9,7 +9,6 @@ from typing import Any
 from harness.conversion import models
 from harness.core import paths
 from harness.ops.tf_models import graph_compared_nodes, model_signature
-from harness.runtimes import shims
 from harness.runtimes.driver import BrowserUnavailable
 
 
@@ -27,10 +26,6 @@ def web_mounts() -> dict[str, Path]:
             f"TF.js is not installed under {modules}: run `npm ci` in {paths.WEB} "
             "(bin/tfjs-parity and bin/test do it for you)"
         )
-    try:
-        shims.ensure()
-    except shims.ShimsError as e:
-        raise BrowserUnavailable(str(e)) from None
     converted = models.CACHE / "models"
     converted.mkdir(parents=True, exist_ok=True)
     node = paths.NODE_MODULES

@@ -135,20 +135,27 @@ def several_tensors(stage: str, parts: Mapping[str, str], step: str) -> str:
 
 
 class _Abandoned(BaseException):
-    """A custom op's re-run for its budget took longer than the step's limit: no budget (a
-    BaseException, so the budget's own `except Exception` fallbacks do not swallow it)."""
+    """A custom op's re-run for its budget took longer than the step's limit, or raised what
+    is no Exception (sys.exit(), CancelledError...): no budget (a BaseException, so the
+    budget's own `except Exception` fallbacks do not swallow it)."""
 
 
 def _bounded_op(function: Any, timeout: float | None, what: str) -> Any:
     """The custom op as the budget re-runs it, each call within the step's limit."""
 
     def run(x: Any, **settings: Any) -> Any:
-        if timeout is None:
-            return function(x, **settings)
         try:
+            if timeout is None:
+                return function(x, **settings)
             return bounded(lambda: function(x, **settings), timeout, lambda: what)
         except PythonTimeout:
             raise _Abandoned() from None
+        except Exception:  # the budget's own fallbacks take these
+            raise
+        except BaseException as e:  # sys.exit(), CancelledError... in a re-run: no budget
+            if ends_user_run(e) and not isinstance(e, _Abandoned):
+                raise _Abandoned() from None
+            raise
 
     return run
 

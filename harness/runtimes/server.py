@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.core import tensors
+from harness.runtimes import shims
 
 MIME = {
     ".html": "text/html; charset=utf-8",
@@ -118,7 +119,10 @@ class ParityServer:
 
     def serve_module(self, module: Path, folders: Sequence[Path]) -> str:
         """Serve the user's `folders` (those only, each under a prefix of its own) from now on,
-        and give the URL of `module`, which is in one of them."""
+        and give the URL of `module`, which is in one of them. The user's modules import TF.js
+        through the page's import-map shims: they are written first if they need to be
+        (shims.ShimsError says why they cannot)."""
+        shims.ensure()
         url = None
         for folder in folders:
             prefix = f"/user/{hashlib.sha256(str(folder).encode()).hexdigest()[:12]}/"

@@ -8,6 +8,7 @@ checks the two agree)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -19,7 +20,8 @@ from harness.core import paths
 
 SHIMS = paths.PAGE / "shims"
 MAKER = paths.WEB / "scripts" / "make-shims.mjs"
-STAMP = SHIMS / ".made-from"  # the hash of the npm lock and the script the files were made by
+# what the files were made from (the npm lock, the script) and what they hold, as hashes
+STAMP = SHIMS / ".made-from"
 
 
 class ShimsError(RuntimeError):
@@ -36,11 +38,21 @@ _RESERVED = {"default", "delete", "new", "function", "class", "enum", "import", 
 _EXPORTED = re.compile(r"^  ([A-Za-z_$][\w$]*),$", re.MULTILINE)
 
 
-def _made_from() -> str:
+def _digest(*files: Path) -> str:
     digest = hashlib.sha256()
-    for source in (paths.WEB / "package-lock.json", MAKER):
-        digest.update(source.read_bytes())
+    for file in files:
+        digest.update(file.read_bytes() if file.is_file() else b"(missing)")
     return digest.hexdigest()
+
+
+def _stamp(files: list[Path]) -> str:
+    return json.dumps(
+        {
+            "made_from": _digest(paths.WEB / "package-lock.json", MAKER),
+            "files": {f.name: _digest(f) for f in files},
+        },
+        sort_keys=True,
+    )
 
 
 def ensure() -> None:
@@ -48,9 +60,8 @@ def ensure() -> None:
     this script (Node.js runs the script: about 0.5 s). Without them a user's module that
     imports '@tensorflow/tfjs' fails to load with a message that names the user's module, not
     the missing shim. Raises ShimsError saying what to do."""
-    want = _made_from()
     files = [SHIMS / file for _, file in GLOBALS.values()]
-    if all(f.is_file() for f in files) and STAMP.is_file() and STAMP.read_text() == want:
+    if STAMP.is_file() and STAMP.read_text() == _stamp(files):  # also: no file was changed
         return
     node = shutil.which("node")
     if node is None:
@@ -60,10 +71,18 @@ def ensure() -> None:
         )
     done = subprocess.run([node, str(MAKER)], capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
-        raise ShimsError(f"{MAKER} failed: {done.stderr.strip()[-2000:]}")
-    temporary = STAMP.with_name(f"{STAMP.name}.{os.getpid()}")
-    temporary.write_text(want)
-    temporary.replace(STAMP)
+        # Node's first line that names the error (EACCES, ENOTDIR...), not its stack
+        said = next((line for line in done.stderr.splitlines() if "Error" in line), "")
+        raise ShimsError(
+            f"cannot write {SHIMS}, the import-map shims users' JS modules import TF.js "
+            f"through: {said.strip() or done.stderr.strip()[-500:]}"
+        )
+    try:
+        temporary = STAMP.with_name(f"{STAMP.name}.{os.getpid()}")
+        temporary.write_text(_stamp(files))
+        temporary.replace(STAMP)
+    except OSError as e:
+        raise ShimsError(f"cannot write {STAMP}: {e.strerror}") from None
 
 
 def exported(path: Path) -> set[str]:
