@@ -1,5 +1,6 @@
 """DICOM reading and the motivating normalisation table, including hostile files."""
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -110,3 +111,36 @@ def test_missing_attributes_are_named(tmp_path):
     ds.save_as(path)
     with pytest.raises(dicom.DicomError, match=re.escape("nobits.dcm: has no BitsStored")):
         dicom.read(path)
+
+
+def test_a_case_list_names_its_own_statistics_table_by_path(fixtures_dir, tmp_path):
+    """A table is data: the bundled "seed" (fixtures/stats/seed.json, the motivating code's),
+    or a .json table of the user's, relative to the listing file."""
+    (tmp_path / "tables").mkdir()
+    own = {"entries": [{"bits_stored": 12, "photometric": "MONOCHROME2", "mean": 1.5, "std": 2}]}
+    (tmp_path / "tables" / "mine.json").write_text(json.dumps(own))
+    scan = str(fixtures_dir / "dicom" / "examples_overlay.dcm")
+    listed = [{"dicom": scan, "stats": "tables/mine.json"}, {"dicom": scan, "id": "b"}]
+    mine, seed = cases.parse_case_list(listed, tmp_path, "suite.cases")
+    assert mine.load().params == {"mean": 1.5, "std": 2.0}
+    assert seed.load().params == {"mean": 978.312, "std": 1092.2426342420442}
+
+
+@pytest.mark.parametrize(
+    ("table", "content", "said"),
+    [
+        ("nope", None, "unknown statistics table 'nope'; known: seed, or the path of a .json"),
+        ("bad.json", {"entries": [{"bits_stored": 12}]}, "not a list of entries with"),
+        ("bad.json", "[", "not a list of entries with"),
+    ],
+)
+def test_a_statistics_table_that_cannot_be_read_says_which_and_why(
+    fixtures_dir, tmp_path, table, content, said
+):
+    if content is not None:
+        text = content if isinstance(content, str) else json.dumps(content)
+        (tmp_path / table).write_text(text)
+    scan = fixtures_dir / "dicom" / "examples_overlay.dcm"
+    (source,) = cases.parse_case_list([{"dicom": str(scan), "stats": table}], tmp_path, "s")
+    with pytest.raises(dicom.DicomError, match=re.escape(said)):
+        source.load()

@@ -1,18 +1,21 @@
 """DICOM decoding and the metadata-driven normalisation of the motivating case.
 
-The statistics table is the motivating user's own logic: mean/std are chosen from
-(BitsStored, PhotometricInterpretation), and any other combination is an error naming both.
+A statistics table is data (fixtures/stats/seed.json is the motivating user's own): mean/std
+are chosen from (BitsStored, PhotometricInterpretation), and any other combination is an error
+naming both.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.core import paths
 from harness.dicom import codecs
 
 
@@ -20,13 +23,9 @@ class DicomError(ValueError):
     """A DICOM file that cannot be used, said in the user's terms."""
 
 
-# (BitsStored, PhotometricInterpretation) -> (mean, std), exactly as in the motivating code.
-SEED_STATS: dict[tuple[int, str], tuple[float, float]] = {
-    (12, "MONOCHROME1"): (-3384.9893000000002, 1190.0708513300835),
-    (12, "MONOCHROME2"): (978.31200000000001, 1092.2426342420442),
-    (14, "MONOCHROME1"): (-9798.6993999999995, 7104.607118190255),
-}
-STATS_TABLES = {"seed": SEED_STATS}
+# Statistics tables named in case lists ("stats": NAME) are these files; a table may also be
+# given as a path to a .json file of the same form (relative to the listing file).
+BUNDLED_STATS = paths.FIXTURES / "stats"
 # pydicom's decoding plugins a pipeline may name (installed: pydicom's own, pylibjpeg, pillow).
 PLUGINS = ("pydicom", "pylibjpeg", "pillow")
 
@@ -187,15 +186,39 @@ def _syntax(ds: Any) -> str:
     return str(ds.file_meta.get("TransferSyntaxUID", ""))
 
 
+def stats_table(table: str) -> dict[tuple[int, str], tuple[float, float]]:
+    """A statistics table: (BitsStored, PhotometricInterpretation) -> (mean, std). `table` is
+    a bundled table's name (fixtures/stats/NAME.json, e.g. "seed", the motivating code's) or
+    the path of a .json file of that form: {"entries": [{"bits_stored", "photometric",
+    "mean", "std"}, ...]}. Raises DicomError naming the table and what is wrong."""
+    path = Path(table) if table.endswith(".json") else BUNDLED_STATS / f"{table}.json"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in BUNDLED_STATS.glob("*.json")))
+        raise DicomError(
+            f"unknown statistics table {table!r}; known: {known}, or the path of a .json table"
+        )
+    try:
+        entries = json.loads(path.read_text())["entries"]
+        return {
+            (int(e["bits_stored"]), str(e["photometric"])): (float(e["mean"]), float(e["std"]))
+            for e in entries
+        }
+    except (ValueError, KeyError, TypeError) as e:
+        raise DicomError(
+            f"statistics table {path}: not a list of entries with bits_stored, photometric, "
+            f"mean and std ({type(e).__name__}: {e})"
+        ) from None
+
+
 def stats_for(image: DicomImage, table: str = "seed") -> tuple[float, float]:
-    """mean/std for this image's (BitsStored, PhotometricInterpretation)."""
-    if table not in STATS_TABLES:
-        raise DicomError(f"unknown statistics table {table!r}; known: {', '.join(STATS_TABLES)}")
+    """mean/std for this image's (BitsStored, PhotometricInterpretation), from `table`
+    (stats_table)."""
+    values = stats_table(table)
     key = (image.bits_stored, image.photometric)
-    if key not in STATS_TABLES[table]:
-        known = "; ".join(f"({b}, {p})" for b, p in STATS_TABLES[table])
+    if key not in values:
+        known = "; ".join(f"({b}, {p})" for b, p in values)
         raise DicomError(
             f"{image.path.name}: no normalisation for BitsStored={image.bits_stored} with "
             f"PhotometricInterpretation={image.photometric} (supported: {known})"
         )
-    return STATS_TABLES[table][key]
+    return values[key]

@@ -84,7 +84,8 @@ class CaseSource:
 def parse_case_list(entries: Any, base: Path, where: str) -> tuple[CaseSource, ...]:
     """Case entries of a suite or pipeline file: "PATH" (= {"file": PATH}), {"file": PATH}
     (the file's bytes, for pipelines that decode it or run the user's code on it) or
-    {"dicom": PATH, "stats": TABLE} (decoded here; mean/std from TABLE). PATH is relative to
+    {"dicom": PATH, "stats": TABLE} (decoded here; mean/std from TABLE: a bundled table's name,
+    or a .json table's path, see dicom.stats_table). PATH and a table's path are relative to
     the listing file, may be a glob, or "pydicom:NAME" for a test file pydicom ships."""
     if not isinstance(entries, list):
         raise CaseListError(f"{where}: a list of paths or {{'file'|'dicom': path}} objects")
@@ -117,9 +118,17 @@ def parse_case_list(entries: Any, base: Path, where: str) -> tuple[CaseSource, .
             )
         seen[case_id] = f"{at} ({path})"
     return tuple(
-        CaseSource(case_id, path, entry.get("stats", "seed"), "file" in entry)
+        CaseSource(case_id, path, _stats(entry.get("stats", "seed"), base), "file" in entry)
         for (_, path, entry, _), case_id in zip(found, ids, strict=True)
     )
+
+
+def _stats(table: Any, base: Path) -> str | None:
+    """A case list's "stats": a bundled table's name, or a .json table's path made absolute
+    (relative to the listing file)."""
+    if isinstance(table, str) and table.endswith(".json"):
+        return str((base / table).resolve())
+    return table
 
 
 def case_ids(paths: list[tuple[Path, str | None]], listed: list[Path] | None = None) -> list[str]:
