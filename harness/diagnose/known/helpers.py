@@ -56,6 +56,17 @@ def _spatial(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]
     return (x if x.ndim == 4 else x[None]), (int(y.shape[-3]), int(y.shape[-2]))
 
 
+def _resized(seen: Seen) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """The stage's input as [n, h, w, c] and the output size, when both outputs are resizes
+    of it (same batch and channels)."""
+    if seen.x is None:
+        return None
+    shaped = _spatial(seen.x, seen.reference)
+    if shaped is None or _spatial(seen.x, seen.candidate) is None:
+        return None
+    return shaped
+
+
 SCALES = (1.0, 1 / 255, 255.0)  # a resize's output as it is, or scaled to or from [0, 1]
 
 

@@ -15,7 +15,7 @@ from harness.diagnose.known.helpers import (
     _differ,
     _f64,
     _png_alpha,
-    _spatial,
+    _resized,
     _tf_resizes,
     _which,
 )
@@ -23,10 +23,8 @@ from harness.diagnose.known.model import Found, Seen
 
 
 def _resize_grid(seen: Seen) -> Found | None:
-    if seen.x is None:
-        return None
-    shaped = _spatial(seen.x, seen.reference)
-    if shaped is None or _spatial(seen.x, seen.candidate) is None:
+    shaped = _resized(seen)
+    if shaped is None:
         return None
     x, size = shaped
     if size == x.shape[1:3] or _differ(seen) is None:
@@ -224,10 +222,8 @@ def _scale_of(x: np.ndarray, y: np.ndarray) -> float | None:
 
 
 def _antialias_shrink(seen: Seen) -> Found | None:
-    if seen.x is None:
-        return None
-    shaped = _spatial(seen.x, seen.reference)
-    if shaped is None or _spatial(seen.x, seen.candidate) is None:
+    shaped = _resized(seen)
+    if shaped is None:
         return None
     x, size = shaped
     if not (size[0] < x.shape[1] or size[1] < x.shape[2]) or _differ(seen) is None:
