@@ -346,17 +346,16 @@ def pytest_terminal_summary(
     tests all done, waits until the summary is written, then ends pytest as SIGTERM does; it
     used to escape as a traceback and leave no report."""
     ours = signal.getsignal(signal.SIGTERM)
-    if ours is not config.stash.get(_HANDLER_KEY, None):  # not ours to change
-        yield
-        _summary(terminalreporter, exitstatus, config)
-        return
+    mine = ours is config.stash.get(_HANDLER_KEY, None)  # else not ours to change
     late: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, _frame: late.append(signum))
+    if mine:
+        signal.signal(signal.SIGTERM, lambda signum, _frame: late.append(signum))
     try:
         yield
         _summary(terminalreporter, exitstatus, config)
     finally:
-        signal.signal(signal.SIGTERM, ours)
+        if mine:
+            signal.signal(signal.SIGTERM, ours)
         if late:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)

@@ -254,13 +254,11 @@ class Report:
 
 
 def _read_float(value: Any) -> Any:
-    """JSON's stand-ins for NaN/Inf ("nan", "inf", "-inf", see _json_safe), and integers where
-    a float is due (json writes 0.0 as 0.0 but other writers as 0), read as floats."""
-    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
-        return float(value)
+    """JSON's stand-ins for NaN/Inf (_read_nonfinite), and integers where a float is due (json
+    writes 0.0 as 0.0 but other writers as 0), read as floats."""
     if isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    return value
+    return _read_nonfinite(value)
 
 
 @cache

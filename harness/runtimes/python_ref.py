@@ -61,7 +61,7 @@ def run(pipeline: Pipeline, case: Case, timeout: float | None = None) -> Runtime
             else:
                 x = np.asarray(PYTHON_OPS[step.op](x, **settings))
         except BaseException as e:  # the op failed (sys.exit, CancelledError... in a custom op)
-            if not ends_user_run(e) or isinstance(e, _Abandoned):
+            if not ends_user_run(e):
                 raise
             plain = isinstance(e, OpOutputError | PythonTimeout)
             said = str(e) if plain else f"Python {step.op} failed: {e}"
@@ -153,7 +153,7 @@ def _bounded_op(function: Any, timeout: float | None, what: str) -> Any:
         except Exception:  # the budget's own fallbacks take these
             raise
         except BaseException as e:  # sys.exit(), CancelledError... in a re-run: no budget
-            if ends_user_run(e) and not isinstance(e, _Abandoned):
+            if ends_user_run(e):
                 raise _Abandoned() from None
             raise
 
