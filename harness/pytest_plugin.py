@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.specs.variants import BROWSERS, DEFAULT_VARIANTS, parse_variant
+from harness.specs.variants import BROWSERS, DEFAULT_VARIANTS, parse_reference, parse_variant
 
 # The rest of the harness (numpy, the comparator, TensorFlow when a test needs it) is imported
 # inside the fixtures and hooks that use it: pytest imports this plugin in every run of every
@@ -55,6 +55,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         choices=BROWSERS,
         help="browser to test (repeatable; default: chromium)",
+    )
+    group.addoption(
+        "--parity-reference",
+        default="python",
+        metavar="SIDE",
+        help="what every backend is compared with: python (default), or a backend such as "
+        "wasm or webgl:f16, run as the reference and left out of the backends tested",
     )
     group.addoption(
         "--parity-tolerance",
@@ -129,6 +136,10 @@ def pytest_configure(config: pytest.Config) -> None:
             parse_variant(v)
         except ValueError as e:
             raise pytest.UsageError(f"--parity-backend: {e}") from None
+    try:
+        parse_reference(config.getoption("parity_reference"))
+    except ValueError as e:
+        raise pytest.UsageError(f"--parity-reference: {e}") from None
     for text in config.getoption("parity_tolerance"):
         from harness.compare.tolerance import parse_override
 
@@ -142,6 +153,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = metafunc.config
     if "parity_backend" in metafunc.fixturenames:
         variants = config.getoption("parity_backend") or list(DEFAULT_VARIANTS)
+        reference = parse_reference(config.getoption("parity_reference"))
+        variants = [v for v in variants if parse_variant(v).name != reference.variant]
         only = metafunc.definition.get_closest_marker("parity_backends")
         if only is not None:
             variants = [v for v in variants if v in only.args]
@@ -173,8 +186,13 @@ def parity_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
     minimum = pytestconfig.getoption("parity_min_coverage")
     timeout = pytestconfig.getoption("parity_timeout")
     cap = pytestconfig.getoption("parity_max_stage_mb")
+    reference = pytestconfig.getoption("parity_reference")
     with Harness(
-        overrides=overrides, min_coverage=minimum, timeout=timeout, max_stage_mb=cap
+        overrides=overrides,
+        min_coverage=minimum,
+        timeout=timeout,
+        max_stage_mb=cap,
+        reference=reference,
     ) as harness:
         yield harness
         pytestconfig.stash[_SESSION_KEY] = {

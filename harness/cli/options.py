@@ -11,7 +11,7 @@ from harness.cli.benchmarks import cmd_bench
 from harness.cli.probe import cmd_probe
 from harness.cli.run import cmd_run
 from harness.core.outputs import DEFAULT_MAX_STAGE_MB
-from harness.specs.variants import BROWSERS, KNOWN_VARIANTS
+from harness.specs.variants import BROWSERS, KNOWN_VARIANTS, parse_reference
 
 DESCRIPTION = (
     "`tfjs-parity probe|run|bench`: exit 0 only when every compared run passed, 2 on usage errors."
@@ -116,6 +116,16 @@ def parser() -> argparse.ArgumentParser:
         metavar="[STAGE][@VARIANT]:K=V",
         help="override the tolerance policy (repeatable), e.g. atol=1e-4, "
         "resize:rtol=1e-3,statistic=quantile:0.99, normalize@webgl:f16:atol=2e-3",
+    )
+    run.add_argument(
+        "--reference",
+        type=_reference,
+        default="python",
+        metavar="SIDE",
+        help="what every backend is compared with: python (default: TF and numpy, live), or "
+        "a backend such as wasm, webgl:f16 or chromium:wasm, run as the reference and left "
+        "out of the candidates (backend vs backend: stages fed the reference page's values, "
+        "no hints, declared divergences not applied)",
     )
     run.add_argument(
         "--no-isolated",
@@ -239,6 +249,13 @@ def _megabytes(text: str) -> float:
     if value * (1 << 20) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: a cap of less than one byte")
     return value
+
+
+def _reference(text: str) -> str:
+    try:
+        return parse_reference(text).name
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _share(text: str) -> float:

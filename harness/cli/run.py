@@ -27,7 +27,7 @@ from harness.orchestrate.suite import (
 )
 from harness.report import html, json_report, terminal
 from harness.specs.code_pipeline import CodePipeline
-from harness.specs.variants import DEFAULT_VARIANTS, parse_variant
+from harness.specs.variants import DEFAULT_VARIANTS, parse_reference, parse_variant
 
 USAGE_ERROR = 2
 
@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = _suite(args)
     _writable(args.out)
     previous = signal.signal(signal.SIGTERM, _terminate)
-    variants = args.backend or list(DEFAULT_VARIANTS)
+    variants = _candidates(args.backend or list(DEFAULT_VARIANTS), args.reference)
     # Backends the user did not name are skipped when they cannot start here (as probe finds);
     # a backend named with --backend that cannot start is an error.
     unavailable = "error" if args.backend else "skipped"
@@ -75,6 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             min_coverage=args.min_coverage,
             timeout=args.timeout,
             max_stage_mb=args.max_stage_mb,
+            reference=args.reference,
         ) as h:
             run_suite(
                 h,
@@ -134,6 +135,19 @@ def _only_skips(report: Report) -> bool:
     runs = [r for _, r in report.all_runs()]
     clean = report.error is None and all(c.status == "ok" for c in report.cases)
     return clean and bool(runs) and all(r.status == "skipped" for r in runs)
+
+
+def _candidates(variants: Sequence[str], reference: str) -> list[str]:
+    """The backends compared with `reference`: those asked for, less the reference itself.
+    ValueError when that leaves none."""
+    side = parse_reference(reference)
+    left = [v for v in variants if side.is_python or parse_variant(v).name != side.variant]
+    if not left:
+        raise ValueError(
+            f"--reference {reference}: it is the only backend asked for; name the backends to "
+            "compare with it (--backend)"
+        )
+    return left
 
 
 def _check_override_stages(overrides: Sequence[Override], suite: Suite) -> None:

@@ -50,6 +50,9 @@ class RuntimeOutput:
     # the page hung or died in the repeat pass (the chained pass had finished): the run's
     # error, at the step the repeat pass was on; determinism is then unknown
     repeat_failure: StageFailure | None = None
+    # the runtime lost what it held from its earlier calls (a page that hung or died takes the
+    # stages of the chained pass with it): the caller runs that pass again to read them
+    lost_earlier: bool = False
 
     @property
     def failure(self) -> StageFailure | None:

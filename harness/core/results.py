@@ -134,6 +134,9 @@ class RunResult:
     repeat_max_abs: float | None = None  # and how far apart they were when not
     stages: list[StageResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # what this page was compared with: "python" (the live Python reference), or another
+    # page as "browser:variant", e.g. "chromium:wasm" (backend vs backend)
+    reference: str = "python"
 
     @property
     def passed(self) -> bool:

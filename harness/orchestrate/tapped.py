@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,56 +16,44 @@ from harness.compare.stages import compare_run, unjudged
 from harness.compare.tolerance import policy
 from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.core.results import RunResult
+from harness.core.timings import Timings
 from harness.diagnose.run import diagnose_taps
-from harness.runtimes import user_python
-from harness.runtimes.pulled import PulledStages
+from harness.orchestrate.options import RunOptions
+from harness.runtimes.page_runtime import PageRuntime
 from harness.specs.cases import Case
 from harness.specs.code_pipeline import CodePipeline
-
-if TYPE_CHECKING:
-    from harness.orchestrate.orchestrator import Harness
-    from harness.runtimes.browser import BackendPage
 
 END = "(after the last tap)"  # a failure's stage when its side had reached every tap
 STACK_LINES = 6
 
 
 def run(
-    harness: Harness,
+    options: RunOptions,
+    timings: Timings,
     pipeline: CodePipeline,
     case: Case,
     reference: RuntimeOutput,
-    page: BackendPage,
+    candidate: PageRuntime,
     result: RunResult,
+    precision: str,
+    explain: bool,
 ) -> RunResult:
-    """The user's module on `page`, compared with the Python taps (`reference`) into `result`
-    (Harness.run made it and found the page)."""
-    url = harness.server.serve_module(pipeline.js_module, pipeline.serve)
-    candidate = harness.on_page(
-        result.browser,
-        result.backend,
-        lambda: page.run_code(pipeline, case, url, harness.step_timeout(pipeline)),
-        unplaced=user_python.UNPLACED,
-    )
+    """The user's module on the candidate's page, compared with the reference's taps into
+    `result` (Harness.run made it and opened the page). `precision`: the lower of the two
+    sides'; `explain`: the reference is Python, so diagnoses may name what differs from it."""
+    out = candidate.run(pipeline, case, timeout=options.step_timeout(pipeline.timeout))
+    url = candidate.module_url or ""
     try:
-        _compare(harness, result, pipeline, case, reference, candidate, page.info.precision, url)
+        _compare(options, timings, result, pipeline, case, reference, out, precision, url, explain)
     finally:
-        if isinstance(candidate.stages, PulledStages):
-            candidate.stages.release()
-    result.timings = {k: round(v, 4) for k, v in candidate.timings.items()}
+        candidate.release(out)
+    result.timings = {k: round(v, 4) for k, v in out.timings.items()}
     return result
 
 
-def reference(harness: Harness, pipeline: CodePipeline, case: Case) -> RuntimeOutput:
-    """The user's Python function's taps, once per (pipeline, file) whatever the backends."""
-    return harness.cached_reference(
-        _reference_key(pipeline, case),
-        lambda: user_python.run(pipeline, case, harness.step_timeout(pipeline)),
-    )
-
-
 def _compare(
-    harness: Harness,
+    options: RunOptions,
+    timings: Timings,
     result: RunResult,
     pipeline: CodePipeline,
     case: Case,
@@ -74,6 +61,7 @@ def _compare(
     candidate: RuntimeOutput,
     precision: str,
     url: str,
+    explain: bool,
 ) -> None:
     order = [*reference.stages, *(n for n in candidate.stages if n not in reference.stages)]
     failures = {
@@ -89,10 +77,10 @@ def _compare(
 
     def policy_for(tap: str, dtype: np.dtype) -> Tolerance:
         return policy(
-            dtype, precision, tap, result.backend, pipeline.tolerance.get(tap), harness.overrides
+            dtype, precision, tap, result.backend, pipeline.tolerance.get(tap), options.overrides
         )
 
-    with harness.timings.phase("compare"):
+    with timings.phase("compare"):
         stages, _ = compare_run(
             tuple(order + ([END] if any(f.stage == END for f in failures.values()) else [])),
             python,
@@ -100,18 +88,19 @@ def _compare(
             policy_for,
             precision=precision,
         )
+    other = "Python" if explain else "the reference"
     for stage in stages:
         stage.own_error_class = None  # a tap has no isolated run: its own error is unknown
-        one_side = _tapped_by_one_side(stage.name, reference, candidate, failures)
+        one_side = _tapped_by_one_side(stage.name, reference, candidate, failures, other)
         if one_side:
             stage.verdict, stage.message = "fail", one_side
     result.stages = stages
     result.first_divergence = next((s.name for s in stages if s.verdict == "fail"), None)
-    if harness.hints:
-        with harness.timings.phase("hints"):
+    if options.hints and explain:
+        with timings.phase("hints"):
             diagnose_taps(result, case, reference, candidate)
     if failures:
-        served = {url.rsplit("/", 1)[0]: str(pipeline.js_module.parent)}
+        served = {url.rsplit("/", 1)[0]: str(pipeline.js_module.parent)} if url else {}
         result.status = "error"
         result.reason = "; ".join(
             f"{f.stage}: {_user_paths(f.message, served)}{_stack(f.stack, served)}"
@@ -119,7 +108,7 @@ def _compare(
         )
     elif problem := unjudged(stages):
         result.status, result.reason = "error", problem
-    judge(result, pipeline.expect)
+    judge(result, pipeline.expect if explain else {})
 
 
 def _placed(failure: StageFailure, out: RuntimeOutput, order: list[str]) -> StageFailure:
@@ -133,16 +122,18 @@ def _placed(failure: StageFailure, out: RuntimeOutput, order: list[str]) -> Stag
 
 
 def _tapped_by_one_side(
-    name: str, reference: RuntimeOutput, candidate: RuntimeOutput, failures: dict
+    name: str, reference: RuntimeOutput, candidate: RuntimeOutput, failures: dict, other: str
 ) -> str | None:
-    """A tap one side made and the other, which ran to the end, never did."""
+    """A tap one side made and the other (`other`: "Python", or "the reference"), which ran
+    to the end, never did."""
     if name == END:
         return None
     in_python, in_js = name in reference.stages, name in candidate.stages
     if in_python and not in_js and "js" not in failures:
-        return f"tapped in Python only: the JS code never calls tap({name!r}, ...)"
+        return f"tapped in {other} only: the JS code never calls tap({name!r}, ...)"
     if in_js and not in_python and "python" not in failures:
-        return f"tapped in JS only: the Python code never calls tap({name!r}, ...)"
+        code = "Python code" if other == "Python" else "reference's run of the code"
+        return f"tapped in JS only: the {code} never calls tap({name!r}, ...)"
     return None
 
 
@@ -172,7 +163,7 @@ def _user_paths(text: str, served: dict[str, str]) -> str:
     return text
 
 
-def _reference_key(pipeline: CodePipeline, case: Case) -> str:
+def reference_key(pipeline: CodePipeline, case: Case) -> str:
     # the user's function gets the file's path (a folder can be a label): same bytes at two
     # paths are two references
     source = case.meta.get("source", case.id)

@@ -17,6 +17,7 @@ from harness.report.terminal import (
     findings,
     group_by_pipeline,
     outcome,
+    reference_note,
     stage_names,
     summary,
 )
@@ -42,7 +43,10 @@ def render(report: Report) -> str:
     for pipeline, entries in group_by_pipeline(report).items():
         stages = stage_names(entries)
         head = "".join(f"<th>{e(s)}</th>" for s in ["case", "browser", "backend", *stages])
-        parts.append(f"<h2>pipeline {e(pipeline)}</h2><table><tr>{head}<th>result</th></tr>")
+        parts.append(f"<h2>pipeline {e(pipeline)}</h2>")
+        if note := reference_note(entries):
+            parts.append(f"<p>{e(note)}</p>")
+        parts.append(f"<table><tr>{head}<th>result</th></tr>")
         for c in entries:
             if c.status != "ok":
                 parts.append(

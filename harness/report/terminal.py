@@ -10,6 +10,7 @@ from harness.core.results import CaseResult, Metrics, Report, RunResult, StageRe
 PHASES = (
     "tf_import",
     "python_reference",
+    "page_reference",
     "browser_start",
     "backend_init",
     "compute",
@@ -204,6 +205,8 @@ def render(report: Report) -> str:
         lines.append(f"pipeline {pipeline}   {LEGEND}")
         if pipeline in report.pipelines:
             lines.append(f"  ({report.pipelines[pipeline]})")
+        if note := reference_note(entries):
+            lines.append(f"  {note}")
         lines.extend(_table(header, rows))
         found = findings(entries)
         if found:
@@ -225,6 +228,18 @@ def render(report: Report) -> str:
             f"peak memory of the harness process: {report.resources['peak_rss_mb']:.0f} MB"
         )
     return "\n".join(lines)
+
+
+def reference_note(entries: Iterable[CaseResult]) -> str | None:
+    """What the runs were compared with, when it is not Python (backend vs backend)."""
+    pages = sorted({r.reference for c in entries for r in c.runs} - {"python"})
+    if not pages:
+        return None
+    return (
+        f"compared with {', '.join(pages)}, not Python: 'python' in the cells and messages is "
+        "that page; no hints (they explain JS against Python's ops), declared divergences "
+        "not applied"
+    )
 
 
 def explain(run: RunResult) -> str:

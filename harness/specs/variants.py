@@ -47,3 +47,45 @@ def parse_variant(text: str) -> Variant:
             )
         flags.update(OPTIONS[backend][option])
     return Variant(name=text.strip(), backend=backend, flags=flags)
+
+
+PYTHON = "python"  # the live Python (TensorFlow) reference
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: the Python reference, or a page (browser x backend variant).
+    `name` is how reports write it: "python", or "chromium:wasm"."""
+
+    browser: str | None  # None: Python
+    variant: str | None
+
+    @property
+    def name(self) -> str:
+        return PYTHON if self.browser is None else f"{self.browser}:{self.variant}"
+
+    @property
+    def is_python(self) -> bool:
+        return self.browser is None
+
+
+def parse_reference(text: str, default_browser: str = "chromium") -> Side:
+    """`python` (the default plan), or a page to compare the others with: `wasm`,
+    `webgl:f16`, `chromium:wasm`. ValueError names what is wrong."""
+    text = text.strip()
+    if text == PYTHON:
+        return Side(None, None)
+    browser, _, rest = text.partition(":")
+    if browser in BROWSERS:
+        if not rest:
+            raise ValueError(f"reference {text!r}: a browser needs a backend, e.g. {browser}:wasm")
+        try:
+            return Side(browser, parse_variant(rest).name)
+        except ValueError as e:
+            raise ValueError(f"reference {text!r}: {e}") from None
+    if browser in ("firefox", "webkit"):
+        raise ValueError(f"reference {text!r}: browser {browser!r} is not supported yet")
+    try:
+        return Side(default_browser, parse_variant(text).name)
+    except ValueError as e:
+        raise ValueError(f"reference {text!r}: {PYTHON}, or a backend variant: {e}") from None

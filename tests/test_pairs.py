@@ -1,0 +1,145 @@
+"""Comparisons as pairs: every candidate page against a reference that is Python (the default
+plan) or another page (`--reference wasm`: backend vs backend), through the same code."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.core.results import Report
+from harness.orchestrate.options import RunOptions
+from harness.specs.variants import PYTHON, Side, parse_reference
+from tests.test_cli import tfjs_parity
+from tests.test_results import a_report
+
+REPO = Path(__file__).parent.parent
+SCAN = REPO / "fixtures" / "dicom" / "synthetic_12bit_signed.dcm"
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("python", "python"),
+        ("wasm", "chromium:wasm"),
+        (" webgl:f16 ", "chromium:webgl:f16"),
+        ("chromium:webgpu", "chromium:webgpu"),
+        ("chromium:webgl:nocpuforward", "chromium:webgl:nocpuforward"),
+    ],
+)
+def test_a_reference_is_python_or_a_browser_and_backend(text, name):
+    side = parse_reference(text)
+    assert side.name == name
+    assert side.is_python == (name == PYTHON)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("gpu", "unknown backend 'gpu'"),
+        ("chromium", "a browser needs a backend"),
+        ("chromium:webgl:turbo", "unknown option 'turbo' for webgl"),
+        ("firefox:wasm", "'firefox' is not supported yet"),
+        ("", "unknown backend ''"),
+    ],
+)
+def test_a_reference_that_is_neither_is_refused_saying_why(text, said):
+    with pytest.raises(ValueError, match="reference") as e:
+        parse_reference(text)
+    assert said in str(e.value)
+
+
+def test_the_options_carry_the_reference_as_a_side():
+    assert RunOptions().side == Side(None, None)
+    assert RunOptions(reference="wasm").side == Side("chromium", "wasm")
+    with pytest.raises(ValueError, match="unknown backend"):
+        RunOptions(reference="tpu")
+
+
+def test_the_reference_itself_is_not_a_candidate_and_alone_it_is_a_usage_error(tmp_path):
+    done = tfjs_parity("run", "--reference", "wasm", "--backend", "wasm", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "it is the only backend asked for" in done.stderr
+    done = tfjs_parity("run", "--reference", "webgl:turbo", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "unknown option 'turbo' for webgl" in done.stderr
+
+
+def test_a_report_says_what_each_run_was_compared_with_and_reads_it_back():
+    data = a_report().to_dict()
+    data["cases"][0]["runs"][0]["reference"] = "chromium:wasm"
+    assert Report.from_dict(data).cases[0].runs[0].reference == "chromium:wasm"
+    del data["cases"][0]["runs"][0]["reference"]  # a report from before pairs: Python
+    assert Report.from_dict(data).cases[0].runs[0].reference == PYTHON
+    data["cases"][0]["runs"][0]["reference"] = "tpu"
+    with pytest.raises(ValueError, match="reference"):
+        Report.from_dict(data)
+
+
+OPS_PY = """
+import numpy as np
+
+def scale(x, factor):
+    return x.astype(np.float32) * np.float32(factor)
+"""
+# `shifted` is off by one on the cpu backend only: wasm, and Python, agree with `scale`
+OPS_JS = """
+import * as tf from '@tensorflow/tfjs';
+
+export function scale(x, { factor }) {
+  return tf.cast(x, 'float32').mul(factor);
+}
+export function shifted(x, { factor }) {
+  const y = tf.cast(x, 'float32').mul(factor);
+  return tf.getBackend() === 'cpu' ? y.add(1) : y;
+}
+"""
+
+
+def test_parity_backend_vs_backend_finds_where_one_backend_leaves_the_other(tmp_path):
+    """cpu against wasm as the reference: the stage cpu computes differently is the first
+    divergence; the stage after it, fed wasm's values in its isolated run, passes on its own;
+    the Python side is not what cpu is judged against, so nothing is hinted from it."""
+    (tmp_path / "web").mkdir()
+    (tmp_path / "ops.py").write_text(textwrap.dedent(OPS_PY))
+    (tmp_path / "web" / "ops.js").write_text(textwrap.dedent(OPS_JS))
+    pipeline = {
+        "name": "pairs",
+        "ops": {
+            "scale": {"python": "ops.py:scale", "js": "web/ops.js#scale"},
+            "shift": {"python": "ops.py:scale", "js": "web/ops.js#shifted"},
+        },
+        "steps": [
+            {"name": "first", "op": "scale", "params": {"factor": 0.5}},
+            {"name": "second", "op": "shift", "params": {"factor": 2.0}},
+            {"name": "third", "op": "scale", "params": {"factor": 0.25}},
+        ],
+        "cases": [{"dicom": str(SCAN), "stats": None}],
+    }
+    (tmp_path / "pairs.json").write_text(json.dumps(pipeline))
+    args = ("run", "pairs.json", "--backend", "cpu", "--no-repeat", "--out", "out")
+    done = tfjs_parity(*args, "--reference", "wasm", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = Report.from_dict(json.loads((tmp_path / "out" / "report.json").read_text()))
+    ((_, run),) = report.all_runs()
+    assert (run.browser, run.backend, run.reference) == ("chromium", "cpu", "chromium:wasm")
+    assert run.status == "ok" and run.first_divergence == "second"
+    stages = {s.name: s for s in run.stages}
+    assert (stages["first"].verdict, stages["first"].own_verdict) == ("pass", "pass")
+    assert stages["first"].chained.max_abs == 0.0  # the same float32 op on both pages
+    second = stages["second"]
+    assert (second.verdict, second.own_verdict) == ("fail", "fail")
+    assert second.chained.max_abs == 1.0 and second.isolated.max_abs == 1.0
+    third = stages["third"]
+    assert (third.verdict, third.own_verdict) == ("fail", "pass")  # it carries the +1 only
+    assert all(not s.hints for s in run.stages)  # hints explain JS against Python's ops
+    assert "compared with chromium:wasm" in done.stdout
+    # the same page against Python: the same stage, since wasm agrees with Python there
+    done = tfjs_parity(*args, cwd=tmp_path)
+    ((_, run),) = Report.from_dict(
+        json.loads((tmp_path / "out" / "report.json").read_text())
+    ).all_runs()
+    assert (run.reference, run.first_divergence) == (PYTHON, "second")
+    assert "compared with" not in done.stdout
