@@ -74,7 +74,7 @@ def test_a_symlinked_file_is_the_case_the_user_listed(tmp_path):
     (tmp_path / "scans").mkdir()
     (tmp_path / "scans" / "latest.dcm").symlink_to(tmp_path / "archive" / "2020-01.dcm")
     [case] = parse_case_list(["scans/*.dcm"], tmp_path, "cases")
-    assert case.id == "latest.dcm" and case.dicom == tmp_path / "scans" / "latest.dcm"
+    assert case.id == "latest.dcm" and case.path == tmp_path / "scans" / "latest.dcm"
 
 
 def test_an_own_id_cannot_take_another_files_id(tmp_path):

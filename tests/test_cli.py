@@ -78,7 +78,10 @@ def test_parity_run_keeps_going_past_a_corrupt_file_and_writes_the_report(
         {
             "name": "t",
             "pipelines": [str(fixtures_dir / "pipelines" / "seed-matched.json")],
-            "cases": [{"dicom": "corrupt.dcm"}, {"dicom": "good.dcm"}],
+            "cases": [
+                {"dicom": "corrupt.dcm", "stats": "seed"},
+                {"dicom": "good.dcm", "stats": "seed"},
+            ],
         },
     )
     done = tfjs_parity("run", str(suite), "--backend", "cpu", "--out", "out", cwd=tmp_path)

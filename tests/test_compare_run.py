@@ -5,12 +5,14 @@ import pytest
 
 from harness.compare.classifier import classifier_outputs
 from harness.compare.classify import classify
+from harness.compare.gaps import unjudged
 from harness.compare.metrics import compare
-from harness.compare.stages import compare_run, default_policies, fold_layers, unjudged
+from harness.compare.parts import fold_layers
+from harness.compare.stages import compare_run, default_policies
 from harness.compare.tolerance import FLOAT32
 from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.core.results import CaseResult, Report, RunResult, StageResult
-from harness.diagnose.settings import js_equivalent
+from harness.diagnose.setting_hints import js_equivalent
 from tests.builders import metrics
 
 STAGES = ("input", "a", "b", "c")
@@ -253,7 +255,7 @@ def test_a_run_that_compares_nothing_cannot_pass():
 
 def test_a_nan_is_named_where_it_is_not_hidden_behind_the_greatest_finite_difference():
     from harness.compare.stages import compare_stage
-    from harness.report.terminal import cell
+    from harness.report.wording import cell
 
     ref = np.zeros((40, 70, 1), np.float32)
     cand = ref.copy()
@@ -272,7 +274,7 @@ def test_a_nan_is_named_where_it_is_not_hidden_behind_the_greatest_finite_differ
 
 
 def test_one_legend_a_stage_passing_on_its_own_is_drawn_tilde_whatever_failed_end_to_end():
-    from harness.report.terminal import cell
+    from harness.report.wording import cell
 
     shape = StageResult("tile", [1, 3], "float32", [3, 1], "float32", "fail", None, None, None)
     shape.message, shape.own_verdict = "shape differs: python [3, 1] vs js [1, 3]", "pass"
@@ -373,7 +375,7 @@ def test_a_stage_exact_alone_but_not_end_to_end_on_identical_inputs_is_an_error(
 
 
 def test_drift_text_names_the_worst_output_of_a_model_with_several():
-    from harness.report.terminal import drift_text
+    from harness.report.wording import drift_text
 
     def stage(name, max_abs, verdict="fail", own="pass"):
         s = StageResult(name, [2], "float32", [2], "float32", verdict, None, None, None)

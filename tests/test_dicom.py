@@ -11,11 +11,12 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from harness import dicom
+from harness.dicom.extension import from_dicom
 from harness.specs import cases
 
 
 def test_real_file_reads_with_its_metadata(fixtures_dir):
-    case = cases.from_dicom(fixtures_dir / "dicom" / "examples_overlay.dcm")
+    case = from_dicom(fixtures_dir / "dicom" / "examples_overlay.dcm", "seed")
     assert case.input.shape == (300, 484, 1)
     assert case.meta["bits_stored"] == 12 and case.meta["photometric"] == "MONOCHROME2"
     assert case.params == {"mean": 978.312, "std": 1092.2426342420442}
@@ -30,7 +31,7 @@ def test_real_file_reads_with_its_metadata(fixtures_dir):
     ],
 )
 def test_synthetic_files_select_their_branch(fixtures_dir, name, bits, photometric, mean, std):
-    case = cases.from_dicom(fixtures_dir / "dicom" / f"{name}.dcm")
+    case = from_dicom(fixtures_dir / "dicom" / f"{name}.dcm", "seed")
     assert case.meta["photometric"] == photometric and case.meta["bits_stored"] == bits
     assert case.params == {"mean": mean, "std": std}
     assert case.input.max() < 2**bits
@@ -45,7 +46,7 @@ def test_synthetic_files_select_their_branch(fixtures_dir, name, bits, photometr
 )
 def test_synthetic_files_without_a_branch_are_refused_naming_both(fixtures_dir, name, said):
     with pytest.raises(dicom.DicomError, match=f"{name}.dcm: no normalisation for {said}"):
-        cases.from_dicom(fixtures_dir / "dicom" / f"{name}.dcm")
+        from_dicom(fixtures_dir / "dicom" / f"{name}.dcm", "seed")
 
 
 def test_synthetic_files_are_reproduced_by_their_script(fixtures_dir, tmp_path, monkeypatch):
@@ -65,7 +66,7 @@ def test_synthetic_files_are_reproduced_by_their_script(fixtures_dir, tmp_path, 
 def test_unsupported_metadata_names_both_values(tmp_path):
     path = Path(get_testdata_file("CT_small.dcm"))  # 16 bits, MONOCHROME2
     with pytest.raises(dicom.DicomError) as e:
-        cases.from_dicom(path)
+        from_dicom(path, "seed")
     assert "BitsStored=16" in str(e.value) and "PhotometricInterpretation=MONOCHROME2" in str(
         e.value
     )
@@ -115,15 +116,21 @@ def test_missing_attributes_are_named(tmp_path):
 
 def test_a_case_list_names_its_own_statistics_table_by_path(fixtures_dir, tmp_path):
     """A table is data: the bundled "seed" (fixtures/stats/seed.json, the motivating code's),
-    or a .json table of the user's, relative to the listing file."""
+    or a .json table of the user's, relative to the listing file; no table is the default (no
+    mean/std: one user's table is nobody else's normalisation)."""
     (tmp_path / "tables").mkdir()
     own = {"entries": [{"bits_stored": 12, "photometric": "MONOCHROME2", "mean": 1.5, "std": 2}]}
     (tmp_path / "tables" / "mine.json").write_text(json.dumps(own))
     scan = str(fixtures_dir / "dicom" / "examples_overlay.dcm")
-    listed = [{"dicom": scan, "stats": "tables/mine.json"}, {"dicom": scan, "id": "b"}]
-    mine, seed = cases.parse_case_list(listed, tmp_path, "suite.cases")
+    listed = [
+        {"dicom": scan, "stats": "tables/mine.json"},
+        {"dicom": scan, "id": "b", "stats": "seed"},
+        {"dicom": scan, "id": "c"},
+    ]
+    mine, seed, none = cases.parse_case_list(listed, tmp_path, "suite.cases")
     assert mine.load().params == {"mean": 1.5, "std": 2.0}
     assert seed.load().params == {"mean": 978.312, "std": 1092.2426342420442}
+    assert none.load().params == {}
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import dataclasses
 
 from harness.compare.expectations import judge
 from harness.core.results import RunResult, StageResult
-from harness.report.terminal import outcome
+from harness.report.wording import outcome
 from harness.specs.expect import Expectation
 from tests.builders import metrics
 

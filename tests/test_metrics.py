@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from harness.compare.metrics import BlockReadError, Tolerance, compare, ulp_distance
+from harness.compare.metrics import BlockReadError, compare
+from harness.compare.policy import Tolerance
 from harness.compare.stages import compare_stage
+from harness.compare.sweep import ulp_distance
 from harness.compare.tolerance import EXACT, FLOAT16, FLOAT32, default_tolerance
 
 TIGHT = Tolerance(atol=0.0, rtol=0.0, basis="test")
@@ -136,7 +138,7 @@ def test_large_tensors_split_across_threads_give_the_same_metrics_as_one_sweep()
 
 
 def test_bench_compare_reports_its_figure():
-    from harness.bench import compare as bench_compare
+    from harness.bench.pages import compare as bench_compare
 
     figures = bench_compare(megabytes=4, repeats=1)["compare"]
     assert figures["gigabytes"] == 0.004 and figures["gb_per_s"] > 0

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from harness.orchestrate.suite import bundled_case
-from harness.runtimes.browser import hooks_for_tests, start_backend
+from harness.runtimes.browser import hooks_for_tests
+from harness.runtimes.browser_session import start_backend
 from harness.runtimes.driver import PageTimeout
 from harness.specs.op_schemas import SCHEMAS
 from harness.specs.spec import parse
@@ -382,7 +383,7 @@ def test_parity_a_dead_browser_is_that_runs_error_and_the_next_run_starts_a_new_
         assert next(s for s in died.stages if s.name == "decode").verdict == "pass"
         after = harness.run(slow, case, "chromium", "wasm")
         assert after.passed, after.reason
-        assert harness.restarts == {"chromium": 1}
+        assert harness.browsers.restarts == {"chromium": 1}
 
 
 def hangs_on_second_call(tmp_path):
@@ -407,7 +408,7 @@ def test_parity_a_hang_in_the_isolated_pass_keeps_what_the_chained_pass_computed
     """The step hangs only on its second call (the isolated pass): its page is closed with the
     chained stages it held, so the chained pass runs again on a fresh page; every stage is
     compared end to end, and the hang is that step's isolated error, drawn `!`."""
-    from harness.report.terminal import cell
+    from harness.report.wording import cell
 
     pipeline = hangs_on_second_call(tmp_path)
     monkeypatch.setattr(parity_harness, "repeat", False)  # the second call: the isolated one

@@ -140,7 +140,7 @@ def test_parity_a_gpu_process_killed_between_cases_costs_the_next_case_nothing(
     healthy = pipeline(tmp_path, "double")
     case = healthy.cases[0].load()
     assert parity_harness.run(healthy, case, "chromium", "webgl").passed
-    before = len(parity_harness.replaced.get("chromium", []))
+    before = len(parity_harness.browsers.replaced.get("chromium", []))
     gpu_process().kill()
     time.sleep(1)  # the page hears of its lost context
     run = parity_harness.run(healthy, case, "chromium", "webgl")

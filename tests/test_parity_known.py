@@ -8,7 +8,7 @@ import pytest
 
 from harness.core.results import CaseResult, Report
 from harness.report import html as html_report
-from harness.report.terminal import explain, outcome
+from harness.report.wording import explain, outcome
 from harness.specs import spec
 from tests.known_cases import CASES, LAYER_CASES, first_hints, layer_run, project
 
@@ -31,7 +31,7 @@ def test_parity_known_divergence_is_named(parity_harness, tmp_path, case):
     hints = first_hints(run)
     assert [h.get("id") for h in hints] == [case.entry], hints
     assert hints[0]["source"] == "known divergence" and hints[0]["fix"]["js"]
-    # said in the pytest failure (terminal.explain), report.json and report.html
+    # said in the pytest failure (wording.explain), report.json and report.html
     assert f"hint: {hints[0]['text']}" in explain(run)
     report = Report({}, [CaseResult(pipeline.cases[0].id, pipeline.name, runs=[run])])
     stages = json.loads(json.dumps(report.to_dict()))["cases"][0]["runs"][0]["stages"]

@@ -8,10 +8,10 @@ import uuid
 import numpy as np
 import pytest
 
-from harness.conversion import models
+from harness.conversion import converter, models
 from harness.core import tf_runtime
 from harness.orchestrate.suite import bundled_case, bundled_pipeline, with_model
-from harness.report.terminal import explain, outcome
+from harness.report.wording import explain, outcome
 
 
 @pytest.mark.parity
@@ -158,7 +158,7 @@ def test_parity_a_weight_changed_in_the_users_graph_model_is_found_at_its_node(
     source = fixtures_dir / "models" / "xray_mobilenetv2.h5"
     node = "StatefulPartitionedCall/mobilenetv2_0.35_224/block_3_project_BN/FusedBatchNormV3"
     weight = "StatefulPartitionedCall/mobilenetv2_0.35_224/block_3_project/Conv2D_weights"
-    perturb(models.convert(source, "graph"), tmp_path / "theirs", weight, 0.5)
+    perturb(converter.convert(source, "graph"), tmp_path / "theirs", weight, 0.5)
     spec = json.loads((fixtures_dir / "pipelines" / "seed-matched-graph.json").read_text())
     spec["steps"][-1] = {
         "name": "model",

@@ -7,11 +7,11 @@ import re
 import numpy as np
 import pytest
 
-from harness.conversion import models
+from harness.conversion import converter, models, signatures
 from harness.core import tf_runtime
 from harness.orchestrate.model_inputs import ModelInputError
 from harness.orchestrate.suite import with_model
-from harness.report.terminal import outcome
+from harness.report.wording import outcome
 from tests.test_parity_model import perturb
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
@@ -61,7 +61,7 @@ def test_parity_each_output_of_a_two_head_model_is_compared(parity_harness, tmp_
     assert [s.name for s in model.layers] == ["trunk", "cls", "box"]
     assert all(s.verdict == s.own_verdict == "pass" for s in model.layers)
     # a fault in one head of the TF.js model is found on that head, the other agrees
-    converted = models.convert(source)
+    converted = converter.convert(source)
     step = parity_harness.js_steps(suite.pipelines[0], suite.cases[0].load())
     # the bias: it moves the head whatever the trunk's ReLUs let through
     perturb(converted, tmp_path / "bad", "box/bias", 0.25)
@@ -79,7 +79,7 @@ def test_parity_each_output_of_a_two_head_model_is_compared(parity_harness, tmp_
 @pytest.mark.parity
 def test_parity_a_savedmodels_outputs_are_matched_by_signature_key(parity_harness, tmp_path):
     source = three_outputs(tmp_path / "heads")
-    sig = models.signature(models.convert(source, "graph"))
+    sig = signatures.signature(converter.convert(source, "graph"))
     # the key each output has in the SavedModel, paired with the node that computes it
     assert {p.name for p in sig.outputs} == {"scores", "boxes", "count"}
     suite = with_model(None, source, samples=1, alone=True)
@@ -165,13 +165,13 @@ def test_signature_reads_layers_and_graph_model_json(tmp_path):
         },
     }
     (tmp_path / "model.json").write_text(json.dumps(layers))
-    sig = models.signature(tmp_path)
-    assert sig.inputs == (models.Port("a", "a", "int32", (None, 3)),)
+    sig = signatures.signature(tmp_path)
+    assert sig.inputs == (signatures.Port("a", "a", "int32", (None, 3)),)
     assert [p.name for p in sig.outputs] == ["x", "y"]
     layers["modelTopology"]["model_config"]["config"]["output_layers"] = [["x", 0, 1]]
     (tmp_path / "model.json").write_text(json.dumps(layers))
-    with pytest.raises(models.SignatureError, match="x:1"):
-        models.signature(tmp_path)
+    with pytest.raises(signatures.SignatureError, match="x:1"):
+        signatures.signature(tmp_path)
     graph = {
         "format": "graph-model",
         "signature": {
@@ -190,8 +190,8 @@ def test_signature_reads_layers_and_graph_model_json(tmp_path):
         "modelTopology": {"node": []},
     }
     (tmp_path / "model.json").write_text(json.dumps(graph))
-    sig = models.signature(tmp_path)
-    assert sig.inputs == (models.Port("img", "img", "int32", (None, 4)),)
+    sig = signatures.signature(tmp_path)
+    assert sig.inputs == (signatures.Port("img", "img", "int32", (None, 4)),)
     # a key the converter fell back to (a tensor name) is named by its node
     assert [(p.name, p.node) for p in sig.outputs] == [
         ("Identity", "Identity"),
@@ -232,9 +232,9 @@ def test_parity_coverage_is_stated_and_a_minimum_enforced(tmp_path, write_json):
     from harness.orchestrate.suite import bundled_pipeline
 
     source = two_heads(tmp_path / "heads.h5")
-    converted = models.convert(source, "graph")
-    outputs = {p.node for p in models.signature(converted).outputs}
-    inputs = {p.node for p in models.signature(converted).inputs}
+    converted = converter.convert(source, "graph")
+    outputs = {p.node for p in signatures.signature(converted).outputs}
+    inputs = {p.node for p in signatures.signature(converted).inputs}
     renamed(converted, tmp_path / "theirs", outputs | inputs)
     spec = {
         "name": "renamed",
@@ -374,7 +374,7 @@ def test_parity_the_users_model_is_fed_by_input_name_whatever_its_input_order(
     k.Model([right, left], out).save(source)
     import shutil
 
-    shutil.copytree(models.convert(source), tmp_path / "theirs")
+    shutil.copytree(converter.convert(source), tmp_path / "theirs")
     spec = json.loads((tmp_path / "theirs" / "model.json").read_text())
     config = spec["modelTopology"]["model_config"]["config"]
     config["input_layers"] = config["input_layers"][::-1]  # same model, inputs listed reversed
@@ -420,4 +420,4 @@ def test_a_keras3_file_is_named_as_such(tmp_path):
     x = keras.Input((4,))
     keras.Model(x, keras.layers.Dense(2)(x)).save(tmp_path / "k3.keras")
     with pytest.raises(models.ConversionError, match=r"saved by Keras 3, which TF\.js 4\.22"):
-        models.convert(tmp_path / "k3.keras")
+        converter.convert(tmp_path / "k3.keras")

@@ -9,10 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
-from harness.conversion import models, npm_models
+from harness.conversion import converter, models, npm_models
 from harness.core import tf_runtime
 from harness.orchestrate.suite import TFJS_ALONE, with_model
-from harness.report.terminal import outcome
+from harness.report.wording import outcome
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
 
@@ -81,7 +81,7 @@ def test_parity_a_graph_model_alone_is_rebuilt_as_tf_nodes_of_the_same_names(
     assert all(s.own_verdict == "pass" for s in model.layers)
     # the rebuilt graph holds TF ops only, and computes what TF computes from the source
     # model (uint8 weights dequantised: within a few quantisation steps of it)
-    rebuilt = models.convert(spec, "graph")
+    rebuilt = converter.convert(spec, "graph")
     frozen = tf_runtime.tf().compat.v1.GraphDef()
     frozen.ParseFromString((rebuilt / models.FROZEN).read_bytes())
     assert not {n.op for n in frozen.node} & {"_FusedConv2D", "FusedDepthwiseConv2dNative"}
@@ -196,7 +196,7 @@ def test_a_broken_tfjs_model_is_refused_in_the_users_terms(tmp_path):
     ):
         spec = broken(name, change)
         with pytest.raises(models.ConversionError, match=re.escape(message)) as caught:
-            models.convert(spec, "layers")
+            converter.convert(spec, "layers")
         assert str(spec.parent) in str(caught.value)  # the user's path, not the cache's
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.orchestrate.suite import bundled_case
-from harness.report.terminal import cell, outcome
+from harness.report.wording import cell, outcome
 from harness.specs import spec
 
 pytestmark = pytest.mark.parity

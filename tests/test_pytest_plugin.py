@@ -81,7 +81,15 @@ def test_parity_check_a_case_that_cannot_load_is_that_cases_error(
     seed_matched = json.loads((fixtures_dir / "pipelines" / "seed-matched.json").read_text())
     pipeline = tmp_path / "p.json"
     pipeline.write_text(
-        json.dumps({**seed_matched, "cases": [{"dicom": str(corrupt)}, {"dicom": str(SCAN)}]})
+        json.dumps(
+            {
+                **seed_matched,
+                "cases": [
+                    {"dicom": str(corrupt), "stats": "seed"},
+                    {"dicom": str(SCAN), "stats": "seed"},
+                ],
+            }
+        )
     )
     with pytest.raises(pytest.fail.Exception) as failed:
         parity_check(pipeline)

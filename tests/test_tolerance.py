@@ -6,7 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from harness.compare.metrics import Tolerance, compare
+from harness.compare.metrics import compare
+from harness.compare.policy import Tolerance
 from harness.compare.tolerance import (
     FLOAT16,
     FLOAT32,

@@ -1,4 +1,4 @@
-"""`tfjs-parity bench`: the performance figures (harness/bench.py, harness/bench_faults.py)."""
+"""`tfjs-parity bench`: the performance figures (harness/bench/, one module per benchmark)."""
 
 from __future__ import annotations
 
@@ -10,27 +10,27 @@ from harness.orchestrate.orchestrator import Harness
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness import bench
+    from harness.bench import decode, memory, model, pages
 
     figures: dict[str, Any] = {}
     if args.name in ("transfer", "all"):
         with Harness(hints=False) as h:
-            figures.update(bench.transfer(h, args.megabytes, args.naive_megabytes))
+            figures.update(pages.transfer(h, args.megabytes, args.naive_megabytes))
     if args.name in ("compare", "all"):
-        figures.update(bench.compare())
+        figures.update(pages.compare())
     if args.name in ("isolation", "all"):
-        figures.update(bench.isolation())
+        figures.update(pages.isolation())
     if args.name in ("decode", "all"):
-        figures.update(bench.decode())
+        figures.update(decode.decode())
     if args.name in ("memory", "all"):
-        figures.update(bench.memory())
+        figures.update(memory.memory())
     if args.name in ("faults", "all"):
-        from harness import bench_faults
+        from harness.bench import faults
 
-        figures.update(bench_faults.faults())
+        figures.update(faults.faults())
     if args.name in ("model", "all"):
-        figures.update(bench.model(args.backend or ("wasm", "webgl")))
-        figures.update(bench.peak_rss())
+        figures.update(model.model(args.backend or ("wasm", "webgl")))
+        figures.update(model.peak_rss())
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from harness.orchestrate.suite import (
     run_suite,
     with_model,
 )
-from harness.report import html, json_report, terminal
+from harness.report import html, json_report, terminal, wording
 from harness.specs.code_pipeline import CodePipeline
 from harness.specs.variants import DEFAULT_VARIANTS, parse_reference, parse_variant
 
@@ -240,6 +240,6 @@ def _suite(args: argparse.Namespace) -> Suite:
 
 def _progress(case: CaseResult, run: RunResult) -> None:
     print(
-        f"  {case.pipeline} / {case.case} / {run.browser} {run.backend}: {terminal.outcome(run)}",
+        f"  {case.pipeline} / {case.case} / {run.browser} {run.backend}: {wording.outcome(run)}",
         flush=True,
     )

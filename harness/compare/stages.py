@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import numpy as np
 
 from harness.compare import budget
 from harness.compare.budget import Terms
 from harness.compare.classify import classify
+from harness.compare.gaps import lost, lost_with, not_compared
 from harness.compare.metrics import (
     BlockReadError,
     BlockSource,
     Metrics,
-    Tolerance,
     compare,
     dtype_family,
 )
+from harness.compare.parts import by_parts, composite
+from harness.compare.policy import Tolerance
 from harness.compare.tolerance import default_tolerance
-from harness.core.outputs import INPUT_STAGE, RuntimeOutput, StageFailure
+from harness.core.outputs import INPUT_STAGE, RuntimeOutput
 from harness.core.results import StageResult
 
 
@@ -134,16 +135,16 @@ def compare_run(
         if broke is not None and (name == broke.stage or name.startswith(f"{broke.stage}/")):
             broke = None  # reached it: its own stage, and its layers, say what happened
         if name in reference.composites:
-            result = _composite(name, reference.composites[name], results)
+            result = composite(name, reference.composites[name], results)
             results.append(result)
             continue
         ref = reference.stages.get(name)
         cand = candidate.stages.get(name)
         if ref is None or cand is None:
             result = (
-                _lost(name, ref, cand, reference, candidate)
-                or _lost_with(name, ref, cand, broke)
-                or _not_compared(name, ref, cand, reference, candidate, first is None)
+                lost(name, ref, cand, reference, candidate)
+                or lost_with(name, ref, cand, broke)
+                or not_compared(name, ref, cand, reference, candidate, first is None)
             )
         else:
             result = compare_stage(name, ref, cand, policy_for(name, cand.dtype))
@@ -156,7 +157,7 @@ def compare_run(
         terms = (budgets or {}).get(name)
         explicit = own_values is not None and policy_for(name, own_values.dtype).explicit
         if terms is not None and terms.composite and not explicit and result.isolated:
-            _by_parts(result, results)
+            by_parts(result, results)
         elif (
             terms is not None
             and isinstance(own_values, np.ndarray)
@@ -230,116 +231,6 @@ def _by_budget(
         )
 
 
-CLASS_ORDER = ("none", "float32", "float16", "semantic")
-
-
-def _by_parts(result: StageResult, earlier: list[StageResult]) -> None:
-    """A model stage: its own error is its layers' (each judged on its own budget); the whole
-    model's isolated difference is float drift through them when every layer passes."""
-    parts = [r for r in earlier if r.name.startswith(f"{result.name}/")]
-    if not parts:
-        return
-    failing = [p.name for p in parts if (p.own_verdict or p.verdict) == "fail"]
-    classes = [p.own_error_class for p in parts if p.own_error_class in CLASS_ORDER]
-    result.own_verdict = "fail" if failing else "pass"
-    result.own_error_class = max(classes, key=CLASS_ORDER.index) if classes else None
-    result.budget = {"basis": f"judged by its {len(parts)} layers", "failing": failing}
-
-
-VERDICT_ORDER = ("pass", "not_run", "fail", "error")  # the worst of its parts is a composite's
-
-
-def _composite(name: str, parts: Mapping[str, str], earlier: list[StageResult]) -> StageResult:
-    """A stage that is several tensors (the reference's `composites`: a model's outputs, a
-    case's named inputs), judged by its parts, each compared before it as a stage of its own:
-    end to end by its parts' verdicts, its own error by every "<name>/..." stage (a model's
-    every layer, as a one-output model is judged)."""
-    got = {r.name: r for r in earlier}
-    verdicts = {k: got[p].verdict if p in got else "not_run" for k, p in parts.items()}
-    result = StageResult(
-        name,
-        None,
-        None,
-        None,
-        None,
-        max(verdicts.values(), key=VERDICT_ORDER.index),
-        None,
-        None,
-        None,
-        message=f"{len(parts)} tensors: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()),
-        parts={k: p.split("/", 1)[1] for k, p in parts.items()},
-    )
-    if name == INPUT_STAGE:
-        result.own_verdict = result.verdict
-        return result
-    _by_parts(result, earlier)
-    return result
-
-
-def fold_layers(
-    stages: list[StageResult],
-    first_divergence: str | None,
-    layer_ops: Mapping[str, Mapping[str, str]],
-) -> tuple[list[StageResult], str | None, str | None]:
-    """Move "<model stage>/<layer>" results into that stage's `layers`, in order, each with its
-    layer class; a layer found first divergent makes its model stage the first divergence."""
-    folded: list[StageResult] = []
-    pending: dict[str, list[StageResult]] = {}
-    for stage in stages:
-        owner, sep, layer = stage.name.partition("/")
-        if sep:
-            stage.name, stage.op = layer, layer_ops.get(owner, {}).get(layer)
-            pending.setdefault(owner, []).append(stage)
-            continue
-        stage.layers = pending.pop(stage.name, [])
-        folded.append(stage)
-    for owner, layers in pending.items():  # the model stage itself was not reached
-        folded.append(
-            StageResult(
-                owner,
-                None,
-                None,
-                None,
-                None,
-                "not_run",
-                None,
-                None,
-                None,
-                message="the model's output was not produced",
-                layers=layers,
-            )
-        )
-    owner, sep, layer = (first_divergence or "").partition("/")
-    return folded, owner or None, layer if sep else None
-
-
-def coverage(
-    stage: StageResult, parts: Mapping[str, str | None], kind: str = "layers"
-) -> dict[str, Any]:
-    """How much of a model stage was compared: of `parts` (every layer or node: None, or why
-    the harness does not compare it), those with a verdict in `stage.layers`; the others with
-    the reason (a layer one side did not produce: its message)."""
-    done = {s.name: s for s in stage.layers}
-    missing: dict[str, str] = {}
-    for name, why in parts.items():
-        result = done.get(name)
-        if why is not None:
-            missing[name] = why
-        elif result is None:
-            missing[name] = "not produced by either side"
-        elif result.verdict not in ("pass", "fail"):
-            missing[name] = result.message or result.verdict
-    total = len(parts)
-    compared = total - len(missing)
-    return {
-        "compared": compared,
-        "total": total,
-        "share": compared / total if total else 1.0,
-        "kind": kind,
-        "not_compared": missing,
-    }
-
-
 def _add_isolated(
     result: StageResult, ref: np.ndarray | None, isolated: RuntimeOutput, policy_for: PolicyFor
 ) -> np.ndarray | None:
@@ -359,107 +250,3 @@ def _add_isolated(
         result.isolated_message = alone.message
         return own if alone.chained is not None else None
     return None
-
-
-def _lost(
-    name: str,
-    ref: np.ndarray | None,
-    cand: np.ndarray | None,
-    reference: RuntimeOutput,
-    candidate: RuntimeOutput,
-) -> StageResult | None:
-    """A stage a runtime produced but the harness could not read (a pull from the page failed,
-    or its bytes did not decode): an error of this stage, never a pass nor a "not run"."""
-    why = []
-    for side, out, arr in (("python", reference, ref), ("js", candidate, cand)):
-        if arr is None and name in out.stages:
-            failure = out.failures.get(name)
-            why.append(
-                f"the {side} stage could not be read"
-                + (f": {failure.message}" if failure else " (an earlier read failed)")
-            )
-    if not why:
-        return None
-    return StageResult(name, None, None, None, None, "error", None, None, None, "; ".join(why))
-
-
-def _lost_with(
-    name: str, ref: np.ndarray | None, cand: np.ndarray | None, broke: StageFailure | None
-) -> StageResult | None:
-    """A stage the js side computed before the harness failed on it at a later step (the page
-    hung or died), and that was lost with it before the harness read it: an error, not a
-    stage that never ran."""
-    if broke is None or cand is not None or ref is None:
-        return None
-    said = (
-        f"computed by js, but lost when js failed at {broke.stage!r} (the harness had not "
-        "read it yet): not compared"
-    )
-    return StageResult(name, None, None, list(ref.shape), str(ref.dtype), "error", None, None,
-                       None, said)  # fmt: skip
-
-
-def unjudged(stages: list[StageResult]) -> str | None:
-    """Why a run cannot have a verdict although both runtimes finished: stages the harness could
-    not read, or no stage compared at all (a run that compares nothing must not pass)."""
-    lost = [f"{s.name}: {s.message}" for s in stages if s.verdict == "error"]
-    lost += [
-        f"{name}: {s.isolated_message}"
-        for name, s in _with_layers(stages)
-        if s.own_verdict == "error" and s.verdict != "error"
-    ]
-    if lost:
-        return "; ".join(lost)
-    if not any(s.verdict in ("pass", "fail") for s in stages):
-        return "no stage was compared: neither side produced a stage both have"
-    skipped = [s.name for s in stages if s.verdict == "not_run"]
-    if skipped:  # neither side failed, yet a stage has no comparison: never a pass
-        return f"not compared although both sides finished: {', '.join(skipped)}"
-    return None
-
-
-def _with_layers(stages: list[StageResult]) -> list[tuple[str, StageResult]]:
-    """Every stage, and a model stage's layers after it, as (name, result)."""
-    out = []
-    for s in stages:
-        out.append((s.name, s))
-        out += [(f"{s.name}/{layer.name}", layer) for layer in s.layers]
-    return out
-
-
-def _not_compared(
-    name: str,
-    ref: np.ndarray | None,
-    cand: np.ndarray | None,
-    reference: RuntimeOutput,
-    candidate: RuntimeOutput,
-    is_first_gap: bool,
-) -> StageResult:
-    """A stage one runtime did not produce: the failing stage says why, later ones are not_run."""
-    why = []
-    ours = False  # the harness failed here, not the user's code: an error, not a failed stage
-    for side, out, arr in (("python", reference, ref), ("js", candidate, cand)):
-        if arr is None and out.failure and out.failure.stage == name:
-            why.append(f"{side} failed here: {out.failure.message}")
-            ours |= out.failure.harness
-    # the harness's own failure (a page that died or hung at this step) is this stage's error
-    # wherever it is; the user's failure is judged at the first stage missing
-    verdict = "error" if ours else ("fail" if why and is_first_gap else "not_run")
-    if not why and not reference.failure and not candidate.failure:
-        # both sides finished: the stage exists on one side only (a model layer or node the
-        # other side's model does not have under this name)
-        only = "python" if ref is not None else "js" if cand is not None else None
-        if only:  # not compared, which the run's coverage states; no verdict of its numbers
-            why.append(f"only {only} produced it (no counterpart by this name): not compared")
-    return StageResult(
-        name=name,
-        shape=list(cand.shape) if cand is not None else None,
-        dtype=str(cand.dtype) if cand is not None else None,
-        reference_shape=list(ref.shape) if ref is not None else None,
-        reference_dtype=str(ref.dtype) if ref is not None else None,
-        verdict=verdict,
-        chained=None,
-        isolated=None,
-        tolerance=None,
-        message="; ".join(why) or "not run: an earlier stage failed",
-    )

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.compare.metrics import STATISTICS, Tolerance
+from harness.compare.policy import STATISTICS, Tolerance
 
 FLOAT32 = Tolerance(atol=1e-5, rtol=1.3e-6, basis="float32 (torch.testing defaults)")
 FLOAT16 = Tolerance(atol=1e-5, rtol=1e-3, basis="float16 backend (torch.testing float16 defaults)")

@@ -8,13 +8,11 @@ import json
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import dacite
 
-SCHEMA_FILE = Path(__file__).with_name("report.schema.json")  # the JSON Schema of report.json
+from harness.core.report_json import json_safe, read_float, read_nonfinite, validator
 
 SCHEMA = "tfjs-parity/1"
 
@@ -105,7 +103,7 @@ class StageResult:
     # float32 budget, max over elements), ratio_float16 (on a float16 page), basis, estimated
     budget: dict[str, Any] | None = None
     # a stage that is several tensors (a model's outputs, a case's named inputs): {part name:
-    # its stage in `layers`}; the stage's verdicts are its parts' (compare/stages.py)
+    # its stage in `layers`}; the stage's verdicts are its parts' (compare/parts.py)
     parts: dict[str, str] | None = None
     # a model stage: how many of its layers or nodes were compared ("compared", "total") and
     # why each other one was not ("not_compared": {name: why})
@@ -190,7 +188,7 @@ class Report:
             raise ValueError(f"not a {SCHEMA} report: schema {said!r}")
         from jsonschema.exceptions import best_match  # imported here: ~0.1 s, only to read
 
-        wrong = best_match(_validator().iter_errors(data))
+        wrong = best_match(validator().iter_errors(data))
         if wrong is not None:
             raise ValueError(f"report.json at {wrong.json_path}: {wrong.message}")
         try:
@@ -199,10 +197,10 @@ class Report:
             raise ValueError(f"report.json: {e}") from None
         derived = {"passed": report.passed, "model_outputs": report.model_outputs()}
         for key, value in derived.items():
-            if key in data and _json_safe(data[key]) != _json_safe(value):
+            if key in data and json_safe(data[key]) != json_safe(value):
                 raise ValueError(
                     f"report.json: {key} is {json.dumps(data[key])[:200]}, but its runs give "
-                    f"{json.dumps(_json_safe(value))[:200]}"
+                    f"{json.dumps(json_safe(value))[:200]}"
                 )
         return report
 
@@ -253,39 +251,12 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["model_outputs"] = self.model_outputs()
-        return {"schema": d.pop("schema"), **_json_safe(d), "passed": self.passed}
-
-
-def _read_float(value: Any) -> Any:
-    """JSON's stand-ins for NaN/Inf (_read_nonfinite), and integers where a float is due (json
-    writes 0.0 as 0.0 but other writers as 0), read as floats."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return _read_nonfinite(value)
-
-
-@cache
-def _validator() -> Any:
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
-
-
-def _read_nonfinite(value: Any) -> Any:
-    """`_json_safe` undone inside the free-form parts of a result (hints, budgets, classifier
-    outputs): every "nan", "inf" or "-inf" read as the float it stands for."""
-    if isinstance(value, str) and value in ("nan", "inf", "-inf"):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: _read_nonfinite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_read_nonfinite(v) for v in value]
-    return value
+        return {"schema": d.pop("schema"), **json_safe(d), "passed": self.passed}
 
 
 _READ = dacite.Config(
     cast=[Status, Verdict, ErrorClass, tuple],
-    type_hooks={float: _read_float, dict[str, Any]: _read_nonfinite},
+    type_hooks={float: read_float, dict[str, Any]: read_nonfinite},
     strict=False,  # `passed` and `model_outputs` are derived
 )
 
@@ -294,14 +265,3 @@ def _worst(pick: Any, values: list[float]) -> float:
     """max or min of the values, NaN if any is NaN (Python's max/min keep or drop a NaN by
     where it stands)."""
     return math.nan if any(math.isnan(v) for v in values) else pick(values)
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN/Inf are not JSON: write them as the strings "nan", "inf", "-inf"."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value

@@ -14,10 +14,12 @@ from harness.core.results import RunResult, StageResult
 from harness.diagnose.explain import diagnose, not_held
 from harness.diagnose.known import LayerFacts, Seen
 from harness.diagnose.settings import differing_settings
+from harness.ops.keras_layers import layer_facts
 from harness.ops.op_terms import python_op
-from harness.ops.tf_models import layer_facts, stage_inputs
+from harness.ops.tf_models import stage_inputs
 from harness.specs.cases import Case
-from harness.specs.spec import Pipeline, Step
+from harness.specs.spec import Pipeline
+from harness.specs.step import Step
 
 EXPLAINED = ("float32", "float16", "none")  # own error classes float arithmetic explains
 

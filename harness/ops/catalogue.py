@@ -6,22 +6,17 @@ under the same names (a parity test checks the lists agree).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from harness import dicom
 from harness.core import tf_runtime
 from harness.ops.tf_models import model
-from harness.specs.op_schemas import SCHEMAS, TF_ONLY
+from harness.specs.extensions import WithExtensions
+from harness.specs.op_schemas import TF_ONLY
 
 # ----------------------------------------------------------------------------- Python side
-
-
-def decode(x: np.ndarray, frame: int, values: str, plugin: str | None) -> np.ndarray:
-    pixels = dicom.decode(x.tobytes(), frame, modality=values == "modality", plugin=plugin)
-    return (pixels if values == "modality" else pixels.astype(np.int32))[..., np.newaxis]
 
 
 def normalize(x: np.ndarray, mean: float, std: float, precision: str) -> np.ndarray:
@@ -97,8 +92,7 @@ def cast(x: np.ndarray, dtype: str) -> np.ndarray:
     return x.astype(dtype)
 
 
-PYTHON_OPS: dict[str, Callable[..., np.ndarray]] = {
-    "decode": decode,
+BUILT_IN: dict[str, Callable[..., np.ndarray]] = {
     "normalize": normalize,
     "resize": resize,
     "tile": tile,
@@ -106,4 +100,5 @@ PYTHON_OPS: dict[str, Callable[..., np.ndarray]] = {
     "cast": cast,
     "model": model,
 }
-assert set(PYTHON_OPS) == set(SCHEMAS)
+# the built-in ops, and those the installed extensions add (DICOM's `decode`)
+PYTHON_OPS: Mapping[str, Callable[..., np.ndarray]] = WithExtensions(BUILT_IN, "python_ops")

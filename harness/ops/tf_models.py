@@ -9,8 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from harness.conversion import models
+from harness.conversion import converter, graphs, models, signatures
 from harness.core import tf_runtime
+from harness.ops.keras_layers import (
+    capture_model,
+    compared_layers,
+    keras_model,
+    model_node,
+    outputs_at_call,
+    unisolated,
+)
 
 ModelInput = np.ndarray | Mapping[str, np.ndarray]  # one tensor, or tensors by input name
 
@@ -34,13 +42,13 @@ def model_layers(
         if not layers:
             outs = tf.nest.flatten(model(feed_arg, training=False))
             return {n: np.asarray(o) for n, o in zip(outputs, outs, strict=True)}
-        capture = _capture_model(path)
+        capture = capture_model(path)
         outs = tf.nest.flatten(capture(feed_arg, training=False))
         names = [layer.name for layer in compared_layers(model)]
         return {n: np.asarray(o) for n, o in zip(names, outs, strict=True)}
 
 
-def feeds(x: ModelInput, sig: models.Signature, path: str) -> list[np.ndarray]:
+def feeds(x: ModelInput, sig: signatures.Signature, path: str) -> list[np.ndarray]:
     """The model's inputs in its order from `x`; ValueError naming what does not fit."""
     names = [p.name for p in sig.inputs]
     if not isinstance(x, Mapping):
@@ -66,18 +74,18 @@ def _cast(a: np.ndarray, dtype: str) -> np.ndarray:
     return a.astype(np.float32) if dtype == "float32" else np.asarray(a)
 
 
-def model_signature(path: str, format: str = "layers") -> models.Signature:
-    """The converted model's inputs and outputs (models.signature), once per model."""
+def model_signature(path: str, format: str = "layers") -> signatures.Signature:
+    """The converted model's inputs and outputs (signatures.signature), once per model."""
     key = f"{path}#{format}#signature"
     if key not in _models:
-        _models[key] = models.signature(models.convert(Path(path), format))
+        _models[key] = signatures.signature(converter.convert(Path(path), format))
     return _models[key]
 
 
 def model_layer_ops(path: str, format: str = "layers") -> dict[str, str]:
     """Layer name -> layer class (LayersModel), node name -> op (GraphModel), for the report."""
     if format == "graph":
-        return models.graph_nodes(models.convert(Path(path), "graph")).ops
+        return graphs.graph_nodes(converter.convert(Path(path), "graph")).ops
     return {layer.name: type(layer).__name__ for layer in compared_layers(keras_model(path))}
 
 
@@ -88,7 +96,7 @@ def ends_in_softmax(path: str, format: str = "layers") -> bool:
     if len(outputs) != 1:
         return False
     if format == "graph":
-        graph = models.graph_nodes(models.convert(Path(path), "graph"))
+        graph = graphs.graph_nodes(converter.convert(Path(path), "graph"))
         node, ops = outputs[0].node, graph.ops
         while ops.get(node) == "Identity":  # a signature output is an Identity of the result
             node = _graph_input_of(path, node) or ""
@@ -100,62 +108,8 @@ def ends_in_softmax(path: str, format: str = "layers") -> bool:
 
 
 def _graph_input_of(path: str, node: str) -> str | None:
-    feeds_ = models.graph_nodes(models.convert(Path(path), "graph")).feeds.get(node, ())
+    feeds_ = graphs.graph_nodes(converter.convert(Path(path), "graph")).feeds.get(node, ())
     return feeds_[0] if len(feeds_) == 1 else None
-
-
-def compared_layers(model: Any) -> list[Any]:
-    """The layers compared one by one, in order: every layer but the InputLayer (which a
-    functional model lists first and a Sequential model does not list) that gives one tensor
-    at its call in this model (an LSTM returning its states gives several: not captured)."""
-    return [
-        layer
-        for layer in model.layers
-        if type(layer).__name__ != "InputLayer" and _outputs_at_call(layer) == 1
-    ]
-
-
-def _outputs_at_call(layer: Any) -> int:
-    out = layer.get_output_at(model_node(layer))
-    return len(out) if isinstance(out, list | tuple) else 1
-
-
-def unisolated(path: str) -> dict[str, str]:
-    """Compared layers that cannot run alone on Python's values, and why: each reads another
-    layer at a call other than the one captured (a layer called twice: only its call in this
-    model, its last, is captured) or an output other than its first. The page's rule is the
-    same (web/page/page.js modelParts). Once per model."""
-    key = f"{path}#unisolated"
-    if key not in _models:
-        _models[key] = _unisolated(path)
-    return _models[key]
-
-
-def _unisolated(path: str) -> dict[str, str]:
-    model = keras_model(path)
-    captured = {layer.name for layer in compared_layers(model)}
-    out: dict[str, str] = {}
-    for layer in compared_layers(model):
-        node = layer.inbound_nodes[model_node(layer)]
-        for source, node_index, tensor_index, _ in node.iterate_inbound():
-            if type(source).__name__ == "InputLayer":
-                continue
-            if source.name not in captured:
-                out[layer.name] = f"it reads layer {source.name!r}, which is not captured"
-            elif tensor_index != 0:
-                out[layer.name] = f"it reads output {tensor_index} of layer {source.name!r}"
-            elif node_index != model_node(source):
-                out[layer.name] = (
-                    f"it reads call {node_index} of layer {source.name!r}, which is called "
-                    f"{model_node(source) + 1} times; only its last call is captured"
-                )
-    return out
-
-
-def model_node(layer: Any) -> int:
-    """The index of the layer's call inside this model: its last inbound node (a nested model
-    also has the node of its own construction)."""
-    return len(layer.inbound_nodes) - 1
 
 
 def model(x: ModelInput, path: str, format: str = "layers", layers: bool = True) -> np.ndarray:
@@ -173,40 +127,19 @@ def model(x: ModelInput, path: str, format: str = "layers", layers: bool = True)
 _models: dict[str, Any] = {}
 
 
-def keras_model(path: str) -> Any:
-    """The Keras model at `path`; for a TF.js LayersModel's JSON, the one rebuilt from it
-    (models.from_tfjs)."""
-    if path not in _models:
-        source = Path(path)
-        if models.is_tfjs(source):
-            source = models.convert(source, "layers") / models.REFERENCE_H5
-        _models[path] = tf_runtime.keras().models.load_model(source, compile=False)
-    return _models[path]
-
-
-def _capture_model(path: str) -> Any:
-    key = f"{path}#layers"
-    if key not in _models:
-        m = keras_model(path)
-        _models[key] = tf_runtime.keras().Model(
-            m.inputs, [layer.get_output_at(model_node(layer)) for layer in compared_layers(m)]
-        )
-    return _models[key]
-
-
 def _graph_counterparts(converted: Path) -> dict[str, str | None]:
     key = f"{converted}#counterparts"
     if key not in _models:
-        _models[key] = models.graph_counterparts(converted)
+        _models[key] = graphs.graph_counterparts(converted)
     return _models[key]
 
 
 def graph_compared_nodes(path: str) -> list[str]:
     """The GraphModel nodes both sides produce: those with a TF counterpart, in graph order,
     then any model output not among them."""
-    converted = models.convert(Path(path), "graph")
+    converted = converter.convert(Path(path), "graph")
     counterparts = _graph_counterparts(converted)
-    graph = models.graph_nodes(converted)
+    graph = graphs.graph_nodes(converted)
     nodes = [n for n in graph.nodes if counterparts[n] and n not in graph.in_loop]
     return nodes + [p.node for p in model_signature(path, "graph").outputs if p.node not in nodes]
 
@@ -227,12 +160,12 @@ def _model_parts(path: str, format: str) -> dict[str, str | None]:
         return {
             layer.name: None
             if layer.name in captured
-            else f"a layer giving {_outputs_at_call(layer)} tensors: not captured"
+            else f"a layer giving {outputs_at_call(layer)} tensors: not captured"
             for layer in model.layers
             if type(layer).__name__ != "InputLayer"
         }
-    converted = models.convert(Path(path), "graph")
-    graph = models.graph_nodes(converted)
+    converted = converter.convert(Path(path), "graph")
+    graph = graphs.graph_nodes(converted)
     compared = set(graph_compared_nodes(path))
     frozen = _frozen_names(converted)
     out: dict[str, str | None] = {}
@@ -262,7 +195,7 @@ def _graph_nodes(x: ModelInput, path: str, layers: bool) -> dict[str, np.ndarray
     """The converted GraphModel's nodes, evaluated by name in the frozen graph the converter
     started from (same names; TF.js's graph has batch norms folded and ops fused, so each
     node's value is compared with what TF computes for it unfused)."""
-    converted = models.convert(Path(path), "graph")
+    converted = converter.convert(Path(path), "graph")
     sig = model_signature(path, "graph")
     feed = {
         f"{p.node}:0": _cast(a, p.dtype)
@@ -290,8 +223,8 @@ def stage_inputs(path: str, format: str, name: str) -> list[str | None] | None:
     the model's own input; None when it reads something not captured (then its Python input
     is unknown)."""
     if format == "graph":
-        converted = models.convert(Path(path), "graph")
-        nodes = models.graph_nodes(converted)
+        converted = converter.convert(Path(path), "graph")
+        nodes = graphs.graph_nodes(converted)
         read = nodes.feeds.get(name)
         if read is None:
             return None
@@ -305,21 +238,3 @@ def stage_inputs(path: str, format: str, name: str) -> list[str | None] | None:
         None if type(source).__name__ == "InputLayer" else source.name
         for source, _, _, _ in node.iterate_inbound()
     ]
-
-
-def layer_facts(path: str, name: str) -> tuple[str, dict[str, Any], dict[str, np.ndarray]] | None:
-    """A Keras layer's class, config and weights by short name (gamma, moving_mean, kernel),
-    as the file holds them (a model run in training mode updates its live copy's moving
-    statistics); None when the model has no such layer."""
-    key = f"{path}#as saved"
-    if key not in _models:
-        source = Path(path)
-        if models.is_tfjs(source):
-            source = models.convert(source, "layers") / models.REFERENCE_H5
-        _models[key] = tf_runtime.keras().models.load_model(source, compile=False)
-    model = _models[key]
-    layer = next((la for la in model.layers if la.name == name), None)
-    if layer is None:
-        return None
-    weights = {w.name.split("/")[-1].split(":")[0]: np.asarray(w.numpy()) for w in layer.weights}
-    return type(layer).__name__, dict(layer.get_config()), weights

@@ -3,7 +3,7 @@ user's .npy/.npz files, each of the dtype and shape the model's signature declar
 
 Both are case sources (cases.CaseSource's `id` and `load()`): a model with one input gets one
 array (stage `input`), a model with several gets arrays by input name (stages `input/<name>`).
-The signature comes from the converted model's model.json (models.signature), so the page
+The signature comes from the converted model's model.json (signatures.signature), so the page
 and Python are fed what the model takes: an int32-input model gets int32 values.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.conversion import models
+from harness.conversion import signatures
 from harness.specs import cases
 from harness.specs.params import PipelineSpecError
 
@@ -40,12 +40,12 @@ class ModelSource:
     format: str
     tfjs_model: Path | None = None
 
-    def signature(self) -> models.Signature:
+    def signature(self) -> signatures.Signature:
         from harness.ops.tf_models import model_signature  # TensorFlow: only when loaded
 
         try:
             return model_signature(str(self.path), self.format)
-        except models.SignatureError as e:
+        except signatures.SignatureError as e:
             raise ModelInputError(f"{self.path}: {e}") from None
 
 
@@ -187,7 +187,7 @@ def _read(path: Path) -> dict[str, np.ndarray]:
             raise ModelInputError(f"{path}: an array in it cannot be read ({e})") from None
 
 
-def _fixed(port: models.Port, path: Path) -> tuple[int, ...]:
+def _fixed(port: signatures.Port, path: Path) -> tuple[int, ...]:
     """The signature's shape, a free batch size taken as 1; other free sizes need the user."""
     if port.shape is None:
         raise ModelInputError(
@@ -202,7 +202,7 @@ def _fixed(port: models.Port, path: Path) -> tuple[int, ...]:
     return tuple(int(d) for d in shape if d is not None)
 
 
-def _check_shape(port: models.Port, shape: Sequence[int], where: str) -> None:
+def _check_shape(port: signatures.Port, shape: Sequence[int], where: str) -> None:
     if port.shape is None:
         return
     fits = len(shape) == len(port.shape) and all(
@@ -215,7 +215,7 @@ def _check_shape(port: models.Port, shape: Sequence[int], where: str) -> None:
         )
 
 
-def _numpy_dtype(port: models.Port, path: Path) -> np.dtype:
+def _numpy_dtype(port: signatures.Port, path: Path) -> np.dtype:
     if port.dtype == "string":
         raise ModelInputError(f"{path.name}: input {port.name!r} takes strings: not supported")
     return np.dtype(port.dtype)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import platform
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,31 +18,29 @@ from typing import Any
 from harness.compare.budget import Terms
 from harness.compare.tolerance import Override
 from harness.conversion import models
-from harness.core import paths, tf_runtime, versions
-from harness.core.outputs import DEFAULT_MAX_STAGE_MB, RuntimeOutput, StageFailure
+from harness.core import paths
+from harness.core.outputs import DEFAULT_MAX_STAGE_MB, RuntimeOutput
 from harness.core.results import RunResult
 from harness.core.timings import Timings
 from harness.orchestrate import tapped
+from harness.orchestrate.environment import describe
 from harness.orchestrate.options import RunOptions
-from harness.orchestrate.references import References, reference_key
+from harness.orchestrate.passes import candidate_passes
+from harness.orchestrate.reference_side import ReferenceSide, ReferenceUnavailable
+from harness.orchestrate.references import reference_key
 from harness.orchestrate.steps import HintCache, Judging, judge_steps
 from harness.runtimes import page_assets
-from harness.runtimes.browser import BackendPage, BackendUnavailable, BrowserSession
+from harness.runtimes.browser import BackendPage, BackendUnavailable
+from harness.runtimes.browser_session import BrowserSession
 from harness.runtimes.browsers import Browsers
 from harness.runtimes.driver import BrowserUnavailable
 from harness.runtimes.page_runtime import PageRuntime, page_steps
-from harness.runtimes.python_runtime import PythonRuntime
 from harness.runtimes.server import ParityServer
 from harness.specs.cases import Case
 from harness.specs.code_pipeline import CodePipeline
 from harness.specs.params import PipelineSpecError
 from harness.specs.spec import Pipeline
 from harness.specs.variants import Side, parse_variant
-
-
-class ReferenceUnavailable(RuntimeError):
-    """The page chosen as the reference cannot run here: every run compared with it is an
-    error that says why."""
 
 
 class Harness:
@@ -69,9 +66,8 @@ class Harness:
             max_stage_mb or DEFAULT_MAX_STAGE_MB, reference,
         )  # fmt: skip
         self.timings = Timings()
-        self.references = References(self.timings)  # ValueError: a bad cache setting, said
+        self.side = ReferenceSide(lambda: self.options, self.timings, lambda: self.browsers)
         paths.check_cache()
-        self.python = PythonRuntime()
         self._hints = HintCache()
         self._server: ParityServer | None = None
         self._browsers: Browsers | None = None
@@ -116,14 +112,6 @@ class Harness:
             raise RuntimeError("use Harness as a context manager")
         return self._browsers
 
-    @property
-    def restarts(self) -> dict[str, int]:
-        return self.browsers.restarts
-
-    @property
-    def replaced(self) -> dict[str, list[dict[str, str]]]:
-        return self.browsers.replaced
-
     def session(self, browser: str) -> BrowserSession:
         """The running browser (Browsers.session)."""
         return self.browsers.session(browser)
@@ -140,58 +128,13 @@ class Harness:
         """Seconds each step (or the code between two taps) may take on each side."""
         return self.options.step_timeout(pipeline.timeout)
 
-    def python_reference(self, pipeline: Pipeline | CodePipeline, case: Case) -> RuntimeOutput:
-        """Python's outputs, once per content (steps and settings, or code; input bytes)."""
-        key = _key(pipeline, case)
-        limit = self.step_timeout(pipeline)
-        return self.references.get(key, lambda: self.python.run(pipeline, case, timeout=limit))
-
     def reference(self, pipeline: Pipeline | CodePipeline, case: Case) -> RuntimeOutput:
-        """The session's reference outputs for this case: Python's, or the reference page's,
-        read whole into the harness once (candidates in parallel read them). Raises
-        ReferenceUnavailable when the reference page cannot start."""
-        side = self.options.side
-        if side.is_python:
-            return self.python_reference(pipeline, case)
-        python = None
-        if isinstance(pipeline, Pipeline):  # its stages' names and composites, its budgets
-            python = self.python_reference(pipeline, case)
-        key = f"{side.name}:{_key(pipeline, case)}"
-        return self.references.get(
-            key, lambda: self._page_reference(pipeline, case, python), "page_reference"
-        )
-
-    def _page_reference(
-        self, pipeline: Pipeline | CodePipeline, case: Case, python: RuntimeOutput | None
-    ) -> RuntimeOutput:
-        side = self.options.side
-        runtime = PageRuntime(self.browsers, side)
-        try:
-            runtime.open()
-        except (BrowserUnavailable, BackendUnavailable) as e:
-            raise ReferenceUnavailable(f"the reference {side.name} cannot run here: {e}") from e
-        out = runtime.run(pipeline, case, timeout=self.step_timeout(pipeline))
-        held = runtime.held(out)
-        held.failures = {
-            stage: StageFailure(
-                f.stage, f"reference {side.name}: {f.message}", f.stack, f.harness, f.after
-            )
-            for stage, f in held.failures.items()
-        }
-        if python is not None:  # a stage that is several tensors: as the Python side names it
-            held.composites = dict(python.composites)
-        return held
+        """The session's reference outputs for this case (ReferenceSide.output)."""
+        return self.side.output(pipeline, case)
 
     def budgets(self, pipeline: Pipeline, case: Case) -> dict[str, Terms]:
-        """Per stage (and model layer), its float terms (PythonRuntime.terms), once per
-        Python reference and dropped with it. Both sides of a page-vs-page run compute in
-        float32 at least as exactly as the Python reference does: the same terms bound them."""
-        key = reference_key(pipeline, case)
-        python = self.python_reference(pipeline, case)
-        limit = self.step_timeout(pipeline)
-        return self.references.terms(
-            key, lambda: self.python.terms(pipeline, case, python, timeout=limit)
-        )
+        """Per stage (and model layer), its float terms (ReferenceSide.budgets)."""
+        return self.side.budgets(pipeline, case)
 
     def run_many(
         self,
@@ -291,8 +234,7 @@ class Harness:
             result.status, result.reason = unavailable_status, str(e)
             return result
         result.precision = candidate.precision
-        precision = _lower(candidate.precision, self._reference_precision())
-        limit = self.step_timeout(pipeline)
+        precision = _lower(candidate.precision, self.side.precision())
         explain = self.options.side.is_python
         if isinstance(pipeline, CodePipeline):
             return tapped.run(
@@ -306,23 +248,7 @@ class Harness:
             result.status, result.reason = "error", str(e)
             return result
 
-        def chained_again(before: RuntimeOutput) -> RuntimeOutput:
-            """The chained pass once more, on a fresh page and without its repeat: a hang or
-            crash in a later pass (repeat, isolated) closed the page, and the chained stages
-            it held with it. What `before` learnt of the repeat pass is kept."""
-            candidate.open()
-            out = candidate.run(pipeline, case, timeout=limit)
-            out.repeat, out.repeat_failure = before.repeat, before.repeat_failure
-            return out
-
-        chained = candidate.run(pipeline, case, timeout=limit, repeat=self.options.repeat)
-        if chained.repeat_failure is not None:
-            chained = chained_again(chained)
-        isolated = None
-        if self.options.isolated and not chained.failures:
-            isolated = candidate.run_isolated(pipeline, case, reference, timeout=limit)
-            if isolated is not None and isolated.lost_earlier:  # its error stays with its step
-                chained = chained_again(chained)
+        chained, isolated = candidate_passes(candidate, pipeline, case, reference, self.options)
         judging = Judging(
             self.options, self.timings, self._hints, reference_key(pipeline, case),
             self.budgets(pipeline, case), explain,
@@ -346,37 +272,14 @@ class Harness:
         result.status, result.reason = "error", harness_error(error)
         return result
 
-    def _reference_precision(self) -> str | None:
-        """The reference page's precision, from its probe; None for Python."""
-        side = self.options.side
-        if side.browser is None or side.variant is None:
-            return None
-        return self.browsers.session(side.browser).probe(side.variant).precision
-
     def environment(self) -> dict[str, Any]:
-        return {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "numpy": versions.python("numpy"),
-            "scikit-image": versions.python("scikit-image"),
-            "pydicom": versions.python("pydicom"),
-            "tensorflow": tf_runtime.version(),
-            "tensorflowjs": versions.python("tensorflowjs"),
-            "tfjs": versions.npm("@tensorflow/tfjs"),
-            "reference_device": tf_runtime.describe_device(),
-            "browsers": self._browsers.environment() if self._browsers else {},
-        }
+        """report.json's `environment` (environment.describe)."""
+        return describe(self._browsers)
 
 
 def _lower(*precisions: str | None) -> str:
     """float16 when either side stores values in float16, else float32."""
     return "float16" if "float16" in precisions else "float32"
-
-
-def _key(pipeline: Pipeline | CodePipeline, case: Case) -> str:
-    if isinstance(pipeline, CodePipeline):
-        return tapped.reference_key(pipeline, case)
-    return reference_key(pipeline, case)
 
 
 def harness_error(error: BaseException) -> str:

@@ -11,22 +11,24 @@ from typing import Any
 
 import numpy as np
 
-from harness import dicom
 from harness.compare.budget import Terms
 from harness.compare.classifier import classifier_outputs
 from harness.compare.expectations import judge
-from harness.compare.metrics import Tolerance
-from harness.compare.stages import compare_run, coverage, fold_layers, unjudged
+from harness.compare.gaps import unjudged
+from harness.compare.parts import coverage, fold_layers
+from harness.compare.policy import Tolerance
+from harness.compare.stages import compare_run
 from harness.compare.tolerance import policy
 from harness.core.outputs import RuntimeOutput
 from harness.core.results import RunResult
 from harness.core.timings import Timings
 from harness.diagnose.run import diagnose_steps
 from harness.diagnose.settings import hints_for
-from harness.dicom import codecs
-from harness.ops.tf_models import ends_in_softmax, model_layer_ops, model_parts, unisolated
+from harness.ops.keras_layers import unisolated
+from harness.ops.tf_models import ends_in_softmax, model_layer_ops, model_parts
 from harness.orchestrate.options import RunOptions
 from harness.runtimes.pulled import PulledStages
+from harness.specs import extensions
 from harness.specs.cases import Case
 from harness.specs.spec import Pipeline
 
@@ -169,16 +171,13 @@ def _classifier_outputs(
 
 
 def _decoding(result: RunResult, pipeline: Pipeline, case: Case) -> None:
-    """A decode stage's transfer syntax, and the decoder each side used for it."""
-    decodes = {s.name: s.python["plugin"] for s in pipeline.steps if s.op == "decode"}
+    """What an extension says about a stage of one of its ops (a DICOM decode stage: the
+    file's transfer syntax and the decoder each side used for it)."""
     for stage in result.stages:
-        if stage.name in decodes and case.file is not None:
-            uid, syntax = dicom.transfer_syntax(case.file.tobytes())
-            stage.decoding = {
-                "transfer_syntax": syntax,
-                "python": codecs.python_decoder(uid, decodes[stage.name]),
-                "js": codecs.js_decoder(uid),
-            }
+        step = next((s for s in pipeline.steps if s.name == stage.name), None)
+        details = extensions.stage_details(step.op) if step is not None else None
+        if details is not None and case.file is not None:
+            stage.decoding = details(case.file.tobytes(), step.python)
 
 
 def _status(

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness import dicom
 from harness.conversion import models
 from harness.core.jsonfile import JsonFileError, read_json
 from harness.core.paths import FIXTURES
@@ -28,7 +27,7 @@ from harness.orchestrate.model_inputs import (
     file_inputs,
 )
 from harness.orchestrate.orchestrator import Harness
-from harness.specs import cases, spec
+from harness.specs import cases, extensions, spec
 from harness.specs.code_pipeline import CodePipeline
 from harness.specs.params import PipelineSpecError
 
@@ -214,14 +213,15 @@ def bundled_pipeline(name_or_path: str | Path) -> spec.Pipeline | CodePipeline:
 
 def bundled_case(id_or_path: str | Path) -> cases.Case:
     """A case of the bundled suite by id (e.g. "examples_overlay.dcm", or the file's name
-    without its extension when that names one bundled case), or any DICOM file by path."""
+    without its extension when that names one bundled case; with its statistics table), or
+    any file by path as cases.from_path reads it (a DICOM file: no statistics table)."""
     bundled = {c.id: c for c in bundled_suite().cases}
     if isinstance(id_or_path, str) and id_or_path not in bundled:
         stems = [c for c in bundled.values() if Path(c.id).stem == id_or_path]
         if len(stems) == 1:
             return stems[0].load()
     if isinstance(id_or_path, Path) or (id_or_path.endswith(".dcm") and id_or_path not in bundled):
-        return cases.from_dicom(Path(id_or_path))
+        return cases.from_path(Path(id_or_path))
     return _pick("case", bundled, id_or_path).load()
 
 
@@ -255,7 +255,7 @@ def run_suite(
     for source in suite.cases:
         try:
             loaded[source.id] = source.load()
-        except (dicom.DicomError, PipelineSpecError, models.ConversionError) as e:
+        except (*extensions.input_errors(), PipelineSpecError, models.ConversionError) as e:
             loaded[source.id] = str(e)
     try:
         for pipeline in suite.pipelines:

@@ -11,8 +11,9 @@ import re
 import numpy as np
 
 from harness.compare.expectations import judge
-from harness.compare.metrics import Tolerance
-from harness.compare.stages import compare_run, unjudged
+from harness.compare.gaps import unjudged
+from harness.compare.policy import Tolerance
+from harness.compare.stages import compare_run
 from harness.compare.tolerance import policy
 from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.core.results import RunResult

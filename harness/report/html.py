@@ -12,15 +12,13 @@ from pathlib import Path
 
 from harness.core.results import CaseResult, Report, StageResult
 from harness.report.terminal import (
-    LEGEND,
-    cell,
     findings,
     group_by_pipeline,
-    outcome,
     reference_note,
     stage_names,
     summary,
 )
+from harness.report.wording import LEGEND, cell, outcome
 
 STYLE = """
 body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; }

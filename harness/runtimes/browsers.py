@@ -12,8 +12,10 @@ from typing import Any
 
 from harness.core.outputs import INPUT_STAGE, RuntimeOutput, StageFailure
 from harness.core.timings import Timings
-from harness.runtimes.browser import BackendInfo, BackendPage, BrowserSession, with_console
-from harness.runtimes.driver import BrowserUnavailable, ChromiumDriver, Driver, PageError
+from harness.runtimes.browser import BackendInfo, BackendPage, with_console
+from harness.runtimes.browser_session import BrowserSession
+from harness.runtimes.chromium import ChromiumDriver
+from harness.runtimes.driver import BrowserUnavailable, Driver, PageError
 from harness.runtimes.server import ParityServer
 
 

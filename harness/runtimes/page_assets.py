@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.conversion import models
+from harness.conversion import converter, graphs, models, signatures
 from harness.core import paths
 from harness.ops.tf_models import graph_compared_nodes, model_signature
 from harness.runtimes.driver import BrowserUnavailable
@@ -51,10 +51,10 @@ def served_model(params: dict[str, Any]) -> dict[str, Any]:
     order, those of the user's own model when it has them too) and what each reads."""
     source = Path(params["path"])
     own = params.get("tfjs_model")
-    served = models.adopt(Path(own)) if own else models.convert(source, params["format"])
+    served = models.adopt(Path(own)) if own else converter.convert(source, params["format"])
     sig = model_signature(str(source), params["format"])
     if own:
-        _check_ports(sig, models.signature(served), Path(own))
+        _check_ports(sig, signatures.signature(served), Path(own))
     extra: dict[str, Any] = {
         "url": f"/models/{served.name}/model.json",
         "inputs": [{"name": p.name, "node": p.node} for p in sig.inputs],
@@ -63,7 +63,7 @@ def served_model(params: dict[str, Any]) -> dict[str, Any]:
     if params["format"] == "layers":
         return extra
     nodes = graph_compared_nodes(str(source))
-    graph = models.graph_nodes(served)
+    graph = graphs.graph_nodes(served)
     if own:
         nodes = [n for n in nodes if n in graph.ops]
     extra["nodes"] = nodes
@@ -77,7 +77,7 @@ def served_model(params: dict[str, Any]) -> dict[str, Any]:
     return extra
 
 
-def _check_ports(ours: models.Signature, theirs: models.Signature, own: Path) -> None:
+def _check_ports(ours: signatures.Signature, theirs: signatures.Signature, own: Path) -> None:
     """The user's TF.js model must have the inputs and outputs the Python model has, by the
     node (graph) or layer each is read at: matched by name, never by position."""
     for kind, want, have in (

@@ -18,15 +18,9 @@ import numpy as np
 
 from harness.compare.budget import TRANSCENDENTAL_ULPS, Terms, exact
 from harness.core import tf_runtime
+from harness.ops.keras_layers import compared_layers, keras_model, model_node
 from harness.ops.op_terms import beyond_float16, estimated
-from harness.ops.tf_models import (
-    ModelInput,
-    compared_layers,
-    feeds,
-    keras_model,
-    model_node,
-    model_signature,
-)
+from harness.ops.tf_models import ModelInput, feeds, model_signature
 
 EXACT = {
     "InputLayer", "Reshape", "Flatten", "Permute", "RepeatVector", "Masking", "Identity",

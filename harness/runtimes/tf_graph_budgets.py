@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from harness.compare.budget import TRANSCENDENTAL_ULPS, Terms, exact
-from harness.conversion import models
+from harness.conversion import converter, graphs, models
 from harness.core import tf_runtime
 from harness.ops.op_terms import beyond_float16, estimated
 from harness.ops.tf_models import ModelInput, feeds, model_signature
@@ -47,7 +47,7 @@ def graph_terms(
     from `values` (Python's value of each node) and the model's input. A node whose inputs
     are not all known (a second output of another node, a quantised weight) gets none: its
     tolerance policy judges it."""
-    converted = models.convert(Path(path), "graph")
+    converted = converter.convert(Path(path), "graph")
     nodes, weights, norms = _graph_constants(converted)
     sig = model_signature(path, "graph")
     inputs = feeds(model_input, sig, path)
@@ -194,7 +194,7 @@ def _batch_norms(converted: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString((converted / models.FROZEN).read_bytes())
     frozen = {n.name: n for n in graph_def.node}
-    counterparts = models.graph_counterparts(converted)
+    counterparts = graphs.graph_counterparts(converted)
 
     def const(name: str) -> np.ndarray:
         node = frozen[name.split(":")[0]]

@@ -1,3 +1,4 @@
 """What the user describes: pipeline files, steps and their settings (op schemas), cases,
-backend variants, model paths. Imports harness.core, harness.compare (tolerances, expectations)
-and harness.dicom (the case loader)."""
+backend variants, model paths; and the extensions that add ops and kinds of case (found through
+entry points, never imported). Imports harness.core and harness.compare (tolerances,
+expectations)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import dicom
+from harness.specs import extensions
 
 
 @dataclass(frozen=True)
@@ -26,36 +26,10 @@ class Case:
     file: np.ndarray | None = None
 
 
-def from_dicom(path: Path, stats_table: str | None = "seed", case_id: str | None = None) -> Case:
-    """The motivating code's input: stored pixel values as [rows, cols, 1], mean/std by metadata
-    (no statistics table: no mean/std, for pipelines that do not normalise), and the file's
-    bytes for pipelines that decode it themselves."""
-    image = dicom.read(path)
-    params = {}
-    if stats_table is not None:
-        mean, std = dicom.stats_for(image, stats_table)
-        params = {"mean": mean, "std": std}
-    return Case(
-        id=case_id or path.name,
-        input=image.pixels[..., np.newaxis],
-        file=np.frombuffer(path.read_bytes(), dtype=np.uint8),
-        params=params,
-        meta={
-            "source": str(path),
-            "bits_stored": image.bits_stored,
-            "photometric": image.photometric,
-            "modality": image.modality,
-            "transfer_syntax": image.transfer_syntax,
-            "shape": list(image.pixels.shape),
-            "stored_dtype": str(image.pixels.dtype),
-        },
-    )
-
-
 def from_file(path: Path, case_id: str | None = None) -> Case:
-    """A DICOM file as it is, for pipelines that decode it themselves: nothing is decoded here,
-    so a file only one side can decode (or neither) still becomes a case and a clear stage
-    failure, not a case that cannot load."""
+    """A file as it is, for pipelines that decode it themselves (a decode step, the user's
+    code): nothing is decoded here, so a file only one side can decode (or neither) still
+    becomes a case and a clear stage failure, not a case that cannot load."""
     data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
     return Case(
         id=case_id or path.name, input=data, file=data, meta={"source": str(path), "kind": "file"}
@@ -68,38 +42,60 @@ class CaseListError(ValueError):
 
 @dataclass(frozen=True)
 class CaseSource:
-    """Where a case comes from; loaded lazily so one bad file does not stop the others."""
+    """Where a case comes from; loaded lazily so one bad file does not stop the others.
+    `kind`: "file" (its bytes as they are, for pipelines that decode them) or a kind an
+    extension adds (e.g. "dicom": decoded here), read with `options` (e.g. "stats")."""
 
     id: str
-    dicom: Path
-    stats: str | None = "seed"  # None: no mean/std (for pipelines that do not normalise)
-    as_file: bool = False  # the file's bytes, decoded by the pipeline itself
+    path: Path
+    kind: str = "file"
+    options: tuple[tuple[str, Any], ...] = ()
 
     def load(self) -> Case:
-        if self.as_file:
-            return from_file(self.dicom, self.id)
-        return from_dicom(self.dicom, self.stats, self.id)
+        if self.kind == "file":
+            return from_file(self.path, self.id)
+        return extensions.case_kinds()[self.kind].load(self.path, self.id, dict(self.options))
+
+
+def from_path(path: Path, case_id: str | None = None) -> Case:
+    """A file given by path alone (not in a case list): the first kind an extension says it
+    is (a DICOM file: decoded, with no statistics table), with no options. Raises
+    CaseListError when no kind reads it."""
+    for kind in extensions.case_kinds().values():
+        if kind.claims(path):
+            return kind.load(path, case_id or path.name, dict(kind.options))
+    raise CaseListError(
+        f"{path}: no kind of case reads this file (kinds: "
+        f"{', '.join(extensions.case_kinds()) or 'none installed'}); a pipeline that decodes "
+        "it itself (a decode step, or your code) takes it as it is"
+    )
 
 
 def parse_case_list(entries: Any, base: Path, where: str) -> tuple[CaseSource, ...]:
     """Case entries of a suite or pipeline file: "PATH" (= {"file": PATH}), {"file": PATH}
     (the file's bytes, for pipelines that decode it or run the user's code on it) or
-    {"dicom": PATH, "stats": TABLE} (decoded here; mean/std from TABLE: a bundled table's name,
-    or a .json table's path, see dicom.stats_table). PATH and a table's path are relative to
-    the listing file, may be a glob, or "pydicom:NAME" for a test file pydicom ships."""
+    {KIND: PATH, OPTION: VALUE...} for a kind an extension adds, e.g. {"dicom": PATH,
+    "stats": TABLE} (decoded here; mean/std from TABLE: a bundled table's name, or a .json
+    table's path; no "stats": no mean/std). PATH is relative to the listing file, may be a
+    glob, or "pydicom:NAME" for a test file pydicom ships."""
+    kinds = extensions.case_kinds()
+    keys = ("file", *kinds)
+    named = " or ".join(repr(k) for k in keys)
     if not isinstance(entries, list):
-        raise CaseListError(f"{where}: a list of paths or {{'file'|'dicom': path}} objects")
+        raise CaseListError(f"{where}: a list of paths or {{{named}: path}} objects")
     found: list[tuple[str, Path, dict[str, Any], str | None]] = []  # (where, path, entry, id)
     for i, entry in enumerate(entries):
         at = f"{where}[{i}]"
         if isinstance(entry, str):
             entry = {"file": entry}
-        if not isinstance(entry, dict) or len({"dicom", "file"} & set(entry)) != 1:
-            raise CaseListError(f"{at}: needs a 'dicom' or a 'file' path (one of them)")
-        unknown = sorted(set(entry) - {"dicom", "file", "stats", "id"})
+        if not isinstance(entry, dict) or len(set(keys) & set(entry)) != 1:
+            raise CaseListError(f"{at}: needs a {named} path (one of them)")
+        kind = next(k for k in keys if k in entry)
+        own_options = set(kinds[kind].options) if kind in kinds else set()
+        unknown = sorted(set(entry) - {kind, "id"} - own_options)
         if unknown:
-            raise CaseListError(f"{at}: unknown key(s) {', '.join(unknown)}")
-        text = entry["file"] if "file" in entry else entry["dicom"]
+            raise CaseListError(f"{at}: unknown key(s) {', '.join(unknown)} for a {kind!r} case")
+        text = entry[kind]
         paths = _paths(base, text, at)
         if "id" in entry and (len(paths) != 1 or not isinstance(entry["id"], str)):
             raise CaseListError(f"{at}.id: a string, for an entry naming one file")
@@ -118,17 +114,23 @@ def parse_case_list(entries: Any, base: Path, where: str) -> tuple[CaseSource, .
             )
         seen[case_id] = f"{at} ({path})"
     return tuple(
-        CaseSource(case_id, path, _stats(entry.get("stats", "seed"), base), "file" in entry)
+        _source(case_id, path, entry, base, kinds)
         for (_, path, entry, _), case_id in zip(found, ids, strict=True)
     )
 
 
-def _stats(table: Any, base: Path) -> str | None:
-    """A case list's "stats": a bundled table's name, or a .json table's path made absolute
-    (relative to the listing file)."""
-    if isinstance(table, str) and table.endswith(".json"):
-        return str((base / table).resolve())
-    return table
+def _source(
+    case_id: str, path: Path, entry: dict[str, Any], base: Path, kinds: dict[str, Any]
+) -> CaseSource:
+    kind = next(k for k in ("file", *kinds) if k in entry)
+    if kind == "file":
+        return CaseSource(case_id, path)
+    defaults = kinds[kind].options
+    options = tuple(
+        (name, kinds[kind].resolve(name, entry.get(name, default), base))
+        for name, default in defaults.items()
+    )
+    return CaseSource(case_id, path, kind, options)
 
 
 def case_ids(paths: list[tuple[Path, str | None]], listed: list[Path] | None = None) -> list[str]:
@@ -141,7 +143,7 @@ def case_ids(paths: list[tuple[Path, str | None]], listed: list[Path] | None = N
 
 
 def _pydicom(entry: dict[str, Any]) -> bool:
-    return str(entry.get("file", entry.get("dicom", ""))).startswith("pydicom:")
+    return any(isinstance(v, str) and v.startswith("pydicom:") for v in entry.values())
 
 
 def _paths(base: Path, text: Any, where: str) -> list[Path]:

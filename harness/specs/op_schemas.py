@@ -2,7 +2,8 @@
 pipeline file is read.
 
 The Python implementations are in harness/ops/catalogue.py, the JS ones in web/page/ops.js, under
-the same names (a parity test checks the lists agree). Settings are split into `common` (both
+the same names (a parity test checks the lists agree). An extension adds ops of its own
+(specs/extensions.py), e.g. DICOM's `decode`. Settings are split into `common` (both
 sides), `python` and `js`, because the point of the harness is that the two sides are often
 configured differently, on purpose or by accident.
 """
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import dicom
+from harness.specs.extensions import WithExtensions
 from harness.specs.params import (
     Param,
     PipelineSpecError,
@@ -62,7 +63,7 @@ def _check_python_resize(given: Mapping[str, Any], params: dict, where: str) -> 
 
 _RESIZE_METHOD = Param(one_of("nearest", "bilinear"), "bilinear")
 
-SCHEMAS: dict[str, OpSchema] = {
+BUILT_IN: dict[str, OpSchema] = {
     "normalize": OpSchema(
         common={"mean": Param(number, required=True), "std": Param(positive_number, required=True)},
         python={"precision": Param(one_of("float64", "float32"), "float64")},
@@ -98,23 +99,6 @@ SCHEMAS: dict[str, OpSchema] = {
         common={"dtype": Param(one_of("float32", "int32", "bool"), required=True)},
         python={"dtype": Param(one_of("float32", "float64", "int32", "uint8", "bool"))},
     ),
-    # The case's DICOM file -> stored pixel values of one frame, [rows, cols, 1] int32 (TF.js
-    # has no uint16; int32 holds every stored value exactly). Python: pydicom; the page:
-    # dicom-parser. Only as the first step.
-    # `apply_bits_stored` false reads the raw 16-bit words (no masking, no sign extension
-    # from HighBit), as a naive decoder does.
-    # `values` modality applies RescaleSlope/RescaleIntercept (Python: pydicom's modality LUT,
-    # float64; the page: float32).
-    # `plugin` (Python): the pydicom decoding plugin for a compressed file; null: the one
-    # web/page/codecs.json names for its transfer syntax.
-    "decode": OpSchema(
-        common={
-            "frame": Param(integer, 0),
-            "values": Param(one_of("stored", "modality"), "stored"),
-        },
-        python={"plugin": Param(optional(one_of(*dicom.PLUGINS)), None)},
-        js={"apply_bits_stored": Param(boolean, True)},
-    ),
     # A model (a .h5/.keras file or a SavedModel directory, relative to the pipeline file): TF
     # in Python, the converted TF.js model in the page. `format` layers (Keras files only) or
     # graph (default for SavedModels); with `layers`, every layer (LayersModel) or computing
@@ -129,3 +113,6 @@ SCHEMAS: dict[str, OpSchema] = {
         js={"tfjs_model": Param(optional(text), None)},
     ),
 }
+
+# The catalogue: the built-in ops, and those the installed extensions add (DICOM's `decode`).
+SCHEMAS: Mapping[str, OpSchema] = WithExtensions(BUILT_IN, "ops")

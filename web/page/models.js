@@ -57,14 +57,14 @@ async function executeGraph(model, feed, nodes) {
 }
 
 // Every layer but the InputLayer (a functional model lists it first, a Sequential model not at
-// all), as harness/ops/tf_models.py compares them.
+// all), as harness/ops/keras_layers.py compares them.
 function comparedLayers(model) {
   return model.layers.filter((l) => l.getClassName() !== 'InputLayer' && !Array.isArray(l.getOutputAt(modelNode(l))));
 }
 
 // A compared layer runs alone on Python's values only when every layer it reads is captured at
 // the call it reads (a layer called twice is captured at its last call) and through its first
-// output; as harness/ops/tf_models.py `unisolated` says.
+// output; as harness/ops/keras_layers.py `unisolated` says.
 function isolable(layer, captured) {
   const node = layer.inboundNodes[modelNode(layer)];
   return node.inboundLayers.every((source, i) => source.getClassName() === 'InputLayer'

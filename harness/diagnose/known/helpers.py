@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.diagnose.known.model import GRIDS, Seen
-from harness.diagnose.settings import python_call
+from harness.diagnose.setting_hints import python_call
 from harness.ops import tf_resize
 
 

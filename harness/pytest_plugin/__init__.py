@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.specs.variants import BROWSERS, DEFAULT_VARIANTS, parse_reference, parse_variant
+from harness.pytest_plugin import options
+from harness.specs.variants import DEFAULT_VARIANTS, parse_reference, parse_variant
 
 # The rest of the harness (numpy, the comparator, TensorFlow when a test needs it) is imported
 # inside the fixtures and hooks that use it: pytest imports this plugin in every run of every
@@ -42,64 +43,7 @@ _SESSION_KEY = pytest.StashKey[dict]()  # environment and timings, kept past the
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("tfjs-parity", "TF.js vs Python parity")
-    group.addoption(
-        "--parity-backend",
-        action="append",
-        metavar="VARIANT",
-        help=f"backend variant to test (repeatable; default: {', '.join(DEFAULT_VARIANTS)}); "
-        "e.g. webgl:f16, webgl:nocpuforward",
-    )
-    group.addoption(
-        "--parity-browser",
-        action="append",
-        choices=BROWSERS,
-        help="browser to test (repeatable; default: chromium)",
-    )
-    group.addoption(
-        "--parity-reference",
-        default="python",
-        metavar="SIDE",
-        help="what every backend is compared with: python (default), or a backend such as "
-        "wasm or webgl:f16, run as the reference and left out of the backends tested",
-    )
-    group.addoption(
-        "--parity-tolerance",
-        action="append",
-        default=[],
-        metavar="[STAGE][@VARIANT]:KEY=VALUE",
-        help="override the tolerance policy (repeatable), e.g. resize:atol=1e-4,rtol=1e-3",
-    )
-    group.addoption(
-        "--parity-min-coverage",
-        type=float,
-        default=None,
-        metavar="SHARE",
-        help="fail a run whose model compared fewer than this share (0..1) of its layers or "
-        "nodes (over a pipeline's own min_coverage)",
-    )
-    group.addoption(
-        "--parity-timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="seconds each step (or the code between two taps) may take on each side, over a "
-        "pipeline's own timeout (default 120)",
-    )
-    group.addoption(
-        "--parity-max-stage-mb",
-        type=float,
-        default=None,
-        metavar="MB",
-        help="the largest stage read back from the page, in MB (default 1024)",
-    )
-    group.addoption(
-        "--parity-out",
-        type=Path,
-        default=None,
-        help="write report.json of the session's parity runs, and failed runs' artifacts, here "
-        "(default: failed runs go to .parity-artifacts/)",
-    )
+    options.add(parser)
 
 
 _SIGNAL_KEY = pytest.StashKey[list[str]]()
@@ -131,22 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "parity_skip_backends(*variants, reason=...): skip this test on these backends"
     )
-    for v in config.getoption("parity_backend") or ():
-        try:
-            parse_variant(v)
-        except ValueError as e:
-            raise pytest.UsageError(f"--parity-backend: {e}") from None
-    try:
-        parse_reference(config.getoption("parity_reference"))
-    except ValueError as e:
-        raise pytest.UsageError(f"--parity-reference: {e}") from None
-    for text in config.getoption("parity_tolerance"):
-        from harness.compare.tolerance import parse_override
-
-        try:
-            parse_override(text)
-        except ValueError as e:
-            raise pytest.UsageError(f"--parity-tolerance: {e}") from None
+    options.check(config)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -169,7 +98,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for v in variants
         ]
         if not params:  # nothing asked for is allowed: one skipped test says why
-            params = [pytest.param(None, marks=pytest.mark.skip(reason=_no_backend(only)))]
+            params = [pytest.param(None, marks=pytest.mark.skip(reason=options.no_backend(only)))]
         metafunc.parametrize("parity_backend", params, scope="session")
     if "parity_browser" in metafunc.fixturenames:
         browsers = config.getoption("parity_browser") or ["chromium"]
@@ -212,6 +141,7 @@ def parity_run(
     Case) in this test's browser and backend; every stage compared with Python."""
     from harness.core.results import CaseResult
     from harness.orchestrate.suite import bundled_case, bundled_pipeline
+    from harness.pytest_plugin.given import decodes_itself
     from harness.specs import cases
 
     request.node.stash[_TEST_RUNS_KEY] = []
@@ -219,7 +149,7 @@ def parity_run(
     def run(pipeline: str | Path | Pipeline | CodePipeline, case: str | Path | Case) -> RunResult:
         pipeline = bundled_pipeline(pipeline) if isinstance(pipeline, str | Path) else pipeline
         if isinstance(case, str | Path):
-            case = cases.from_file(Path(case)) if _decodes_itself(pipeline) else bundled_case(case)
+            case = cases.from_file(Path(case)) if decodes_itself(pipeline) else bundled_case(case)
         result = parity_harness.run(pipeline, case, parity_browser, parity_backend)
         entry = CaseResult(case=case.id, pipeline=pipeline.name, meta=case.meta, runs=[result])
         request.node.stash[_TEST_RUNS_KEY].append((entry, result))
@@ -238,10 +168,11 @@ def parity_check(
     this test's browser and backend; every case runs, then the test fails with the per-stage
     table of each run that did not pass."""
     from harness.conversion.models import ConversionError
-    from harness.dicom import DicomError
     from harness.orchestrate.suite import bundled_pipeline
-    from harness.report import terminal
+    from harness.pytest_plugin.given import case_id, with_ids
+    from harness.report import wording
     from harness.specs.cases import CaseSource
+    from harness.specs.extensions import input_errors
     from harness.specs.params import PipelineSpecError
 
     def check(
@@ -253,19 +184,19 @@ def parity_check(
             raise pytest.UsageError(
                 f"pipeline {pipeline.name!r} lists no cases: give cases=[...] to parity_check"
             )
-        chosen = _with_ids(pipeline, cases) if cases is not None else list(pipeline.cases)
+        chosen = with_ids(pipeline, cases) if cases is not None else list(pipeline.cases)
         runs, failed = [], []
         for case in chosen:
             if isinstance(case, CaseSource):  # loaded here: a bad file is that case's error
                 try:
                     case = case.load()
-                except (DicomError, PipelineSpecError, ConversionError, OSError) as e:
+                except (*input_errors(), PipelineSpecError, ConversionError, OSError) as e:
                     failed.append(f"case {case.id}: could not be loaded: {e}")
                     continue
             run = parity_run(pipeline, case)
             runs.append(run)
             if not run.passed:
-                failed.append(f"case {_case_id(case)}: {terminal.explain(run)}")
+                failed.append(f"case {case_id(case)}: {wording.explain(run)}")
         if failed:
             pytest.fail(
                 f"{len(failed)} of {len(chosen)} case(s) of {pipeline.name} do not pass:\n"
@@ -277,55 +208,6 @@ def parity_check(
     return check
 
 
-def _with_ids(
-    pipeline: Pipeline | CodePipeline, given: Sequence[str | Path | Case]
-) -> list[str | Case]:
-    """Cases given as file paths become Cases named as a pipeline file's cases are: by their
-    path relative to the folder the files share (cats/001.dcm and dogs/001.dcm stay two
-    cases); two that come to one id are refused by name."""
-    from harness.specs import cases
-
-    paths = [Path(c).absolute() for c in given if isinstance(c, str | Path) and Path(c).is_file()]
-    twice = sorted({str(p) for p in paths if paths.count(p) > 1})
-    if twice:
-        raise pytest.UsageError(f"parity_check: a case given twice: {', '.join(twice)}")
-    ids = dict(zip(paths, cases.case_ids([(p, None) for p in paths]), strict=True))
-    seen: dict[str, Path] = {}
-    for path, case_id in ids.items():
-        if case_id in seen:
-            raise pytest.UsageError(
-                f"parity_check: cases {seen[case_id]} and {path} are both {case_id!r}"
-            )
-        seen[case_id] = path
-    out: list[str | Case] = []
-    for c in given:
-        if isinstance(c, str | Path) and Path(c).is_file():
-            path = Path(c).absolute()
-            load = cases.from_file if _decodes_itself(pipeline) else cases.from_dicom
-            out.append(load(path, case_id=ids[path]))
-        else:
-            out.append(c)
-    return out
-
-
-def _case_id(case: str | Path | Case) -> str:
-    from harness.specs.cases import Case
-
-    return case.id if isinstance(case, Case) else Path(case).name
-
-
-def _no_backend(only: pytest.Mark | None) -> str:
-    wanted = ", ".join(only.args) if only else "any"
-    return f"none of the backends asked for (--parity-backend) is one this test runs on ({wanted})"
-
-
-def _decodes_itself(pipeline: Pipeline | CodePipeline) -> bool:
-    """The pipeline reads the file (user code, or a decode step): a path is the file as is."""
-    from harness.specs.code_pipeline import CodePipeline
-
-    return isinstance(pipeline, CodePipeline) or pipeline.steps[0].op == "decode"
-
-
 @pytest.fixture
 def assert_parity() -> Callable[[RunResult], None]:
     return assert_run_passed
@@ -333,10 +215,10 @@ def assert_parity() -> Callable[[RunResult], None]:
 
 def assert_run_passed(run: RunResult) -> None:
     """Fail with a torch.testing-style message and the per-stage table."""
-    from harness.report import terminal
+    from harness.report import wording
 
     if not run.passed:
-        pytest.fail(terminal.explain(run), pytrace=False)
+        pytest.fail(wording.explain(run), pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)

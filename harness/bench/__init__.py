@@ -1,0 +1,1 @@
+"""`tfjs-parity bench`: measured figures, never asserted by tests; one module per benchmark."""

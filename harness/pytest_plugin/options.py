@@ -1,0 +1,96 @@
+"""The plugin's command-line options, and their checks before any test runs (a typo is a usage
+error, not a skipped or failed test)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.specs.variants import BROWSERS, DEFAULT_VARIANTS, parse_reference, parse_variant
+
+
+def add(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tfjs-parity", "TF.js vs Python parity")
+    group.addoption(
+        "--parity-backend",
+        action="append",
+        metavar="VARIANT",
+        help=f"backend variant to test (repeatable; default: {', '.join(DEFAULT_VARIANTS)}); "
+        "e.g. webgl:f16, webgl:nocpuforward",
+    )
+    group.addoption(
+        "--parity-browser",
+        action="append",
+        choices=BROWSERS,
+        help="browser to test (repeatable; default: chromium)",
+    )
+    group.addoption(
+        "--parity-reference",
+        default="python",
+        metavar="SIDE",
+        help="what every backend is compared with: python (default), or a backend such as "
+        "wasm or webgl:f16, run as the reference and left out of the backends tested",
+    )
+    group.addoption(
+        "--parity-tolerance",
+        action="append",
+        default=[],
+        metavar="[STAGE][@VARIANT]:KEY=VALUE",
+        help="override the tolerance policy (repeatable), e.g. resize:atol=1e-4,rtol=1e-3",
+    )
+    group.addoption(
+        "--parity-min-coverage",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="fail a run whose model compared fewer than this share (0..1) of its layers or "
+        "nodes (over a pipeline's own min_coverage)",
+    )
+    group.addoption(
+        "--parity-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds each step (or the code between two taps) may take on each side, over a "
+        "pipeline's own timeout (default 120)",
+    )
+    group.addoption(
+        "--parity-max-stage-mb",
+        type=float,
+        default=None,
+        metavar="MB",
+        help="the largest stage read back from the page, in MB (default 1024)",
+    )
+    group.addoption(
+        "--parity-out",
+        type=Path,
+        default=None,
+        help="write report.json of the session's parity runs, and failed runs' artifacts, here "
+        "(default: failed runs go to .parity-artifacts/)",
+    )
+
+
+def check(config: pytest.Config) -> None:
+    """pytest.UsageError naming the option and what is wrong with it."""
+    for v in config.getoption("parity_backend") or ():
+        try:
+            parse_variant(v)
+        except ValueError as e:
+            raise pytest.UsageError(f"--parity-backend: {e}") from None
+    try:
+        parse_reference(config.getoption("parity_reference"))
+    except ValueError as e:
+        raise pytest.UsageError(f"--parity-reference: {e}") from None
+    for text in config.getoption("parity_tolerance"):
+        from harness.compare.tolerance import parse_override
+
+        try:
+            parse_override(text)
+        except ValueError as e:
+            raise pytest.UsageError(f"--parity-tolerance: {e}") from None
+
+
+def no_backend(only: pytest.Mark | None) -> str:
+    wanted = ", ".join(only.args) if only else "any"
+    return f"none of the backends asked for (--parity-backend) is one this test runs on ({wanted})"

@@ -1,0 +1,265 @@
+"""Chromium driven by Playwright, behind the driver interface (runtimes/driver.py).
+
+Playwright's async API runs on a private event loop thread, so every call can be bounded by a
+timeout: a hung page is closed and reported instead of hanging the run.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from typing import Any
+
+from harness.runtimes.async_loop import Loop
+from harness.runtimes.driver import PROGRESS, BrowserUnavailable, PageError, PageTimeout
+
+CHROMIUM_PATH = os.environ.get("TFJS_PARITY_CHROMIUM", "/usr/bin/chromium")
+# Without these Chromium keeps calling Google's hosts, which this closed network refuses.
+QUIET_ARGS = (
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+)
+# All four are needed for a working WebGPU on SwiftShader: with --enable-unsafe-webgpu alone an
+# adapter appears but the first readback returns zeros ("mapAsync ... external Instance
+# reference no longer exists"); --use-gl=swiftshader instead breaks WebGL.
+WEBGPU_ARGS = (
+    "--enable-unsafe-webgpu",
+    "--use-angle=swiftshader",
+    "--enable-features=Vulkan",
+    "--use-vulkan=swiftshader",
+)
+
+
+def chromium_version(executable: str = CHROMIUM_PATH) -> str:
+    out = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=30)
+    return out.stdout.strip().split(" built on")[0]
+
+
+def require_chromium(executable: str = CHROMIUM_PATH) -> None:
+    if shutil.which(executable) is None:
+        hint = (
+            "apt-get install -y chromium"
+            if os.geteuid() == 0
+            else "sudo apt-get install -y chromium"
+        )
+        raise BrowserUnavailable(
+            f"Chromium is not installed at {executable}. Install Debian's package: {hint} "
+            "(bin/tfjs-parity and bin/test do it for you when run as root)."
+        )
+
+
+class PlaywrightPage:
+    """Every Playwright call, listeners included, goes through the driver's loop thread: adding a
+    listener sends a protocol message, and sending from another thread corrupts the connection
+    ("Cannot find command to respond")."""
+
+    def __init__(self, driver: ChromiumDriver, page: Any) -> None:
+        self._driver = driver
+        self._page = page
+        self.console: list[str] = []
+        self.progress: tuple[str, float] | None = None
+        self.crashed = False
+
+    def _on_console(self, message: Any) -> None:
+        text = message.text
+        if text.startswith(PROGRESS):  # the page's own marks: progress, not console output
+            self.progress = (text[len(PROGRESS) :], time.monotonic())
+        else:
+            self.console.append(f"[{message.type}] {text}")
+
+    def listen(self) -> None:  # on the loop thread
+        self._page.on("console", self._on_console)
+        self._page.on("pageerror", lambda e: self.console.append(f"[pageerror] {e}"))
+        self._page.on("crash", lambda _p: setattr(self, "crashed", True))
+
+    def evaluate(
+        self, expression: str, arg: Any = None, timeout: float = 120.0, step: float | None = None
+    ) -> Any:
+        """`expression` evaluated in the page, within `timeout` seconds in all and, with
+        `step`, within `step` seconds of the page's last progress mark (each step or tap
+        gets `step` seconds). A page past either is closed: PageTimeout naming where it was."""
+        from playwright.async_api import Error as PlaywrightError
+
+        if self.crashed:
+            raise PageError("the page has crashed", console=self.console[-20:])
+        self.progress = None
+        started = time.monotonic()
+        future = self._driver._loop.submit(self._page.evaluate(expression, arg))
+        try:
+            while True:
+                since = self.progress[1] if self.progress else started
+                now = time.monotonic()
+                left = timeout - (now - started)
+                if step is not None:
+                    left = min(left, step - (now - since))
+                if left <= 0:
+                    raise concurrent.futures.TimeoutError
+                try:
+                    return self._driver._loop.wait(future, min(left, 0.5))
+                except concurrent.futures.TimeoutError:
+                    continue
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            self.close()
+            at = self.progress[0] if self.progress else None
+            over_step = step is not None and time.monotonic() - started < timeout
+            if over_step and at:
+                kind, _, name = at.partition(" ")
+                what = {
+                    "step": f"step {name!r}",
+                    "repeat": f"step {name!r} in the repeat pass",
+                }.get(kind, f"the code after tap {name!r}")
+                text = f"js: {what} did not finish within {step:.3g} s (--timeout)"
+            elif over_step:
+                text = f"js: the page did not start within {step:.3g} s (--timeout)"
+            else:
+                text = f"js: the page did not answer within {timeout:.3g} s"
+            raise PageTimeout(
+                f"{text}; the page was closed", console=self.console[-20:], at=at
+            ) from None
+        except PlaywrightError as e:
+            text = str(e)
+            message, _, stack = text.partition("\n")
+            at = self.progress[0] if self.progress else None
+            if "promise was garbage collected" in message.lower():
+                # Chromium drops a pending Promise nothing can ever resolve (a user op that
+                # returns `new Promise(() => {})`): as good as a hang, said as what it is
+                kind, _, name = (at or "").partition(" ")
+                what = f"step {name!r}" if kind in ("step", "repeat") else "the page's code"
+                message = (
+                    f"js: {what} returned a Promise that can never settle (nothing holds its "
+                    "resolve; Chromium garbage-collected it)"
+                )
+            if self.crashed:
+                where = f" at {at}" if at else ""
+                message = (
+                    f"the page crashed{where} (its renderer process died: out of memory, or "
+                    f"killed): {message}"
+                )
+            raise PageError(
+                message, stack=stack or None, console=self.console[-20:], at=at
+            ) from None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._driver._loop.run(self._page.close(), timeout=10)
+
+
+class ChromiumDriver:
+    """Debian's Chromium through Playwright, launched once and shared by every page."""
+
+    name = "chromium"
+
+    def __init__(
+        self,
+        executable: str = CHROMIUM_PATH,
+        extra_args: tuple[str, ...] = (),
+        launch_timeout: float = 60.0,
+    ) -> None:
+        require_chromium(executable)
+        self.version = chromium_version(executable)
+        self._loop = Loop()
+        self._disconnected = False
+        args = [*QUIET_ARGS, *WEBGPU_ARGS, *extra_args]
+        if os.geteuid() == 0:
+            args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
+        before = {p.pid for p in _own_browsers()}
+        try:
+            self._pw, self._browser = self._loop.run(self._launch(executable, args), launch_timeout)
+        except Exception as e:
+            self._loop.stop()
+            raise BrowserUnavailable(f"Chromium ({executable}) did not start: {e}") from e
+        # its main process (launches are one at a time): what close(kill=True) ends at once
+        self._processes = [p for p in _own_browsers() if p.pid not in before]
+
+    async def _launch(self, executable: str, args: list[str]) -> tuple[Any, Any]:
+        from playwright.async_api import async_playwright
+
+        pw = await async_playwright().start()
+        try:
+            browser = await pw.chromium.launch(executable_path=executable, args=args, headless=True)
+        except Exception:
+            await pw.stop()
+            raise
+        browser.on("disconnected", lambda _b: setattr(self, "_disconnected", True))
+        return pw, browser
+
+    @property
+    def alive(self) -> bool:
+        """False once the browser process exited or its Playwright driver did (then every
+        call fails: the harness starts a new browser)."""
+        if self._disconnected or self._loop.stopped:
+            return False
+        try:
+            return bool(self._loop.run(self._is_connected(), timeout=5))
+        except Exception:
+            return False
+
+    async def _is_connected(self) -> bool:
+        """A round trip through the driver to the browser: `is_connected()` alone is a flag
+        that stays true when the Playwright driver process died."""
+        if not self._browser.is_connected():
+            return False
+        session = await self._browser.new_browser_cdp_session()
+        await session.detach()
+        return True
+
+    def open_page(self, url: str, timeout: float = 60.0) -> PlaywrightPage:
+        async def _open() -> PlaywrightPage:
+            page = PlaywrightPage(self, await self._browser.new_page())
+            page.listen()
+            await page._page.goto(url, wait_until="load", timeout=timeout * 1000)
+            await page._page.wait_for_function(
+                "window.parity !== undefined", timeout=timeout * 1000
+            )
+            return page
+
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            return self._loop.run(_open(), timeout + 5)
+        except concurrent.futures.TimeoutError:
+            raise PageTimeout(f"a new page did not load within {timeout:.0f} s") from None
+        except PlaywrightError as e:
+            raise PageError(f"a new page could not open: {str(e).splitlines()[0]}") from None
+
+    def close(self, timeout: float = 30.0, kill: bool = False) -> None:
+        """Close the browser (its pages' calls in flight end with an error) and the driver;
+        bounded by `timeout` seconds, after which the loop is stopped regardless. `kill`
+        (the run is stopping on a signal): the browser's main process is killed first, as a
+        browser busy computing takes seconds to close gracefully (4 s measured, a model run)."""
+        if kill:
+            for process in self._processes:
+                with contextlib.suppress(Exception):  # psutil checks it is still that process
+                    process.kill()
+
+        async def _close() -> None:
+            await self._browser.close()
+            await self._pw.stop()
+
+        try:
+            self._loop.run(_close(), timeout=timeout)
+        except Exception:  # a browser or driver already gone: nothing left to close
+            pass
+        finally:
+            self._loop.stop()
+
+
+def _own_browsers() -> list[Any]:
+    """This process's Chromium main processes (children of its Playwright drivers), as
+    psutil.Process objects."""
+    import psutil
+
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "chrom" in p.name() and not any(a.startswith("--type=") for a in p.cmdline()):
+                found.append(p)
+    return found
