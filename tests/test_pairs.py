@@ -143,3 +143,106 @@ def test_parity_backend_vs_backend_finds_where_one_backend_leaves_the_other(tmp_
     ).all_runs()
     assert (run.reference, run.first_divergence) == (PYTHON, "second")
     assert "compared with" not in done.stdout
+
+
+def test_a_variant_is_the_reference_however_its_options_are_spelt():
+    from harness.orchestrate.orchestrator import Harness
+    from harness.specs.variants import parse_variant
+
+    side = parse_reference("wasm:nosimd:nothreads")
+    assert side.is_page("chromium", "wasm:nothreads:nosimd")
+    assert not side.is_page("chromium", "wasm:nosimd")
+    with pytest.raises(ValueError, match="option 'nosimd' given twice"):
+        parse_variant("wasm:nosimd:nosimd")
+    with Harness(reference="wasm:nothreads:nosimd") as h:
+        assert h.options.side.name == "chromium:wasm:nosimd:nothreads"
+        with pytest.raises(ValueError, match="is the reference"):
+            h.run(None, None, "chromium", "wasm:nosimd:nothreads")  # refused before it runs
+
+
+def test_pytest_refuses_a_reference_that_is_every_backend_asked_for(pytester):
+    pytester.makepyfile(test_nothing="def test_x():\n    pass\n")
+    result = pytester.runpytest("--parity-reference", "wasm", "--parity-backend", "wasm")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--parity-reference chromium:wasm: it is the only backend*"])
+
+
+def test_a_tolerance_set_for_either_page_applies_whichever_side_it_is_on():
+    import numpy as np
+
+    from harness.compare.tolerance import parse_override, policy
+
+    wider = [parse_override("resize@webgl:f16:atol=0.5")]
+    step = {"backends": {"webgl:f16": {"rtol": 0.25}}}
+    on_candidate = policy(np.dtype("float32"), "float16", "resize", "webgl:f16", step, wider)
+    on_reference = policy(np.dtype("float32"), "float16", "resize", "cpu", step, wider, "webgl:f16")
+    assert (on_candidate.atol, on_candidate.rtol) == (0.5, 0.25)
+    assert (on_reference.atol, on_reference.rtol) == (0.5, 0.25)
+    assert policy(np.dtype("float32"), "float32", "resize", "cpu", step, wider).atol != 0.5
+
+
+def test_a_failing_runs_explanation_names_the_page_it_was_compared_with():
+    from harness.core.results import RunResult
+    from harness.report.wording import explain
+
+    run = RunResult("chromium", "cpu", "ok", reference="chromium:wasm")
+    assert "compared with chromium:wasm, not Python" in explain(run)
+    assert "compared with" not in explain(RunResult("chromium", "cpu", "ok"))
+
+
+# `offOnWasm` is off by one on wasm only; `plusHalf` adds 0.5 on every page, which Python's
+# side of the op does not: the pages agree with each other, not with Python
+MORE_JS = """
+export function offOnWasm(x, { factor }) {
+  const y = tf.cast(x, 'float32').mul(factor);
+  return tf.getBackend() === 'wasm' ? y.add(1) : y;
+}
+export function plusHalf(x, { factor }) {
+  return tf.cast(x, 'float32').mul(factor).add(0.5);
+}
+"""
+
+
+def _pipeline(tmp_path: Path, name: str, js_export: str) -> Path:
+    (tmp_path / "web").mkdir(exist_ok=True)
+    (tmp_path / "ops.py").write_text(textwrap.dedent(OPS_PY))
+    (tmp_path / "web" / "ops.js").write_text(textwrap.dedent(OPS_JS) + textwrap.dedent(MORE_JS))
+    doc = {
+        "name": name,
+        "ops": {
+            "scale": {"python": "ops.py:scale", "js": "web/ops.js#scale"},
+            "other": {"python": "ops.py:scale", "js": f"web/ops.js#{js_export}"},
+        },
+        "steps": [
+            {"name": "first", "op": "scale", "params": {"factor": 0.5}},
+            {"name": "second", "op": "other", "params": {"factor": 2.0}},
+        ],
+        "cases": [{"dicom": str(SCAN)}],
+    }
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_parity_each_pipeline_gets_its_own_reference_page_run_and_budgets_only_where_they_hold(
+    tmp_path,
+):
+    """Two pipelines alike on the Python side but not in the page get a reference page run
+    each, in either order. A float budget derived from Python's op bounds two pages only where
+    the reference page computes that op as Python does: `plusHalf` (both pages add 0.5 that
+    Python does not) is judged by its tolerance policy, `first` by its budget."""
+    from harness.orchestrate.orchestrator import Harness
+    from harness.specs import spec
+
+    good = spec.load(_pipeline(tmp_path, "good", "scale"))
+    off = spec.load(_pipeline(tmp_path, "off", "offOnWasm"))
+    half = spec.load(_pipeline(tmp_path, "half", "plusHalf"))
+    case = good.cases[0].load()
+    with Harness(reference="wasm", repeat=False, hints=False) as h:
+        outcomes = [h.run(p, case, "chromium", "cpu") for p in (good, off, good, half)]
+    assert [r.passed for r in outcomes] == [True, False, True, True]
+    assert outcomes[1].first_divergence == "second"
+    assert all(s.budget is not None for s in outcomes[0].stages[1:])  # the same op as Python's
+    stages = {s.name: s for s in outcomes[3].stages}
+    assert stages["first"].budget is not None
+    assert stages["second"].budget is None and stages["second"].own_verdict == "pass"

@@ -141,7 +141,7 @@ def _candidates(variants: Sequence[str], reference: str) -> list[str]:
     """The backends compared with `reference`: those asked for, less the reference itself.
     ValueError when that leaves none."""
     side = parse_reference(reference)
-    left = [v for v in variants if side.is_python or parse_variant(v).name != side.variant]
+    left = [v for v in variants if side.browser is None or not side.is_page(side.browser, v)]
     if not left:
         raise ValueError(
             f"--reference {reference}: it is the only backend asked for; name the backends to "

@@ -129,14 +129,21 @@ def policy(
     variant: str,
     step: Mapping[str, Any] | None = None,
     overrides: Sequence[Override] = (),
+    reference_variant: str | None = None,
 ) -> Tolerance:
-    """The policy for one stage on one backend variant, with where each setting came from."""
+    """The policy for one stage on one backend variant, with where each setting came from.
+    `reference_variant`: the reference page's variant when two pages are compared; a setting
+    for it applies too, as the comparison involves it (the candidate's own settings win)."""
     base = default_tolerance(dtype, precision)
+    variants = [v for v in (reference_variant, variant) if v is not None]
     layers: list[tuple[str, Mapping[str, Any]]] = []
     if step:
         layers.append(("pipeline", {k: v for k, v in step.items() if k != "backends"}))
-        layers.append((f"pipeline for {variant}", step.get("backends", {}).get(variant, {})))
-    layers += [("command line", o.fields) for o in overrides if o.applies(stage, variant)]
+        for v in variants:
+            layers.append((f"pipeline for {v}", step.get("backends", {}).get(v, {})))
+    layers += [
+        ("command line", o.fields) for o in overrides if any(o.applies(stage, v) for v in variants)
+    ]
     fields: dict[str, Any] = {}
     notes = []
     for source, settings in layers:

@@ -53,6 +53,10 @@ class RuntimeOutput:
     # the runtime lost what it held from its earlier calls (a page that hung or died takes the
     # stages of the chained pass with it): the caller runs that pass again to read them
     lost_earlier: bool = False
+    # a page used as the reference: the stages (and model layers) it computes as the Python op
+    # does (its own error against Python within that op's float budget), where that budget
+    # bounds two pages too; None: every stage (the Python reference itself)
+    budgeted: frozenset[str] | None = None
 
     @property
     def failure(self) -> StageFailure | None:

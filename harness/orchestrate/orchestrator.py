@@ -199,9 +199,12 @@ class Harness:
         failure of the user's steps, which are stage failures) makes this run an error that
         names it; it never passes, and the next run goes on. ValueError: the candidate is the
         reference itself, or an unknown variant (usage errors)."""
-        candidate_side = Side(browser, parse_variant(variant).name)
-        if candidate_side == self.options.side:
-            raise ValueError(f"{candidate_side.name} is the reference: compare it with another")
+        parse_variant(variant)  # a typo is a usage error, not a skipped run
+        if self.options.side.is_page(browser, variant):
+            raise ValueError(
+                f"{browser}:{variant} is the reference ({self.options.side.name}): compare it "
+                "with another"
+            )
         result = RunResult(
             browser=browser, backend=variant, status="ok", reference=self.options.side.name
         )
@@ -249,9 +252,12 @@ class Harness:
             return result
 
         chained, isolated = candidate_passes(candidate, pipeline, case, reference, self.options)
+        budgets = self.budgets(pipeline, case)
+        if reference.budgeted is not None:  # a page: only where the Python op's budget holds
+            budgets = {k: t for k, t in budgets.items() if k in reference.budgeted}
         judging = Judging(
-            self.options, self.timings, self._hints, reference_key(pipeline, case),
-            self.budgets(pipeline, case), explain,
+            self.options, self.timings, self._hints, reference_key(pipeline, case), budgets,
+            explain,
         )  # fmt: skip
         try:
             judge_steps(judging, result, pipeline, case, reference, chained, isolated, precision)

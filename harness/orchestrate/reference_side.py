@@ -3,9 +3,15 @@ outputs per case, the float budgets its comparisons use, and the precision it st
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
+from typing import Any
 
-from harness.compare.budget import Terms
+import numpy as np
+
+from harness.compare.budget import Terms, judge
+from harness.conversion.models import ConversionError
 from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.core.timings import Timings
 from harness.orchestrate import tapped
@@ -14,7 +20,7 @@ from harness.orchestrate.references import References, reference_key
 from harness.runtimes.browser import BackendUnavailable
 from harness.runtimes.browsers import Browsers
 from harness.runtimes.driver import BrowserUnavailable
-from harness.runtimes.page_runtime import PageRuntime
+from harness.runtimes.page_runtime import PageRuntime, page_steps
 from harness.runtimes.python_runtime import PythonRuntime
 from harness.specs.cases import Case
 from harness.specs.code_pipeline import CodePipeline
@@ -39,6 +45,7 @@ class ReferenceSide:
     ) -> None:
         self._options = options
         self._browsers = browsers
+        self._timings = timings
         self.references = References(timings)  # ValueError: a bad cache setting, said
         self.python = PythonRuntime()
 
@@ -51,45 +58,90 @@ class ReferenceSide:
 
     def output(self, pipeline: Pipeline | CodePipeline, case: Case) -> RuntimeOutput:
         """The reference outputs for this case: Python's, or the reference page's, read whole
-        into the harness once (candidates read them in parallel). Raises
+        into the harness once (candidates read them in parallel), cached by what the page
+        runs (its steps and settings, its modules, the case's bytes). Raises
         ReferenceUnavailable when the reference page cannot start."""
         side = self._options().side
         if side.is_python:
             return self.python_output(pipeline, case)
         python = None
+        steps = None
         if isinstance(pipeline, Pipeline):  # its stages' names and composites, its budgets
             python = self.python_output(pipeline, case)
-        key = f"{side.name}:{content_key(pipeline, case)}"
+            try:
+                steps = page_steps(self._browsers().server, pipeline, case, self._timings)
+            except ConversionError as e:
+                raise ReferenceUnavailable(f"the reference {side.name} cannot run it: {e}") from e
+        key = hashlib.sha256(
+            json.dumps([side.name, content_key(pipeline, case), steps, _code_side(pipeline)],
+                       sort_keys=True, default=str).encode()
+        ).hexdigest()  # fmt: skip
         return self.references.get(
-            key, lambda: self._page_output(pipeline, case, python), "page_reference"
+            key, lambda: self._page_output(pipeline, case, python, steps), "page_reference"
         )
 
     def _page_output(
-        self, pipeline: Pipeline | CodePipeline, case: Case, python: RuntimeOutput | None
+        self,
+        pipeline: Pipeline | CodePipeline,
+        case: Case,
+        python: RuntimeOutput | None,
+        steps: list[dict[str, Any]] | None,
     ) -> RuntimeOutput:
         options = self._options()
         side = options.side
-        runtime = PageRuntime(self._browsers(), side)
+        runtime = PageRuntime(self._browsers(), side, steps)
         try:
             runtime.open()
         except (BrowserUnavailable, BackendUnavailable) as e:
             raise ReferenceUnavailable(f"the reference {side.name} cannot run here: {e}") from e
-        out = runtime.run(pipeline, case, timeout=options.step_timeout(pipeline.timeout))
-        held = runtime.held(out)
+        limit = options.step_timeout(pipeline.timeout)
+        held = runtime.held(runtime.run(pipeline, case, timeout=limit))
         held.failures = {
             stage: StageFailure(
                 f.stage, f"reference {side.name}: {f.message}", f.stack, f.harness, f.after
             )
             for stage, f in held.failures.items()
         }
-        if python is not None:  # a stage that is several tensors: as the Python side names it
-            held.composites = dict(python.composites)
+        held.budgeted = frozenset()
+        if python is not None and isinstance(pipeline, Pipeline):
+            held.composites = dict(python.composites)  # as the Python side names them
+            if options.isolated and not held.failures:
+                held.budgeted = self._budgeted(pipeline, case, python, runtime, limit)
         return held
+
+    def _budgeted(
+        self,
+        pipeline: Pipeline,
+        case: Case,
+        python: RuntimeOutput,
+        runtime: PageRuntime,
+        limit: float,
+    ) -> frozenset[str]:
+        """The stages where a float budget derived from the Python op also bounds two pages:
+        those whose own error on the reference page (each step fed Python's input) is within
+        that budget. Where the page computes something else (the pipeline sets the two sides
+        differently, e.g. nearest in the page and bilinear in Python), the Python op's budget
+        says nothing about the page's op, and the stage is judged by its tolerance policy."""
+        terms = self.budgets(pipeline, case)
+        alone = runtime.run_isolated(pipeline, case, python, timeout=limit)
+        if alone is None:
+            return frozenset()
+        precision = runtime.precision or "float32"
+        try:
+            found = set()
+            for name, t in terms.items():
+                ref, own = python.stages.get(name), alone.stages.get(name)
+                # a composite stage (a model) is judged by its layers, each vouched for here
+                held = isinstance(own, np.ndarray) and ref is not None
+                if t.composite or (held and judge(ref, own, t, precision).verdict == "pass"):
+                    found.add(name)
+            return frozenset(found)
+        finally:
+            runtime.release(alone)
 
     def budgets(self, pipeline: Pipeline, case: Case) -> dict[str, Terms]:
         """Per stage (and model layer), its float terms (PythonRuntime.terms), once per
-        Python reference and dropped with it. Both sides of a page-vs-page run compute in
-        float32 at least as exactly as the Python reference does: the same terms bound them."""
+        Python reference and dropped with it."""
         python = self.python_output(pipeline, case)
         limit = self._options().step_timeout(pipeline.timeout)
         return self.references.terms(
@@ -103,6 +155,13 @@ class ReferenceSide:
         if side.browser is None or side.variant is None:
             return None
         return self._browsers().session(side.browser).probe(side.variant).precision
+
+
+def _code_side(pipeline: Pipeline | CodePipeline) -> list[str] | None:
+    """What the page runs of a code pipeline: the user's module and its export."""
+    if isinstance(pipeline, CodePipeline):
+        return [str(pipeline.js_module), pipeline.js_export]
+    return None
 
 
 def content_key(pipeline: Pipeline | CodePipeline, case: Case) -> str:

@@ -84,7 +84,10 @@ def judge_steps(
         steps = {s.name: s.tolerance for s in pipeline.steps}
 
         def policy_for(stage: str, dtype: np.dtype) -> Tolerance:
-            return policy(dtype, precision, stage, variant, steps.get(stage), j.options.overrides)
+            return policy(
+                dtype, precision, stage, variant, steps.get(stage), j.options.overrides,
+                j.options.side.variant,
+            )  # fmt: skip
 
         order = stage_order(pipeline.stage_names, reference)
         result.stages, result.first_divergence = compare_run(

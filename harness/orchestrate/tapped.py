@@ -78,8 +78,9 @@ def _compare(
 
     def policy_for(tap: str, dtype: np.dtype) -> Tolerance:
         return policy(
-            dtype, precision, tap, result.backend, pipeline.tolerance.get(tap), options.overrides
-        )
+            dtype, precision, tap, result.backend, pipeline.tolerance.get(tap), options.overrides,
+            options.side.variant,
+        )  # fmt: skip
 
     with timings.phase("compare"):
         stages, _ = compare_run(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from harness.pytest_plugin import options
-from harness.specs.variants import DEFAULT_VARIANTS, parse_reference, parse_variant
+from harness.specs.variants import DEFAULT_VARIANTS, parse_reference
 
 # The rest of the harness (numpy, the comparator, TensorFlow when a test needs it) is imported
 # inside the fixtures and hooks that use it: pytest imports this plugin in every run of every
@@ -83,7 +83,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "parity_backend" in metafunc.fixturenames:
         variants = config.getoption("parity_backend") or list(DEFAULT_VARIANTS)
         reference = parse_reference(config.getoption("parity_reference"))
-        variants = [v for v in variants if parse_variant(v).name != reference.variant]
+        variants = options.candidates(variants, reference.variant)
         only = metafunc.definition.get_closest_marker("parity_backends")
         if only is not None:
             variants = [v for v in variants if v in only.args]
@@ -98,7 +98,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for v in variants
         ]
         if not params:  # nothing asked for is allowed: one skipped test says why
-            params = [pytest.param(None, marks=pytest.mark.skip(reason=options.no_backend(only)))]
+            params = [
+                pytest.param(
+                    None, marks=pytest.mark.skip(reason=options.no_backend(only, reference.variant))
+                )
+            ]
         metafunc.parametrize("parity_backend", params, scope="session")
     if "parity_browser" in metafunc.fixturenames:
         browsers = config.getoption("parity_browser") or ["chromium"]

@@ -79,9 +79,15 @@ def check(config: pytest.Config) -> None:
         except ValueError as e:
             raise pytest.UsageError(f"--parity-backend: {e}") from None
     try:
-        parse_reference(config.getoption("parity_reference"))
+        reference = parse_reference(config.getoption("parity_reference"))
     except ValueError as e:
         raise pytest.UsageError(f"--parity-reference: {e}") from None
+    asked = config.getoption("parity_backend")
+    if asked and not candidates(asked, reference.variant):
+        raise pytest.UsageError(
+            f"--parity-reference {reference.name}: it is the only backend asked for; name the "
+            "backends to compare with it (--parity-backend)"
+        )
     for text in config.getoption("parity_tolerance"):
         from harness.compare.tolerance import parse_override
 
@@ -91,6 +97,18 @@ def check(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--parity-tolerance: {e}") from None
 
 
-def no_backend(only: pytest.Mark | None) -> str:
+def candidates(variants: list[str], reference: str | None) -> list[str]:
+    """The backends asked for, less the reference page's variant however it is spelt."""
+    return [v for v in variants if parse_variant(v).canonical != reference]
+
+
+def no_backend(only: pytest.Mark | None, reference: str | None) -> str:
     wanted = ", ".join(only.args) if only else "any"
-    return f"none of the backends asked for (--parity-backend) is one this test runs on ({wanted})"
+    text = f"none of the backends asked for (--parity-backend) is one this test runs on ({wanted})"
+    if (
+        reference is not None
+        and only is not None
+        and any(parse_variant(v).canonical == reference for v in only.args)
+    ):
+        text += f"; {reference} is the reference (--parity-reference), not compared with itself"
+    return text

@@ -181,6 +181,11 @@ def explain(run: RunResult) -> str:
     """One run in full: per stage its end-to-end and own error, the class, the tolerance; then
     the first divergence's message (torch.testing style), minimum passing tolerance and hints."""
     lines = [f"{run.browser} {run.backend}: {outcome(run)}"]
+    if run.reference != "python":
+        lines.append(
+            f"  compared with {run.reference}, not Python: 'python' below is that page, "
+            "'js' this one"
+        )
     rows = []
     for s in run.stages:
         rows.append(

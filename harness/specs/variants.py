@@ -31,6 +31,13 @@ class Variant:
     backend: str
     flags: dict[str, bool]
 
+    @property
+    def canonical(self) -> str:
+        """The name with its options in a fixed order: two spellings of one variant
+        ("wasm:nosimd:nothreads", "wasm:nothreads:nosimd") have one canonical name."""
+        backend, *options = self.name.split(":")
+        return ":".join([backend, *sorted(options)])
+
 
 def parse_variant(text: str) -> Variant:
     backend, *options = text.strip().split(":")
@@ -39,7 +46,9 @@ def parse_variant(text: str) -> Variant:
             f"unknown backend {backend!r} in {text!r}; backends: {', '.join(BACKENDS)}"
         )
     flags: dict[str, bool] = {}
-    for option in options:
+    for i, option in enumerate(options):
+        if option in options[:i]:
+            raise ValueError(f"option {option!r} given twice in {text!r}")
         if option not in OPTIONS[backend]:
             known = ", ".join(OPTIONS[backend]) or "none"
             raise ValueError(
@@ -68,10 +77,15 @@ class Side:
     def is_python(self) -> bool:
         return self.browser is None
 
+    def is_page(self, browser: str, variant: str) -> bool:
+        """Whether this side is that page, however the variant's options are spelt."""
+        return self.browser == browser and parse_variant(variant).canonical == self.variant
+
 
 def parse_reference(text: str, default_browser: str = "chromium") -> Side:
     """`python` (the default plan), or a page to compare the others with: `wasm`,
-    `webgl:f16`, `chromium:wasm`. ValueError names what is wrong."""
+    `webgl:f16`, `chromium:wasm` (its variant named canonically). ValueError names what is
+    wrong."""
     text = text.strip()
     if text == PYTHON:
         return Side(None, None)
@@ -80,12 +94,12 @@ def parse_reference(text: str, default_browser: str = "chromium") -> Side:
         if not rest:
             raise ValueError(f"reference {text!r}: a browser needs a backend, e.g. {browser}:wasm")
         try:
-            return Side(browser, parse_variant(rest).name)
+            return Side(browser, parse_variant(rest).canonical)
         except ValueError as e:
             raise ValueError(f"reference {text!r}: {e}") from None
     if browser in ("firefox", "webkit"):
         raise ValueError(f"reference {text!r}: browser {browser!r} is not supported yet")
     try:
-        return Side(default_browser, parse_variant(text).name)
+        return Side(default_browser, parse_variant(text).canonical)
     except ValueError as e:
         raise ValueError(f"reference {text!r}: {PYTHON}, or a backend variant: {e}") from None
