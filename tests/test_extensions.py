@@ -100,3 +100,47 @@ def test_a_dicom_case_has_no_statistics_table_unless_it_names_one(tmp_path):
     pipeline = spec.load(tmp_path / "p.json")
     with pytest.raises(PipelineSpecError, match=r"\$mean names a case parameter this case"):
         pipeline.js_steps(pipeline.cases[0].load().params)
+
+
+@pytest.mark.parametrize("value", [5, True, "", ["seed"]])
+def test_a_stats_value_that_is_no_table_is_refused_where_it_stands(tmp_path, value):
+    with pytest.raises(cases.CaseListError, match=r"cases\[0\]\.stats: .*null, a bundled"):
+        cases.parse_case_list([{"dicom": str(SCAN), "stats": value}], tmp_path, "cases")
+
+
+def test_a_table_path_that_is_not_there_says_so_and_any_json_suffix_is_a_path(tmp_path):
+    from harness import dicom
+
+    (source,) = cases.parse_case_list([{"dicom": str(SCAN), "stats": "t/no.json"}], tmp_path, "c")
+    with pytest.raises(dicom.DicomError, match=r"statistics table .*no\.json: no such file"):
+        source.load()
+    table = {"entries": [{"bits_stored": 12, "photometric": "MONOCHROME2", "mean": 1, "std": 2}]}
+    (tmp_path / "mine.JSON").write_text(json.dumps(table))
+    (source,) = cases.parse_case_list([{"dicom": str(SCAN), "stats": "mine.JSON"}], tmp_path, "c")
+    assert source.load().params == {"mean": 1.0, "std": 2.0}
+
+
+def test_a_file_given_by_path_is_that_file_by_its_content_not_its_name(tmp_path):
+    import shutil
+
+    from harness.orchestrate.suite import bundled_case
+
+    scan = tmp_path / "IM0001"  # no suffix: a DICOM file all the same
+    shutil.copy(SCAN, scan)
+    assert bundled_case(str(scan)).input.shape == (300, 484, 1)
+    with pytest.raises(cases.CaseListError, match="no file"):
+        cases.source_for(tmp_path / "missing.dcm")
+    (tmp_path / "img.png").write_bytes(b"\x89PNG not dicom")
+    with pytest.raises(cases.CaseListError, match="no kind of case reads this file"):
+        bundled_case(str(tmp_path / "img.png"))
+    assert cases.source_for(tmp_path / "img.png", as_file=True).load().file.size == 14
+
+
+def test_a_broken_extension_is_a_usage_error_said_before_anything_runs(entry_points, capsys):
+    from harness.cli import main
+
+    entry_points(("broken", "harness.no_such_module:EXTENSION"))
+    assert main(["run", "--backend", "cpu"]) == 2
+    assert "extension 'broken' (harness.no_such_module:EXTENSION) cannot be loaded" in (
+        capsys.readouterr().err
+    )

@@ -246,3 +246,45 @@ def test_parity_each_pipeline_gets_its_own_reference_page_run_and_budgets_only_w
     stages = {s.name: s for s in outcomes[3].stages}
     assert stages["first"].budget is not None
     assert stages["second"].budget is None and stages["second"].own_verdict == "pass"
+
+
+def test_the_candidates_own_tolerance_wins_over_the_references_whatever_the_order():
+    import numpy as np
+
+    from harness.compare.tolerance import parse_override, policy
+
+    f32 = np.dtype("float32")
+    for flags in (["s@cpu:atol=1e-5", "s@wasm:atol=2"], ["s@wasm:atol=2", "s@cpu:atol=1e-5"]):
+        overrides = [parse_override(t) for t in flags]
+        assert policy(f32, "float32", "s", "cpu", None, overrides, "wasm").atol == 1e-5
+    # the candidate's pipeline setting beats a command-line setting for the reference
+    step = {"backends": {"cpu": {"atol": 1e-6}}}
+    wasm_wide = [parse_override("s@wasm:atol=2")]
+    assert policy(f32, "float32", "s", "cpu", step, wasm_wide, "wasm").atol == 1e-6
+    # variants match however their options are spelt, on either side
+    spelt = [parse_override("s@wasm:nothreads:nosimd:atol=2")]
+    assert policy(f32, "float32", "s", "cpu", None, spelt, "wasm:nosimd:nothreads").atol == 2
+    assert policy(f32, "float32", "s", "wasm:nosimd:nothreads", None, spelt).atol == 2
+
+
+def test_two_pipelines_naming_ops_py_in_two_folders_have_two_python_references(tmp_path):
+    from harness.orchestrate.references import reference_key
+    from harness.specs import spec
+
+    keys = []
+    for folder, factor in (("a", "1"), ("b", "2")):
+        (tmp_path / folder / "web").mkdir(parents=True)
+        (tmp_path / folder / "ops.py").write_text(f"def scale(x):\n    return x * {factor}\n")
+        (tmp_path / folder / "web" / "ops.js").write_text(
+            "export function scale(x) { return x; }\n"
+        )
+        doc = {
+            "name": "same",
+            "ops": {"scale": {"python": "ops.py:scale", "js": "web/ops.js#scale"}},
+            "steps": [{"op": "scale"}],
+            "cases": [{"dicom": str(SCAN)}],
+        }
+        (tmp_path / folder / "p.json").write_text(json.dumps(doc))
+        pipeline = spec.load(tmp_path / folder / "p.json")
+        keys.append(reference_key(pipeline, pipeline.cases[0].load()))
+    assert keys[0] != keys[1]

@@ -26,6 +26,7 @@ from harness.orchestrate.suite import (
     with_model,
 )
 from harness.report import html, json_report, terminal, wording
+from harness.specs import extensions
 from harness.specs.code_pipeline import CodePipeline
 from harness.specs.variants import DEFAULT_VARIANTS, parse_reference, parse_variant
 
@@ -57,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     paths.reference_cache_mb()  # settings from the environment, checked before anything runs
     paths.check_cache()
+    extensions.installed()  # a broken extension is said in one sentence before anything runs
     suite = _suite(args)
     _writable(args.out)
     previous = signal.signal(signal.SIGTERM, _terminate)

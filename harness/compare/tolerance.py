@@ -86,7 +86,10 @@ class Override:
     fields: dict[str, Any]
 
     def applies(self, stage: str, variant: str) -> bool:
-        return self.stage in (None, stage) and self.variant in (None, variant)
+        """For this stage on this variant (its options in any order)."""
+        if self.stage not in (None, stage):
+            return False
+        return self.variant is None or _canonical(self.variant) == _canonical(variant)
 
 
 def parse_override(text: str) -> Override:
@@ -132,18 +135,28 @@ def policy(
     reference_variant: str | None = None,
 ) -> Tolerance:
     """The policy for one stage on one backend variant, with where each setting came from.
-    `reference_variant`: the reference page's variant when two pages are compared; a setting
-    for it applies too, as the comparison involves it (the candidate's own settings win)."""
+    `reference_variant`: the reference page's variant when two pages are compared; its
+    settings apply too, as the comparison involves it, but the candidate's own settings win
+    whatever their source or order. From first to last (a later one wins): the pipeline's,
+    the pipeline's for the reference, the command line's for the reference only, the
+    pipeline's for the candidate, the command line's that apply to the candidate (in the
+    order given). Variants match however their options are spelt."""
     base = default_tolerance(dtype, precision)
-    variants = [v for v in (reference_variant, variant) if v is not None]
+    by_variant = {_canonical(k): v for k, v in (step or {}).get("backends", {}).items()}
     layers: list[tuple[str, Mapping[str, Any]]] = []
     if step:
         layers.append(("pipeline", {k: v for k, v in step.items() if k != "backends"}))
-        for v in variants:
-            layers.append((f"pipeline for {v}", step.get("backends", {}).get(v, {})))
-    layers += [
-        ("command line", o.fields) for o in overrides if any(o.applies(stage, v) for v in variants)
-    ]
+    if reference_variant is not None:
+        ref = _canonical(reference_variant)
+        layers.append((f"pipeline for {reference_variant}", by_variant.get(ref, {})))
+        layers += [
+            (f"command line for {reference_variant}", o.fields)
+            for o in overrides
+            if o.variant is not None and o.applies(stage, ref) and not o.applies(stage, variant)
+        ]
+    if step:
+        layers.append((f"pipeline for {variant}", by_variant.get(_canonical(variant), {})))
+    layers += [("command line", o.fields) for o in overrides if o.applies(stage, variant)]
     fields: dict[str, Any] = {}
     notes = []
     for source, settings in layers:
@@ -153,3 +166,10 @@ def policy(
     if not fields:
         return base
     return dataclasses.replace(base, basis="; ".join([base.basis, *notes]), explicit=True, **fields)
+
+
+def _canonical(variant: str) -> str:
+    """A variant's name with its options in a fixed order ("wasm:nothreads:nosimd" ->
+    "wasm:nosimd:nothreads"); the same rule as specs.variants.Variant.canonical."""
+    backend, *options = variant.strip().split(":")
+    return ":".join([backend, *sorted(options)])

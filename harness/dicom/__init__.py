@@ -191,7 +191,10 @@ def stats_table(table: str) -> dict[tuple[int, str], tuple[float, float]]:
     a bundled table's name (fixtures/stats/NAME.json, e.g. "seed", the motivating code's) or
     the path of a .json file of that form: {"entries": [{"bits_stored", "photometric",
     "mean", "std"}, ...]}. Raises DicomError naming the table and what is wrong."""
-    path = Path(table) if table.endswith(".json") else BUNDLED_STATS / f"{table}.json"
+    given = table.lower().endswith(".json")
+    path = Path(table) if given else BUNDLED_STATS / f"{table}.json"
+    if given and not path.is_file():
+        raise DicomError(f"statistics table {path}: no such file")
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in BUNDLED_STATS.glob("*.json")))
         raise DicomError(

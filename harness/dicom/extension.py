@@ -65,9 +65,13 @@ def decoding(file: bytes, python: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _stats(name: str, value: Any, base: Path) -> Any:
-    """A case list's "stats": a bundled table's name, or a .json table's path made absolute
-    (relative to the listing file)."""
-    if name == "stats" and isinstance(value, str) and value.endswith(".json"):
+    """A case list's "stats": null, a bundled table's name, or a .json table's path made
+    absolute (relative to the listing file). ValueError for anything else."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(
+            f"{value!r}: null, a bundled table's name (e.g. \"seed\"), or a .json table's path"
+        )
+    if isinstance(value, str) and value.lower().endswith(".json"):
         return str((base / value).resolve())
     return value
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -76,10 +77,29 @@ def _nbytes(outputs: collections.OrderedDict[str, RuntimeOutput]) -> int:
 def reference_key(pipeline: Pipeline, case: Case) -> str:
     """Content, not names: two pipelines called alike, or two files called scan.dcm, differ."""
     h = hashlib.sha256()
-    steps = [(s.name, s.op, s.python, s.custom and s.custom.python) for s in pipeline.steps]
+    steps = [
+        (s.name, s.op, s.python, s.custom and function_identity(s.custom.python_function))
+        for s in pipeline.steps
+    ]
     h.update(json.dumps([steps, case.params], sort_keys=True, default=str).encode())
     start = pipeline.input_of(case)
     for name, a in sorted(start.items()) if isinstance(start, dict) else [("", start)]:
         h.update(str((name, a.dtype.str, a.shape)).encode())
         h.update(np.ascontiguousarray(a).data)
     return h.hexdigest()
+
+
+def function_identity(function: Callable[..., object]) -> str:
+    """A user's Python function by what it is, not how a pipeline file names it: two
+    pipelines in two folders that both say "ops.py:scale" name two functions. Its file's
+    absolute path and a hash of its bytes, and its qualified name."""
+    code = getattr(function, "__code__", None)
+    name = getattr(function, "__qualname__", repr(function))
+    if code is None:
+        return f"{getattr(function, '__module__', '')}:{name}"
+    path = Path(code.co_filename)
+    try:
+        content = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        content = ""
+    return f"{path.resolve()}:{content}:{name}"

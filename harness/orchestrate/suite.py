@@ -212,16 +212,20 @@ def bundled_pipeline(name_or_path: str | Path) -> spec.Pipeline | CodePipeline:
 
 
 def bundled_case(id_or_path: str | Path) -> cases.Case:
-    """A case of the bundled suite by id (e.g. "examples_overlay.dcm", or the file's name
-    without its extension when that names one bundled case; with its statistics table), or
-    any file by path as cases.from_path reads it (a DICOM file: no statistics table)."""
+    """Any file by path (a file that exists is that file, even when a bundled case has its
+    name), as cases.from_path reads it (a DICOM file: no statistics table); else a case of
+    the bundled suite by id (e.g. "examples_overlay.dcm", or the file's name without its
+    extension when that names one bundled case), with its statistics table. Raises
+    CaseListError or SuiteError naming what is missing."""
+    if isinstance(id_or_path, Path) or Path(id_or_path).is_file():  # a file: that file
+        return cases.from_path(Path(id_or_path))
     bundled = {c.id: c for c in bundled_suite().cases}
     if isinstance(id_or_path, str) and id_or_path not in bundled:
         stems = [c for c in bundled.values() if Path(c.id).stem == id_or_path]
         if len(stems) == 1:
             return stems[0].load()
-    if isinstance(id_or_path, Path) or (id_or_path.endswith(".dcm") and id_or_path not in bundled):
-        return cases.from_path(Path(id_or_path))
+    if id_or_path.lower().endswith(".dcm") and id_or_path not in bundled:
+        return cases.from_path(Path(id_or_path))  # says there is no such file
     return _pick("case", bundled, id_or_path).load()
 
 

@@ -175,7 +175,7 @@ def parity_check(
     from harness.orchestrate.suite import bundled_pipeline
     from harness.pytest_plugin.given import case_id, with_ids
     from harness.report import wording
-    from harness.specs.cases import CaseSource
+    from harness.specs.cases import CaseListError, CaseSource
     from harness.specs.extensions import input_errors
     from harness.specs.params import PipelineSpecError
 
@@ -194,7 +194,13 @@ def parity_check(
             if isinstance(case, CaseSource):  # loaded here: a bad file is that case's error
                 try:
                     case = case.load()
-                except (*input_errors(), PipelineSpecError, ConversionError, OSError) as e:
+                except (
+                    *input_errors(),
+                    CaseListError,
+                    PipelineSpecError,
+                    ConversionError,
+                    OSError,
+                ) as e:
                     failed.append(f"case {case.id}: could not be loaded: {e}")
                     continue
             run = parity_run(pipeline, case)

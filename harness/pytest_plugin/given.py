@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from harness.specs.cases import Case
+    from harness.specs.cases import Case, CaseSource
     from harness.specs.code_pipeline import CodePipeline
     from harness.specs.spec import Pipeline
 
 
 def with_ids(
     pipeline: Pipeline | CodePipeline, given: Sequence[str | Path | Case]
-) -> list[str | Case]:
-    """Cases given as file paths become Cases named as a pipeline file's cases are: by their
+) -> list[str | Case | CaseSource]:
+    """Cases given as file paths become case sources named as a pipeline file's cases are: by their
     path relative to the folder the files share (cats/001.dcm and dogs/001.dcm stay two
     cases); two that come to one id are refused by name."""
     from harness.specs import cases
@@ -35,13 +35,12 @@ def with_ids(
                 f"parity_check: cases {seen[case_id]} and {path} are both {case_id!r}"
             )
         seen[case_id] = path
-    out: list[str | Case] = []
+    out: list[str | Case | CaseSource] = []
     for c in given:
         if isinstance(c, str | Path) and Path(c).is_file():
             path = Path(c).absolute()
-            load = cases.from_file if decodes_itself(pipeline) else cases.from_path
-            try:
-                out.append(load(path, case_id=ids[path]))
+            try:  # loaded by parity_check: a file that cannot load is that case's error
+                out.append(cases.source_for(path, ids[path], as_file=decodes_itself(pipeline)))
             except cases.CaseListError as e:
                 raise pytest.UsageError(f"parity_check: {e}") from None
         else:

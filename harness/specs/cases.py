@@ -57,18 +57,28 @@ class CaseSource:
         return extensions.case_kinds()[self.kind].load(self.path, self.id, dict(self.options))
 
 
-def from_path(path: Path, case_id: str | None = None) -> Case:
-    """A file given by path alone (not in a case list): the first kind an extension says it
-    is (a DICOM file: decoded, with no statistics table), with no options. Raises
-    CaseListError when no kind reads it."""
-    for kind in extensions.case_kinds().values():
+def source_for(path: Path, case_id: str | None = None, as_file: bool = False) -> CaseSource:
+    """A file given by path alone (not in a case list): its bytes as they are (`as_file`, for
+    a pipeline that decodes it), else the first kind an extension says it is (a DICOM file:
+    decoded, with no statistics table) with that kind's default options. Raises
+    CaseListError when there is no such file, or no kind reads it."""
+    if not path.is_file():
+        raise CaseListError(f"no file {path}")
+    if as_file:
+        return CaseSource(case_id or path.name, path)
+    for name, kind in extensions.case_kinds().items():
         if kind.claims(path):
-            return kind.load(path, case_id or path.name, dict(kind.options))
+            return CaseSource(case_id or path.name, path, name, tuple(kind.options.items()))
     raise CaseListError(
         f"{path}: no kind of case reads this file (kinds: "
         f"{', '.join(extensions.case_kinds()) or 'none installed'}); a pipeline that decodes "
         "it itself (a decode step, or your code) takes it as it is"
     )
+
+
+def from_path(path: Path, case_id: str | None = None) -> Case:
+    """source_for(path, case_id), loaded."""
+    return source_for(path, case_id).load()
 
 
 def parse_case_list(entries: Any, base: Path, where: str) -> tuple[CaseSource, ...]:
@@ -114,23 +124,26 @@ def parse_case_list(entries: Any, base: Path, where: str) -> tuple[CaseSource, .
             )
         seen[case_id] = f"{at} ({path})"
     return tuple(
-        _source(case_id, path, entry, base, kinds)
-        for (_, path, entry, _), case_id in zip(found, ids, strict=True)
+        _source(case_id, path, entry, base, kinds, at)
+        for (at, path, entry, _), case_id in zip(found, ids, strict=True)
     )
 
 
 def _source(
-    case_id: str, path: Path, entry: dict[str, Any], base: Path, kinds: dict[str, Any]
+    case_id: str, path: Path, entry: dict[str, Any], base: Path, kinds: dict[str, Any], at: str
 ) -> CaseSource:
+    """The entry's source; an option its kind refuses (ValueError) is a CaseListError
+    naming where it is."""
     kind = next(k for k in ("file", *kinds) if k in entry)
     if kind == "file":
         return CaseSource(case_id, path)
-    defaults = kinds[kind].options
-    options = tuple(
-        (name, kinds[kind].resolve(name, entry.get(name, default), base))
-        for name, default in defaults.items()
-    )
-    return CaseSource(case_id, path, kind, options)
+    options = []
+    for name, default in kinds[kind].options.items():
+        try:
+            options.append((name, kinds[kind].resolve(name, entry.get(name, default), base)))
+        except ValueError as e:
+            raise CaseListError(f"{at}.{name}: {e}") from None
+    return CaseSource(case_id, path, kind, tuple(options))
 
 
 def case_ids(paths: list[tuple[Path, str | None]], listed: list[Path] | None = None) -> list[str]:

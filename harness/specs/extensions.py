@@ -33,8 +33,9 @@ GROUP = "tfjs_parity.extensions"
 V = TypeVar("V")
 
 
-class ExtensionError(RuntimeError):
-    """An installed extension that cannot be loaded, or two that claim the same name."""
+class ExtensionError(ValueError):
+    """An installed extension that cannot be loaded, or two that claim the same name: the
+    set-up is wrong, said in one sentence before anything runs (the CLI's exit 2)."""
 
 
 @dataclass(frozen=True)

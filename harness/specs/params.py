@@ -103,7 +103,10 @@ def resolve(params: Mapping[str, Any], case_params: Mapping[str, Any], where: st
             if key not in case_params:
                 raise PipelineSpecError(
                     f"{where}.{k}: {v} names a case parameter this case does not have "
-                    f"(it has: {', '.join(sorted(case_params)) or 'none'})"
+                    f"(it has: {', '.join(sorted(case_params)) or 'none'}); a case's "
+                    "parameters come from its entry in the case list (a DICOM case's mean and "
+                    'std from its "stats" table, e.g. "stats": "seed") or from a Case built '
+                    "with params"
                 )
             v = case_params[key]
         out[k] = v
