@@ -65,30 +65,27 @@ class ReferenceSide:
         if side.is_python:
             return self.python_output(pipeline, case)
         python = None
-        steps = None
         if isinstance(pipeline, Pipeline):  # its stages' names and composites, its budgets
             python = self.python_output(pipeline, case)
+        key = hashlib.sha256(
+            json.dumps([side.name, content_key(pipeline, case), _page_side(pipeline, case)],
+                       sort_keys=True, default=str).encode()
+        ).hexdigest()  # fmt: skip
+        return self.references.get(
+            key, lambda: self._page_output(pipeline, case, python), "page_reference"
+        )
+
+    def _page_output(
+        self, pipeline: Pipeline | CodePipeline, case: Case, python: RuntimeOutput | None
+    ) -> RuntimeOutput:
+        options = self._options()
+        side = options.side
+        steps = None
+        if isinstance(pipeline, Pipeline):
             try:
                 steps = page_steps(self._browsers().server, pipeline, case, self._timings)
             except ConversionError as e:
                 raise ReferenceUnavailable(f"the reference {side.name} cannot run it: {e}") from e
-        key = hashlib.sha256(
-            json.dumps([side.name, content_key(pipeline, case), steps, _code_side(pipeline)],
-                       sort_keys=True, default=str).encode()
-        ).hexdigest()  # fmt: skip
-        return self.references.get(
-            key, lambda: self._page_output(pipeline, case, python, steps), "page_reference"
-        )
-
-    def _page_output(
-        self,
-        pipeline: Pipeline | CodePipeline,
-        case: Case,
-        python: RuntimeOutput | None,
-        steps: list[dict[str, Any]] | None,
-    ) -> RuntimeOutput:
-        options = self._options()
-        side = options.side
         runtime = PageRuntime(self._browsers(), side, steps)
         try:
             runtime.open()
@@ -157,11 +154,13 @@ class ReferenceSide:
         return self._browsers().session(side.browser).probe(side.variant).precision
 
 
-def _code_side(pipeline: Pipeline | CodePipeline) -> list[str] | None:
-    """What the page runs of a code pipeline: the user's module and its export."""
+def _page_side(pipeline: Pipeline | CodePipeline, case: Case) -> list[Any]:
+    """What the page runs beyond what Python runs: each step's JS settings (case values filled
+    in) and custom modules, or a code pipeline's module and export."""
     if isinstance(pipeline, CodePipeline):
         return [str(pipeline.js_module), pipeline.js_export]
-    return None
+    modules = [(str(s.custom.js_module), s.custom.js_export) for s in pipeline.steps if s.custom]
+    return [pipeline.js_steps(case.params), modules]
 
 
 def content_key(pipeline: Pipeline | CodePipeline, case: Case) -> str:

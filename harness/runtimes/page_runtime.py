@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.core.outputs import RuntimeOutput, StageFailure
+from harness.core.outputs import INPUT_STAGE, RuntimeOutput, StageFailure
 from harness.core.timings import Timings
 from harness.runtimes import page_assets, user_python
 from harness.runtimes.browser import BackendPage
@@ -132,8 +132,6 @@ class PageRuntime:
             self.js_steps = page_steps(browsers.server, pipeline, case, browsers.timings)
         return self.js_steps
 
-    def _call(self, call: Any, unplaced: str | None = None) -> RuntimeOutput:
+    def _call(self, call: Any, unplaced: str = INPUT_STAGE) -> RuntimeOutput:
         assert self.side.browser is not None and self.side.variant is not None
-        if unplaced is None:
-            return self._browsers.call(self.side.browser, self.side.variant, call)
         return self._browsers.call(self.side.browser, self.side.variant, call, unplaced)
