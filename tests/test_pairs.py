@@ -288,3 +288,57 @@ def test_two_pipelines_naming_ops_py_in_two_folders_have_two_python_references(t
         pipeline = spec.load(tmp_path / folder / "p.json")
         keys.append(reference_key(pipeline, pipeline.cases[0].load()))
     assert keys[0] != keys[1]
+
+
+OPS_OF_ONE_FILE = """
+import functools
+
+def _make(k):
+    def f(x):
+        return x * k
+    return f
+
+class Scale:
+    def __init__(self, k):
+        self.k = k
+    def __call__(self, x):
+        return x * self.k
+    def __repr__(self):
+        return "Scale"
+
+lam1 = lambda x: x * 1
+lam2 = lambda x: x * 2
+one = _make(1)
+two = _make(2)
+c1 = Scale(1)
+c2 = Scale(2)
+"""
+
+
+def test_each_function_of_one_file_has_a_python_reference_of_its_own(tmp_path):
+    """Lambdas, closures of one factory and callable objects share a file, a code object or a
+    repr: each is its own function all the same, by the name the pipeline gives it."""
+    from harness.orchestrate import tapped
+    from harness.orchestrate.references import reference_key
+    from harness.specs import spec
+
+    (tmp_path / "web").mkdir()
+    (tmp_path / "ops.py").write_text(OPS_OF_ONE_FILE)
+    (tmp_path / "web" / "ops.js").write_text("export function f(x) { return x; }\n")
+    names = ["lam1", "lam2", "one", "two", "c1", "c2"]
+    keys, code_keys = set(), set()
+    for name in names:
+        doc = {
+            "name": "n",
+            "ops": {"op": {"python": f"ops.py:{name}", "js": "web/ops.js#f"}},
+            "steps": [{"op": "op"}],
+            "cases": [{"dicom": str(SCAN)}],
+        }
+        (tmp_path / "p.json").write_text(json.dumps(doc))
+        pipeline = spec.load(tmp_path / "p.json")
+        keys.add(reference_key(pipeline, pipeline.cases[0].load()))
+        code = {"name": "c", "code": {"python": f"ops.py:{name}", "js": "web/ops.js#f"}}
+        (tmp_path / "c.json").write_text(json.dumps({**code, "cases": [{"file": str(SCAN)}]}))
+        coded = spec.load(tmp_path / "c.json")
+        code_keys.add(tapped.reference_key(coded, coded.cases[0].load()))
+    assert len(keys) == len(names) and len(code_keys) == len(names)

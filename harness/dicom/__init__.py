@@ -219,7 +219,7 @@ def stats_for(image: DicomImage, table: str = "seed") -> tuple[float, float]:
     values = stats_table(table)
     key = (image.bits_stored, image.photometric)
     if key not in values:
-        known = "; ".join(f"({b}, {p})" for b, p in values)
+        known = "; ".join(f"({b}, {p})" for b, p in values) or "none: the table is empty"
         raise DicomError(
             f"{image.path.name}: no normalisation for BitsStored={image.bits_stored} with "
             f"PhotometricInterpretation={image.photometric} (supported: {known})"

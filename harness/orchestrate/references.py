@@ -7,7 +7,6 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -16,6 +15,7 @@ from harness.core import paths, tf_runtime
 from harness.core.outputs import RuntimeOutput
 from harness.core.timings import Timings
 from harness.specs.cases import Case
+from harness.specs.code_pipeline import CustomOp
 from harness.specs.spec import Pipeline
 
 MB = 1 << 20
@@ -77,10 +77,7 @@ def _nbytes(outputs: collections.OrderedDict[str, RuntimeOutput]) -> int:
 def reference_key(pipeline: Pipeline, case: Case) -> str:
     """Content, not names: two pipelines called alike, or two files called scan.dcm, differ."""
     h = hashlib.sha256()
-    steps = [
-        (s.name, s.op, s.python, s.custom and function_identity(s.custom.python_function))
-        for s in pipeline.steps
-    ]
+    steps = [(s.name, s.op, s.python, s.custom and _identity(s.custom)) for s in pipeline.steps]
     h.update(json.dumps([steps, case.params], sort_keys=True, default=str).encode())
     start = pipeline.input_of(case)
     for name, a in sorted(start.items()) if isinstance(start, dict) else [("", start)]:
@@ -89,17 +86,7 @@ def reference_key(pipeline: Pipeline, case: Case) -> str:
     return h.hexdigest()
 
 
-def function_identity(function: Callable[..., object]) -> str:
-    """A user's Python function by what it is, not how a pipeline file names it: two
-    pipelines in two folders that both say "ops.py:scale" name two functions. Its file's
-    absolute path and a hash of its bytes, and its qualified name."""
-    code = getattr(function, "__code__", None)
-    name = getattr(function, "__qualname__", repr(function))
-    if code is None:
-        return f"{getattr(function, '__module__', '')}:{name}"
-    path = Path(code.co_filename)
-    try:
-        content = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        content = ""
-    return f"{path.resolve()}:{content}:{name}"
+def _identity(op: CustomOp) -> str:
+    """A user's op's Python function by what it is (its file, content and name, as the
+    pipeline file was read), or for an op built in code the function itself."""
+    return op.python_identity or repr(op.python_function)

@@ -20,7 +20,6 @@ from harness.core.results import RunResult
 from harness.core.timings import Timings
 from harness.diagnose.run import diagnose_taps
 from harness.orchestrate.options import RunOptions
-from harness.orchestrate.references import function_identity
 from harness.runtimes.page_runtime import PageRuntime
 from harness.specs.cases import Case
 from harness.specs.code_pipeline import CodePipeline
@@ -170,7 +169,7 @@ def reference_key(pipeline: CodePipeline, case: Case) -> str:
     # the user's function gets the file's path (a folder can be a label): same bytes at two
     # paths are two references
     source = case.meta.get("source", case.id)
-    function = function_identity(pipeline.python_function)
+    function = pipeline.python_identity or repr(pipeline.python_function)  # built in code
     h = hashlib.sha256(f"code:{function}:{pipeline.source}:{source}".encode())
     h.update(np.ascontiguousarray(case.file).data)
     return h.hexdigest()

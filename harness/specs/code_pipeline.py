@@ -17,6 +17,7 @@ Python calls `function(path, tap)` with the case file's path; the page calls
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -46,6 +47,8 @@ class CodePipeline:
     timeout: float | None = None
     source: str | None = None
     cases: tuple[CaseSource, ...] = ()
+    # the Python function by what it is (callable_identity), for caches
+    python_identity: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,13 +62,15 @@ class CustomOp:
     js_module: Path
     js_export: str
     serve: tuple[Path, ...]
+    python_identity: str = ""  # the Python function by what it is (callable_identity)
 
 
 def parse_code(
     raw: Any, base: Path, where: str
-) -> tuple[str, Callable[..., Any], Path, str, tuple[Path, ...]]:
-    """The `code` object (or a custom op's): the Python callable (imported now, so a typo is
-    reported with the file), the JS module and export, the served folders."""
+) -> tuple[str, Callable[..., Any], Path, str, tuple[Path, ...], str]:
+    """The `code` object (or a custom op's): the Python callable as written and itself
+    (imported now, so a typo is reported with the file), the JS module and export, the served
+    folders, and the callable's identity (callable_identity)."""
     if not isinstance(raw, dict):
         raise PipelineSpecError(f"{where}: an object with 'python' and 'js'")
     unknown = sorted(set(raw) - {"python", "js", "serve"})
@@ -76,7 +81,7 @@ def parse_code(
     for key in ("python", "js"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise PipelineSpecError(f"{where}.{key}: required, a string")
-    function = load_callable(raw["python"], base, f"{where}.python")
+    function, identity = load_callable(raw["python"], base, f"{where}.python")
     module_text, _, export = raw["js"].partition("#")
     module = (base / module_text).resolve()
     if module.suffix not in (".js", ".mjs") or not module.is_file():
@@ -92,7 +97,7 @@ def parse_code(
         raise PipelineSpecError(
             f"{where}.js: {module} is outside the served folders ({', '.join(map(str, serve))})"
         )
-    return raw["python"], function, module, export or "default", serve
+    return raw["python"], function, module, export or "default", serve, identity
 
 
 def parse_ops(raw: Any, base: Path, where: str, builtin: set[str]) -> dict[str, CustomOp]:
@@ -103,8 +108,10 @@ def parse_ops(raw: Any, base: Path, where: str, builtin: set[str]) -> dict[str, 
     for name, entry in raw.items():
         if name in builtin:
             raise PipelineSpecError(f"{where}.{name}: the catalogue has an op of that name")
-        python, function, module, export, serve = parse_code(entry, base, f"{where}.{name}")
-        ops[name] = CustomOp(name, python, function, module, export, serve)
+        python, function, module, export, serve, identity = parse_code(
+            entry, base, f"{where}.{name}"
+        )
+        ops[name] = CustomOp(name, python, function, module, export, serve, identity)
     return ops
 
 
@@ -131,9 +138,12 @@ def check_settings(op: CustomOp, settings: dict[str, Any], where: str) -> None:
         raise PipelineSpecError(f"{where}: {op.python} needs the setting(s) {', '.join(missing)}")
 
 
-def load_callable(text: str, base: Path, where: str) -> Callable[..., Any]:
+def load_callable(text: str, base: Path, where: str) -> tuple[Callable[..., Any], str]:
     """FILE.py:FUNCTION (relative to `base`; its folder is importable, so its sibling modules
-    are too) or package.module:FUNCTION."""
+    are too) or package.module:FUNCTION; and its identity: the absolute path of the file it is
+    an attribute of, a hash of that file's bytes, and the attribute's name. Two pipelines that
+    both say "ops.py:scale" in two folders, or two lambdas, closures or callable objects of
+    one file, are two functions."""
     target, sep, attribute = text.rpartition(":")
     if not sep or not target or not attribute:
         raise PipelineSpecError(f"{where}: {text!r} is not FILE.py:FUNCTION or module:FUNCTION")
@@ -160,4 +170,9 @@ def load_callable(text: str, base: Path, where: str) -> Callable[..., Any]:
     function = getattr(module, attribute, None)
     if not callable(function):
         raise PipelineSpecError(f"{where}: {target} has no function {attribute!r}")
-    return function
+    file = Path(getattr(module, "__file__", None) or target).resolve()
+    try:
+        content = hashlib.sha256(file.read_bytes()).hexdigest()
+    except OSError:  # a namespace or built-in module: its name is all there is
+        content = ""
+    return function, f"{file}:{content}:{attribute}"

@@ -140,7 +140,9 @@ def _parse_code_pipeline(spec: dict, source: str | None, where: str) -> CodePipe
         spec, {"name", "description", "code", "tolerance", "expect", "cases", "timeout"}, where
     )
     name, base = _name(spec, where), _base(source)
-    python, function, module, export, serve = parse_code(spec["code"], base, f"{where}.code")
+    python, function, module, export, serve, identity = parse_code(
+        spec["code"], base, f"{where}.code"
+    )
     tolerance = object_field(spec, "tolerance", where)
     for tap, settings in tolerance.items():
         parse_tolerance(settings, f"{where}.tolerance.{tap}")
@@ -157,6 +159,7 @@ def _parse_code_pipeline(spec: dict, source: str | None, where: str) -> CodePipe
         source=source,
         cases=_cases(spec, base, where),
         timeout=parse_timeout(spec.get("timeout"), f"{where}.timeout"),
+        python_identity=identity,
     )
 
 
