@@ -229,3 +229,38 @@ def test_parity_a_sigterm_in_the_terminal_summary_waits_for_the_report(tmp_path)
     assert code == -signal.SIGTERM, out[-3000:]
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert [c["pipeline"] for c in report["cases"]] == ["fine"] and report["passed"] is True
+
+
+GIVEN_PATHS = f"""
+from pathlib import Path
+
+import pytest
+
+SEED_MATCHED = Path({str(REPO / "fixtures" / "pipelines" / "seed-matched.json")!r})
+
+
+def test_given(parity_check, tmp_path):
+    corrupt = tmp_path / "corrupt.dcm"
+    corrupt.write_bytes(b"\\0" * 128 + b"DICM" + b"\\0" * 32)
+    parity_check(SEED_MATCHED, cases=[corrupt])
+
+
+def test_missing(parity_check, tmp_path):
+    parity_check(SEED_MATCHED, cases=[tmp_path / "missing.dcm"])
+"""
+
+
+def test_paths_given_to_parity_check_that_cannot_load_are_those_cases_errors(pytester):
+    """A corrupt file given by path fails the check naming that case; a missing one too: no
+    traceback of the harness, and no browser needed to say so."""
+    pytester.makepyfile(test_given=GIVEN_PATHS)
+    result = pytester.runpytest("--parity-backend", "cpu")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*1 of 1 case(s) of seed-matched do not pass*",
+            "case corrupt.dcm: could not be loaded: corrupt.dcm: has no BitsStored*",
+        ]
+    )
+    result.stdout.fnmatch_lines(["case missing.dcm: could not be loaded: no file *missing.dcm"])
+    assert "Traceback" not in result.stdout.str()

@@ -172,7 +172,7 @@ def parity_check(
     this test's browser and backend; every case runs, then the test fails with the per-stage
     table of each run that did not pass."""
     from harness.conversion.models import ConversionError
-    from harness.orchestrate.suite import bundled_pipeline
+    from harness.orchestrate.suite import SuiteError, bundled_pipeline
     from harness.pytest_plugin.given import case_id, with_ids
     from harness.report import wording
     from harness.specs.cases import CaseListError, CaseSource
@@ -203,7 +203,11 @@ def parity_check(
                 ) as e:
                     failed.append(f"case {case.id}: could not be loaded: {e}")
                     continue
-            run = parity_run(pipeline, case)
+            try:  # a bundled id or a path, read here: one that cannot be is that case's error
+                run = parity_run(pipeline, case)
+            except (*input_errors(), CaseListError, SuiteError) as e:
+                failed.append(f"case {case_id(case)}: could not be loaded: {e}")
+                continue
             runs.append(run)
             if not run.passed:
                 failed.append(f"case {case_id(case)}: {wording.explain(run)}")
