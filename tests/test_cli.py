@@ -421,3 +421,25 @@ def test_a_harness_that_is_closing_starts_no_browser():
     harness.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)
     with pytest.raises(BrowserUnavailable, match="the harness is closed"):
         harness.session("chromium")
+
+
+def test_a_report_is_shown_again_and_its_page_rewritten_from_report_json_alone(tmp_path, capsys):
+    """`tfjs-parity report DIR`: nothing re-runs; the matrix and report.html come from the
+    report.json read back, and the exit status is the report's."""
+    from harness.cli import main
+    from harness.report import html, json_report, terminal
+    from tests.test_results import a_report
+
+    report = a_report()
+    json_report.write(report, tmp_path / "run")
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "page")]) == 1
+    shown = capsys.readouterr().out
+    assert terminal.render(report) in shown
+    assert (tmp_path / "page" / "report.html").read_text() == html.render(report)
+    assert main(["report", str(tmp_path / "run" / "report.json")]) == 1  # the file itself
+    assert (tmp_path / "run" / "report.html").is_file()
+    (tmp_path / "bad.json").write_text('{"schema": "tfjs-parity/1", "cases": 3}')
+    assert main(["report", str(tmp_path / "bad.json")]) == 2
+    assert "'environment' is a required property" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: cannot read" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from harness.specs.variants import parse_variant
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        for v in args.backend or ():
+        for v in getattr(args, "backend", None) or ():
             parse_variant(v)
         return args.func(args)
     except (ValueError, SuiteError, PipelineSpecError) as e:

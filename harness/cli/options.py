@@ -9,12 +9,14 @@ from pathlib import Path
 
 from harness.cli.benchmarks import cmd_bench
 from harness.cli.probe import cmd_probe
+from harness.cli.rerender import cmd_report
 from harness.cli.run import cmd_run
 from harness.core.outputs import DEFAULT_MAX_STAGE_MB
 from harness.specs.variants import BROWSERS, KNOWN_VARIANTS, parse_reference
 
 DESCRIPTION = (
-    "`tfjs-parity probe|run|bench`: exit 0 only when every compared run passed, 2 on usage errors."
+    "`tfjs-parity probe|run|report|bench`: exit 0 only when every compared run passed, 2 on "
+    "usage errors."
 )
 
 
@@ -174,6 +176,15 @@ def parser() -> argparse.ArgumentParser:
         help="directory for report.json (default: ./parity-report)",
     )
     run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser(
+        "report", help="show a report.json again and write its report.html, re-running nothing"
+    )
+    report.add_argument("path", type=Path, help="a report folder, or its report.json")
+    report.add_argument(
+        "--out", type=Path, help="folder for report.html (default: the report's own folder)"
+    )
+    report.set_defaults(func=cmd_report)
 
     bench = sub.add_parser("bench", help="performance figures")
     bench.add_argument(
