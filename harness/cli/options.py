@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.cli.benchmarks import cmd_bench
+from harness.cli.diffing import cmd_diff
 from harness.cli.probe import cmd_probe
 from harness.cli.rerender import cmd_report
 from harness.cli.run import cmd_run
@@ -15,7 +16,7 @@ from harness.core.outputs import DEFAULT_MAX_STAGE_MB
 from harness.specs.variants import BROWSERS, KNOWN_VARIANTS, parse_reference
 
 DESCRIPTION = (
-    "`tfjs-parity probe|run|report|bench`: exit 0 only when every compared run passed, 2 on "
+    "`tfjs-parity probe|run|report|diff|bench`: exit 0 only when every compared run passed, 2 on "
     "usage errors."
 )
 
@@ -185,6 +186,13 @@ def parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="folder for report.html (default: the report's own folder)"
     )
     report.set_defaults(func=cmd_report)
+
+    diff = sub.add_parser(
+        "diff", help="which runs and stages got better or worse between two reports"
+    )
+    diff.add_argument("old", type=Path, help="the earlier report folder, or its report.json")
+    diff.add_argument("new", type=Path, help="the later report folder, or its report.json")
+    diff.set_defaults(func=cmd_diff)
 
     bench = sub.add_parser("bench", help="performance figures")
     bench.add_argument(

@@ -1,0 +1,131 @@
+"""What changed between two reports of the same suite (a dependency or backend upgrade, a fix):
+each run matched by (pipeline, case, browser, backend, reference), each stage by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.core.results import Report, RunResult, StageResult
+
+RunKey = tuple[str, str, str, str, str]  # pipeline, case, browser, backend, reference
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference: `worse` when something that passed no longer does (a run or a stage,
+    end to end or on its own), `better` the other way, neither for a change of numbers only."""
+
+    where: str  # "pipeline / case / browser backend [vs reference]: stage"
+    text: str
+    worse: bool = False
+    better: bool = False
+
+
+def changes(old: Report, new: Report) -> list[Change]:
+    """Every run and stage whose outcome or numbers differ, worse ones first."""
+    before, after = _runs(old), _runs(new)
+    found: list[Change] = []
+    for key in sorted(before.keys() | after.keys()):
+        where = _where(key)
+        if key not in after:
+            found.append(Change(where, "run gone from the new report"))
+            continue
+        if key not in before:
+            found.append(Change(where, f"new run: {_outcome(after[key])}"))
+            continue
+        found += _run_changes(where, before[key], after[key])
+    return sorted(found, key=lambda c: (not c.worse, not c.better, c.where))
+
+
+def _run_changes(where: str, old: RunResult, new: RunResult) -> list[Change]:
+    out = []
+    if (old.passed, old.status) != (new.passed, new.status):
+        out.append(
+            Change(
+                where,
+                f"{_outcome(old)} -> {_outcome(new)}",
+                worse=old.passed and not new.passed,
+                better=new.passed and not old.passed,
+            )
+        )
+    if old.first_divergence != new.first_divergence:
+        out.append(
+            Change(where, f"first divergence {old.first_divergence} -> {new.first_divergence}")
+        )
+    stages_old = {s.name: s for s in old.stages}
+    stages_new = {s.name: s for s in new.stages}
+    for name in [*stages_old, *(n for n in stages_new if n not in stages_old)]:
+        if name not in stages_new:
+            out.append(Change(f"{where}: {name}", "stage gone"))
+        elif name not in stages_old:
+            out.append(Change(f"{where}: {name}", f"new stage: {_verdicts(stages_new[name])}"))
+        else:
+            out += _stage_changes(f"{where}: {name}", stages_old[name], stages_new[name])
+    return out
+
+
+def _stage_changes(where: str, old: StageResult, new: StageResult) -> list[Change]:
+    out = []
+    for label, was, now in (
+        ("end to end", old.verdict, new.verdict),
+        ("own", old.own_verdict, new.own_verdict),
+    ):
+        if was != now:
+            out.append(
+                Change(
+                    where,
+                    f"{label} {was} -> {now}",
+                    worse=was == "pass" and now != "pass",
+                    better=now == "pass" and was not in (None, "pass"),
+                )
+            )
+    if old.own_error_class != new.own_error_class:
+        out.append(Change(where, f"own error {old.own_error_class} -> {new.own_error_class}"))
+    for label, was, now in (
+        ("max |js - python| end to end", old.chained, new.chained),
+        ("max |js - python| on its own", old.isolated, new.isolated),
+    ):
+        a = was.max_abs if was is not None else None
+        b = now.max_abs if now is not None else None
+        if a != b and not (a != a and b != b):  # NaN on both sides is no change
+            out.append(Change(where, f"{label} {_number(a)} -> {_number(b)}"))
+    return out
+
+
+def _runs(report: Report) -> dict[RunKey, RunResult]:
+    return {
+        (case.pipeline, case.case, run.browser, run.backend, run.reference): run
+        for case, run in report.all_runs()
+    }
+
+
+def _where(key: RunKey) -> str:
+    pipeline, case, browser, backend, reference = key
+    against = "" if reference == "python" else f" vs {reference}"
+    return f"{pipeline} / {case} / {browser} {backend}{against}"
+
+
+def _outcome(run: RunResult) -> str:
+    if run.status != "ok":
+        return str(run.status).upper()
+    return "PASS" if run.passed else "FAIL"
+
+
+def _verdicts(stage: StageResult) -> str:
+    return f"end to end {stage.verdict}, own {stage.own_verdict}"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def render(found: list[Change]) -> str:
+    """One line per change, worse ones first, then a count."""
+    if not found:
+        return "no change: every run and stage is as it was"
+    mark = {(True, False): "worse ", (False, True): "better", (False, False): "      "}
+    lines = [f"{mark[(c.worse, c.better)]}  {c.where}: {c.text}" for c in found]
+    worse = sum(c.worse for c in found)
+    better = sum(c.better for c in found)
+    lines.append(f"{len(found)} change(s): {worse} worse, {better} better")
+    return "\n".join(lines)

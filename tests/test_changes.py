@@ -1,0 +1,63 @@
+"""`tfjs-parity diff OLD NEW` (report/changes.py): what got better or worse between two
+reports, matched by pipeline, case, browser, backend and reference."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+from harness.cli import main
+from harness.core.results import Report
+from harness.report import changes, json_report
+from tests.test_results import a_report
+
+
+def _fixed(report: Report) -> Report:
+    """The same report with its failing resize stage now passing on its own and end to end."""
+    fixed = copy.deepcopy(report)
+    _, run = fixed.all_runs()[0]
+    resize = next(s for s in run.stages if s.name == "resize")
+    resize.verdict = resize.own_verdict = "pass"
+    resize.own_error_class = "float32"
+    resize.chained = dataclasses.replace(resize.chained, max_abs=1e-6)
+    run.first_divergence, run.unexpected = None, []
+    return fixed
+
+
+def test_a_fix_is_better_and_undoing_it_is_worse():
+    old, new = a_report(), _fixed(a_report())
+    found = changes.changes(old, new)
+    assert any(c.better and c.where.endswith(": resize") and "own fail -> pass" in c.text
+               for c in found)  # fmt: skip
+    assert any("max |js - python| end to end 0.25 -> 1e-06" in c.text for c in found)
+    assert any("first divergence resize -> None" in c.text for c in found)
+    assert not any(c.worse for c in found)
+    back = changes.changes(new, old)
+    assert back[0].worse and "pass -> fail" in back[0].text  # worse ones first
+    assert changes.changes(old, copy.deepcopy(old)) == []
+    broken = copy.deepcopy(old)
+    _, run = broken.all_runs()[0]
+    run.status, run.reason = "error", "the page crashed"
+    assert any(c.worse and "PASS -> ERROR" in c.text for c in changes.changes(old, broken))
+
+
+def test_runs_that_come_or_go_and_another_reference_are_told_apart():
+    old = a_report()
+    new = copy.deepcopy(old)
+    _, run = new.all_runs()[0]
+    run.reference = "chromium:wasm"  # another comparison: not the same run
+    found = changes.changes(old, new)
+    assert any("run gone" in c.text for c in found)
+    assert any("vs chromium:wasm" in c.where and c.text.startswith("new run") for c in found)
+
+
+def test_the_diff_command_exits_1_when_something_got_worse(tmp_path, capsys):
+    json_report.write(_fixed(a_report()), tmp_path / "old")
+    json_report.write(a_report(), tmp_path / "new")
+    assert main(["diff", str(tmp_path / "old"), str(tmp_path / "new")]) == 1
+    out = capsys.readouterr().out
+    assert "worse" in out and "1 worse" not in out.splitlines()[0]
+    assert main(["diff", str(tmp_path / "new"), str(tmp_path / "old" / "report.json")]) == 0
+    assert main(["diff", str(tmp_path / "new"), str(tmp_path / "new")]) == 0
+    assert "no change" in capsys.readouterr().out
+    assert main(["diff", str(tmp_path / "new"), str(tmp_path / "missing")]) == 2
