@@ -61,3 +61,56 @@ def test_the_diff_command_exits_1_when_something_got_worse(tmp_path, capsys):
     assert main(["diff", str(tmp_path / "new"), str(tmp_path / "new")]) == 0
     assert "no change" in capsys.readouterr().out
     assert main(["diff", str(tmp_path / "new"), str(tmp_path / "missing")]) == 2
+
+
+def _passing() -> Report:
+    report = _fixed(a_report())
+    report.interrupted = None
+    report.cases = [c for c in report.cases if c.status == "ok"]
+    for case in report.cases:
+        case.runs = [r for r in case.runs if r.status == "ok"]
+    return report
+
+
+def test_a_report_that_no_longer_passes_is_worse_whatever_broke_it():
+    old = _passing()
+    assert old.passed
+    for change in ("interrupted", "error", "gone", "new failing", "case error"):
+        new = copy.deepcopy(old)
+        case, run = new.all_runs()[0]
+        if change == "interrupted":
+            new.interrupted = "SIGTERM"
+        elif change == "error":
+            new.error = "harness error: boom"
+        elif change == "gone":
+            case.runs.remove(run)
+        elif change == "new failing":
+            run.reference = "chromium:wasm"  # not the old run: a new one
+            run.status, run.reason = "error", "the reference cannot run here"
+        else:
+            case.status, case.reason, case.runs = "error", "interrupted by SIGTERM", []
+        assert any(c.worse for c in changes.changes(old, new)), change
+
+
+def test_a_run_held_twice_is_refused_and_a_stage_no_longer_judged_is_not_worse():
+    import pytest
+
+    doubled = a_report()
+    case, run = doubled.all_runs()[0]
+    case.runs.insert(0, copy.deepcopy(run))
+    with pytest.raises(ValueError, match=r"the NEW report holds the run .* twice"):
+        changes.changes(a_report(), doubled)
+    old = _fixed(a_report())
+    new = copy.deepcopy(old)
+    _, run = new.all_runs()[0]
+    resize = next(s for s in run.stages if s.name == "resize")
+    resize.own_verdict, resize.isolated = None, None  # a run with --no-isolated
+    found = changes.changes(old, new)
+    assert any("own pass -> -" in c.text for c in found) and not any(c.worse for c in found)
+
+
+def test_report_out_that_cannot_take_the_page_is_a_usage_error(tmp_path, capsys):
+    json_report.write(a_report(), tmp_path / "run")
+    (tmp_path / "afile").write_text("")
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "afile")]) == 2
+    assert "cannot write the report there" in capsys.readouterr().err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.cli.run import check_writable
 from harness.core.jsonfile import read_json
 from harness.core.results import Report
 from harness.report import html, terminal
@@ -18,6 +19,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     path: Path = args.path / "report.json" if args.path.is_dir() else args.path
     report = Report.from_dict(read_json(path))  # JsonFileError, ValueError: said, exit 2
     out = args.out or path.parent
+    check_writable(out)  # ValueError naming the folder: exit 2, said before anything is written
     page = html.write(report, out)
     print(terminal.render(report))
     print(f"report: {path} (re-rendered: {page})")

@@ -44,7 +44,7 @@ def _terminate(signum: int, _frame: object) -> None:
 EXIT_ON_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as shells do
 
 
-def _writable(out: Path) -> None:
+def check_writable(out: Path) -> None:
     """--out must take the report before anything runs: a usage error, not a lost report."""
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths.check_cache()
     extensions.installed()  # a broken extension is said in one sentence before anything runs
     suite = _suite(args)
-    _writable(args.out)
+    check_writable(args.out)
     previous = signal.signal(signal.SIGTERM, _terminate)
     variants = _candidates(args.backend or list(DEFAULT_VARIANTS), args.reference)
     # Backends the user did not name are skipped when they cannot start here (as probe finds);

@@ -22,19 +22,54 @@ class Change:
 
 
 def changes(old: Report, new: Report) -> list[Change]:
-    """Every run and stage whose outcome or numbers differ, worse ones first."""
-    before, after = _runs(old), _runs(new)
-    found: list[Change] = []
+    """Every run and stage whose outcome or numbers differ, worse ones first. Worse: the
+    report, a run or a stage that passed and no longer does (failed, broke, was cut short, or
+    is gone), and a new run that does not pass. ValueError when one report holds a run twice
+    (which of the two to compare cannot be told)."""
+    before, after = _runs(old, "OLD"), _runs(new, "NEW")
+    found = _report_changes(old, new)
     for key in sorted(before.keys() | after.keys()):
         where = _where(key)
         if key not in after:
-            found.append(Change(where, "run gone from the new report"))
+            was = before[key]
+            found.append(Change(where, f"run gone from the new report (was {_outcome(was)})",
+                                worse=was.passed))  # fmt: skip
             continue
         if key not in before:
-            found.append(Change(where, f"new run: {_outcome(after[key])}"))
+            now = after[key]
+            found.append(Change(where, f"new run: {_outcome(now)}", worse=not now.passed))
             continue
         found += _run_changes(where, before[key], after[key])
+    if before and after and not before.keys() & after.keys():
+        found.append(Change("the reports", "no run of the old report is in the new one"))
     return sorted(found, key=lambda c: (not c.worse, not c.better, c.where))
+
+
+def _report_changes(old: Report, new: Report) -> list[Change]:
+    """The report as a whole: passed, a harness error, an interruption."""
+    out = []
+    if old.passed != new.passed:
+        out.append(
+            Change(
+                "the report",
+                f"{'passed' if old.passed else 'did not pass'} -> "
+                f"{'passed' if new.passed else 'did not pass'}",
+                worse=old.passed,
+                better=new.passed,
+            )
+        )
+    for label, was, now in (
+        ("harness error", old.error, new.error),
+        ("interrupted", old.interrupted, new.interrupted),
+    ):
+        if was != now:
+            out.append(Change("the report", f"{label}: {_text(was)} -> {_text(now)}"))
+    reasons = {c.case: c for c in old.cases}
+    for case in new.cases:
+        was = reasons.get(case.case)
+        if case.status != "ok" and (was is None or was.status == "ok"):
+            out.append(Change(f"{case.pipeline} / {case.case}", f"case error: {case.reason}"))
+    return out
 
 
 def _run_changes(where: str, old: RunResult, new: RunResult) -> list[Change]:
@@ -56,7 +91,10 @@ def _run_changes(where: str, old: RunResult, new: RunResult) -> list[Change]:
     stages_new = {s.name: s for s in new.stages}
     for name in [*stages_old, *(n for n in stages_new if n not in stages_old)]:
         if name not in stages_new:
-            out.append(Change(f"{where}: {name}", "stage gone"))
+            was = stages_old[name]
+            passed = (was.own_verdict or was.verdict) == "pass"
+            out.append(Change(f"{where}: {name}", f"stage gone (was {_verdicts(was)})",
+                              worse=passed))  # fmt: skip
         elif name not in stages_old:
             out.append(Change(f"{where}: {name}", f"new stage: {_verdicts(stages_new[name])}"))
         else:
@@ -70,17 +108,18 @@ def _stage_changes(where: str, old: StageResult, new: StageResult) -> list[Chang
         ("end to end", old.verdict, new.verdict),
         ("own", old.own_verdict, new.own_verdict),
     ):
-        if was != now:
+        if was != now:  # None: not judged (no isolated run), neither passed nor failed
             out.append(
                 Change(
                     where,
-                    f"{label} {was} -> {now}",
-                    worse=was == "pass" and now != "pass",
+                    f"{label} {_text(was)} -> {_text(now)}",
+                    worse=was == "pass" and now not in ("pass", None),
                     better=now == "pass" and was not in (None, "pass"),
                 )
             )
     if old.own_error_class != new.own_error_class:
-        out.append(Change(where, f"own error {old.own_error_class} -> {new.own_error_class}"))
+        classes = f"{_text(old.own_error_class)} -> {_text(new.own_error_class)}"
+        out.append(Change(where, f"own error {classes}"))
     for label, was, now in (
         ("max |js - python| end to end", old.chained, new.chained),
         ("max |js - python| on its own", old.isolated, new.isolated),
@@ -92,11 +131,14 @@ def _stage_changes(where: str, old: StageResult, new: StageResult) -> list[Chang
     return out
 
 
-def _runs(report: Report) -> dict[RunKey, RunResult]:
-    return {
-        (case.pipeline, case.case, run.browser, run.backend, run.reference): run
-        for case, run in report.all_runs()
-    }
+def _runs(report: Report, which: str) -> dict[RunKey, RunResult]:
+    runs: dict[RunKey, RunResult] = {}
+    for case, run in report.all_runs():
+        key = (case.pipeline, case.case, run.browser, run.backend, run.reference)
+        if key in runs:
+            raise ValueError(f"the {which} report holds the run {_where(key)} twice")
+        runs[key] = run
+    return runs
 
 
 def _where(key: RunKey) -> str:
@@ -112,7 +154,12 @@ def _outcome(run: RunResult) -> str:
 
 
 def _verdicts(stage: StageResult) -> str:
-    return f"end to end {stage.verdict}, own {stage.own_verdict}"
+    return f"end to end {stage.verdict}, own {_text(stage.own_verdict)}"
+
+
+def _text(value: object) -> str:
+    """A value as the report's JSON says it, `-` for null."""
+    return "-" if value is None else str(value)
 
 
 def _number(value: float | None) -> str:
