@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from harness.core.jsonfile import read_json
-from harness.core.results import Report
-from harness.report import changes
+from harness.report import changes, json_report
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     """0 when nothing got worse, 1 when something that passed no longer does; ValueError (exit
     2) for a path with no readable `tfjs-parity/1` report."""
-    old, new = (_read(p) for p in (args.old, args.new))
+    (_, old), (_, new) = (json_report.read(p) for p in (args.old, args.new))
     found = changes.changes(old, new)
     print(changes.render(found))
     return 1 if any(c.worse for c in found) else 0
-
-
-def _read(path: Path) -> Report:
-    return Report.from_dict(read_json(path / "report.json" if path.is_dir() else path))

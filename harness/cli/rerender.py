@@ -4,20 +4,16 @@ terminal matrix) and report.html written again, with nothing re-run."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from harness.cli.run import check_writable
-from harness.core.jsonfile import read_json
-from harness.core.results import Report
-from harness.report import html, terminal
+from harness.report import html, json_report, terminal
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """0 when the report passed, 1 when it did not; ValueError (a usage error, exit 2) for a
     path with no report.json, a file that is not JSON, or a report that is not `tfjs-parity/1`
     (naming the JSON path of the first wrong value)."""
-    path: Path = args.path / "report.json" if args.path.is_dir() else args.path
-    report = Report.from_dict(read_json(path))  # JsonFileError, ValueError: said, exit 2
+    path, report = json_report.read(args.path)  # JsonFileError, ValueError: said, exit 2
     out = args.out or path.parent
     check_writable(out)  # ValueError naming the folder: exit 2, said before anything is written
     page = html.write(report, out)

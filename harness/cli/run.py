@@ -28,7 +28,7 @@ from harness.orchestrate.suite import (
 from harness.report import html, json_report, terminal, wording
 from harness.specs import extensions
 from harness.specs.code_pipeline import CodePipeline
-from harness.specs.variants import DEFAULT_VARIANTS, parse_reference, parse_variant
+from harness.specs.variants import DEFAULT_VARIANTS, candidates, parse_reference, parse_variant
 
 USAGE_ERROR = 2
 
@@ -142,8 +142,7 @@ def _only_skips(report: Report) -> bool:
 def _candidates(variants: Sequence[str], reference: str) -> list[str]:
     """The backends compared with `reference`: those asked for, less the reference itself.
     ValueError when that leaves none."""
-    side = parse_reference(reference)
-    left = [v for v in variants if side.browser is None or not side.is_page(side.browser, v)]
+    left = candidates(list(variants), parse_reference(reference))
     if not left:
         raise ValueError(
             f"--reference {reference}: it is the only backend asked for; name the backends to "

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from harness.compare.policy import STATISTICS, Tolerance
+from harness.core.variant_names import canonical
 
 FLOAT32 = Tolerance(atol=1e-5, rtol=1.3e-6, basis="float32 (torch.testing defaults)")
 FLOAT16 = Tolerance(atol=1e-5, rtol=1e-3, basis="float16 backend (torch.testing float16 defaults)")
@@ -89,7 +90,7 @@ class Override:
         """For this stage on this variant (its options in any order)."""
         if self.stage not in (None, stage):
             return False
-        return self.variant is None or _canonical(self.variant) == _canonical(variant)
+        return self.variant is None or canonical(self.variant) == canonical(variant)
 
 
 def parse_override(text: str) -> Override:
@@ -142,12 +143,12 @@ def policy(
     pipeline's for the candidate, the command line's that apply to the candidate (in the
     order given). Variants match however their options are spelt."""
     base = default_tolerance(dtype, precision)
-    by_variant = {_canonical(k): v for k, v in (step or {}).get("backends", {}).items()}
+    by_variant = {canonical(k): v for k, v in (step or {}).get("backends", {}).items()}
     layers: list[tuple[str, Mapping[str, Any]]] = []
     if step:
         layers.append(("pipeline", {k: v for k, v in step.items() if k != "backends"}))
     if reference_variant is not None:
-        ref = _canonical(reference_variant)
+        ref = canonical(reference_variant)
         layers.append((f"pipeline for {reference_variant}", by_variant.get(ref, {})))
         layers += [
             (f"command line for {reference_variant}", o.fields)
@@ -155,7 +156,7 @@ def policy(
             if o.variant is not None and o.applies(stage, ref) and not o.applies(stage, variant)
         ]
     if step:
-        layers.append((f"pipeline for {variant}", by_variant.get(_canonical(variant), {})))
+        layers.append((f"pipeline for {variant}", by_variant.get(canonical(variant), {})))
     layers += [("command line", o.fields) for o in overrides if o.applies(stage, variant)]
     fields: dict[str, Any] = {}
     notes = []
@@ -166,10 +167,3 @@ def policy(
     if not fields:
         return base
     return dataclasses.replace(base, basis="; ".join([base.basis, *notes]), explicit=True, **fields)
-
-
-def _canonical(variant: str) -> str:
-    """A variant's name with its options in a fixed order ("wasm:nothreads:nosimd" ->
-    "wasm:nosimd:nothreads"); the same rule as specs.variants.Variant.canonical."""
-    backend, *options = variant.strip().split(":")
-    return ":".join([backend, *sorted(options)])

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from harness.pytest_plugin import options
-from harness.specs.variants import DEFAULT_VARIANTS, parse_reference
+from harness.specs.variants import DEFAULT_VARIANTS, candidates, parse_reference
 
 # The rest of the harness (numpy, the comparator, TensorFlow when a test needs it) is imported
 # inside the fixtures and hooks that use it: pytest imports this plugin in every run of every
@@ -83,7 +83,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "parity_backend" in metafunc.fixturenames:
         variants = config.getoption("parity_backend") or list(DEFAULT_VARIANTS)
         reference = parse_reference(config.getoption("parity_reference"))
-        variants = options.candidates(variants, reference.variant)
+        variants = candidates(variants, reference)
         only = metafunc.definition.get_closest_marker("parity_backends")
         if only is not None:
             variants = [v for v in variants if v in only.args]

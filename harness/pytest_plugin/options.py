@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.specs.variants import BROWSERS, DEFAULT_VARIANTS, parse_reference, parse_variant
+from harness.specs.variants import (
+    BROWSERS,
+    DEFAULT_VARIANTS,
+    candidates,
+    parse_reference,
+    parse_variant,
+)
 
 
 def add(parser: pytest.Parser) -> None:
@@ -83,7 +89,7 @@ def check(config: pytest.Config) -> None:
     except ValueError as e:
         raise pytest.UsageError(f"--parity-reference: {e}") from None
     asked = config.getoption("parity_backend")
-    if asked and not candidates(asked, reference.variant):
+    if asked and not candidates(asked, reference):
         raise pytest.UsageError(
             f"--parity-reference {reference.name}: it is the only backend asked for; name the "
             "backends to compare with it (--parity-backend)"
@@ -95,11 +101,6 @@ def check(config: pytest.Config) -> None:
             parse_override(text)
         except ValueError as e:
             raise pytest.UsageError(f"--parity-tolerance: {e}") from None
-
-
-def candidates(variants: list[str], reference: str | None) -> list[str]:
-    """The backends asked for, less the reference page's variant however it is spelt."""
-    return [v for v in variants if parse_variant(v).canonical != reference]
 
 
 def no_backend(only: pytest.Mark | None, reference: str | None) -> str:

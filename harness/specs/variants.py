@@ -33,10 +33,11 @@ class Variant:
 
     @property
     def canonical(self) -> str:
-        """The name with its options in a fixed order: two spellings of one variant
-        ("wasm:nosimd:nothreads", "wasm:nothreads:nosimd") have one canonical name."""
-        backend, *options = self.name.split(":")
-        return ":".join([backend, *sorted(options)])
+        """The name with its options in a fixed order (core.variant_names.canonical)."""
+        # imported here: the pytest plugin imports this module in every pytest run
+        from harness.core.variant_names import canonical
+
+        return canonical(self.name)
 
 
 def parse_variant(text: str) -> Variant:
@@ -103,3 +104,11 @@ def parse_reference(text: str, default_browser: str = "chromium") -> Side:
         return Side(default_browser, parse_variant(text).canonical)
     except ValueError as e:
         raise ValueError(f"reference {text!r}: {PYTHON}, or a backend variant: {e}") from None
+
+
+def candidates(variants: list[str], reference: Side) -> list[str]:
+    """The backends asked for, less the reference page's variant however it is spelt (all of
+    them for the Python reference)."""
+    if reference.browser is None:
+        return list(variants)
+    return [v for v in variants if not reference.is_page(reference.browser, v)]
