@@ -318,7 +318,6 @@ c2 = Scale(2)
 def test_each_function_of_one_file_has_a_python_reference_of_its_own(tmp_path):
     """Lambdas, closures of one factory and callable objects share a file, a code object or a
     repr: each is its own function all the same, by the name the pipeline gives it."""
-    from harness.orchestrate import tapped
     from harness.orchestrate.references import reference_key
     from harness.specs import spec
 
@@ -340,5 +339,5 @@ def test_each_function_of_one_file_has_a_python_reference_of_its_own(tmp_path):
         code = {"name": "c", "code": {"python": f"ops.py:{name}", "js": "web/ops.js#f"}}
         (tmp_path / "c.json").write_text(json.dumps({**code, "cases": [{"file": str(SCAN)}]}))
         coded = spec.load(tmp_path / "c.json")
-        code_keys.add(tapped.reference_key(coded, coded.cases[0].load()))
+        code_keys.add(reference_key(coded, coded.cases[0].load()))
     assert len(keys) == len(names) and len(code_keys) == len(names)

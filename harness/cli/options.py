@@ -10,14 +10,15 @@ from pathlib import Path
 from harness.cli.benchmarks import cmd_bench
 from harness.cli.diffing import cmd_diff
 from harness.cli.probe import cmd_probe
+from harness.cli.record import add_record, add_replay_options
 from harness.cli.rerender import cmd_report
 from harness.cli.run import cmd_run
 from harness.core.outputs import DEFAULT_MAX_STAGE_MB
 from harness.specs.variants import BROWSERS, KNOWN_VARIANTS, parse_reference
 
 DESCRIPTION = (
-    "`tfjs-parity probe|run|report|diff|bench`: exit 0 only when every compared run passed, 2 on "
-    "usage errors."
+    "`tfjs-parity probe|run|record|report|diff|bench`: exit 0 only when every compared run "
+    "passed, 2 on usage errors."
 )
 
 
@@ -176,7 +177,9 @@ def parser() -> argparse.ArgumentParser:
         default=Path("parity-report"),
         help="directory for report.json (default: ./parity-report)",
     )
+    add_replay_options(run)
     run.set_defaults(func=cmd_run)
+    add_record(sub, _seconds)
 
     report = sub.add_parser(
         "report", help="show a report.json again and write its report.html, re-running nothing"

@@ -4,6 +4,7 @@ report.html and the terminal; SIGINT and SIGTERM stop it with the report written
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import tempfile
@@ -12,6 +13,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.cli.record import check_replay_options
 from harness.compare.tolerance import Override, parse_override
 from harness.core import paths
 from harness.core.results import CaseResult, Report, RunResult
@@ -27,7 +29,7 @@ from harness.orchestrate.suite import (
 )
 from harness.report import html, json_report, terminal, wording
 from harness.specs import extensions
-from harness.specs.code_pipeline import CodePipeline
+from harness.specs.code_pipeline import CodePipeline, without_user_python
 from harness.specs.variants import DEFAULT_VARIANTS, candidates, parse_reference, parse_variant
 
 USAGE_ERROR = 2
@@ -59,7 +61,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths.reference_cache_mb()  # settings from the environment, checked before anything runs
     paths.check_cache()
     extensions.installed()  # a broken extension is said in one sentence before anything runs
-    suite = _suite(args)
+    check_replay_options(args)
+    replaying = args.references is not None and not args.references_update
+    with without_user_python() if replaying else contextlib.nullcontext():
+        suite = _suite(args)
     check_writable(args.out)
     previous = signal.signal(signal.SIGTERM, _terminate)
     variants = _candidates(args.backend or list(DEFAULT_VARIANTS), args.reference)
@@ -69,6 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = [parse_override(t) for t in args.tolerance]
     _check_override_stages(overrides, suite)
     report = Report(environment={})
+    rerecorded: list[str] = []
     try:
         with Harness(
             not args.no_isolated,
@@ -78,7 +84,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             max_stage_mb=args.max_stage_mb,
             reference=args.reference,
+            references=args.references,
+            update_references=args.references_update,
         ) as h:
+            rerecorded = h.side.rerecorded
             run_suite(
                 h,
                 suite,
@@ -125,6 +134,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.allow_skips and _only_skips(report):
         print("tfjs-parity: every run was skipped (--allow-skips): nothing was compared")
         return 0
+    if rerecorded:
+        print(f"re-recorded into {args.references}:\n  " + "\n  ".join(rerecorded))
+        if not args.references_accept:
+            print(
+                f"tfjs-parity: {len(rerecorded)} reference(s) re-recorded: the run fails so "
+                "that a changed reference is seen; re-run to check against them, or pass "
+                "--references-accept",
+                file=sys.stderr,
+            )
+            return 1
     unmatched = _unmatched_overrides(overrides, report)
     if unmatched and report.error is None:
         print(f"tfjs-parity: {unmatched}", file=sys.stderr)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import importlib.util
 import os
 import time
 from types import ModuleType
@@ -71,3 +72,13 @@ def version() -> str | None:
         return importlib.metadata.version("tensorflow")
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def importable() -> bool:
+    """TensorFlow can be imported here (found, and not blocked), without importing it."""
+    if loaded():
+        return True
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):  # sys.modules["tensorflow"] = None: blocked
+        return False

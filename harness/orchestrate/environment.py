@@ -9,9 +9,10 @@ from harness.core import tf_runtime, versions
 from harness.runtimes.browsers import Browsers
 
 
-def describe(browsers: Browsers | None) -> dict[str, Any]:
-    """report.json's `environment`; `browsers` None: no browser started yet."""
-    return {
+def describe(browsers: Browsers | None, reference: dict[str, Any] | None = None) -> dict[str, Any]:
+    """report.json's `environment`; `browsers` None: no browser started yet; `reference`:
+    where the reference came from (ReferenceSide.describe)."""
+    out = {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "numpy": versions.python("numpy"),
@@ -22,4 +23,9 @@ def describe(browsers: Browsers | None) -> dict[str, Any]:
         "tfjs": versions.npm("@tensorflow/tfjs"),
         "reference_device": tf_runtime.describe_device(),
         "browsers": browsers.environment() if browsers else {},
+        **({"reference": reference} if reference is not None else {}),
     }
+    if reference is not None and reference.get("mode") == "recorded":  # not this machine's
+        devices = sorted({str(p.get("device")) for p in reference.get("provenance", ())})
+        out["reference_device"] = "recorded: " + "; ".join(devices) if devices else None
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.compare.tolerance import Override
 from harness.core.outputs import DEFAULT_MAX_STAGE_MB
@@ -23,7 +24,10 @@ class RunOptions:
     taps) may take on each side, over the pipeline's own (default DEFAULT_TIMEOUT);
     `max_stage_mb`: the largest stage read back from a page, a larger one is an error of its
     stage; `reference`: what every candidate is compared with, "python" (the default plan)
-    or a page such as "wasm" or "chromium:webgl:f16" (backend vs backend)."""
+    or a page such as "wasm" or "chromium:webgl:f16" (backend vs backend); `references`: a
+    recorded store (golden/store.py) to read the Python side from instead of running it
+    (hints, which re-run Python's ops, are then off); `update_references`: a missing or stale
+    record is computed live and written over (ReferenceSide.rerecorded says which)."""
 
     isolated: bool = True
     repeat: bool = True
@@ -33,6 +37,8 @@ class RunOptions:
     timeout: float | None = None
     max_stage_mb: float = DEFAULT_MAX_STAGE_MB
     reference: str = PYTHON
+    references: Path | None = None
+    update_references: bool = False
     side: Side = field(init=False)
 
     def __post_init__(self) -> None:
@@ -40,6 +46,8 @@ class RunOptions:
             raise ValueError(f"max_stage_mb {self.max_stage_mb!r}: a number of megabytes > 0")
         object.__setattr__(self, "overrides", tuple(self.overrides))
         object.__setattr__(self, "side", parse_reference(self.reference))
+        if self.update_references and self.references is None:
+            raise ValueError("updating references needs the store to update (--references DIR)")
 
     def step_timeout(self, pipeline_timeout: float | None) -> float:
         """Seconds each step (or the code between two taps) may take on each side."""

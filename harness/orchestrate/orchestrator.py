@@ -58,12 +58,14 @@ class Harness:
         timeout: float | None = None,
         max_stage_mb: float | None = None,
         reference: str = "python",
+        references: Path | None = None,
+        update_references: bool = False,
     ) -> None:
         """See RunOptions; ValueError for a bad setting (max_stage_mb, reference, the
         reference cache's size)."""
         self.options = RunOptions(
             isolated, repeat, tuple(overrides), hints, min_coverage, timeout,
-            max_stage_mb or DEFAULT_MAX_STAGE_MB, reference,
+            max_stage_mb or DEFAULT_MAX_STAGE_MB, reference, references, update_references,
         )  # fmt: skip
         self.timings = Timings()
         self.side = ReferenceSide(lambda: self.options, self.timings, lambda: self.browsers)
@@ -153,8 +155,9 @@ class Harness:
         try:
             with contextlib.suppress(ReferenceUnavailable):  # each run reports it
                 self.reference(pipeline, case)
+                if isinstance(pipeline, Pipeline):
+                    self.budgets(pipeline, case)
             if isinstance(pipeline, Pipeline):
-                self.budgets(pipeline, case)
                 # the page's steps once for every page: models converted before the threads
                 with contextlib.suppress(models.ConversionError):  # each run reports it
                     steps = self.js_steps(pipeline, case)
@@ -280,7 +283,7 @@ class Harness:
 
     def environment(self) -> dict[str, Any]:
         """report.json's `environment` (environment.describe)."""
-        return describe(self._browsers)
+        return describe(self._browsers, self.side.describe())
 
 
 def _lower(*precisions: str | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -12,9 +13,12 @@ import numpy as np
 
 from harness.compare.budget import Terms, judge
 from harness.conversion.models import ConversionError
+from harness.core import tf_runtime
 from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.core.timings import Timings
-from harness.orchestrate import tapped
+from harness.golden import provenance, store
+from harness.golden.recorded import RecordedRuntime
+from harness.orchestrate import recording
 from harness.orchestrate.options import RunOptions
 from harness.orchestrate.references import References, reference_key
 from harness.runtimes.browser import BackendUnavailable
@@ -48,13 +52,64 @@ class ReferenceSide:
         self._timings = timings
         self.references = References(timings)  # ValueError: a bad cache setting, said
         self.python = PythonRuntime()
+        self._recorded_runtime: RecordedRuntime | None = None
+        self._lock = threading.Lock()
+        # (pipeline / case: why) of each record written by --references-update
+        self.rerecorded: list[str] = []
 
     def python_output(self, pipeline: Pipeline | CodePipeline, case: Case) -> RuntimeOutput:
-        """Python's outputs, once per content (steps and settings, or code; input bytes)."""
+        """Python's outputs, once per content (steps and settings, or code; input bytes):
+        computed live, or read from the recorded store (`RunOptions.references`). Raises
+        ReferenceUnavailable when a record is missing, stale or unreadable (unless asked to
+        re-record it)."""
         limit = self._options().step_timeout(pipeline.timeout)
+        key = reference_key(pipeline, case)
+        if self._options().references is None:
+            return self.references.get(key, lambda: self.python.run(pipeline, case, timeout=limit))
         return self.references.get(
-            content_key(pipeline, case), lambda: self.python.run(pipeline, case, timeout=limit)
+            key, lambda: self._recorded(pipeline, case, limit), "recorded_reference"
         )
+
+    @property
+    def recorded(self) -> RecordedRuntime | None:
+        """The recorded store replayed from, or None when Python runs live."""
+        root = self._options().references
+        if root is None:
+            return None
+        if self._recorded_runtime is None or self._recorded_runtime.root != root:
+            self._recorded_runtime = RecordedRuntime(root)
+        return self._recorded_runtime
+
+    def _recorded(
+        self, pipeline: Pipeline | CodePipeline, case: Case, limit: float
+    ) -> RuntimeOutput:
+        recorded = self.recorded
+        assert recorded is not None
+        _check_replayable(pipeline)
+        try:
+            return recorded.run(pipeline, case, timeout=limit)
+        except store.RecordError as e:
+            if not self._options().update_references or not isinstance(
+                e, store.MissingRecord | store.StaleRecord
+            ):
+                raise ReferenceUnavailable(f"{e}; {RERECORD}") from e
+            return self._rerecord(pipeline, case, limit, str(e))
+
+    def _rerecord(
+        self, pipeline: Pipeline | CodePipeline, case: Case, limit: float, why: str
+    ) -> RuntimeOutput:
+        """--references-update: the record computed live now and written, replacing the
+        stale one; said in `rerecorded`."""
+        try:
+            output, terms = recording.compute(self.python, pipeline, case, limit)
+        except recording.NotRecorded as e:
+            raise ReferenceUnavailable(f"{why}; re-recording it failed: {e}") from e
+        root = self._options().references
+        assert root is not None
+        recording.write(root, pipeline, case, output, terms)
+        with self._lock:
+            self.rerecorded.append(f"{pipeline.name} / {case.id}: {why}")
+        return output
 
     def output(self, pipeline: Pipeline | CodePipeline, case: Case) -> RuntimeOutput:
         """The reference outputs for this case: Python's, or the reference page's, read whole
@@ -68,7 +123,7 @@ class ReferenceSide:
         if isinstance(pipeline, Pipeline):  # its stages' names and composites, its budgets
             python = self.python_output(pipeline, case)
         key = hashlib.sha256(
-            json.dumps([side.name, content_key(pipeline, case), _page_side(pipeline, case)],
+            json.dumps([side.name, reference_key(pipeline, case), _page_side(pipeline, case)],
                        sort_keys=True, default=str).encode()
         ).hexdigest()  # fmt: skip
         return self.references.get(
@@ -141,10 +196,47 @@ class ReferenceSide:
         Python reference and dropped with it."""
         python = self.python_output(pipeline, case)
         limit = self._options().step_timeout(pipeline.timeout)
+        recorded = self.recorded
+        if recorded is not None:
+            return self.references.terms(
+                reference_key(pipeline, case), lambda: recorded.terms(pipeline, case)
+            )
         return self.references.terms(
             reference_key(pipeline, case),
             lambda: self.python.terms(pipeline, case, python, timeout=limit),
         )
+
+    def describe(self) -> dict[str, Any]:
+        """report.json's `environment.reference`: live or recorded, where, on which device,
+        when, and `line`, the same in words."""
+        page = None if self._options().side.is_python else self._options().side.name
+        recorded = self.recorded
+        if recorded is None:
+            out: dict[str, Any] = {
+                "mode": "live",
+                "device": tf_runtime.describe_device(),
+                "tensorflow": tf_runtime.version() if tf_runtime.loaded() else None,
+            }
+            out["line"] = f"live Python on {out['device']}"
+            if out["tensorflow"]:
+                out["line"] += f", TF {out['tensorflow']}"
+        else:
+            seen = recorded.provenance()
+            out = {
+                "mode": "recorded",
+                "store": str(recorded.root),
+                "records_used": recorded.used(),
+                "provenance": seen,
+                "rerecorded": list(self.rerecorded),
+            }
+            made = "; ".join(provenance.one_line(p) for p in seen) or "no record read"
+            out["line"] = f"{made} (store {recorded.root}; hints off: they re-run Python's ops)"
+            if self.rerecorded:
+                out["line"] += f"; {len(self.rerecorded)} re-recorded in this run"
+        if page is not None:
+            out["page"] = page
+            out["line"] = f"the page {page} (budgets from Python: {out['line']})"
+        return out
 
     def precision(self) -> str | None:
         """The reference page's precision, from its probe; None for Python."""
@@ -154,6 +246,24 @@ class ReferenceSide:
         return self._browsers().session(side.browser).probe(side.variant).precision
 
 
+RERECORD = (
+    "record it again where the Python side runs (tfjs-parity record), or re-record it now with "
+    "--references-update"
+)
+
+
+def _check_replayable(pipeline: Pipeline | CodePipeline) -> None:
+    """A model step's structure (its layers, what each reads) is still read from the model
+    with TensorFlow at replay: without TensorFlow, say so instead of breaking."""
+    if isinstance(pipeline, Pipeline) and not tf_runtime.importable():
+        model = next((s.name for s in pipeline.steps if s.op == "model"), None)
+        if model is not None:
+            raise ReferenceUnavailable(
+                f"model step {model!r}: replaying a model step still needs TensorFlow here (the "
+                "model's layers are read from it), and it cannot be imported"
+            )
+
+
 def _page_side(pipeline: Pipeline | CodePipeline, case: Case) -> list[Any]:
     """What the page runs beyond what Python runs: each step's JS settings (case values filled
     in) and custom modules, or a code pipeline's module and export."""
@@ -161,10 +271,3 @@ def _page_side(pipeline: Pipeline | CodePipeline, case: Case) -> list[Any]:
         return [str(pipeline.js_module), pipeline.js_export]
     modules = [(str(s.custom.js_module), s.custom.js_export) for s in pipeline.steps if s.custom]
     return [pipeline.js_steps(case.params), modules]
-
-
-def content_key(pipeline: Pipeline | CodePipeline, case: Case) -> str:
-    """What a reference output is cached by: the pipeline's content and the case's bytes."""
-    if isinstance(pipeline, CodePipeline):
-        return tapped.reference_key(pipeline, case)
-    return reference_key(pipeline, case)

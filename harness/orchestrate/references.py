@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import collections
-import hashlib
-import json
 import threading
 from collections.abc import Callable
-
-import numpy as np
 
 from harness.compare.budget import Terms
 from harness.core import paths, tf_runtime
 from harness.core.outputs import RuntimeOutput
 from harness.core.timings import Timings
-from harness.specs.cases import Case
-from harness.specs.code_pipeline import CustomOp
-from harness.specs.spec import Pipeline
+from harness.golden.keys import reference_key
 
 MB = 1 << 20
+
+__all__ = ["MB", "References", "reference_key"]
 
 
 class References:
@@ -72,21 +68,3 @@ class References:
 
 def _nbytes(outputs: collections.OrderedDict[str, RuntimeOutput]) -> int:
     return sum(a.nbytes for r in outputs.values() for a in r.stages.values())
-
-
-def reference_key(pipeline: Pipeline, case: Case) -> str:
-    """Content, not names: two pipelines called alike, or two files called scan.dcm, differ."""
-    h = hashlib.sha256()
-    steps = [(s.name, s.op, s.python, s.custom and _identity(s.custom)) for s in pipeline.steps]
-    h.update(json.dumps([steps, case.params], sort_keys=True, default=str).encode())
-    start = pipeline.input_of(case)
-    for name, a in sorted(start.items()) if isinstance(start, dict) else [("", start)]:
-        h.update(str((name, a.dtype.str, a.shape)).encode())
-        h.update(np.ascontiguousarray(a).data)
-    return h.hexdigest()
-
-
-def _identity(op: CustomOp) -> str:
-    """A user's op's Python function by what it is (its file, content and name, as the
-    pipeline file was read), or for an op built in code the function itself."""
-    return op.python_identity or repr(op.python_function)

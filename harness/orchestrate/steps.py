@@ -100,7 +100,7 @@ def judge_steps(
     _classifier_outputs(result, pipeline, reference, candidate)
     if j.explain:
         _decoding(result, pipeline, case)
-    if j.options.hints and j.explain:
+    if j.options.hints and j.explain and j.options.references is None:
         with j.timings.phase("hints"):
             if isolated is not None:
                 _add_hints(j, result, pipeline, case, reference, isolated, policy_for)

@@ -5,7 +5,6 @@ feed the user's code mid-way). A tap only one side makes is a failing stage that
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 
 import numpy as np
@@ -163,13 +162,3 @@ def _user_paths(text: str, served: dict[str, str]) -> str:
     for url, folder in served.items():
         text = text.replace(url, folder)
     return text
-
-
-def reference_key(pipeline: CodePipeline, case: Case) -> str:
-    # the user's function gets the file's path (a folder can be a label): same bytes at two
-    # paths are two references
-    source = case.meta.get("source", case.id)
-    function = pipeline.python_identity or repr(pipeline.python_function)  # built in code
-    h = hashlib.sha256(f"code:{function}:{pipeline.source}:{source}".encode())
-    h.update(np.ascontiguousarray(case.file).data)
-    return h.hexdigest()

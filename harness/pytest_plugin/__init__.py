@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 _RUNS_KEY = pytest.StashKey["list[tuple[str, CaseResult]]"]()
 _TEST_RUNS_KEY = pytest.StashKey["list[tuple[CaseResult, RunResult]]"]()
 _SESSION_KEY = pytest.StashKey[dict]()  # environment and timings, kept past the harness' end
+_RERECORDED_KEY = pytest.StashKey[list[str]]()  # records --parity-references-update wrote
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -112,26 +113,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def parity_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
     """The loopback server and the browsers, started once per session (per xdist worker)."""
-    from harness.compare.tolerance import parse_override
     from harness.orchestrate.orchestrator import Harness
 
-    overrides = [parse_override(t) for t in pytestconfig.getoption("parity_tolerance")]
-    minimum = pytestconfig.getoption("parity_min_coverage")
-    timeout = pytestconfig.getoption("parity_timeout")
-    cap = pytestconfig.getoption("parity_max_stage_mb")
-    reference = pytestconfig.getoption("parity_reference")
-    with Harness(
-        overrides=overrides,
-        min_coverage=minimum,
-        timeout=timeout,
-        max_stage_mb=cap,
-        reference=reference,
-    ) as harness:
+    with Harness(**options.harness_settings(pytestconfig)) as harness:
         yield harness
         pytestconfig.stash[_SESSION_KEY] = {
             "environment": harness.environment(),
             "timings": {k: round(v, 3) for k, v in harness.timings.seconds.items()},
         }
+        pytestconfig.stash[_RERECORDED_KEY] = list(harness.side.rerecorded)
 
 
 @pytest.fixture
@@ -144,14 +134,14 @@ def parity_run(
     """Run a pipeline (bundled name, JSON path or Pipeline) on a case (bundled id, DICOM path or
     Case) in this test's browser and backend; every stage compared with Python."""
     from harness.core.results import CaseResult
-    from harness.orchestrate.suite import bundled_case, bundled_pipeline
-    from harness.pytest_plugin.given import decodes_itself
+    from harness.orchestrate.suite import bundled_case
+    from harness.pytest_plugin.given import decodes_itself, load_pipeline
     from harness.specs import cases
 
     request.node.stash[_TEST_RUNS_KEY] = []
 
     def run(pipeline: str | Path | Pipeline | CodePipeline, case: str | Path | Case) -> RunResult:
-        pipeline = bundled_pipeline(pipeline) if isinstance(pipeline, str | Path) else pipeline
+        pipeline = load_pipeline(request.config, pipeline)
         if isinstance(case, str | Path):
             case = cases.from_file(Path(case)) if decodes_itself(pipeline) else bundled_case(case)
         result = parity_harness.run(pipeline, case, parity_browser, parity_backend)
@@ -165,6 +155,7 @@ def parity_run(
 
 @pytest.fixture
 def parity_check(
+    request: pytest.FixtureRequest,
     parity_run: Callable[[str | Path | Pipeline | CodePipeline, str | Path | Case], RunResult],
 ) -> Callable[..., list[RunResult]]:
     """`parity_check(pipeline_file, cases=None)`: the pipeline (a file, bundled name or parsed
@@ -172,8 +163,8 @@ def parity_check(
     this test's browser and backend; every case runs, then the test fails with the per-stage
     table of each run that did not pass."""
     from harness.conversion.models import ConversionError
-    from harness.orchestrate.suite import SuiteError, bundled_pipeline
-    from harness.pytest_plugin.given import case_id, with_ids
+    from harness.orchestrate.suite import SuiteError
+    from harness.pytest_plugin.given import case_id, load_pipeline, with_ids
     from harness.report import wording
     from harness.specs.cases import CaseListError, CaseSource
     from harness.specs.extensions import input_errors
@@ -183,7 +174,7 @@ def parity_check(
         pipeline: str | Path | Pipeline | CodePipeline,
         cases: Sequence[str | Path | Case] | None = None,
     ) -> list[RunResult]:
-        pipeline = bundled_pipeline(pipeline) if isinstance(pipeline, str | Path) else pipeline
+        pipeline = load_pipeline(request.config, pipeline)
         if not (cases if cases is not None else pipeline.cases):
             raise pytest.UsageError(
                 f"pipeline {pipeline.name!r} lists no cases: give cases=[...] to parity_check"
@@ -293,6 +284,8 @@ def _summary(
         report.interrupted = signals[0] if signals else "SIGINT"
     terminalreporter.section("tfjs-parity")
     terminalreporter.write_line(terminal.render(report))
+    if said := options.rerecorded_message(config, config.stash.get(_RERECORDED_KEY, [])):
+        terminalreporter.write_line(f"tfjs-parity: {said}")
     out = config.getoption("parity_out")
     if out:
         path = json_report.write(report, out)

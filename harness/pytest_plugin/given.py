@@ -59,3 +59,20 @@ def decodes_itself(pipeline: Pipeline | CodePipeline) -> bool:
     from harness.specs.code_pipeline import CodePipeline
 
     return isinstance(pipeline, CodePipeline) or pipeline.steps[0].op == "decode"
+
+
+def load_pipeline(
+    config: pytest.Config, pipeline: str | Path | Pipeline | CodePipeline
+) -> Pipeline | CodePipeline:
+    """A bundled name or a pipeline file, read (without importing the user's Python code when
+    recorded references are replayed); a parsed pipeline as it is."""
+    if not isinstance(pipeline, str | Path):
+        return pipeline
+    import contextlib
+
+    from harness.orchestrate.suite import bundled_pipeline
+    from harness.pytest_plugin.options import replaying
+    from harness.specs.code_pipeline import without_user_python
+
+    with without_user_python() if replaying(config) else contextlib.nullcontext():
+        return bundled_pipeline(pipeline)

@@ -4,6 +4,7 @@ error, not a skipped or failed test)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,6 +70,26 @@ def add(parser: pytest.Parser) -> None:
         help="the largest stage read back from the page, in MB (default 1024)",
     )
     group.addoption(
+        "--parity-references",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="read the Python side from this recorded store (tfjs-parity record) instead of "
+        "running it: pipelines are read without importing your Python code; a missing or "
+        "stale record is that test's error, naming what changed",
+    )
+    group.addoption(
+        "--parity-references-update",
+        action="store_true",
+        help="with --parity-references: compute missing or stale records live and write them; "
+        "the session then fails, naming them, unless --parity-references-accept",
+    )
+    group.addoption(
+        "--parity-references-accept",
+        action="store_true",
+        help="with --parity-references-update: re-recorded records do not fail the session",
+    )
+    group.addoption(
         "--parity-out",
         type=Path,
         default=None,
@@ -94,6 +115,19 @@ def check(config: pytest.Config) -> None:
             f"--parity-reference {reference.name}: it is the only backend asked for; name the "
             "backends to compare with it (--parity-backend)"
         )
+    store = config.getoption("parity_references")
+    update = config.getoption("parity_references_update")
+    if config.getoption("parity_references_accept") and not update:
+        raise pytest.UsageError("--parity-references-accept goes with --parity-references-update")
+    if update and store is None:
+        raise pytest.UsageError("--parity-references-update goes with --parity-references DIR")
+    if store is not None and not update:
+        from harness.golden.store import StoreError, check_store
+
+        try:
+            check_store(store)
+        except StoreError as e:
+            raise pytest.UsageError(str(e).replace("--references", "--parity-references")) from None
     for text in config.getoption("parity_tolerance"):
         from harness.compare.tolerance import parse_override
 
@@ -113,3 +147,38 @@ def no_backend(only: pytest.Mark | None, reference: str | None) -> str:
     ):
         text += f"; {reference} is the reference (--parity-reference), not compared with itself"
     return text
+
+
+def harness_settings(config: pytest.Config) -> dict[str, Any]:
+    """The session Harness's settings, from the options (checked by `check`)."""
+    from harness.compare.tolerance import parse_override
+
+    return {
+        "overrides": [parse_override(t) for t in config.getoption("parity_tolerance")],
+        "min_coverage": config.getoption("parity_min_coverage"),
+        "timeout": config.getoption("parity_timeout"),
+        "max_stage_mb": config.getoption("parity_max_stage_mb"),
+        "reference": config.getoption("parity_reference"),
+        "references": config.getoption("parity_references"),
+        "update_references": config.getoption("parity_references_update"),
+    }
+
+
+def replaying(config: pytest.Config) -> bool:
+    """Recorded references replayed, not updated: the user's Python code is not imported."""
+    return config.getoption("parity_references") is not None and not config.getoption(
+        "parity_references_update"
+    )
+
+
+def rerecorded_message(config: pytest.Config, rerecorded: list[str]) -> str | None:
+    """Why the session fails after re-recording (pytest-regressions' rule: a changed
+    reference is seen, unless accepted), or None."""
+    if not rerecorded or config.getoption("parity_references_accept"):
+        return None
+    return (
+        f"{len(rerecorded)} reference(s) re-recorded into "
+        f"{config.getoption('parity_references')}: the session fails so that a changed "
+        "reference is seen; re-run to check against them, or pass --parity-references-accept:\n  "
+        + "\n  ".join(rerecorded)
+    )

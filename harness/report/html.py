@@ -14,6 +14,7 @@ from harness.core.results import CaseResult, Report, StageResult
 from harness.report.terminal import (
     findings,
     group_by_pipeline,
+    reference_line,
     reference_note,
     stage_names,
     summary,
@@ -38,6 +39,8 @@ def render(report: Report) -> str:
         f"<style>{STYLE}</style></head><body><h1>tfjs-parity report</h1>",
         f"<p>{e(summary(report))}. {e(LEGEND.strip('()'))}; hover for details.</p>",
     ]
+    if line := reference_line(report):
+        parts.append(f"<p>{e(line)}</p>")
     for pipeline, entries in group_by_pipeline(report).items():
         stages = stage_names(entries)
         head = "".join(f"<th>{e(s)}</th>" for s in ["case", "browser", "backend", *stages])

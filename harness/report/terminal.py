@@ -62,12 +62,23 @@ def render(report: Report) -> str:
             f"worst logits cosine {m['logits_cosine']:.6f}"
         )
     lines.append(summary(report))
+    if line := reference_line(report):
+        lines.append(line)
     lines.append(timing_line(report.timings))
     if "peak_rss_mb" in report.resources:
         lines.append(
             f"peak memory of the harness process: {report.resources['peak_rss_mb']:.0f} MB"
         )
     return "\n".join(lines)
+
+
+def reference_line(report: Report) -> str | None:
+    """'reference: recorded 2026-12-01 on GPU:0 (...), TF 2.19.0 (store ...)': where the
+    Python side's outputs came from (report.json's environment.reference)."""
+    reference = report.environment.get("reference")
+    if not isinstance(reference, dict) or not reference.get("line"):
+        return None
+    return f"reference: {reference['line']}"
 
 
 def reference_note(entries: Iterable[CaseResult]) -> str | None:

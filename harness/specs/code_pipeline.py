@@ -17,12 +17,14 @@ Python calls `function(path, tap)` with the case file's path; the page calls
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,20 +140,49 @@ def check_settings(op: CustomOp, settings: dict[str, Any], where: str) -> None:
         raise PipelineSpecError(f"{where}: {op.python} needs the setting(s) {', '.join(missing)}")
 
 
+# False while replaying recorded references: the user's Python code is not imported (it may
+# import TensorFlow, which a replaying CI image need not have); its functions' identities are
+# still computed from their files, as when they were recorded
+_IMPORT_USER_PYTHON: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "import_user_python", default=True
+)
+
+
+@contextlib.contextmanager
+def without_user_python() -> Iterator[None]:
+    """Pipelines read inside this block do not import the user's Python code: each function
+    is a stand-in that raises UserPythonNotLoaded, with the identity the real one has."""
+    token = _IMPORT_USER_PYTHON.set(False)
+    try:
+        yield
+    finally:
+        _IMPORT_USER_PYTHON.reset(token)
+
+
+class UserPythonNotLoaded(RuntimeError):
+    """A stand-in for the user's Python function was called (a replay needs none)."""
+
+
 def load_callable(text: str, base: Path, where: str) -> tuple[Callable[..., Any], str]:
     """FILE.py:FUNCTION (relative to `base`; its folder is importable, so its sibling modules
-    are too) or package.module:FUNCTION; and its identity: the absolute path of the file it is
-    an attribute of, a hash of that file's bytes, and the attribute's name. Two pipelines that
-    both say "ops.py:scale" in two folders, or two lambdas, closures or callable objects of
-    one file, are two functions."""
+    are too) or package.module:FUNCTION; and its identity (`callable_identity`). Inside
+    `without_user_python()`, a stand-in function and the same identity, nothing imported."""
     target, sep, attribute = text.rpartition(":")
     if not sep or not target or not attribute:
         raise PipelineSpecError(f"{where}: {text!r} is not FILE.py:FUNCTION or module:FUNCTION")
+    path: Path | None = None
+    if target.endswith(".py"):
+        path = (base / target).resolve()
+        if not path.is_file():
+            raise PipelineSpecError(f"{where}: no Python file {path}")
+    if not _IMPORT_USER_PYTHON.get():
+        try:
+            origin = path or _module_file(target)
+        except (ImportError, ValueError) as e:
+            raise PipelineSpecError(f"{where}: cannot find module {target} ({e})") from e
+        return _stand_in(text), callable_identity(origin, target, attribute)
     try:
-        if target.endswith(".py"):
-            path = (base / target).resolve()
-            if not path.is_file():
-                raise PipelineSpecError(f"{where}: no Python file {path}")
+        if path is not None:
             if str(path.parent) not in sys.path:
                 sys.path.insert(0, str(path.parent))
             name = f"tfjs_parity_user_{path.stem}_{abs(hash(str(path)))}"
@@ -170,9 +201,40 @@ def load_callable(text: str, base: Path, where: str) -> tuple[Callable[..., Any]
     function = getattr(module, attribute, None)
     if not callable(function):
         raise PipelineSpecError(f"{where}: {target} has no function {attribute!r}")
-    file = Path(getattr(module, "__file__", None) or target).resolve()
-    try:
-        content = hashlib.sha256(file.read_bytes()).hexdigest()
-    except OSError:  # a namespace or built-in module: its name is all there is
-        content = ""
-    return function, f"{file}:{content}:{attribute}"
+    origin = path or (Path(module.__file__) if getattr(module, "__file__", None) else None)
+    return function, callable_identity(origin, target, attribute)
+
+
+def _module_file(target: str) -> Path | None:
+    """The file of an importable module, found without running it (a dotted name's parent
+    packages are imported, as Python's finder does)."""
+    spec = importlib.util.find_spec(target)
+    if spec is None:
+        raise ImportError(f"no module named {target!r}")
+    return Path(spec.origin) if spec.origin and spec.has_location else None
+
+
+def callable_identity(origin: Path | None, target: str, attribute: str) -> str:
+    """A user's function by what it is, the same in any checkout of the same files: the name
+    of the file it is an attribute of, a hash of that file's bytes and of the other Python
+    files of its folder (its sibling modules, importable from it), and the attribute's name.
+    Two pipelines that both say "ops.py:scale" over different code, or two lambdas, closures
+    or callable objects of one file, are two functions. A module with no file (namespace,
+    built-in) is its name."""
+    if origin is None or not origin.is_file():
+        return f"{target}::{attribute}"
+    h = hashlib.sha256(origin.read_bytes())
+    for sibling in sorted(origin.parent.glob("*.py")):
+        if sibling != origin:
+            h.update(sibling.name.encode() + b"\0" + sibling.read_bytes())
+    return f"{origin.name}:{h.hexdigest()}:{attribute}"
+
+
+def _stand_in(text: str) -> Callable[..., Any]:
+    def not_loaded(*args: Any, **settings: Any) -> Any:
+        raise UserPythonNotLoaded(
+            f"{text} is not loaded: pipelines are read without the user's Python code while "
+            "recorded references are replayed"
+        )
+
+    return not_loaded

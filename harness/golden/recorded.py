@@ -1,0 +1,76 @@
+"""A recorded reference as a runtime: the Python side's outputs read from a store instead of
+computed, with neither TensorFlow nor the user's Python code imported."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from harness.compare.budget import Terms
+from harness.core.outputs import RuntimeOutput
+from harness.golden import store
+from harness.golden.keys import reference_components
+from harness.specs.cases import Case
+from harness.specs.code_pipeline import CodePipeline
+from harness.specs.spec import Pipeline
+from harness.specs.variants import Side
+
+
+class RecordedRuntime:
+    """The store at `root` (store.py), in place of PythonRuntime: `run` gives a case's
+    recorded stages, `terms` its recorded float terms. Raises store.RecordError (missing,
+    stale or unreadable: the message names the pipeline, the case and what changed). Records
+    read are remembered by their provenance, for the report. Thread-safe."""
+
+    side = Side(None, None)
+    precision: str | None = None
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._provenance: dict[str, dict[str, Any]] = {}
+        self._used: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        """Raises store.StoreError when `root` is no store."""
+        store.check_store(self.root)
+
+    def read(self, pipeline: Pipeline | CodePipeline, case: Case) -> store.Recorded:
+        recorded = store.read(
+            self.root, pipeline.name, case.id, reference_components(pipeline, case)
+        )
+        with self._lock:
+            self._used.add((pipeline.name, case.id))
+            # one entry per machine and set-up: records made minutes apart differ in time only
+            made = {k: v for k, v in recorded.provenance.items() if k != "recorded"}
+            self._provenance.setdefault(json.dumps(made, sort_keys=True), recorded.provenance)
+        return recorded
+
+    def run(
+        self, pipeline: Pipeline | CodePipeline, case: Case, *, timeout: float, repeat: bool = False
+    ) -> RuntimeOutput:
+        return self.read(pipeline, case).output
+
+    def run_isolated(
+        self, pipeline: Pipeline, case: Case, inputs: RuntimeOutput, *, timeout: float
+    ) -> RuntimeOutput | None:
+        return None
+
+    def release(self, out: RuntimeOutput) -> None:
+        """Recorded arrays are plain numpy."""
+
+    def terms(self, pipeline: Pipeline, case: Case) -> dict[str, Terms]:
+        """The case's float terms as recorded (PythonRuntime.terms on the recording machine)."""
+        return self.read(pipeline, case).terms or {}
+
+    def provenance(self) -> list[dict[str, Any]]:
+        """Where and when the records read so far were made: one entry per distinct machine and
+        set-up (with the date of the first record read from it)."""
+        with self._lock:
+            return list(self._provenance.values())
+
+    def used(self) -> int:
+        with self._lock:
+            return len(self._used)
