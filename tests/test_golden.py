@@ -282,3 +282,66 @@ def test_parity_re_recording_fails_the_run_unless_accepted(tmp_path):
                        "--references-accept", "--out", "o3", cwd=project)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "step 'scale' changed" in done.stdout
+
+
+def test_parity_the_bundled_model_replays_without_tensorflow_in_a_fresh_cache(tmp_path):
+    """A model step: its converted TF.js model and its structure's facts travel in the store,
+    so a machine that never converted it, and cannot import TensorFlow, replays every layer."""
+    suite = {
+        "name": "one",
+        "pipelines": [str(REPO / "fixtures" / "pipelines" / "seed-matched-model.json")],
+        "cases": [{"dicom": str(REPO / "fixtures" / "dicom" / "synthetic_12bit_mono1.dcm"),
+                   "stats": "seed"}],
+    }  # fmt: skip
+    (tmp_path / "suite.json").write_text(json.dumps(suite))
+    done = tfjs_parity("record", "suite.json", "--out", "refs", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (kept,) = (tmp_path / "refs" / store.MODELS).iterdir()
+    assert (kept / "model.json").is_file()
+    fresh = tmp_path / "fresh-cache"
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TF, "run", "suite.json", "--references", "refs",
+         "--backend", "wasm", "--no-repeat", "--out", "replay"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**__import__("os").environ, "TFJS_PARITY_CACHE": str(fresh)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (fresh / "models" / kept.name / "model.json").is_file()
+    report = json.loads((tmp_path / "replay" / "report.json").read_text())
+    ((run,),) = [c["runs"] for c in report["cases"]]
+    model = next(s for s in run["stages"] if s["name"] == "model")
+    assert model["coverage"]["share"] == 1 and len(model["layers"]) > 100
+    assert all(la["verdict"] == "pass" for la in model["layers"])
+
+
+PYTEST_REPLAY = f"""
+import pytest
+from pathlib import Path
+
+FIXED = Path({str(REPO / "examples" / "dicom-preprocessing" / "parity" / "fixed.json")!r})
+SCAN = Path({str(REPO / "fixtures" / "dicom" / "examples_overlay.dcm")!r})
+
+
+@pytest.mark.parity
+def test_fixed(parity_check):
+    parity_check(FIXED, cases=[SCAN])
+"""
+
+
+def test_parity_pytest_records_once_failing_then_replays(pytester, tmp_path):
+    """--parity-references-update records the user's code pipeline and fails the session
+    (pytest-regressions' rule); the next session replays it and passes."""
+    pytester.makepyfile(test_user=PYTEST_REPLAY)
+    store_dir = str(tmp_path / "refs")
+    result = pytester.runpytest(
+        "--parity-backend", "cpu", "--parity-references", store_dir, "--parity-references-update"
+    )
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*1 reference(s) re-recorded into*--parity-references-accept*"])
+    result = pytester.runpytest("--parity-backend", "cpu", "--parity-references", store_dir)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["reference: recorded 20*"])
+    result = pytester.runpytest("--parity-references-accept")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR

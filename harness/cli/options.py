@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import math
-from collections.abc import Callable
 from pathlib import Path
 
+from harness.cli import argtypes
 from harness.cli.benchmarks import cmd_bench
 from harness.cli.diffing import cmd_diff
 from harness.cli.probe import cmd_probe
@@ -14,7 +13,7 @@ from harness.cli.record import add_record, add_replay_options
 from harness.cli.rerender import cmd_report
 from harness.cli.run import cmd_run
 from harness.core.outputs import DEFAULT_MAX_STAGE_MB
-from harness.specs.variants import BROWSERS, KNOWN_VARIANTS, parse_reference
+from harness.specs.variants import BROWSERS, KNOWN_VARIANTS
 
 DESCRIPTION = (
     "`tfjs-parity probe|run|record|report|diff|bench`: exit 0 only when every compared run "
@@ -85,7 +84,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--input-shape",
-        type=_named_shape,
+        type=argtypes.named_shape,
         action="append",
         metavar="[NAME=]N,H,W,C",
         help="with --model: run the model alone on seeded inputs of this shape (repeatable, "
@@ -93,7 +92,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--input-range",
-        type=_range,
+        type=argtypes.value_range,
         metavar="LO,HI",
         help="with --model: run the model alone on seeded values in [LO, HI) (integers for an "
         "integer input; default [-1, 1) for floats, [0, 10) for integers)",
@@ -123,7 +122,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--reference",
-        type=_reference,
+        type=argtypes.reference_side,
         default="python",
         metavar="SIDE",
         help="what every backend is compared with: python (default: TF and numpy, live), or "
@@ -149,14 +148,14 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--min-coverage",
-        type=_share,
+        type=argtypes.share,
         metavar="SHARE",
         help="fail a run whose model compared fewer than this share (0..1) of its layers or "
         "nodes (over a pipeline's own min_coverage); the share is always reported",
     )
     run.add_argument(
         "--timeout",
-        type=_seconds,
+        type=argtypes.seconds,
         metavar="SECONDS",
         help="seconds each step (or your code between two taps) may take, in the page and in "
         "Python, over a pipeline's own timeout (default 120); a step past it is that run's "
@@ -164,7 +163,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--max-stage-mb",
-        type=_megabytes,
+        type=argtypes.megabytes,
         default=DEFAULT_MAX_STAGE_MB,
         metavar="MB",
         help="the largest stage read back from the page, in MB (default "
@@ -179,7 +178,7 @@ def parser() -> argparse.ArgumentParser:
     )
     add_replay_options(run)
     run.set_defaults(func=cmd_run)
-    add_record(sub, _seconds)
+    add_record(sub, argtypes.seconds)
 
     report = sub.add_parser(
         "report", help="show a report.json again and write its report.html, re-running nothing"
@@ -233,68 +232,3 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(func=cmd_bench)
     return p
-
-
-def _named_shape(text: str) -> tuple[str | None, tuple[int, ...]]:
-    name, sep, sizes = text.rpartition("=")
-    try:
-        shape = tuple(int(d) for d in sizes.split(","))
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1 or (sep and not name):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: give positive sizes like 1,224,224,3 (or NAME=1,224,224,3)"
-        )
-    return (name or None), shape
-
-
-def _positive(unit: str) -> Callable[[str], float]:
-    """An argparse type: a finite number > 0 of `unit`, else the sentence saying so."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = -1.0
-        if not 0 < value < float("inf"):
-            raise argparse.ArgumentTypeError(f"{text!r}: a number of {unit} > 0")
-        return value
-
-    return parse
-
-
-_seconds = _positive("seconds")
-
-
-def _megabytes(text: str) -> float:
-    value = _positive("megabytes")(text)
-    if value * (1 << 20) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: a cap of less than one byte")
-    return value
-
-
-def _reference(text: str) -> str:
-    try:
-        return parse_reference(text).name
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: a share from 0 to 1, e.g. 0.9")
-    return value
-
-
-def _range(text: str) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give LO,HI like 0,255") from None
-    if not low < high or not all(map(math.isfinite, (low, high))):
-        raise argparse.ArgumentTypeError(f"{text!r}: LO must be below HI, both finite")
-    return low, high

@@ -50,9 +50,9 @@ def add_replay_options(run: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="DIR",
         help="read the Python side from this recorded store (tfjs-parity record) instead of "
-        "running it: neither TensorFlow nor your Python code is imported (a model step still "
-        "needs TensorFlow); a missing or stale record is that case's error, naming what "
-        "changed; hints are off",
+        "running it: neither TensorFlow nor your Python code is imported; a missing or stale "
+        "record is that case's error, naming what changed; no hints or diagnoses (they re-run "
+        "Python's ops)",
     )
     run.add_argument(
         "--references-update",

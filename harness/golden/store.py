@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from harness.core.outputs import RuntimeOutput, StageFailure
 
 FORMAT = "tfjs-parity-record/1"
 RECORDS = "records"
+MODELS = "models"  # each model step's TF.js model as converted when recorded, by its folder name
 
 
 class RecordError(Exception):
@@ -57,6 +59,9 @@ class Recorded:
     terms: dict[str, Terms] | None
     provenance: dict[str, Any]
     key: str
+    # per model step: {"format", "converted" (the TF.js model's folder under DIR/models),
+    # "facts" (ops.tf_models.model_facts)}
+    models: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 def record_path(root: Path, pipeline: str, case: str) -> Path:
@@ -79,8 +84,10 @@ def write(
     output: RuntimeOutput,
     terms: dict[str, Terms] | None,
     provenance: dict[str, Any],
+    models: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
-    """Write (or replace) the record, atomically: a reader sees the old one or the new one."""
+    """Write (or replace) the record, atomically: a reader sees the old one or the new one.
+    `models`: Recorded.models."""
     arrays: dict[str, np.ndarray] = {}
     names = list(output.stages)
     for i, name in enumerate(names):
@@ -93,7 +100,7 @@ def write(
             for f in dataclasses.fields(Terms):
                 value = getattr(t, f.name)
                 if isinstance(value, np.ndarray):
-                    arrays[f"terms_{i}_{f.name}"] = value
+                    arrays[f"terms_{i}_{f.name}"] = _widened32(value)
                     entry[f.name] = {"array": f"terms_{i}_{f.name}"}
                 else:
                     entry[f.name] = value
@@ -110,6 +117,7 @@ def write(
         "timings": output.timings,
         "terms": terms_meta,
         "provenance": provenance,
+        "models": models or {},
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta, default=_plain).encode(), np.uint8)
     path = record_path(root, pipeline, case)
@@ -123,6 +131,19 @@ def write(
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _widened32(a: np.ndarray) -> np.ndarray:
+    """A float64 term (a magnitude or a position error: the size of a bound) in float32,
+    rounded away from zero, so the budget read back is never below the one computed; half
+    the bytes of a model's every layer."""
+    if a.dtype != np.float64:
+        return a
+    with np.errstate(over="ignore"):
+        b = a.astype(np.float32)
+    short = np.abs(b.astype(np.float64)) < np.abs(a)
+    b[short] = np.nextafter(b[short], np.copysign(np.float32(np.inf), b[short]))
+    return b
 
 
 def _plain(value: Any) -> Any:
@@ -162,7 +183,9 @@ def read(root: Path, pipeline: str, case: str, components: dict[str, str]) -> Re
     output = RuntimeOutput(
         stages, failures, dict(meta["timings"]), composites=dict(meta["composites"])
     )
-    return Recorded(output, terms, dict(meta["provenance"]), meta["key"])
+    return Recorded(
+        output, terms, dict(meta["provenance"]), meta["key"], dict(meta.get("models", {}))
+    )
 
 
 def _terms(entry: dict[str, Any], z: Any) -> Terms:
@@ -205,3 +228,40 @@ def check_store(root: Path) -> None:
             f"--references {root}: no records there (a store has a {RECORDS}/ folder; "
             "record one with tfjs-parity record)"
         )
+
+
+def keep_model(root: Path, converted: Path) -> str:
+    """A converted TF.js model's folder copied into the store (once per content: the folder's
+    name is its content key), so a replay serves it without converting; its name."""
+    target = root / MODELS / converted.name
+    if not (target / "model.json").is_file():
+        _copy_folder(converted, target)
+    return converted.name
+
+
+def restore_model(root: Path, name: str, cache_models: Path) -> Path | None:
+    """The store's copy of a converted model put where the converter's cache has it (what it
+    finds there it does not convert again), unless it is there already; None when the store
+    lacks it."""
+    source = root / MODELS / name
+    target = cache_models / name
+    if (target / "model.json").is_file() or not (source / "model.json").is_file():
+        return target if (target / "model.json").is_file() else None
+    _copy_folder(source, target)
+    return target
+
+
+def _copy_folder(source: Path, target: Path) -> None:
+    """Atomically: a reader sees the whole folder or none (a concurrent copy's finished one
+    wins)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".copying-", dir=target.parent))
+    try:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "model.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -30,12 +30,18 @@ def outputs_at_call(layer: Any) -> int:
     return len(out) if isinstance(out, list | tuple) else 1
 
 
+# unisolated() as recorded with a model's facts (tf_models.install_facts), by the same key
+installed_unisolated: dict[str, dict[str, str]] = {}
+
+
 def unisolated(path: str) -> dict[str, str]:
     """Compared layers that cannot run alone on Python's values, and why: each reads another
     layer at a call other than the one captured (a layer called twice: only its call in this
     model, its last, is captured) or an output other than its first. The page's rule is the
     same (web/page/page.js modelParts). Once per model."""
     key = f"{path}#unisolated"
+    if key not in _models and key in installed_unisolated:
+        return installed_unisolated[key]
     if key not in _models:
         _models[key] = _unisolated(path)
     return _models[key]

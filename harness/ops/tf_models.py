@@ -14,6 +14,7 @@ from harness.core import tf_runtime
 from harness.ops.keras_layers import (
     capture_model,
     compared_layers,
+    installed_unisolated,
     keras_model,
     model_node,
     outputs_at_call,
@@ -21,6 +22,43 @@ from harness.ops.keras_layers import (
 )
 
 ModelInput = np.ndarray | Mapping[str, np.ndarray]  # one tensor, or tensors by input name
+
+# What the harness reads of a model's structure besides running it, by (path, format): computed
+# with TensorFlow, or installed from a recorded reference (golden/), which replays without it
+_installed: dict[tuple[str, str], dict[str, Any]] = {}
+_MISSING = object()
+
+
+def _fact(path: str, format: str, name: str) -> Any:
+    return _installed.get((path, format), {}).get(name, _MISSING)
+
+
+def model_facts(path: str, format: str = "layers") -> dict[str, Any]:
+    """Every fact of the model's structure the comparison reads (JSON-able): each layer's or
+    node's class or op, which are compared and why not, those that cannot run alone, whether
+    it ends in a softmax, what each compared layer reads, and for a GraphModel the nodes both
+    sides produce. Needs TensorFlow for a LayersModel and for a graph's counterparts."""
+    parts = model_parts(path, format)
+    compared = [name for name, why in parts.items() if why is None]
+    return {
+        "layer_ops": model_layer_ops(path, format),
+        "parts": parts,
+        "unisolated": unisolated(path) if format == "layers" else {},
+        "ends_in_softmax": ends_in_softmax(path, format),
+        "stage_inputs": {name: stage_inputs(path, format, name) for name in compared},
+        "compared_nodes": graph_compared_nodes(path) if format == "graph" else None,
+    }
+
+
+def install_facts(path: str, format: str, facts: dict[str, Any]) -> None:
+    """`model_facts` as recorded, for the model at `path` here: read instead of computed."""
+    _installed[(path, format)] = facts
+    if format == "layers":
+        installed_unisolated[f"{path}#unisolated"] = facts["unisolated"]
+
+
+def facts_installed(path: str, format: str) -> bool:
+    return (path, format) in _installed
 
 
 def model_layers(
@@ -84,6 +122,8 @@ def model_signature(path: str, format: str = "layers") -> signatures.Signature:
 
 def model_layer_ops(path: str, format: str = "layers") -> dict[str, str]:
     """Layer name -> layer class (LayersModel), node name -> op (GraphModel), for the report."""
+    if (got := _fact(path, format, "layer_ops")) is not _MISSING:
+        return got
     if format == "graph":
         return graphs.graph_nodes(converter.convert(Path(path), "graph")).ops
     return {layer.name: type(layer).__name__ for layer in compared_layers(keras_model(path))}
@@ -92,6 +132,8 @@ def model_layer_ops(path: str, format: str = "layers") -> dict[str, str]:
 def ends_in_softmax(path: str, format: str = "layers") -> bool:
     """The model's output is a softmax (a Softmax layer or node, or a last layer whose
     activation is softmax): its rows are class probabilities."""
+    if (got := _fact(path, format, "ends_in_softmax")) is not _MISSING:
+        return got
     outputs = model_signature(path, format).outputs
     if len(outputs) != 1:
         return False
@@ -137,6 +179,8 @@ def _graph_counterparts(converted: Path) -> dict[str, str | None]:
 def graph_compared_nodes(path: str) -> list[str]:
     """The GraphModel nodes both sides produce: those with a TF counterpart, in graph order,
     then any model output not among them."""
+    if (got := _fact(path, "graph", "compared_nodes")) is not _MISSING:
+        return got
     converted = converter.convert(Path(path), "graph")
     counterparts = _graph_counterparts(converted)
     graph = graphs.graph_nodes(converted)
@@ -147,6 +191,8 @@ def graph_compared_nodes(path: str) -> list[str]:
 def model_parts(path: str, format: str = "layers") -> dict[str, str | None]:
     """Every layer (but the InputLayer) or computing node of the model, in order: None for
     those both sides produce, else why the harness does not compare it. Once per model."""
+    if (got := _fact(path, format, "parts")) is not _MISSING:
+        return got
     key = f"{path}#{format}#parts"
     if key not in _models:
         _models[key] = _model_parts(path, format)
@@ -222,6 +268,9 @@ def stage_inputs(path: str, format: str, name: str) -> list[str | None] | None:
     """What layer (or node) `name` reads, in order: compared layers' or nodes' names, None for
     the model's own input; None when it reads something not captured (then its Python input
     is unknown)."""
+    recorded = _fact(path, format, "stage_inputs")
+    if recorded is not _MISSING and name in recorded:
+        return recorded[name]
     if format == "graph":
         converted = converter.convert(Path(path), "graph")
         nodes = graphs.graph_nodes(converted)

@@ -26,8 +26,9 @@ class RunOptions:
     stage; `reference`: what every candidate is compared with, "python" (the default plan)
     or a page such as "wasm" or "chromium:webgl:f16" (backend vs backend); `references`: a
     recorded store (golden/store.py) to read the Python side from instead of running it
-    (hints, which re-run Python's ops, are then off); `update_references`: a missing or stale
-    record is computed live and written over (ReferenceSide.rerecorded says which)."""
+    (hints and diagnoses, which re-run Python's ops, are then off); `update_references`: a
+    missing or stale record is computed live and written over (ReferenceSide.rerecorded says
+    which)."""
 
     isolated: bool = True
     repeat: bool = True

@@ -45,8 +45,8 @@ from harness.specs.variants import Side, parse_variant
 
 class Harness:
     """Use as a context manager; browsers start on first use and stay up until exit. Each run
-    compares a candidate page with the session's reference: Python (the default plan), or a
-    page (`reference="wasm"`: backend vs backend). Options: `RunOptions`."""
+    compares a candidate page with the session's reference: Python, live or recorded (the
+    default plan), or a page (`reference="wasm"`). Options: `RunOptions`."""
 
     def __init__(
         self,
@@ -61,8 +61,7 @@ class Harness:
         references: Path | None = None,
         update_references: bool = False,
     ) -> None:
-        """See RunOptions; ValueError for a bad setting (max_stage_mb, reference, the
-        reference cache's size)."""
+        """See RunOptions; ValueError for a bad setting (max_stage_mb, reference, cache size)."""
         self.options = RunOptions(
             isolated, repeat, tuple(overrides), hints, min_coverage, timeout,
             max_stage_mb or DEFAULT_MAX_STAGE_MB, reference, references, update_references,

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.compare.budget import Terms
-from harness.conversion import models
+from harness.conversion import converter, models
 from harness.core.outputs import RuntimeOutput
 from harness.golden import provenance, store
 from harness.golden.keys import components_key, reference_components
+from harness.ops.tf_models import model_facts
 from harness.orchestrate.options import DEFAULT_TIMEOUT
 from harness.runtimes.python_runtime import PythonRuntime
 from harness.specs import cases, extensions
@@ -39,37 +41,53 @@ class Recording:
     seconds: float = 0.0
 
 
+@dataclass
+class Computed:
+    """What a record holds: the Python side's outputs, (a step pipeline's) float terms, and
+    per model step its format, its converted TF.js model's folder and its structure's facts
+    (tf_models.model_facts), which a replay reads instead of asking TensorFlow."""
+
+    output: RuntimeOutput
+    terms: dict[str, Terms] | None
+    models: dict[str, tuple[str, Path, dict[str, Any]]] = field(default_factory=dict)
+
+
 def compute(
     python: PythonRuntime, pipeline: Pipeline | CodePipeline, case: Case, timeout: float
-) -> tuple[RuntimeOutput, dict[str, Terms] | None]:
+) -> Computed:
     """The Python side's outputs and (for a step pipeline) float terms, as a run computes
-    them. Raises NotRecorded when they are not the user's numbers (a time limit, an output
-    that cannot be compared: the harness's error, not a result), PipelineSpecError when the
-    case does not fit the pipeline."""
+    them, and its model steps' facts. Raises NotRecorded when they are not the user's numbers
+    (a time limit, an output that cannot be compared: the harness's error, not a result),
+    PipelineSpecError when the case does not fit the pipeline, ConversionError for a model
+    that cannot be converted."""
     if isinstance(pipeline, CodePipeline) and case.file is None:
         raise NotRecorded(f"case {case.id!r} has no file for the code")
     output = python.run(pipeline, case, timeout=timeout)
     failure = output.failure
     if failure is not None and failure.harness:
         raise NotRecorded(f"step {failure.stage!r}: {failure.message}")
-    terms = None
+    computed = Computed(output, None)
     if isinstance(pipeline, Pipeline):
-        terms = python.terms(pipeline, case, output, timeout=timeout)
-    return output, terms
+        computed.terms = python.terms(pipeline, case, output, timeout=timeout)
+        for step in pipeline.steps:
+            if step.op == "model":
+                path, fmt = step.python["path"], step.python["format"]
+                converted = converter.convert(Path(path), fmt)
+                computed.models[step.name] = (fmt, converted, model_facts(path, fmt))
+    return computed
 
 
-def write(
-    root: Path,
-    pipeline: Pipeline | CodePipeline,
-    case: Case,
-    output: RuntimeOutput,
-    terms: dict[str, Terms] | None,
-) -> Path:
-    """The record of (pipeline, case) in the store at `root`, with this machine's provenance."""
+def write(root: Path, pipeline: Pipeline | CodePipeline, case: Case, computed: Computed) -> Path:
+    """The record of (pipeline, case) in the store at `root`, with this machine's provenance;
+    each model step's converted model kept in the store beside it."""
     components = reference_components(pipeline, case)
+    models = {
+        name: {"format": fmt, "converted": store.keep_model(root, converted), "facts": facts}
+        for name, (fmt, converted, facts) in computed.models.items()
+    }
     return store.write(
-        root, pipeline.name, case.id, components, components_key(components), output, terms,
-        provenance.describe(),
+        root, pipeline.name, case.id, components, components_key(components), computed.output,
+        computed.terms, provenance.describe(), models,
     )  # fmt: skip
 
 
@@ -100,8 +118,7 @@ def record_suite(
                 entry = Recording(pipeline.name, source.id, "error", case)
             else:
                 try:
-                    output, terms = compute(python, pipeline, case, limit)
-                    path = write(root, pipeline, case, output, terms)
+                    path = write(root, pipeline, case, compute(python, pipeline, case, limit))
                     entry = Recording(pipeline.name, case.id, "recorded", str(path))
                 except (NotRecorded, PipelineSpecError, models.ConversionError) as e:
                     entry = Recording(pipeline.name, case.id, "error", str(e))

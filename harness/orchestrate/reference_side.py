@@ -7,17 +7,20 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.compare.budget import Terms, judge
+from harness.conversion import models
 from harness.conversion.models import ConversionError
 from harness.core import tf_runtime
 from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.core.timings import Timings
 from harness.golden import provenance, store
 from harness.golden.recorded import RecordedRuntime
+from harness.ops.tf_models import install_facts
 from harness.orchestrate import recording
 from harness.orchestrate.options import RunOptions
 from harness.orchestrate.references import References, reference_key
@@ -85,9 +88,10 @@ class ReferenceSide:
     ) -> RuntimeOutput:
         recorded = self.recorded
         assert recorded is not None
-        _check_replayable(pipeline)
         try:
-            return recorded.run(pipeline, case, timeout=limit)
+            read = recorded.read(pipeline, case)
+            _install_models(pipeline, read, recorded.root)
+            return read.output
         except store.RecordError as e:
             if not self._options().update_references or not isinstance(
                 e, store.MissingRecord | store.StaleRecord
@@ -101,15 +105,15 @@ class ReferenceSide:
         """--references-update: the record computed live now and written, replacing the
         stale one; said in `rerecorded`."""
         try:
-            output, terms = recording.compute(self.python, pipeline, case, limit)
+            computed = recording.compute(self.python, pipeline, case, limit)
         except recording.NotRecorded as e:
             raise ReferenceUnavailable(f"{why}; re-recording it failed: {e}") from e
         root = self._options().references
         assert root is not None
-        recording.write(root, pipeline, case, output, terms)
+        recording.write(root, pipeline, case, computed)
         with self._lock:
             self.rerecorded.append(f"{pipeline.name} / {case.id}: {why}")
-        return output
+        return computed.output
 
     def output(self, pipeline: Pipeline | CodePipeline, case: Case) -> RuntimeOutput:
         """The reference outputs for this case: Python's, or the reference page's, read whole
@@ -230,7 +234,9 @@ class ReferenceSide:
                 "rerecorded": list(self.rerecorded),
             }
             made = "; ".join(provenance.one_line(p) for p in seen) or "no record read"
-            out["line"] = f"{made} (store {recorded.root}; hints off: they re-run Python's ops)"
+            out["line"] = (
+                f"{made} (store {recorded.root}; no hints or diagnoses: they re-run Python's ops)"
+            )
             if self.rerecorded:
                 out["line"] += f"; {len(self.rerecorded)} re-recorded in this run"
         if page is not None:
@@ -252,16 +258,31 @@ RERECORD = (
 )
 
 
-def _check_replayable(pipeline: Pipeline | CodePipeline) -> None:
-    """A model step's structure (its layers, what each reads) is still read from the model
-    with TensorFlow at replay: without TensorFlow, say so instead of breaking."""
-    if isinstance(pipeline, Pipeline) and not tf_runtime.importable():
-        model = next((s.name for s in pipeline.steps if s.op == "model"), None)
-        if model is not None:
-            raise ReferenceUnavailable(
-                f"model step {model!r}: replaying a model step still needs TensorFlow here (the "
-                "model's layers are read from it), and it cannot be imported"
+def _install_models(pipeline: Pipeline | CodePipeline, read: store.Recorded, root: Path) -> None:
+    """Each model step's converted TF.js model put back in the converter's cache, and its
+    structure's facts installed for the model's path here: nothing asks TensorFlow. Raises
+    store.RecordError when the record lacks them and TensorFlow cannot be imported."""
+    if not isinstance(pipeline, Pipeline):
+        return
+    for step in pipeline.steps:
+        if step.op != "model":
+            continue
+        kept = read.models.get(step.name)
+        path, fmt = step.python["path"], step.python["format"]
+        if kept is None or kept.get("format") != fmt:
+            if tf_runtime.importable():
+                continue  # read from the model with TensorFlow, as a live run does
+            raise store.RecordError(
+                f"model step {step.name!r}: its record has no facts of the model's structure, "
+                "which a replay without TensorFlow needs"
             )
+        restored = store.restore_model(root, kept["converted"], models.CACHE / "models")
+        if restored is None and not tf_runtime.importable():
+            raise store.RecordError(
+                f"model step {step.name!r}: the store lacks its converted model "
+                f"{store.MODELS}/{kept['converted']}, and TensorFlow cannot convert it here"
+            )
+        install_facts(path, fmt, kept["facts"])
 
 
 def _page_side(pipeline: Pipeline | CodePipeline, case: Case) -> list[Any]:

@@ -243,6 +243,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     return report
 
 
+@pytest.hookimpl(trylast=True)  # after the runner's, which tears down the session's harness
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Records re-written by --parity-references-update fail the session unless accepted."""
+    options.fail_if_rerecorded(session, exitstatus, session.config.stash.get(_RERECORDED_KEY, []))
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config

@@ -182,3 +182,10 @@ def rerecorded_message(config: pytest.Config, rerecorded: list[str]) -> str | No
         "reference is seen; re-run to check against them, or pass --parity-references-accept:\n  "
         + "\n  ".join(rerecorded)
     )
+
+
+def fail_if_rerecorded(session: pytest.Session, exitstatus: int, rerecorded: list[str]) -> None:
+    """A session that re-recorded references and otherwise passed fails (rerecorded_message)."""
+    said = rerecorded_message(session.config, rerecorded)
+    if said and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
