@@ -28,6 +28,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from harness.bench import faults
 
         figures.update(faults.faults())
+    if args.name in ("replay", "all"):
+        from harness.bench import replay
+
+        figures.update(replay.replay())
     if args.name in ("model", "all"):
         figures.update(model.model(args.backend or ("wasm", "webgl")))
         figures.update(model.peak_rss())

@@ -13,8 +13,11 @@ from harness.cli.record import add_record, add_replay_options
 from harness.cli.rerender import cmd_report
 from harness.cli.run import cmd_run
 from harness.core.outputs import DEFAULT_MAX_STAGE_MB
+from harness.orchestrate.keep import DEFAULT_KEEP_MB, KEEP_CHOICES
 from harness.specs.variants import BROWSERS, KNOWN_VARIANTS
 
+BENCHMARKS = ("transfer", "compare", "isolation", "model", "decode", "memory", "faults")
+BENCHMARKS += ("replay", "all")
 DESCRIPTION = (
     "`tfjs-parity probe|run|record|report|diff|bench`: exit 0 only when every compared run "
     "passed, 2 on usage errors."
@@ -176,6 +179,22 @@ def parser() -> argparse.ArgumentParser:
         default=Path("parity-report"),
         help="directory for report.json (default: ./parity-report)",
     )
+    run.add_argument(
+        "--keep-tensors",
+        choices=KEEP_CHOICES,
+        default="failing",
+        help="keep arrays as .npy under DIR/tensors/, named in report.json (each stage's "
+        "`tensors`): the reference's, the candidate's end to end and alone, and the stage's "
+        "input; of failing stages and layers (default), all, or none",
+    )
+    run.add_argument(
+        "--keep-tensors-mb",
+        type=argtypes.megabytes,
+        default=DEFAULT_KEEP_MB,
+        metavar="MB",
+        help=f"stop keeping tensors once this many MB are written (default {DEFAULT_KEEP_MB:g}); "
+        "a stage past it says so in report.json",
+    )
     add_replay_options(run)
     run.set_defaults(func=cmd_run)
     add_record(sub, argtypes.seconds)
@@ -200,15 +219,17 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "name",
         nargs="?",
-        choices=("transfer", "compare", "isolation", "model", "decode", "memory", "faults", "all"),
+        choices=BENCHMARKS,
         default="all",
-        help="transfer: page -> numpy MB/s; compare: comparator GB/s; isolation: default "
-        "suite wall time with and without isolated runs; model: every layer of the bundled "
-        "model captured + compared vs a plain inference per backend, and the default run's "
-        "peak RSS; decode: a 512x512 16-bit DICOM decoded in the page vs pydicom, MB/s; "
-        "memory: the harness's peak RSS over one case with a 512 MiB stage per side, as a "
-        "multiple of the stage; faults: each fault injected (hangs, killed processes, GPU "
-        "loss, signals) and the seconds until the next case ran (default: all)",
+        help="transfer: page -> numpy MB/s; compare: comparator GB/s; isolation: default suite"
+        " wall time with and without isolated runs; replay: the default suite with a live"
+        " Python reference vs one recorded and replayed without TensorFlow; model: every "
+        "layer of the bundled model captured + compared vs a plain inference per backend,"
+        " and the default run's peak RSS; decode: a 512x512 16-bit DICOM decoded in the "
+        "page vs pydicom, MB/s; memory: the harness's peak RSS over one case with a 512 "
+        "MiB stage per side, as a multiple of the stage; faults: each fault injected "
+        "(hangs, killed processes, GPU loss, signals) and the seconds until the next case"
+        " ran (default: all)",
     )
     bench.add_argument("--json", type=Path, help="write the figures as JSON here")
     bench.add_argument(

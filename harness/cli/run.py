@@ -18,7 +18,9 @@ from harness.compare.tolerance import Override, parse_override
 from harness.core import paths
 from harness.core.results import CaseResult, Report, RunResult
 from harness.core.stopping import RunStopped
-from harness.orchestrate.orchestrator import Harness, harness_error
+from harness.orchestrate.errors import harness_error
+from harness.orchestrate.keep import TensorKeeper
+from harness.orchestrate.orchestrator import Harness
 from harness.orchestrate.suite import (
     DEFAULT_SUITE,
     Suite,
@@ -86,6 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             reference=args.reference,
             references=args.references,
             update_references=args.references_update,
+            keeper=TensorKeeper(args.out, args.keep_tensors, args.keep_tensors_mb),
         ) as h:
             rerecorded = h.side.rerecorded
             run_suite(

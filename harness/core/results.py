@@ -108,6 +108,9 @@ class StageResult:
     # a model stage: how many of its layers or nodes were compared ("compared", "total") and
     # why each other one was not ("not_compared": {name: why})
     coverage: dict[str, Any] | None = None
+    # arrays kept for a look (--keep-tensors): role (reference, candidate, isolated, input) ->
+    # .npy path relative to the report's folder; or {"not_kept": why}
+    tensors: dict[str, str] | None = None
 
 
 @dataclass

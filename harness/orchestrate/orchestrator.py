@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ from harness.core.results import RunResult
 from harness.core.timings import Timings
 from harness.orchestrate import tapped
 from harness.orchestrate.environment import describe
+from harness.orchestrate.errors import harness_error
+from harness.orchestrate.keep import TensorKeeper
 from harness.orchestrate.options import RunOptions
 from harness.orchestrate.passes import candidate_passes
 from harness.orchestrate.reference_side import ReferenceSide, ReferenceUnavailable
@@ -60,6 +61,7 @@ class Harness:
         reference: str = "python",
         references: Path | None = None,
         update_references: bool = False,
+        keeper: TensorKeeper | None = None,
     ) -> None:
         """See RunOptions; ValueError for a bad setting (max_stage_mb, reference, cache size)."""
         self.options = RunOptions(
@@ -67,6 +69,7 @@ class Harness:
             max_stage_mb or DEFAULT_MAX_STAGE_MB, reference, references, update_references,
         )  # fmt: skip
         self.timings = Timings()
+        self.keeper = keeper  # failing stages' arrays kept beside the report, or nothing
         self.side = ReferenceSide(lambda: self.options, self.timings, lambda: self.browsers)
         paths.check_cache()
         self._hints = HintCache()
@@ -244,7 +247,7 @@ class Harness:
         if isinstance(pipeline, CodePipeline):
             return tapped.run(
                 self.options, self.timings, pipeline, case, reference, candidate, result,
-                precision, explain,
+                precision, explain, self.keeper,
             )  # fmt: skip
         try:
             if candidate.js_steps is None:
@@ -263,6 +266,11 @@ class Harness:
         )  # fmt: skip
         try:
             judge_steps(judging, result, pipeline, case, reference, chained, isolated, precision)
+            if self.keeper is not None:
+                self.keeper.keep_run(
+                    pipeline.name, case.id, result, reference, chained, isolated,
+                    pipeline.stage_names,
+                )  # fmt: skip
         finally:  # the page drops what it held for these calls; pulls count as transfer
             for out in (chained, isolated):
                 if out is not None:
@@ -288,12 +296,3 @@ class Harness:
 def _lower(*precisions: str | None) -> str:
     """float16 when either side stores values in float16, else float32."""
     return "float16" if "float16" in precisions else "float32"
-
-
-def harness_error(error: BaseException) -> str:
-    """'harness error: TYPE: message (at file.py:line in function)', the innermost frame."""
-    text = f"harness error: {type(error).__name__}: {error}"
-    frames = traceback.extract_tb(error.__traceback__)
-    if frames:
-        text += f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})"
-    return text

@@ -18,6 +18,7 @@ from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.core.results import RunResult
 from harness.core.timings import Timings
 from harness.diagnose.run import diagnose_taps
+from harness.orchestrate.keep import TensorKeeper
 from harness.orchestrate.options import RunOptions
 from harness.runtimes.page_runtime import PageRuntime
 from harness.specs.cases import Case
@@ -37,6 +38,7 @@ def run(
     result: RunResult,
     precision: str,
     explain: bool,
+    keeper: TensorKeeper | None = None,
 ) -> RunResult:
     """The user's module on the candidate's page, compared with the reference's taps into
     `result` (Harness.run made it and opened the page). `precision`: the lower of the two
@@ -45,6 +47,8 @@ def run(
     url = candidate.module_url or ""
     try:
         _compare(options, timings, result, pipeline, case, reference, out, precision, url, explain)
+        if keeper is not None:  # taps are not steps: nothing is fed a tap, no input kept
+            keeper.keep_run(pipeline.name, case.id, result, reference, out, None, ())
     finally:
         candidate.release(out)
     result.timings = {k: round(v, 4) for k, v in out.timings.items()}

@@ -90,6 +90,14 @@ def add(parser: pytest.Parser) -> None:
         help="with --parity-references-update: re-recorded records do not fail the session",
     )
     group.addoption(
+        "--parity-keep-tensors",
+        choices=("failing", "all", "none"),
+        default="failing",
+        help="keep arrays as .npy under --parity-out (or .parity-artifacts)/tensors/, named in "
+        "the report: the reference's, the candidate's and the stage's input, of failing "
+        "stages (default), all, or none; at most 512 MB per session",
+    )
+    group.addoption(
         "--parity-out",
         type=Path,
         default=None,
@@ -152,6 +160,7 @@ def no_backend(only: pytest.Mark | None, reference: str | None) -> str:
 def harness_settings(config: pytest.Config) -> dict[str, Any]:
     """The session Harness's settings, from the options (checked by `check`)."""
     from harness.compare.tolerance import parse_override
+    from harness.orchestrate.keep import TensorKeeper
 
     return {
         "overrides": [parse_override(t) for t in config.getoption("parity_tolerance")],
@@ -161,6 +170,10 @@ def harness_settings(config: pytest.Config) -> dict[str, Any]:
         "reference": config.getoption("parity_reference"),
         "references": config.getoption("parity_references"),
         "update_references": config.getoption("parity_references_update"),
+        "keeper": TensorKeeper(
+            config.getoption("parity_out") or Path(".parity-artifacts"),
+            config.getoption("parity_keep_tensors"),
+        ),
     }
 
 

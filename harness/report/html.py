@@ -64,6 +64,7 @@ def render(report: Report) -> str:
                 )
         parts.append("</table>")
         parts.extend(_layer_tables(entries))
+        parts.extend(_kept_tensors(entries))
         found = findings(entries)
         if found:
             items = "".join(f"<li>{e(line.strip())}</li>" for line in found)
@@ -127,3 +128,26 @@ def write(report: Report, out_dir: Path) -> Path:
     path = out_dir / "report.html"
     path.write_text(render(report))
     return path
+
+
+def _kept_tensors(entries: list[CaseResult]) -> list[str]:
+    """Links to the arrays kept beside the report (--keep-tensors), per run and stage."""
+    e = html.escape
+    items = []
+    for c in entries:
+        for r in c.runs:
+            for s in r.stages:
+                for name, kept in [
+                    (s.name, s.tensors),
+                    *((f"{s.name}/{la.name}", la.tensors) for la in s.layers),
+                ]:
+                    if not kept:
+                        continue
+                    if "not_kept" in kept:
+                        links = e(f"not kept: {kept['not_kept']}")
+                    else:
+                        links = ", ".join(
+                            f"<a href='{e(p)}'>{e(role)}</a>" for role, p in kept.items()
+                        )
+                    items.append(f"<li>{e(c.case)} / {e(r.backend)} / {e(name)}: {links}</li>")
+    return [f"<p>Arrays kept (.npy, numpy.load):</p><ul>{''.join(items)}</ul>"] if items else []

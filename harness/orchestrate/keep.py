@@ -1,0 +1,128 @@
+"""Failure tensors: each failing stage's arrays (the reference's, the candidate's end to end and
+alone, and what the stage was fed) kept as .npy files beside the report and named in it, so
+someone can look at them, or attach them to an upstream bug report."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from harness.core.outputs import RuntimeOutput
+from harness.core.results import RunResult, StageResult
+
+KEEP_CHOICES = ("failing", "all", "none")
+DEFAULT_KEEP_MB = 512.0  # per session: a model's every layer on every backend would be GBs
+TENSORS = "tensors"  # the folder under the report's
+
+
+class TensorKeeper:
+    """Writes under `root`/tensors/, what `keep` ("failing": stages (and model layers) whose
+    verdict is not pass; "all": every compared one) asks for, until `cap_mb` megabytes have
+    been written in this session; a stage past the cap, or too large to hold (read slice by
+    slice), says so instead of naming files. Thread-safe (runs of a case keep in parallel)."""
+
+    def __init__(self, root: Path, keep: str = "failing", cap_mb: float = DEFAULT_KEEP_MB) -> None:
+        if keep not in KEEP_CHOICES:
+            raise ValueError(f"keep tensors {keep!r}: one of {', '.join(KEEP_CHOICES)}")
+        if not cap_mb >= 0:
+            raise ValueError(f"keep tensors cap {cap_mb!r}: a number of megabytes >= 0")
+        self.root = root
+        self.keep = keep
+        self.cap_bytes = cap_mb * (1 << 20)
+        self.written = 0
+        self._lock = threading.Lock()
+
+    def keep_run(
+        self,
+        pipeline: str,
+        case: str,
+        result: RunResult,
+        reference: RuntimeOutput,
+        chained: RuntimeOutput,
+        isolated: RuntimeOutput | None,
+        order: Sequence[str],
+    ) -> None:
+        """Each chosen stage of `result`: its files, named in `stage.tensors` (paths relative
+        to `root`): reference, candidate (end to end), isolated (the candidate's step fed the
+        reference's input), input (that input: the reference's previous stage)."""
+        if self.keep == "none":
+            return
+        folder = (
+            Path(TENSORS)
+            / _slug(pipeline)
+            / _slug(case)
+            / _slug(f"{result.browser}-{result.backend}")
+        )
+        for stage in result.stages:
+            previous = _previous(order, stage.name)
+            self._stage(folder, stage, stage.name, previous, reference, chained, isolated)
+            for layer in stage.layers:
+                name = f"{stage.name}/{layer.name}"
+                self._stage(folder, layer, name, None, reference, chained, isolated)
+
+    def _stage(
+        self,
+        folder: Path,
+        stage: StageResult,
+        name: str,
+        previous: str | None,
+        reference: RuntimeOutput,
+        chained: RuntimeOutput,
+        isolated: RuntimeOutput | None,
+    ) -> None:
+        if stage.chained is None and stage.isolated is None:
+            return  # not compared: nothing of it to look at
+        if self.keep == "failing" and stage.verdict == "pass" and stage.own_verdict != "fail":
+            return
+        wanted: dict[str, Mapping[str, object] | None] = {
+            "reference": reference.stages,
+            "candidate": chained.stages,
+            "isolated": isolated.stages if isolated is not None else None,
+        }
+        arrays: dict[str, np.ndarray] = {}
+        for role, stages in wanted.items():
+            value = stages.get(name) if stages is not None else None
+            if value is None:
+                continue
+            if not isinstance(value, np.ndarray):  # a stage read slice by slice
+                stage.tensors = {"not_kept": "larger than the harness holds whole (16 MB)"}
+                return
+            arrays[role] = value
+        if previous is not None and isinstance(reference.stages.get(previous), np.ndarray):
+            arrays["input"] = reference.stages[previous]
+        if not arrays:
+            return
+        size = sum(a.nbytes for a in arrays.values())
+        with self._lock:
+            if self.written + size > self.cap_bytes:
+                stage.tensors = {
+                    "not_kept": f"the cap of {self.cap_bytes / (1 << 20):g} MB of kept tensors "
+                    "per run was reached (--keep-tensors-mb)"
+                }
+                return
+            self.written += size
+        (self.root / folder).mkdir(parents=True, exist_ok=True)
+        kept = {}
+        for role, a in arrays.items():
+            relative = folder / f"{_slug(name)}.{role}.npy"
+            np.save(self.root / relative, a, allow_pickle=False)
+            kept[role] = relative.as_posix()
+        stage.tensors = kept
+
+
+def _previous(order: Sequence[str], name: str) -> str | None:
+    """The stage before `name` in the run's order: what its step was fed."""
+    if name not in order:
+        return None
+    i = list(order).index(name)
+    return order[i - 1] if i > 0 else None
+
+
+def _slug(name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60] or "x"
+    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"

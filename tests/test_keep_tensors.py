@@ -1,0 +1,95 @@
+"""Failure tensors: a failing stage's arrays kept beside the report and named in it."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.core.outputs import RuntimeOutput
+from harness.core.results import RunResult, StageResult
+from harness.orchestrate.keep import TensorKeeper
+from tests.builders import metrics as a_metrics
+from tests.test_cli import tfjs_parity
+from tests.test_pairs import OPS_JS, OPS_PY
+
+REPO = Path(__file__).parent.parent
+SCAN = REPO / "fixtures" / "dicom" / "synthetic_12bit_signed.dcm"
+
+
+def _stage(name: str, verdict: str, own: str | None = None) -> StageResult:
+    metrics = a_metrics(0.0)
+    return StageResult(name, [4], "float32", [4], "float32", verdict, metrics, None, None,
+                       own_verdict=own)  # fmt: skip
+
+
+def _run() -> tuple[RunResult, RuntimeOutput, RuntimeOutput]:
+    result = RunResult("chromium", "cpu", "ok")
+    result.stages = [_stage("a", "pass"), _stage("b", "fail", "fail"), _stage("c", "pass", "fail")]
+    ref = {n: np.full(4, i, np.float32) for i, n in enumerate("abc")}
+    js = {n: v + 1 for n, v in ref.items()}
+    return result, RuntimeOutput(ref), RuntimeOutput(js)
+
+
+def test_failing_stages_keep_both_sides_and_their_input(tmp_path):
+    result, ref, js = _run()
+    TensorKeeper(tmp_path).keep_run("p", "c/1.dcm", result, ref, js, None, ["a", "b", "c"])
+    a, b, c = result.stages
+    assert a.tensors is None  # passed end to end and alone
+    assert b.tensors is not None and set(b.tensors) == {"reference", "candidate", "input"}
+    assert np.array_equal(np.load(tmp_path / b.tensors["reference"]), ref.stages["b"])
+    assert np.array_equal(np.load(tmp_path / b.tensors["candidate"]), js.stages["b"])
+    assert np.array_equal(np.load(tmp_path / b.tensors["input"]), ref.stages["a"])
+    assert c.tensors is not None  # its own error fails though it passed end to end
+    assert b.tensors["reference"].startswith("tensors/")
+
+
+def test_all_none_and_the_cap(tmp_path):
+    result, ref, js = _run()
+    TensorKeeper(tmp_path / "all", "all").keep_run("p", "c", result, ref, js, None, "abc")
+    assert all(s.tensors for s in result.stages)
+    result, ref, js = _run()
+    TensorKeeper(tmp_path / "none", "none").keep_run("p", "c", result, ref, js, None, "abc")
+    assert not (tmp_path / "none").exists() and all(s.tensors is None for s in result.stages)
+    result, ref, js = _run()
+    capped = TensorKeeper(tmp_path / "cap", "all", cap_mb=40 / (1 << 20))  # 40 bytes
+    capped.keep_run("p", "c", result, ref, js, None, "abc")
+    first, second, _ = result.stages
+    assert set(first.tensors) == {"reference", "candidate"}  # 32 bytes
+    assert "cap" in second.tensors["not_kept"]
+    with pytest.raises(ValueError, match="one of failing, all, none"):
+        TensorKeeper(tmp_path, "some")
+
+
+def test_parity_a_failing_stage_s_arrays_are_in_the_run_s_folder(tmp_path):
+    (tmp_path / "web").mkdir()
+    (tmp_path / "ops.py").write_text(textwrap.dedent(OPS_PY))
+    (tmp_path / "web" / "ops.js").write_text(textwrap.dedent(OPS_JS))
+    pipeline = {
+        "name": "kept",
+        "ops": {
+            "scale": {"python": "ops.py:scale", "js": "web/ops.js#scale"},
+            "shift": {"python": "ops.py:scale", "js": "web/ops.js#shifted"},
+        },
+        "steps": [
+            {"name": "first", "op": "scale", "params": {"factor": 0.5}},
+            {"name": "second", "op": "shift", "params": {"factor": 2.0}},
+        ],
+        "cases": [{"dicom": str(SCAN), "stats": None}],
+    }
+    (tmp_path / "p.json").write_text(json.dumps(pipeline))
+    done = tfjs_parity("run", "p.json", "--backend", "cpu", "--no-repeat", "--out", "out",
+                       cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    stages = {s["name"]: s for s in report["cases"][0]["runs"][0]["stages"]}
+    assert stages["first"]["tensors"] is None
+    kept = {k: np.load(tmp_path / "out" / v) for k, v in stages["second"]["tensors"].items()}
+    assert set(kept) == {"reference", "candidate", "isolated", "input"}
+    # the page's shifted op adds 1 on cpu: both its runs are the reference plus one
+    assert np.allclose(kept["candidate"], kept["reference"] + 1)
+    assert np.allclose(kept["isolated"], kept["reference"] + 1)
+    assert np.array_equal(kept["input"], kept["reference"] / 2)  # Python's 'first', fed to it
