@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -87,9 +89,63 @@ def test_parity_a_failing_stage_s_arrays_are_in_the_run_s_folder(tmp_path):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     stages = {s["name"]: s for s in report["cases"][0]["runs"][0]["stages"]}
     assert stages["first"]["tensors"] is None
-    kept = {k: np.load(tmp_path / "out" / v) for k, v in stages["second"]["tensors"].items()}
-    assert set(kept) == {"reference", "candidate", "isolated", "input"}
+    named = stages["second"]["tensors"]
+    assert set(named) == {"reference", "candidate", "isolated", "input", "step"}
+    kept = {k: np.load(tmp_path / "out" / v) for k, v in named.items() if k != "step"}
     # the page's shifted op adds 1 on cpu: both its runs are the reference plus one
     assert np.allclose(kept["candidate"], kept["reference"] + 1)
     assert np.allclose(kept["isolated"], kept["reference"] + 1)
     assert np.array_equal(kept["input"], kept["reference"] / 2)  # Python's 'first', fed to it
+    step = json.loads((tmp_path / "out" / stages["second"]["tensors"]["step"]).read_text())
+    assert (step["op"], step["js"], step["backend"]) == ("shift", {"factor": 2.0}, "cpu")
+
+    # the repro pack: its page, opened in Chromium with nothing of the harness, gives the
+    # harness's numbers for the step alone, and its Python gives the reference
+    done = tfjs_parity("repro", "out", "--case", SCAN.name, "--stage", "second", "--out", "pack",
+                       cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    pack = tmp_path / "pack"
+    assert {"input.npy", "repro.html", "repro.js", "reference.py", "README.md"} <= {
+        p.name for p in pack.iterdir()
+    }
+    assert (
+        "alone, fed the Python input (`input.npy`): max |js - python| 1,"
+        in (pack / "README.md").read_text()
+    )
+    result = _open_pack(pack)
+    assert result.get("error") is None, result
+    assert (result["backend"], result["shape"], result["dtype"]) == ("cpu", [96, 80, 1], "float32")
+    assert result["max_abs_vs_harness"] == 0  # reproduces the harness's numbers
+    assert result["max_abs_vs_reference"] == 1  # and the fault: the page's op adds 1 on cpu
+    python = subprocess.run([sys.executable, "reference.py"], cwd=pack, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert python.returncode == 0, python.stderr
+    assert "max |python - reference.npy| 0.0" in python.stdout
+
+
+def _open_pack(pack: Path) -> dict:
+    """repro.html served as a user would serve it (python -m http.server), in Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    from harness.runtimes.chromium import CHROMIUM_PATH, QUIET_ARGS
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(pack)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        line = server.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N ..."
+        port = int(line.split(" port ")[1].split()[0])
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM_PATH, args=[*QUIET_ARGS, "--no-sandbox"]
+            )
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/repro.html")
+            page.wait_for_function("globalThis.reproResult !== undefined", timeout=60_000)
+            result = page.evaluate("globalThis.reproResult")
+            browser.close()
+        return result
+    finally:
+        server.kill()
+        server.wait()

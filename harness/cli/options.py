@@ -10,6 +10,7 @@ from harness.cli.benchmarks import cmd_bench
 from harness.cli.diffing import cmd_diff
 from harness.cli.probe import cmd_probe
 from harness.cli.record import add_record, add_replay_options
+from harness.cli.reproduce import add_repro
 from harness.cli.rerender import cmd_report
 from harness.cli.run import cmd_run
 from harness.core.outputs import DEFAULT_MAX_STAGE_MB
@@ -19,7 +20,7 @@ from harness.specs.variants import BROWSERS, KNOWN_VARIANTS
 BENCHMARKS = ("transfer", "compare", "isolation", "model", "decode", "memory", "faults")
 BENCHMARKS += ("replay", "all")
 DESCRIPTION = (
-    "`tfjs-parity probe|run|record|report|diff|bench`: exit 0 only when every compared run "
+    "`tfjs-parity probe|run|record|report|diff|repro|bench`: exit 0 only when every compared run "
     "passed, 2 on usage errors."
 )
 
@@ -198,6 +199,7 @@ def parser() -> argparse.ArgumentParser:
     add_replay_options(run)
     run.set_defaults(func=cmd_run)
     add_record(sub, argtypes.seconds)
+    add_repro(sub)
 
     report = sub.add_parser(
         "report", help="show a report.json again and write its report.html, re-running nothing"

@@ -5,15 +5,20 @@ someone can look at them, or attach them to an upstream bug report."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from harness.core.outputs import RuntimeOutput
 from harness.core.results import RunResult, StageResult
+from harness.specs.cases import Case
+from harness.specs.spec import Pipeline
+from harness.specs.variants import parse_variant
 
 KEEP_CHOICES = ("failing", "all", "none")
 DEFAULT_KEEP_MB = 512.0  # per session: a model's every layer on every backend would be GBs
@@ -46,10 +51,13 @@ class TensorKeeper:
         chained: RuntimeOutput,
         isolated: RuntimeOutput | None,
         order: Sequence[str],
+        steps: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         """Each chosen stage of `result`: its files, named in `stage.tensors` (paths relative
         to `root`): reference, candidate (end to end), isolated (the candidate's step fed the
-        reference's input), input (that input: the reference's previous stage)."""
+        reference's input), input (that input: the reference's previous stage), and `step`
+        (JSON: the step as each side ran it, `step_descriptions`), which `tfjs-parity repro`
+        reads."""
         if self.keep == "none":
             return
         folder = (
@@ -61,6 +69,10 @@ class TensorKeeper:
         for stage in result.stages:
             previous = _previous(order, stage.name)
             self._stage(folder, stage, stage.name, previous, reference, chained, isolated)
+            if stage.tensors and "not_kept" not in stage.tensors and steps and stage.name in steps:
+                relative = folder / f"{_slug(stage.name)}.step.json"
+                (self.root / relative).write_text(json.dumps(steps[stage.name], indent=2) + "\n")
+                stage.tensors["step"] = relative.as_posix()
             for layer in stage.layers:
                 name = f"{stage.name}/{layer.name}"
                 self._stage(folder, layer, name, None, reference, chained, isolated)
@@ -113,6 +125,40 @@ class TensorKeeper:
             np.save(self.root / relative, a, allow_pickle=False)
             kept[role] = relative.as_posix()
         stage.tensors = kept
+
+
+def step_descriptions(
+    pipeline: Pipeline, case: Case, js_steps: Sequence[dict[str, Any]], variant: str
+) -> dict[str, dict[str, Any]]:
+    """Per step, what each side ran (JSON): the op, the page's settings (case values filled
+    in), the Python settings, a custom op's files, the backend and its flags."""
+    parsed = parse_variant(variant)
+    base = Path(pipeline.source).resolve().parent if pipeline.source else Path.cwd()
+    out = {}
+    for step, js in zip(pipeline.steps, js_steps, strict=True):
+        custom = None
+        if step.custom is not None:
+            custom = {
+                "js_module": str(step.custom.js_module),
+                "js_export": step.custom.js_export,
+                "python": step.custom.python,
+                "python_base": str(base),
+            }
+        out[step.name] = {
+            "stage": step.name,
+            "op": step.op,
+            "js": js.get("params", {}),
+            "python": _jsonable(step.settings("python", case.params)),
+            "custom": custom,
+            "backend": parsed.backend,
+            "variant": variant,
+            "flags": parsed.flags,
+        }
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
 
 
 def _previous(order: Sequence[str], name: str) -> str | None:

@@ -24,7 +24,7 @@ from harness.core.timings import Timings
 from harness.orchestrate import tapped
 from harness.orchestrate.environment import describe
 from harness.orchestrate.errors import harness_error
-from harness.orchestrate.keep import TensorKeeper
+from harness.orchestrate.keep import TensorKeeper, step_descriptions
 from harness.orchestrate.options import RunOptions
 from harness.orchestrate.passes import candidate_passes
 from harness.orchestrate.reference_side import ReferenceSide, ReferenceUnavailable
@@ -267,9 +267,10 @@ class Harness:
         try:
             judge_steps(judging, result, pipeline, case, reference, chained, isolated, precision)
             if self.keeper is not None:
+                steps = step_descriptions(pipeline, case, candidate.js_steps, result.backend)
                 self.keeper.keep_run(
                     pipeline.name, case.id, result, reference, chained, isolated,
-                    pipeline.stage_names,
+                    pipeline.stage_names, steps,
                 )  # fmt: skip
         finally:  # the page drops what it held for these calls; pulls count as transfer
             for out in (chained, isolated):
