@@ -328,20 +328,28 @@ def test_fixed(parity_check):
 """
 
 
-def test_parity_pytest_records_once_failing_then_replays(pytester, tmp_path):
-    """--parity-references-update records the user's code pipeline and fails the session
-    (pytest-regressions' rule); the next session replays it and passes."""
+def test_parity_pytest_records_replays_and_re_records_failing(pytester, tmp_path):
+    """--parity-record writes the user's code pipeline's Python side and skips (no browser);
+    --parity-references replays it and passes; --parity-references-update into an empty store
+    records, compares, and fails the session (pytest-regressions' rule)."""
     pytester.makepyfile(test_user=PYTEST_REPLAY)
-    store_dir = str(tmp_path / "refs")
+    refs, other = str(tmp_path / "refs"), str(tmp_path / "other")
+    result = pytester.runpytest("--parity-backend", "cpu", "--parity-record", refs, "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*1 case(s) of dicom-preprocessing-fixed recorded*"])
+    assert "browser_start" not in result.stdout.str()  # no browser was started
+    result = pytester.runpytest("--parity-backend", "cpu", "--parity-references", refs)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["reference: recorded 20*"])
     result = pytester.runpytest(
-        "--parity-backend", "cpu", "--parity-references", store_dir, "--parity-references-update"
+        "--parity-backend", "cpu", "--parity-references", other, "--parity-references-update"
     )
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*1 reference(s) re-recorded into*--parity-references-accept*"])
-    result = pytester.runpytest("--parity-backend", "cpu", "--parity-references", store_dir)
-    result.assert_outcomes(passed=1)
-    assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["reference: recorded 20*"])
-    result = pytester.runpytest("--parity-references-accept")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    for bad in (
+        ["--parity-references-accept"],
+        ["--parity-record", refs, "--parity-references", refs],
+    ):
+        assert pytester.runpytest(*bad).ret == pytest.ExitCode.USAGE_ERROR

@@ -13,9 +13,7 @@ A failing parity test keeps its run as JSON under --parity-out (default .parity-
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -136,15 +134,19 @@ def parity_run(
     from harness.core.results import CaseResult
     from harness.orchestrate.suite import bundled_case
     from harness.pytest_plugin.given import decodes_itself, load_pipeline
+    from harness.pytest_plugin.recorder import recorded_run
     from harness.specs import cases
 
     request.node.stash[_TEST_RUNS_KEY] = []
+    target = (parity_browser, parity_backend)
 
     def run(pipeline: str | Path | Pipeline | CodePipeline, case: str | Path | Case) -> RunResult:
         pipeline = load_pipeline(request.config, pipeline)
         if isinstance(case, str | Path):
             case = cases.from_file(Path(case)) if decodes_itself(pipeline) else bundled_case(case)
-        result = parity_harness.run(pipeline, case, parity_browser, parity_backend)
+        result = recorded_run(request.config, parity_harness, pipeline, case, *target) or (
+            parity_harness.run(pipeline, case, *target)
+        )
         entry = CaseResult(case=case.id, pipeline=pipeline.name, meta=case.meta, runs=[result])
         request.node.stash[_TEST_RUNS_KEY].append((entry, result))
         request.config.stash[_RUNS_KEY].append((request.node.nodeid, entry))
@@ -165,10 +167,13 @@ def parity_check(
     from harness.conversion.models import ConversionError
     from harness.orchestrate.suite import SuiteError
     from harness.pytest_plugin.given import case_id, load_pipeline, with_ids
+    from harness.pytest_plugin.recorder import RECORDED, is_recorded
     from harness.report import wording
     from harness.specs.cases import CaseListError, CaseSource
     from harness.specs.extensions import input_errors
     from harness.specs.params import PipelineSpecError
+
+    LOAD_ERRORS = (*input_errors(), CaseListError, PipelineSpecError, ConversionError, OSError)
 
     def check(
         pipeline: str | Path | Pipeline | CodePipeline,
@@ -185,13 +190,7 @@ def parity_check(
             if isinstance(case, CaseSource):  # loaded here: a bad file is that case's error
                 try:
                     case = case.load()
-                except (
-                    *input_errors(),
-                    CaseListError,
-                    PipelineSpecError,
-                    ConversionError,
-                    OSError,
-                ) as e:
+                except LOAD_ERRORS as e:
                     failed.append(f"case {case.id}: could not be loaded: {e}")
                     continue
             try:  # a bundled id or a path, read here: one that cannot be is that case's error
@@ -200,7 +199,7 @@ def parity_check(
                 failed.append(f"case {case_id(case)}: could not be loaded: {e}")
                 continue
             runs.append(run)
-            if not run.passed:
+            if not run.passed and not is_recorded(run):
                 failed.append(f"case {case_id(case)}: {wording.explain(run)}")
         if failed:
             pytest.fail(
@@ -208,6 +207,8 @@ def parity_check(
                 + "\n".join(failed),
                 pytrace=False,
             )
+        if runs and all(is_recorded(r) for r in runs):
+            pytest.skip(f"{len(runs)} case(s) of {pipeline.name} {RECORDED.strip()} the store")
         return runs
 
     return check
@@ -220,8 +221,11 @@ def assert_parity() -> Callable[[RunResult], None]:
 
 def assert_run_passed(run: RunResult) -> None:
     """Fail with a torch.testing-style message and the per-stage table."""
+    from harness.pytest_plugin.recorder import is_recorded
     from harness.report import wording
 
+    if is_recorded(run):
+        pytest.skip(run.reason)
     if not run.passed:
         pytest.fail(wording.explain(run), pytrace=False)
 
@@ -231,14 +235,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     report = yield
     runs = item.stash.get(_TEST_RUNS_KEY, None)
     if report.failed and call.when == "call" and runs:
-        out = item.config.getoption("parity_out") or Path(".parity-artifacts")
-        from harness.core.results import Report
+        from harness.pytest_plugin.artifacts import keep_failed
 
-        folder = out / "failed" / re.sub(r"[^\w.-]+", "_", item.nodeid)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "runs.json"
-        entries = [Report(environment={}, cases=[c]).to_dict()["cases"][0] for c, _ in runs]
-        path.write_text(json.dumps(entries, indent=2) + "\n")
+        path = keep_failed(item.config.getoption("parity_out"), item.nodeid, runs)
         report.sections.append(("parity artifacts", f"runs kept in {path}"))
     return report
 

@@ -79,6 +79,15 @@ def add(parser: pytest.Parser) -> None:
         "stale record is that test's error, naming what changed",
     )
     group.addoption(
+        "--parity-record",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run the Python side only and write each pipeline and case the parity tests "
+        "reach to this store (as tfjs-parity record does); no browser starts, the tests are "
+        "skipped saying where they recorded",
+    )
+    group.addoption(
         "--parity-references-update",
         action="store_true",
         help="with --parity-references: compute missing or stale records live and write them; "
@@ -129,6 +138,8 @@ def check(config: pytest.Config) -> None:
         raise pytest.UsageError("--parity-references-accept goes with --parity-references-update")
     if update and store is None:
         raise pytest.UsageError("--parity-references-update goes with --parity-references DIR")
+    if config.getoption("parity_record") is not None and (store is not None or update):
+        raise pytest.UsageError("--parity-record records; --parity-references replays: one of them")
     if store is not None and not update:
         from harness.golden.store import StoreError, check_store
 
