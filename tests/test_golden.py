@@ -4,6 +4,7 @@ accepted."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 from harness.compare.budget import Terms
 from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.golden import store
-from harness.golden.keys import reference_components, reference_key
+from harness.golden.keys import components_key, reference_components, reference_key
 from harness.specs import spec
 from harness.specs.code_pipeline import UserPythonNotLoaded, without_user_python
 from tests.test_cli import tfjs_parity
@@ -97,7 +98,8 @@ def _output() -> tuple[RuntimeOutput, dict[str, Terms]]:
 def test_a_record_reads_back_as_it_was_written(tmp_path):
     out, terms = _output()
     components = {"the case's input": "a", "step 'model'": "b"}
-    path = store.write(tmp_path, "p/1", "scans/a b.dcm", components, "k", out, terms, {"x": 1})
+    key = components_key(components)
+    path = store.write(tmp_path, "p/1", "scans/a b.dcm", components, key, out, terms, {"x": 1})
     assert path.is_file() and path.is_relative_to(tmp_path / "records")
     got = store.read(tmp_path, "p/1", "scans/a b.dcm", components)
     assert list(got.output.stages) == list(out.stages)
@@ -106,23 +108,44 @@ def test_a_record_reads_back_as_it_was_written(tmp_path):
         assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(a, b), name
     assert got.output.failures == out.failures
     assert got.output.composites == out.composites
-    assert got.provenance == {"x": 1} and got.key == "k"
+    assert got.provenance == {"x": 1} and got.key == key
     assert got.terms is not None and set(got.terms) == set(terms)
     conv = got.terms["model/conv 1"]
     assert (conv.length, conv.basis, conv.activation, conv.estimated) == (9, "conv", "relu", True)
     assert np.array_equal(conv.magnitude, np.ones((3, 4)))
     assert np.array_equal(conv.position, np.zeros((3, 4)))
     assert got.terms["model"].magnitude is None and got.terms["model"].composite
-    # a second pipeline whose name is alike once made safe for a file system stays apart
-    store.write(tmp_path, "p 1", "scans/a b.dcm", components, "k2", out, None, {})
-    assert store.read(tmp_path, "p/1", "scans/a b.dcm", components).key == "k"
-    assert store.read(tmp_path, "p 1", "scans/a b.dcm", components).terms is None
+    # found by what it depends on, whatever the pipeline and case are called now
+    assert store.read(tmp_path, "renamed", "other.dcm", components).key == key
+    # two cases named alike in two folders, with other inputs, are two records
+    other = {**components, "the case's input": "A"}
+    store.write(tmp_path, "p/1", "scans/a b.dcm", other, components_key(other), out, None, {})
+    assert store.read(tmp_path, "p/1", "scans/a b.dcm", components).terms is not None
+    assert store.read(tmp_path, "p/1", "scans/a b.dcm", other).terms is None
+    # what `record` writes replaces what earlier runs wrote under the same names
+    store.prune(tmp_path, "p/1", "scans/a b.dcm", {path})
+    with pytest.raises(store.StaleRecord, match="the case's input changed"):
+        store.read(tmp_path, "p/1", "scans/a b.dcm", other)
+
+
+def test_terms_are_kept_in_float32_never_below_what_was_computed(tmp_path):
+    out, _ = _output()
+    magnitude = np.random.default_rng(0).normal(size=(3, 4)) * 1e3
+    terms = {"model/conv 1": Terms(magnitude, 9, "conv")}
+    components = {"c": "1"}
+    store.write(tmp_path, "p", "c", components, components_key(components), out, terms, {})
+    got = store.read(tmp_path, "p", "c", components).terms["model/conv 1"].magnitude
+    assert got.dtype == np.float32
+    assert np.all(np.abs(got.astype(np.float64)) >= np.abs(magnitude))
+    assert np.max(np.abs(got - magnitude) / np.abs(magnitude)) < 2**-23
 
 
 def test_a_stale_record_says_what_changed_and_a_missing_one_says_which(tmp_path):
     out, terms = _output()
     then = {"the case's input": "a", "step 'resize'": "b", "step 'old'": "c"}
-    store.write(tmp_path, "p", "c.dcm", then, "k", out, terms, {"recorded": "2026-12-01T10:00Z"})
+    provenance = {"recorded": "2026-12-01T10:00Z"}
+    key = components_key(then)
+    store.write(tmp_path, "p", "c.dcm", then, key, out, terms, provenance)
     now = {"the case's input": "a", "step 'resize'": "B", "step 'new'": "d"}
     with pytest.raises(store.StaleRecord) as e:
         store.read(tmp_path, "p", "c.dcm", now)
@@ -133,9 +156,33 @@ def test_a_stale_record_says_what_changed_and_a_missing_one_says_which(tmp_path)
     assert "2026-12-01T10:00Z" in said
     with pytest.raises(store.MissingRecord, match=r"pipeline 'p', case 'other\.dcm'"):
         store.read(tmp_path, "p", "other.dcm", now)
-    store.record_path(tmp_path, "p", "c.dcm").write_bytes(b"not a zip")
+    store.record_path(tmp_path, "p", "c.dcm", key).write_bytes(b"not a zip")
     with pytest.raises(store.RecordError, match="cannot be read as a record"):
         store.read(tmp_path, "p", "c.dcm", then)
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        [1, 2],
+        {"format": store.FORMAT, "components": {"c": "1"}, "key": "K", "stages": 5},
+        {"format": store.FORMAT, "components": {"c": "1"}, "key": "K", "stages": [],
+         "terms": None, "failures": [{"stage": "s", "bogus": 1}], "timings": {},
+         "composites": {}, "provenance": {}},
+        {"format": store.FORMAT, "components": {"c": "1"}, "key": "K", "stages": [],
+         "terms": None, "failures": [], "timings": [], "composites": None, "provenance": "x"},
+    ],
+)  # fmt: skip
+def test_a_record_from_another_tool_is_said_to_be_unreadable(tmp_path, meta):
+    components = {"c": "1"}
+    key = components_key(components)
+    if isinstance(meta, dict):
+        meta["key"] = key
+    path = store.record_path(tmp_path, "p", "c", key)
+    path.parent.mkdir(parents=True)
+    np.savez(path, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    with pytest.raises(store.RecordError, match=r"cannot be read as a record|not a record"):
+        store.read(tmp_path, "p", "c", components)
 
 
 def test_the_key_is_the_same_in_another_checkout_and_names_what_changed(tmp_path):
@@ -147,11 +194,22 @@ def test_the_key_is_the_same_in_another_checkout_and_names_what_changed(tmp_path
         parts.append(reference_components(pipeline, case))
     assert keys[0] == keys[1]
     assert parts[0] == parts[1]
-    # the user's code changes: a sibling module of ops.py (importable from it) is code too
+    # the user's code changes: a sibling module of ops.py (importable from it) is code too,
+    # and so is a module of a subpackage; line endings are not
     (tmp_path / "elsewhere/b/helpers.py").write_text("K = 2\n")
     pipeline = spec.load(tmp_path / "elsewhere/b/p.json")
     changed = reference_components(pipeline, pipeline.cases[0].load())
-    assert [k for k in changed if changed[k] != parts[0][k]] == ["step 'scale'"]
+    assert [k for k in changed if changed[k] != parts[0][k]] == ["the Python code of step 'scale'"]
+    (tmp_path / "elsewhere/b/helpers.py").unlink()
+    (tmp_path / "elsewhere/b/sub").mkdir()
+    (tmp_path / "elsewhere/b/sub/mathx.py").write_text("K = 3\n")
+    pipeline = spec.load(tmp_path / "elsewhere/b/p.json")
+    changed = reference_components(pipeline, pipeline.cases[0].load())
+    assert [k for k in changed if changed[k] != parts[0][k]] == ["the Python code of step 'scale'"]
+    crlf = tmp_path / "a/checkout/ops.py"
+    crlf.write_bytes(crlf.read_bytes().replace(b"\n", b"\r\n"))
+    pipeline = spec.load(tmp_path / "a/checkout/p.json")
+    assert reference_components(pipeline, pipeline.cases[0].load()) == parts[0]
     # a setting of the Python side
     doc = json.loads((tmp_path / "a/checkout/p.json").read_text())
     doc["steps"][1]["params"]["reps"] = [1, 1, 2]
@@ -159,6 +217,18 @@ def test_the_key_is_the_same_in_another_checkout_and_names_what_changed(tmp_path
     pipeline = spec.load(tmp_path / "a/checkout/p.json")
     changed = reference_components(pipeline, pipeline.cases[0].load())
     assert [k for k in changed if changed[k] != parts[0][k]] == ["step 'tile'"]
+
+
+def test_a_statistics_table_counts_only_where_a_step_uses_it():
+    from harness.orchestrate.suite import bundled_case, bundled_pipeline
+
+    case = bundled_case("examples_overlay.dcm")
+    seed = bundled_pipeline("seed")
+    other = dataclasses.replace(case, params={**case.params, "mean": case.params["mean"] + 1})
+    before, after = reference_components(seed, case), reference_components(seed, other)
+    assert [k for k in after if after[k] != before[k]] == ["step 'normalize'"]
+    tiles = spec.parse({"name": "t", "steps": [{"op": "tile", "params": {"reps": [1, 1, 3]}}]})
+    assert reference_components(tiles, case) == reference_components(tiles, other)
 
 
 def test_replaying_reads_pipelines_without_importing_the_users_python(tmp_path):
@@ -239,7 +309,7 @@ def test_parity_record_here_replay_in_another_checkout_without_tensorflow(tmp_pa
     assert done.returncode == 1, done.stdout + done.stderr
     report = json.loads((ci / "stale" / "report.json").read_text())
     ((run,),) = [c["runs"] for c in report["cases"]]
-    assert run["status"] == "error" and "step 'scale' changed" in run["reason"]
+    assert run["status"] == "error" and "the Python code of step 'scale' changed" in run["reason"]
     assert "is stale" in run["reason"]
     # the recorded code back: replayed, TensorFlow never imported, ops.py never run
     (ci / "ops.py").write_text(textwrap.dedent(OPS_PY_LIGHT))

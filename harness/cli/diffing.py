@@ -13,4 +13,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     (_, old), (_, new) = (json_report.read(p) for p in (args.old, args.new))
     found = changes.changes(old, new)
     print(changes.render(found))
+    sides = [r.environment.get("reference", {}).get("line") for r in (old, new)]
+    if sides[0] != sides[1]:  # what each was compared with is part of what changed
+        print(f"reference: old {sides[0] or 'not said'}; new {sides[1] or 'not said'}")
     return 1 if any(c.worse for c in found) else 0

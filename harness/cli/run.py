@@ -134,9 +134,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"report: {path} (and report.html)")
     if report.interrupted:
         return EXIT_ON_SIGNAL[report.interrupted]
-    if args.allow_skips and _only_skips(report):
-        print("tfjs-parity: every run was skipped (--allow-skips): nothing was compared")
-        return 0
     if rerecorded:
         print(f"re-recorded into {args.references}:\n  " + "\n  ".join(rerecorded))
         if not args.references_accept:
@@ -147,6 +144,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+    if args.allow_skips and _only_skips(report):
+        print("tfjs-parity: every run was skipped (--allow-skips): nothing was compared")
+        return 0
     unmatched = _unmatched_overrides(overrides, report)
     if unmatched and report.error is None:
         print(f"tfjs-parity: {unmatched}", file=sys.stderr)

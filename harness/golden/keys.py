@@ -29,27 +29,49 @@ def components_key(components: dict[str, str]) -> str:
 
 def reference_components(pipeline: Pipeline | CodePipeline, case: Case) -> dict[str, str]:
     """What the Python side's outputs depend on, part by part (each a hash, by a name that
-    says in the user's terms what changed when it differs): the case's input bytes and
-    settings, each step's op and Python settings (a file named by path stands for its bytes)
-    and the user's function; for a code pipeline its function and the case file's bytes and
-    path (the function is given the path: a folder can be a label), relative to the pipeline
-    file's folder."""
+    says in the user's terms what changed when it differs): the case's input bytes, the steps'
+    names, each step's op and Python settings with the case's values filled in (so a
+    statistics table counts only where a step uses it; a file named by path stands for its
+    bytes, a TF.js model's JSON for it and its weight files), and a custom op's Python code;
+    for a code pipeline its function and the case file's bytes and path (the function is given
+    the path: a folder can be a label), relative to the pipeline file's folder. Raises
+    PipelineSpecError when the case lacks a value a step asks for."""
     if isinstance(pipeline, CodePipeline):
-        source = Path(case.meta.get("source", case.id))
-        base = Path(pipeline.source).parent if pipeline.source else Path.cwd()
-        relative = os.path.relpath(source, base) if source.is_absolute() else str(source)
+        source = Path(case.meta.get("source", case.id)).absolute()
+        base = Path(pipeline.source).absolute().parent if pipeline.source else Path.cwd()
         return {
             "the user's Python function": _sha(_function_identity(pipeline)),
             "the case file's bytes": _sha(np.ascontiguousarray(case.file).data),
-            "the case file's path": _sha(relative),
+            "the case file's path": _sha(os.path.relpath(source, base)),
         }
     out = {"the case's input": _input_sha(pipeline.input_of(case))}
-    out["the case's settings"] = _sha(json.dumps(case.params, sort_keys=True, default=str))
     out["the steps"] = _sha(json.dumps([s.name for s in pipeline.steps]))
     for s in pipeline.steps:
-        what = [s.op, content.portable(s.python), s.custom and _identity(s.custom)]
+        settings = s.settings("python", case.params)
+        if s.op == "model":
+            settings = {**settings, "path": _model_sha(Path(settings["path"]))}
+        what = [s.op, content.portable(settings)]
         out[f"step {s.name!r}"] = _sha(json.dumps(what, sort_keys=True, default=str))
+        if s.custom is not None:
+            out[f"the Python code of step {s.name!r}"] = _sha(_identity(s.custom))
     return out
+
+
+def _model_sha(path: Path) -> str:
+    """A model file or folder by its bytes; a TF.js model's JSON with the weight files its
+    manifest names (retrained weights keep the same JSON)."""
+    try:
+        if path.is_file() and path.suffix == ".json":
+            h = hashlib.sha256(path.read_bytes())
+            manifest = json.loads(path.read_text()).get("weightsManifest", [])
+            for group in manifest if isinstance(manifest, list) else []:
+                for name in group.get("paths", []) if isinstance(group, dict) else []:
+                    weights = path.parent / str(name)
+                    h.update(weights.read_bytes() if weights.is_file() else b"missing")
+            return f"sha256:{h.hexdigest()}"
+        return f"sha256:{content.file_sha(path)}"
+    except (OSError, ValueError, AttributeError):
+        return str(path)  # unreadable: the run says why; the key stays what it can be
 
 
 def _sha(data: str | bytes | memoryview) -> str:

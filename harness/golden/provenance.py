@@ -36,7 +36,15 @@ def describe() -> dict[str, Any]:
 
 
 def one_line(provenance: dict[str, Any]) -> str:
-    """'recorded 2026-12-01 on GPU:0 (NVIDIA ...) via TensorFlow, TF 2.19.0'."""
-    day = str(provenance.get("recorded", "?"))[:10]
-    tf = provenance.get("tensorflow")
-    return f"recorded {day} on {provenance.get('device', '?')}" + (f", TF {tf}" if tf else "")
+    """'recorded 2026-12-01 on GPU:0 (NVIDIA ...) via TensorFlow, TF 2.19.0' (a range of days
+    when its records were made over several; TF's version only where TF computed)."""
+    first = str(provenance.get("recorded", "?"))[:10]
+    last = str(provenance.get("recorded_last", first))[:10]
+    day = first if last == first else f"{first} to {last}"
+    device = str(provenance.get("device", "?"))
+    tf = (
+        provenance.get("tensorflow")
+        if "TensorFlow" in device and "not needed" not in device
+        else None
+    )
+    return f"recorded {day} on {device}" + (f", TF {tf}" if tf else "")

@@ -43,9 +43,16 @@ class RecordedRuntime:
         )
         with self._lock:
             self._used.add((pipeline.name, case.id))
-            # one entry per machine and set-up: records made minutes apart differ in time only
+            # one entry per machine and set-up, with the dates of its first and last records
             made = {k: v for k, v in recorded.provenance.items() if k != "recorded"}
-            self._provenance.setdefault(json.dumps(made, sort_keys=True), recorded.provenance)
+            when = str(recorded.provenance.get("recorded", ""))
+            entry = self._provenance.setdefault(
+                json.dumps(made, sort_keys=True),
+                {**recorded.provenance, "recorded_last": when, "records": 0},
+            )
+            entry["recorded"] = min(str(entry.get("recorded", when)), when)
+            entry["recorded_last"] = max(entry["recorded_last"], when)
+            entry["records"] += 1
         return recorded
 
     def run(
@@ -67,7 +74,8 @@ class RecordedRuntime:
 
     def provenance(self) -> list[dict[str, Any]]:
         """Where and when the records read so far were made: one entry per distinct machine and
-        set-up (with the date of the first record read from it)."""
+        set-up, with `recorded` (its earliest record), `recorded_last` and `records` (how
+        many records read were made there)."""
         with self._lock:
             return list(self._provenance.values())
 

@@ -1,17 +1,20 @@
 """A reference store: one file per (pipeline, case), the Python side's outputs as it recorded
 them, with what they depend on and where they were made.
 
-Layout: DIR/records/<pipeline>-<hash>/<case>-<hash>.npz, each holding the stages' arrays
-(`stage_<i>`), the float terms' arrays (`terms_<i>_<field>`) and `meta` (JSON as uint8):
+Layout: DIR/records/<pipeline>-<hash>/<case>-<hash>/<key>.npz, each holding the stages'
+arrays (`stage_<i>`), the float terms' arrays (`terms_<i>_<field>`) and `meta` (JSON as uint8):
 stage names in order, composites, failures, the per-stage float terms' scalars, the record's
-key and components (`orchestrate.references.reference_components`) and its provenance. A
-record is found by its pipeline's name and case id; it is used only when its components are
-those of the pipeline and case now, else it is stale and says which changed.
+key and components (`golden.keys.reference_components`), its model steps' facts and its
+provenance. A record is found by its key, whatever the pipeline and case are called (two
+pipelines whose Python sides are alike share one; two cases named alike in two folders are
+two); with no record of that key, the records of the same pipeline and case name say what
+changed (stale), and with none of those it is missing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import filecmp
 import hashlib
 import json
 import os
@@ -26,7 +29,9 @@ from typing import Any
 import numpy as np
 
 from harness.compare.budget import Terms
+from harness.core import content
 from harness.core.outputs import RuntimeOutput, StageFailure
+from harness.golden.keys import components_key
 
 FORMAT = "tfjs-parity-record/1"
 RECORDS = "records"
@@ -64,10 +69,14 @@ class Recorded:
     models: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
-def record_path(root: Path, pipeline: str, case: str) -> Path:
-    """Where a (pipeline, case) record is: names made safe for any file system, with a hash
-    of the exact name so that two names alike once made safe stay apart."""
-    return root / RECORDS / _slug(pipeline) / f"{_slug(case)}.npz"
+def record_folder(root: Path, pipeline: str, case: str) -> Path:
+    """Where a (pipeline, case)'s records are: names made safe for any file system, with a
+    hash of the exact name so that two names alike once made safe stay apart."""
+    return root / RECORDS / _slug(pipeline) / _slug(case)
+
+
+def record_path(root: Path, pipeline: str, case: str, key: str) -> Path:
+    return record_folder(root, pipeline, case) / f"{key}.npz"
 
 
 def _slug(name: str) -> str:
@@ -120,12 +129,12 @@ def write(
         "models": models or {},
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta, default=_plain).encode(), np.uint8)
-    path = record_path(root, pipeline, case)
+    path = record_path(root, pipeline, case, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".recording-", suffix=".npz", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, allow_pickle=False, **arrays)
+            np.savez(f, **arrays)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -153,39 +162,79 @@ def _plain(value: Any) -> Any:
 
 
 def read(root: Path, pipeline: str, case: str, components: dict[str, str]) -> Recorded:
-    """The record of (pipeline, case), if its components are `components`. Raises
-    MissingRecord (none), StaleRecord (what changed since it was recorded), RecordError (a
-    record that cannot be read)."""
-    path = record_path(root, pipeline, case)
-    if not path.is_file():
+    """The record whose key is that of `components`. Raises MissingRecord (none, nor any of
+    this pipeline and case), StaleRecord (what changed since the closest record of this
+    pipeline and case was made), RecordError (a record that cannot be read)."""
+    key = components_key(components)
+    found = sorted((root / RECORDS).glob(f"*/*/{key}.npz"))
+    if found:
+        return _load(found[0], key)
+    earlier = []
+    for path in sorted(record_folder(root, pipeline, case).glob("*.npz")):
+        try:
+            earlier.append(_meta(path))
+        except RecordError:
+            continue
+    if not earlier:
         raise MissingRecord(
             f"no recorded reference for pipeline {pipeline!r}, case {case!r} in {root}"
         )
+    closest = min(earlier, key=lambda m: len(_changed(m["components"], components)))
+    when = closest.get("provenance", {}).get("recorded", "an unknown date")
+    changed = _changed(closest["components"], components)
+    said = "; ".join(changed) or "its key is computed otherwise (another version of tfjs-parity)"
+    raise StaleRecord(
+        f"the recorded reference for pipeline {pipeline!r}, case {case!r} is stale: {said} "
+        f"since it was recorded ({when})"
+    )
+
+
+def _meta(path: Path) -> dict[str, Any]:
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(z["meta"].tobytes())
-            if meta.get("format") != FORMAT:
-                raise RecordError(f"{path}: not a record of format {FORMAT}")
-            changed = _changed(meta["components"], components)
-            if changed:
-                when = meta.get("provenance", {}).get("recorded", "an unknown date")
-                raise StaleRecord(
-                    f"the recorded reference for pipeline {pipeline!r}, case {case!r} is "
-                    f"stale: {'; '.join(changed)} since it was recorded ({when})"
-                )
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise RecordError(f"{path}: not a record of format {FORMAT}")
+        if not isinstance(meta.get("components"), dict):
+            raise RecordError(f"{path}: a record without its components")
+        return meta
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise RecordError(f"{path}: cannot be read as a record ({type(e).__name__}: {e})") from e
+
+
+def _load(path: Path, key: str) -> Recorded:
+    """The record at `path`, whole; RecordError naming the file for anything that is not
+    a record of this format (another tool's, a forged or truncated one)."""
+    try:
+        meta = _meta(path)
+        if meta.get("key") != key:
+            raise RecordError(f"{path}: its key is not its file's name")
+        with np.load(path, allow_pickle=False) as z:
             stages = {name: z[f"stage_{i}"] for i, name in enumerate(meta["stages"])}
             terms = None
             if meta["terms"] is not None:
                 terms = {e["stage"]: _terms(e, z) for e in meta["terms"]}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        failures = {f["stage"]: StageFailure(**f) for f in meta["failures"]}
+        output = RuntimeOutput(
+            stages, failures, dict(meta["timings"]), composites=dict(meta["composites"])
+        )
+        provenance = meta["provenance"]
+        models = meta.get("models", {})
+        if not isinstance(provenance, dict) or not isinstance(models, dict):
+            raise TypeError("provenance and models are objects")
+        return Recorded(output, terms, dict(provenance), key, dict(models))
+    except RecordError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as e:
         raise RecordError(f"{path}: cannot be read as a record ({type(e).__name__}: {e})") from e
-    failures = {f["stage"]: StageFailure(**f) for f in meta["failures"]}
-    output = RuntimeOutput(
-        stages, failures, dict(meta["timings"]), composites=dict(meta["composites"])
-    )
-    return Recorded(
-        output, terms, dict(meta["provenance"]), meta["key"], dict(meta.get("models", {}))
-    )
+
+
+def prune(root: Path, pipeline: str, case: str, keep: set[Path]) -> None:
+    """Remove the records of (pipeline, case) other than `keep`: what one `record` run wrote
+    replaces what earlier runs wrote for the same names."""
+    for path in record_folder(root, pipeline, case).glob("*.npz"):
+        if path not in keep:
+            path.unlink(missing_ok=True)
 
 
 def _terms(entry: dict[str, Any], z: Any) -> Terms:
@@ -205,19 +254,6 @@ def _changed(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
     return out
 
 
-def recorded_pairs(root: Path) -> list[tuple[str, str, Path]]:
-    """Every record in the store: (pipeline, case, file)."""
-    out = []
-    for path in sorted((root / RECORDS).glob("*/*.npz")):
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(z["meta"].tobytes())
-            out.append((meta["pipeline"], meta["case"], path))
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            continue
-    return out
-
-
 def check_store(root: Path) -> None:
     """A store given to replay from must be a folder that has records: a usage error, said
     before anything runs."""
@@ -230,25 +266,48 @@ def check_store(root: Path) -> None:
         )
 
 
-def keep_model(root: Path, converted: Path) -> str:
+def keep_model(root: Path, converted: Path) -> tuple[str, str]:
     """A converted TF.js model's folder copied into the store (once per content: the folder's
-    name is its content key), so a replay serves it without converting; its name."""
+    name is its content key), so a replay serves it without converting; its name and the
+    sha256 of its files (content.file_sha), which a replay checks."""
     target = root / MODELS / converted.name
     if not (target / "model.json").is_file():
         _copy_folder(converted, target)
-    return converted.name
+    return converted.name, content.file_sha(target)
 
 
-def restore_model(root: Path, name: str, cache_models: Path) -> Path | None:
+def restore_model(root: Path, name: str, sha: str | None, cache_models: Path) -> Path | None:
     """The store's copy of a converted model put where the converter's cache has it (what it
-    finds there it does not convert again), unless it is there already; None when the store
-    lacks it."""
+    finds there it does not convert again): only a copy whose files are those recorded (`sha`),
+    and over a cached folder that is not. None when the store lacks it; RecordError when the
+    store's copy is not what was recorded (e.g. weights left as git-LFS pointers)."""
     source = root / MODELS / name
     target = cache_models / name
-    if (target / "model.json").is_file() or not (source / "model.json").is_file():
+    if not (source / "model.json").is_file():
         return target if (target / "model.json").is_file() else None
+    if sha is not None and content.file_sha(source) != sha:
+        raise RecordError(
+            f"{source}: its files are not those recorded (a changed or partly fetched copy, "
+            "e.g. weights left as git-LFS pointers); fetch the store again or re-record it"
+        )
+    if (target / "model.json").is_file():
+        if _holds(target, source):
+            return target
+        trash = target.with_name(f".replaced-{target.name}-{os.getpid()}")
+        os.replace(target, trash)  # a cached folder that is not what was recorded
+        shutil.rmtree(trash, ignore_errors=True)
     _copy_folder(source, target)
     return target
+
+
+def _holds(target: Path, source: Path) -> bool:
+    """Every file of `source` is in `target` with the same bytes (the cache may hold more)."""
+    for f in source.rglob("*"):
+        if f.is_file():
+            other = target / f.relative_to(source)
+            if not other.is_file() or not filecmp.cmp(f, other, shallow=False):
+                return False
+    return True
 
 
 def _copy_folder(source: Path, target: Path) -> None:

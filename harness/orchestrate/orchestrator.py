@@ -156,13 +156,12 @@ class Harness:
         steps: list[dict[str, Any]] | None = None
         try:
             with contextlib.suppress(ReferenceUnavailable):  # each run reports it
-                self.reference(pipeline, case)
+                self.reference(pipeline, case)  # (none: no page step is worth converting)
                 if isinstance(pipeline, Pipeline):
                     self.budgets(pipeline, case)
-            if isinstance(pipeline, Pipeline):
-                # the page's steps once for every page: models converted before the threads
-                with contextlib.suppress(models.ConversionError):  # each run reports it
-                    steps = self.js_steps(pipeline, case)
+                    # the page's steps once for every page: models converted before the threads
+                    with contextlib.suppress(models.ConversionError):  # each run reports it
+                        steps = self.js_steps(pipeline, case)
         except Exception as e:  # the harness broke on this case: every run says so, none passes
             return [
                 self._crashed(RunResult(browser=b, backend=v, status="error"), e)

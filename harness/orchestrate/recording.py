@@ -64,8 +64,8 @@ def compute(
         raise NotRecorded(f"case {case.id!r} has no file for the code")
     output = python.run(pipeline, case, timeout=timeout)
     failure = output.failure
-    if failure is not None and failure.harness:
-        raise NotRecorded(f"step {failure.stage!r}: {failure.message}")
+    if failure is not None:  # a reference that stops short is no reference to keep
+        raise NotRecorded(f"the Python side failed at step {failure.stage!r}: {failure.message}")
     computed = Computed(output, None)
     if isinstance(pipeline, Pipeline):
         computed.terms = python.terms(pipeline, case, output, timeout=timeout)
@@ -81,10 +81,10 @@ def write(root: Path, pipeline: Pipeline | CodePipeline, case: Case, computed: C
     """The record of (pipeline, case) in the store at `root`, with this machine's provenance;
     each model step's converted model kept in the store beside it."""
     components = reference_components(pipeline, case)
-    models = {
-        name: {"format": fmt, "converted": store.keep_model(root, converted), "facts": facts}
-        for name, (fmt, converted, facts) in computed.models.items()
-    }
+    models = {}
+    for name, (fmt, converted, facts) in computed.models.items():
+        folder, sha = store.keep_model(root, converted)
+        models[name] = {"format": fmt, "converted": folder, "sha256": sha, "facts": facts}
     return store.write(
         root, pipeline.name, case.id, components, components_key(components), computed.output,
         computed.terms, provenance.describe(), models,
@@ -99,8 +99,9 @@ def record_suite(
     on_record: Callable[[Recording], None] | None = None,
 ) -> list[Recording]:
     """Every pipeline on every case, recorded into `root` (created). A case that cannot be
-    loaded, or a pipeline the Python side cannot run on it, is an error entry naming why;
-    the others are still recorded."""
+    loaded, a pipeline the Python side cannot run on it (or fails on), or a record that cannot
+    be written, is an error entry naming why; the others are still recorded. The records this
+    run writes replace earlier ones of the same pipeline and case names."""
     python = PythonRuntime()
     loaded: dict[str, Case | str] = {}
     for source in sources:
@@ -109,6 +110,7 @@ def record_suite(
         except (*extensions.input_errors(), PipelineSpecError, models.ConversionError) as e:
             loaded[source.id] = f"could not be loaded: {e}"
     out = []
+    written: dict[tuple[str, str], set[Path]] = {}
     for pipeline in pipelines:
         limit = timeout if timeout is not None else pipeline.timeout or DEFAULT_TIMEOUT
         for source in sources:
@@ -119,11 +121,18 @@ def record_suite(
             else:
                 try:
                     path = write(root, pipeline, case, compute(python, pipeline, case, limit))
+                    written.setdefault((pipeline.name, case.id), set()).add(path)
                     entry = Recording(pipeline.name, case.id, "recorded", str(path))
                 except (NotRecorded, PipelineSpecError, models.ConversionError) as e:
                     entry = Recording(pipeline.name, case.id, "error", str(e))
+                except OSError as e:
+                    entry = Recording(
+                        pipeline.name, case.id, "error", f"cannot write the record: {e}"
+                    )
             entry.seconds = round(time.perf_counter() - t0, 3)
             out.append(entry)
             if on_record:
                 on_record(entry)
+    for (pipeline_name, case_id), paths in written.items():  # this run's replace earlier ones
+        store.prune(root, pipeline_name, case_id, paths)
     return out

@@ -93,10 +93,9 @@ class ReferenceSide:
             _install_models(pipeline, read, recorded.root)
             return read.output
         except store.RecordError as e:
-            if not self._options().update_references or not isinstance(
-                e, store.MissingRecord | store.StaleRecord
-            ):
-                raise ReferenceUnavailable(f"{e}; {RERECORD}") from e
+            if not self._options().update_references:
+                again = NEW if isinstance(e, store.MissingRecord) else RERECORD
+                raise ReferenceUnavailable(f"{e}; {again}") from e
             return self._rerecord(pipeline, case, limit, str(e))
 
     def _rerecord(
@@ -253,8 +252,12 @@ class ReferenceSide:
 
 
 RERECORD = (
-    "record it again where the Python side runs (tfjs-parity record), or re-record it now with "
-    "--references-update"
+    "record it again where the Python side runs (tfjs-parity record, pytest --parity-record), "
+    "or now with --references-update (pytest --parity-references-update)"
+)
+NEW = (
+    "record it where the Python side runs (tfjs-parity record, pytest --parity-record), or now "
+    "with --references-update (pytest --parity-references-update)"
 )
 
 
@@ -276,7 +279,9 @@ def _install_models(pipeline: Pipeline | CodePipeline, read: store.Recorded, roo
                 f"model step {step.name!r}: its record has no facts of the model's structure, "
                 "which a replay without TensorFlow needs"
             )
-        restored = store.restore_model(root, kept["converted"], models.CACHE / "models")
+        restored = store.restore_model(
+            root, kept["converted"], kept.get("sha256"), models.CACHE / "models"
+        )
         if restored is None and not tf_runtime.importable():
             raise store.RecordError(
                 f"model step {step.name!r}: the store lacks its converted model "

@@ -21,8 +21,10 @@ import contextlib
 import contextvars
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -206,28 +208,59 @@ def load_callable(text: str, base: Path, where: str) -> tuple[Callable[..., Any]
 
 
 def _module_file(target: str) -> Path | None:
-    """The file of an importable module, found without running it (a dotted name's parent
-    packages are imported, as Python's finder does)."""
-    spec = importlib.util.find_spec(target)
-    if spec is None:
-        raise ImportError(f"no module named {target!r}")
+    """The file of an importable module, found as Python's path finder finds it but without
+    running anything (not even its parent packages' __init__)."""
+    parts = target.split(".")
+    search: list[str] | None = None
+    spec = None
+    for i in range(len(parts)):
+        spec = importlib.machinery.PathFinder.find_spec(".".join(parts[: i + 1]), search)
+        if spec is None:
+            raise ImportError(f"no module named {'.'.join(parts[: i + 1])!r}")
+        search = list(spec.submodule_search_locations or [])
+    assert spec is not None
     return Path(spec.origin) if spec.origin and spec.has_location else None
+
+
+SKIPPED_FOLDERS = {"__pycache__", "node_modules", "site-packages", "venv"}
+MAX_CODE_FILES = 2000
 
 
 def callable_identity(origin: Path | None, target: str, attribute: str) -> str:
     """A user's function by what it is, the same in any checkout of the same files: the name
-    of the file it is an attribute of, a hash of that file's bytes and of the other Python
-    files of its folder (its sibling modules, importable from it), and the attribute's name.
-    Two pipelines that both say "ops.py:scale" over different code, or two lambdas, closures
-    or callable objects of one file, are two functions. A module with no file (namespace,
-    built-in) is its name."""
+    of the file it is an attribute of, a hash of the Python files of its folder and the folders
+    below it (its sibling modules and subpackages, importable from it; hidden folders,
+    __pycache__, node_modules and virtual environments left out; line endings as LF, so a
+    CRLF checkout is the same code), and the attribute's name. Two pipelines that both say
+    "ops.py:scale" over different code, or two lambdas, closures or callable objects of one
+    file, are two functions. A module with no file (namespace, built-in) is its name. Files
+    the code reads (settings, tables) are not part of it."""
     if origin is None or not origin.is_file():
         return f"{target}::{attribute}"
-    h = hashlib.sha256(origin.read_bytes())
-    for sibling in sorted(origin.parent.glob("*.py")):
-        if sibling != origin:
-            h.update(sibling.name.encode() + b"\0" + sibling.read_bytes())
+    h = hashlib.sha256(_code(origin))
+    for f in _code_files(origin.parent):
+        if f != origin:
+            h.update(f.relative_to(origin.parent).as_posix().encode() + b"\0" + _code(f))
     return f"{origin.name}:{h.hexdigest()}:{attribute}"
+
+
+def _code(path: Path) -> bytes:
+    return path.read_bytes().replace(b"\r\n", b"\n")
+
+
+def _code_files(folder: Path) -> list[Path]:
+    """The .py files under `folder`; past MAX_CODE_FILES (a folder that is no project, e.g.
+    a home folder) only its own."""
+    found: list[Path] = []
+    for here, dirs, files in os.walk(folder):
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and d not in SKIPPED_FOLDERS
+            and not (Path(here) / d / "pyvenv.cfg").exists()
+        )  # fmt: skip
+        found += [Path(here) / f for f in sorted(files) if f.endswith(".py")]
+        if len(found) > MAX_CODE_FILES:
+            return sorted(folder.glob("*.py"))
+    return found
 
 
 def _stand_in(text: str) -> Callable[..., Any]:
