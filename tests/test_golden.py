@@ -19,6 +19,7 @@ from harness.compare.budget import Terms
 from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.golden import store
 from harness.golden.keys import components_key, reference_components, reference_key
+from harness.golden.models import MODELS
 from harness.specs import spec
 from harness.specs.code_pipeline import UserPythonNotLoaded, without_user_python
 from tests.test_cli import tfjs_parity
@@ -366,7 +367,7 @@ def test_parity_the_bundled_model_replays_without_tensorflow_in_a_fresh_cache(tm
     (tmp_path / "suite.json").write_text(json.dumps(suite))
     done = tfjs_parity("record", "suite.json", "--out", "refs", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    (kept,) = (tmp_path / "refs" / store.MODELS).iterdir()
+    (kept,) = (tmp_path / "refs" / MODELS).iterdir()
     assert (kept / "model.json").is_file()
     fresh = tmp_path / "fresh-cache"
     done = subprocess.run(

@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.compare.budget import Terms
+from harness.conversion import models
+from harness.core import tf_runtime
 from harness.core.outputs import RuntimeOutput
+from harness.golden import models as kept_models
 from harness.golden import store
 from harness.golden.keys import reference_components
+from harness.ops.tf_models import install_facts
 from harness.specs.cases import Case
 from harness.specs.code_pipeline import CodePipeline
 from harness.specs.spec import Pipeline
@@ -82,3 +86,32 @@ class RecordedRuntime:
     def used(self) -> int:
         with self._lock:
             return len(self._used)
+
+
+def install_models(pipeline: Pipeline | CodePipeline, read: store.Recorded, root: Path) -> None:
+    """Each model step's converted TF.js model put back in the converter's cache, and its
+    structure's facts installed for the model's path here: nothing asks TensorFlow. Raises
+    store.RecordError when the record lacks them and TensorFlow cannot be imported."""
+    if not isinstance(pipeline, Pipeline):
+        return
+    for step in pipeline.steps:
+        if step.op != "model":
+            continue
+        kept = read.models.get(step.name)
+        path, fmt = step.python["path"], step.python["format"]
+        if kept is None or kept.get("format") != fmt:
+            if tf_runtime.importable():
+                continue  # read from the model with TensorFlow, as a live run does
+            raise store.RecordError(
+                f"model step {step.name!r}: its record has no facts of the model's structure, "
+                "which a replay without TensorFlow needs"
+            )
+        restored = kept_models.restore_model(
+            root, kept["converted"], kept.get("sha256"), models.CACHE / "models"
+        )
+        if restored is None and not tf_runtime.importable():
+            raise store.RecordError(
+                f"model step {step.name!r}: the store lacks its converted model "
+                f"{kept_models.MODELS}/{kept['converted']}, and TensorFlow cannot convert it here"
+            )
+        install_facts(path, fmt, kept["facts"])

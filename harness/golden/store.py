@@ -14,12 +14,10 @@ changed (stale), and with none of those it is missing.
 from __future__ import annotations
 
 import dataclasses
-import filecmp
 import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -29,13 +27,11 @@ from typing import Any
 import numpy as np
 
 from harness.compare.budget import Terms
-from harness.core import content
 from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.golden.keys import components_key
 
 FORMAT = "tfjs-parity-record/1"
 RECORDS = "records"
-MODELS = "models"  # each model step's TF.js model as converted when recorded, by its folder name
 
 
 class RecordError(Exception):
@@ -264,63 +260,3 @@ def check_store(root: Path) -> None:
             f"--references {root}: no records there (a store has a {RECORDS}/ folder; "
             "record one with tfjs-parity record)"
         )
-
-
-def keep_model(root: Path, converted: Path) -> tuple[str, str]:
-    """A converted TF.js model's folder copied into the store (once per content: the folder's
-    name is its content key), so a replay serves it without converting; its name and the
-    sha256 of its files (content.file_sha), which a replay checks."""
-    target = root / MODELS / converted.name
-    if not (target / "model.json").is_file():
-        _copy_folder(converted, target)
-    return converted.name, content.file_sha(target)
-
-
-def restore_model(root: Path, name: str, sha: str | None, cache_models: Path) -> Path | None:
-    """The store's copy of a converted model put where the converter's cache has it (what it
-    finds there it does not convert again): only a copy whose files are those recorded (`sha`),
-    and over a cached folder that is not. None when the store lacks it; RecordError when the
-    store's copy is not what was recorded (e.g. weights left as git-LFS pointers)."""
-    source = root / MODELS / name
-    target = cache_models / name
-    if not (source / "model.json").is_file():
-        return target if (target / "model.json").is_file() else None
-    if sha is not None and content.file_sha(source) != sha:
-        raise RecordError(
-            f"{source}: its files are not those recorded (a changed or partly fetched copy, "
-            "e.g. weights left as git-LFS pointers); fetch the store again or re-record it"
-        )
-    if (target / "model.json").is_file():
-        if _holds(target, source):
-            return target
-        trash = target.with_name(f".replaced-{target.name}-{os.getpid()}")
-        os.replace(target, trash)  # a cached folder that is not what was recorded
-        shutil.rmtree(trash, ignore_errors=True)
-    _copy_folder(source, target)
-    return target
-
-
-def _holds(target: Path, source: Path) -> bool:
-    """Every file of `source` is in `target` with the same bytes (the cache may hold more)."""
-    for f in source.rglob("*"):
-        if f.is_file():
-            other = target / f.relative_to(source)
-            if not other.is_file() or not filecmp.cmp(f, other, shallow=False):
-                return False
-    return True
-
-
-def _copy_folder(source: Path, target: Path) -> None:
-    """Atomically: a reader sees the whole folder or none (a concurrent copy's finished one
-    wins)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".copying-", dir=target.parent))
-    try:
-        shutil.copytree(source, tmp, dirs_exist_ok=True)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not (target / "model.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

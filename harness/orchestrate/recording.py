@@ -12,6 +12,7 @@ from typing import Any
 from harness.compare.budget import Terms
 from harness.conversion import converter, models
 from harness.core.outputs import RuntimeOutput
+from harness.golden import models as kept_models
 from harness.golden import provenance, store
 from harness.golden.keys import components_key, reference_components
 from harness.ops.tf_models import model_facts
@@ -83,7 +84,7 @@ def write(root: Path, pipeline: Pipeline | CodePipeline, case: Case, computed: C
     components = reference_components(pipeline, case)
     models = {}
     for name, (fmt, converted, facts) in computed.models.items():
-        folder, sha = store.keep_model(root, converted)
+        folder, sha = kept_models.keep_model(root, converted)
         models[name] = {"format": fmt, "converted": folder, "sha256": sha, "facts": facts}
     return store.write(
         root, pipeline.name, case.id, components, components_key(components), computed.output,

@@ -7,20 +7,17 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.compare.budget import Terms, judge
-from harness.conversion import models
 from harness.conversion.models import ConversionError
 from harness.core import tf_runtime
 from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.core.timings import Timings
 from harness.golden import provenance, store
-from harness.golden.recorded import RecordedRuntime
-from harness.ops.tf_models import install_facts
+from harness.golden.recorded import RecordedRuntime, install_models
 from harness.orchestrate import recording
 from harness.orchestrate.options import RunOptions
 from harness.orchestrate.references import References, reference_key
@@ -90,7 +87,7 @@ class ReferenceSide:
         assert recorded is not None
         try:
             read = recorded.read(pipeline, case)
-            _install_models(pipeline, read, recorded.root)
+            install_models(pipeline, read, recorded.root)
             return read.output
         except store.RecordError as e:
             if not self._options().update_references:
@@ -259,35 +256,6 @@ NEW = (
     "record it where the Python side runs (tfjs-parity record, pytest --parity-record), or now "
     "with --references-update (pytest --parity-references-update)"
 )
-
-
-def _install_models(pipeline: Pipeline | CodePipeline, read: store.Recorded, root: Path) -> None:
-    """Each model step's converted TF.js model put back in the converter's cache, and its
-    structure's facts installed for the model's path here: nothing asks TensorFlow. Raises
-    store.RecordError when the record lacks them and TensorFlow cannot be imported."""
-    if not isinstance(pipeline, Pipeline):
-        return
-    for step in pipeline.steps:
-        if step.op != "model":
-            continue
-        kept = read.models.get(step.name)
-        path, fmt = step.python["path"], step.python["format"]
-        if kept is None or kept.get("format") != fmt:
-            if tf_runtime.importable():
-                continue  # read from the model with TensorFlow, as a live run does
-            raise store.RecordError(
-                f"model step {step.name!r}: its record has no facts of the model's structure, "
-                "which a replay without TensorFlow needs"
-            )
-        restored = store.restore_model(
-            root, kept["converted"], kept.get("sha256"), models.CACHE / "models"
-        )
-        if restored is None and not tf_runtime.importable():
-            raise store.RecordError(
-                f"model step {step.name!r}: the store lacks its converted model "
-                f"{store.MODELS}/{kept['converted']}, and TensorFlow cannot convert it here"
-            )
-        install_facts(path, fmt, kept["facts"])
 
 
 def _page_side(pipeline: Pipeline | CodePipeline, case: Case) -> list[Any]:
