@@ -31,6 +31,7 @@ def _stage(name: str, verdict: str, own: str | None = None) -> StageResult:
 def _run() -> tuple[RunResult, RuntimeOutput, RuntimeOutput]:
     result = RunResult("chromium", "cpu", "ok")
     result.stages = [_stage("a", "pass"), _stage("b", "fail", "fail"), _stage("c", "pass", "fail")]
+    result.unexpected = ["b", "c"]  # a run that does not pass: its failing stages are kept
     ref = {n: np.full(4, i, np.float32) for i, n in enumerate("abc")}
     js = {n: v + 1 for n, v in ref.items()}
     return result, RuntimeOutput(ref), RuntimeOutput(js)
@@ -47,6 +48,17 @@ def test_failing_stages_keep_both_sides_and_their_input(tmp_path):
     assert np.array_equal(np.load(tmp_path / b.tensors["input"]), ref.stages["a"])
     assert c.tensors is not None  # its own error fails though it passed end to end
     assert b.tensors["reference"].startswith("tensors/")
+
+
+def test_a_run_that_passes_keeps_nothing_by_default(tmp_path):
+    """Its failing stages are declared divergences that happened as declared."""
+    result, ref, js = _run()
+    result.unexpected = []
+    assert result.passed
+    TensorKeeper(tmp_path).keep_run("p", "c", result, ref, js, None, "abc")
+    assert (
+        all(s.tensors is None for s in result.stages) and not tmp_path.joinpath("tensors").exists()
+    )
 
 
 def test_all_none_and_the_cap(tmp_path):

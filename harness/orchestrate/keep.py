@@ -26,8 +26,9 @@ TENSORS = "tensors"  # the folder under the report's
 
 
 class TensorKeeper:
-    """Writes under `root`/tensors/, what `keep` ("failing": stages (and model layers) whose
-    verdict is not pass; "all": every compared one) asks for, until `cap_mb` megabytes have
+    """Writes under `root`/tensors/, what `keep` ("failing": the stages (and model layers) whose
+    verdict or own verdict fails, in a run that does not pass; "all": every compared one) asks
+    for, until `cap_mb` megabytes have
     been written in this session; a stage past the cap, or too large to hold (read slice by
     slice), says so instead of naming files. Thread-safe (runs of a case keep in parallel)."""
 
@@ -58,8 +59,8 @@ class TensorKeeper:
         reference's input), input (that input: the reference's previous stage), and `step`
         (JSON: the step as each side ran it, `step_descriptions`), which `tfjs-parity repro`
         reads."""
-        if self.keep == "none":
-            return
+        if self.keep == "none" or (self.keep == "failing" and result.passed):
+            return  # a run that passes (its divergences as declared) has no failing stage
         folder = (
             Path(TENSORS)
             / _slug(pipeline)
