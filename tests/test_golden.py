@@ -152,8 +152,8 @@ def test_a_stale_record_says_what_changed_and_a_missing_one_says_which(tmp_path)
         store.read(tmp_path, "p", "c.dcm", now)
     said = str(e.value)
     assert "pipeline 'p', case 'c.dcm' is stale" in said
-    assert "step 'resize' changed" in said and "step 'new' is new" in said
-    assert "step 'old' is gone" in said and "the case's input" not in said
+    assert "step 'resize' changed" in said and "step 'new' was added" in said
+    assert "step 'old' was removed" in said and "the case's input" not in said
     assert "2026-12-01T10:00Z" in said
     with pytest.raises(store.MissingRecord, match=r"pipeline 'p', case 'other\.dcm'"):
         store.read(tmp_path, "p", "other.dcm", now)

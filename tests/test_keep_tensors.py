@@ -91,6 +91,7 @@ def test_parity_a_failing_stage_s_arrays_are_in_the_run_s_folder(tmp_path):
         "steps": [
             {"name": "first", "op": "scale", "params": {"factor": 0.5}},
             {"name": "second", "op": "shift", "params": {"factor": 2.0}},
+            {"name": "tiled", "op": "tile", "params": {"reps": [1, 1, 2]}},
         ],
         "cases": [{"dicom": str(SCAN), "stats": None}],
     }
@@ -100,7 +101,14 @@ def test_parity_a_failing_stage_s_arrays_are_in_the_run_s_folder(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     stages = {s["name"]: s for s in report["cases"][0]["runs"][0]["stages"]}
-    assert stages["first"]["tensors"] is None
+    assert stages["tiled"]["own_verdict"] == "pass"  # passes alone, fails end to end: kept
+    # every stage's, with --keep-tensors all, of this run (another folder)
+    done = tfjs_parity("run", "p.json", "--backend", "cpu", "--no-repeat", "--out", "out",
+                       "--keep-tensors", "all", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    stages = {s["name"]: s for s in report["cases"][0]["runs"][0]["stages"]}
+    assert stages["input"]["tensors"] is not None
     named = stages["second"]["tensors"]
     assert set(named) == {"reference", "candidate", "isolated", "input", "step"}
     kept = {k: np.load(tmp_path / "out" / v) for k, v in named.items() if k != "step"}
@@ -133,6 +141,19 @@ def test_parity_a_failing_stage_s_arrays_are_in_the_run_s_folder(tmp_path):
                             text=True, timeout=120)  # fmt: skip
     assert python.returncode == 0, python.stderr
     assert "max |python - reference.npy| 0.0" in python.stdout
+    # a catalogue op's pack (the page's own ops), the backend named
+    done = tfjs_parity("repro", "out", "--case", SCAN.name, "--stage", "tiled", "--backend",
+                       "cpu", "--out", "tiled", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = _open_pack(tmp_path / "tiled")
+    assert result.get("error") is None, result
+    assert (result["max_abs_vs_harness"], result["max_abs_vs_reference"]) == (0, 0)
+    python = subprocess.run([sys.executable, "reference.py"], cwd=tmp_path / "tiled",
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "max |python - reference.npy| 0.0" in python.stdout, python.stderr
+    for stage, said in (("input", "not a step"), ("nosuch", "no stage 'nosuch'")):
+        done = tfjs_parity("repro", "out", "--case", SCAN.name, "--stage", stage, cwd=tmp_path)
+        assert done.returncode == 2 and said in done.stderr, done.stderr
 
 
 def _open_pack(pack: Path) -> dict:

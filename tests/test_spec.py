@@ -61,6 +61,7 @@ def test_case_parameters_are_resolved_per_case():
         ),
         (spec(RESIZE, RESIZE), r"stage names must be unique"),
         (spec({**RESIZE, "name": "input"}), r"stage names must be unique"),
+        (spec({**RESIZE, "name": "a/b"}), r"a step.s name holds no ./."),
         (
             spec(RESIZE, expect={"divergences": {"tile": {"class": "semantic", "max_abs": 1}}}),
             r"expect\.divergences\.tile: 'tile' is not a stage",

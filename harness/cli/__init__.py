@@ -16,7 +16,8 @@ from harness.specs.variants import parse_variant
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        for v in getattr(args, "backend", None) or ():
+        backends = getattr(args, "backend", None) or ()
+        for v in [backends] if isinstance(backends, str) else backends:
             parse_variant(v)
         return args.func(args)
     except (ValueError, SuiteError, PipelineSpecError) as e:

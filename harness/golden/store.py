@@ -245,14 +245,16 @@ def _terms(entry: dict[str, Any], z: Any) -> Terms:
 def _changed(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
     """In the user's terms, what differs: a part changed, added or gone."""
     out = [f"{name} changed" for name in now if name in recorded and recorded[name] != now[name]]
-    out += [f"{name} is new" for name in now if name not in recorded]
-    out += [f"{name} is gone" for name in recorded if name not in now]
+    out += [f"{name} was added" for name in now if name not in recorded]
+    out += [f"{name} was removed" for name in recorded if name not in now]
     return out
 
 
 def check_store(root: Path) -> None:
     """A store given to replay from must be a folder that has records: a usage error, said
     before anything runs."""
+    if root.exists() and not root.is_dir():
+        raise StoreError(f"--references {root}: a file, not a store's folder")
     if not root.is_dir():
         raise StoreError(f"--references {root}: no such folder (record one: tfjs-parity record)")
     if not (root / RECORDS).is_dir():

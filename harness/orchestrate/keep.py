@@ -45,7 +45,7 @@ class TensorKeeper:
 
     def keep_run(
         self,
-        pipeline: str,
+        pipeline: str | tuple[str, str | None],
         case: str,
         result: RunResult,
         reference: RuntimeOutput,
@@ -61,22 +61,24 @@ class TensorKeeper:
         reads."""
         if self.keep == "none" or (self.keep == "failing" and result.passed):
             return  # a run that passes (its divergences as declared) has no failing stage
-        folder = (
-            Path(TENSORS)
-            / _slug(pipeline)
-            / _slug(case)
-            / _slug(f"{result.browser}-{result.backend}")
-        )
+        # by the pipeline's name and file: two pipelines called alike keep apart
+        name, source = pipeline if isinstance(pipeline, tuple) else (pipeline, None)
+        steps = steps or {}
+        where = _slug(name) if source is None else _slug(name, f"{name}\0{source}")
+        folder = Path(TENSORS) / where / _slug(case) / _slug(f"{result.browser}-{result.backend}")
         for stage in result.stages:
             previous = _previous(order, stage.name)
-            self._stage(folder, stage, stage.name, previous, reference, chained, isolated)
-            if stage.tensors and "not_kept" not in stage.tensors and steps and stage.name in steps:
-                relative = folder / f"{_slug(stage.name)}.step.json"
-                (self.root / relative).write_text(json.dumps(steps[stage.name], indent=2) + "\n")
-                stage.tensors["step"] = relative.as_posix()
-            for layer in stage.layers:
-                name = f"{stage.name}/{layer.name}"
-                self._stage(folder, layer, name, None, reference, chained, isolated)
+            try:
+                self._stage(folder, stage, stage.name, previous, reference, chained, isolated)
+                if stage.tensors and "not_kept" not in stage.tensors and stage.name in steps:
+                    relative = folder / f"{_slug(stage.name)}.step.json"
+                    (self.root / relative).write_text(json.dumps(steps[stage.name], indent=2))
+                    stage.tensors["step"] = relative.as_posix()
+                for layer in stage.layers:
+                    path = f"{stage.name}/{layer.name}"
+                    self._stage(folder, layer, path, None, reference, chained, isolated)
+            except OSError as e:  # the disk, not the user's numbers: the verdict stands
+                stage.tensors = {"not_kept": f"could not be written under {self.root}: {e}"}
 
     def _stage(
         self,
@@ -109,13 +111,15 @@ class TensorKeeper:
         if previous is not None and isinstance(reference.stages.get(previous), np.ndarray):
             arrays["input"] = reference.stages[previous]
         if not arrays:
+            if stage.parts:
+                stage.tensors = {"not_kept": "several tensors: each part is kept as its own"}
             return
         size = sum(a.nbytes for a in arrays.values())
         with self._lock:
             if self.written + size > self.cap_bytes:
                 stage.tensors = {
                     "not_kept": f"the cap of {self.cap_bytes / (1 << 20):g} MB of kept tensors "
-                    "per run was reached (--keep-tensors-mb)"
+                    "for this session's runs was reached (--keep-tensors-mb)"
                 }
                 return
             self.written += size
@@ -170,6 +174,6 @@ def _previous(order: Sequence[str], name: str) -> str | None:
     return order[i - 1] if i > 0 else None
 
 
-def _slug(name: str) -> str:
+def _slug(name: str, identity: str | None = None) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60] or "x"
-    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return f"{safe}-{hashlib.sha256((identity or name).encode()).hexdigest()[:8]}"

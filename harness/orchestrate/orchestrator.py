@@ -268,7 +268,7 @@ class Harness:
             if self.keeper is not None:
                 steps = step_descriptions(pipeline, case, candidate.js_steps, result.backend)
                 self.keeper.keep_run(
-                    pipeline.name, case.id, result, reference, chained, isolated,
+                    (pipeline.name, pipeline.source), case.id, result, reference, chained, isolated,
                     pipeline.stage_names, steps,
                 )  # fmt: skip
         finally:  # the page drops what it held for these calls; pulls count as transfer

@@ -48,7 +48,9 @@ def run(
     try:
         _compare(options, timings, result, pipeline, case, reference, out, precision, url, explain)
         if keeper is not None:  # taps are not steps: nothing is fed a tap, no input kept
-            keeper.keep_run(pipeline.name, case.id, result, reference, out, None, ())
+            keeper.keep_run(
+                (pipeline.name, pipeline.source), case.id, result, reference, out, None, ()
+            )
     finally:
         candidate.release(out)
     result.timings = {k: round(v, 4) for k, v in out.timings.items()}

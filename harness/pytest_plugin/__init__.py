@@ -1,13 +1,11 @@
 """pytest plugin (entry point `tfjs_parity`): parity tests against real browsers.
 
-Options: --parity-backend (repeatable; default cpu, wasm, webgl, webgpu), --parity-browser
-(repeatable; default chromium), --parity-out DIR (report.json of the session's parity runs).
-Fixtures: `parity_harness` (session: server + browsers), `parity_browser` and `parity_backend`
-(parametrised by the options in pytest_generate_tests), `parity_check` (function: run a pipeline
-file on its cases on this browser/backend, fail with the per-stage table of every run that does
-not pass), `parity_run` (one pipeline on one case, a RunResult), `assert_parity`.
-Markers: `parity_backends("wasm", "cpu")` runs a test on those backends only (of the ones asked
-for); `parity_skip_backends("webgpu", reason=...)` skips it on those.
+Options: options.py. Fixtures: `parity_harness` (session: server + browsers), `parity_browser`
+and `parity_backend` (parametrised by the options in pytest_generate_tests), `parity_check`
+(function: run a pipeline file on its cases on this browser/backend, fail with the per-stage
+table of every run that does not pass), `parity_run` (one pipeline on one case, a RunResult),
+`assert_parity`. Markers: `parity_backends("wasm", "cpu")` runs a test on those backends only
+(of the ones asked for); `parity_skip_backends("webgpu", reason=...)` skips it on those.
 A failing parity test keeps its run as JSON under --parity-out (default .parity-artifacts/).
 """
 
@@ -39,6 +37,7 @@ _RUNS_KEY = pytest.StashKey["list[tuple[str, CaseResult]]"]()
 _TEST_RUNS_KEY = pytest.StashKey["list[tuple[CaseResult, RunResult]]"]()
 _SESSION_KEY = pytest.StashKey[dict]()  # environment and timings, kept past the harness' end
 _RERECORDED_KEY = pytest.StashKey[list[str]]()  # records --parity-references-update wrote
+_KEPT_KEY = pytest.StashKey[bool]()  # tensors were kept: the report naming them is written
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -120,6 +119,7 @@ def parity_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
             "timings": {k: round(v, 3) for k, v in harness.timings.seconds.items()},
         }
         pytestconfig.stash[_RERECORDED_KEY] = list(harness.side.rerecorded)
+        pytestconfig.stash[_KEPT_KEY] = bool(harness.keeper and harness.keeper.written)
 
 
 @pytest.fixture
@@ -292,6 +292,8 @@ def _summary(
     if said := options.rerecorded_message(config, config.stash.get(_RERECORDED_KEY, [])):
         terminalreporter.write_line(f"tfjs-parity: {said}")
     out = config.getoption("parity_out")
+    if out is None and config.stash.get(_KEPT_KEY, False):  # the report names the kept tensors
+        out = Path(".parity-artifacts")
     if out:
         path = json_report.write(report, out)
         terminalreporter.write_line(f"report: {path}")

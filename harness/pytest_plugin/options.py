@@ -103,8 +103,8 @@ def add(parser: pytest.Parser) -> None:
         choices=("failing", "all", "none"),
         default="failing",
         help="keep arrays as .npy under --parity-out (or .parity-artifacts)/tensors/, named in "
-        "the report: the reference's, the candidate's and the stage's input, of failing "
-        "stages (default), all, or none; at most 512 MB per session",
+        "the report.json written there: the reference's, the candidate's and the stage's "
+        "input, of failing stages (default), all, or none; at most 512 MB per session",
     )
     group.addoption(
         "--parity-out",

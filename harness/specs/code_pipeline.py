@@ -223,22 +223,25 @@ def _module_file(target: str) -> Path | None:
 
 
 SKIPPED_FOLDERS = {"__pycache__", "node_modules", "site-packages", "venv"}
-MAX_CODE_FILES = 2000
+MAX_CODE_FILES = 20000
 
 
 def callable_identity(origin: Path | None, target: str, attribute: str) -> str:
     """A user's function by what it is, the same in any checkout of the same files: the name
     of the file it is an attribute of, a hash of the Python files of its folder and the folders
-    below it (its sibling modules and subpackages, importable from it; hidden folders,
-    __pycache__, node_modules and virtual environments left out; line endings as LF, so a
+    below it, symbolic links followed (its sibling modules and subpackages, importable from it;
+    left out: hidden folders, __pycache__, node_modules, virtual and conda environments, and
+    the harness's own output: report folders and reference stores; line endings as LF, so a
     CRLF checkout is the same code), and the attribute's name. Two pipelines that both say
     "ops.py:scale" over different code, or two lambdas, closures or callable objects of one
     file, are two functions. A module with no file (namespace, built-in) is its name. Files
-    the code reads (settings, tables) are not part of it."""
+    the code reads (settings, tables) are not part of it. Raises PipelineSpecError for a
+    folder of more than MAX_CODE_FILES Python files (no project's: a home folder, a monorepo's
+    root), whose code cannot be told apart from a change."""
     if origin is None or not origin.is_file():
         return f"{target}::{attribute}"
     h = hashlib.sha256(_code(origin))
-    for f in _code_files(origin.parent):
+    for f in _code_files(origin.parent, origin.name):
         if f != origin:
             h.update(f.relative_to(origin.parent).as_posix().encode() + b"\0" + _code(f))
     return f"{origin.name}:{h.hexdigest()}:{attribute}"
@@ -248,19 +251,40 @@ def _code(path: Path) -> bytes:
     return path.read_bytes().replace(b"\r\n", b"\n")
 
 
-def _code_files(folder: Path) -> list[Path]:
-    """The .py files under `folder`; past MAX_CODE_FILES (a folder that is no project, e.g.
-    a home folder) only its own."""
+def _code_files(folder: Path, name: str) -> list[Path]:
+    """The readable .py files under `folder` (see callable_identity), in a stable order."""
     found: list[Path] = []
-    for here, dirs, files in os.walk(folder):
-        dirs[:] = sorted(
-            d for d in dirs if not d.startswith(".") and d not in SKIPPED_FOLDERS
-            and not (Path(here) / d / "pyvenv.cfg").exists()
-        )  # fmt: skip
+    seen = {folder.resolve()}
+    for here, dirs, files in os.walk(folder, followlinks=True):
+        keep = []
+        for d in sorted(dirs):
+            sub = Path(here) / d
+            if d.startswith(".") or d in SKIPPED_FOLDERS or _not_code(sub):
+                continue
+            real = sub.resolve()
+            if real not in seen:  # a link back up would walk for ever
+                seen.add(real)
+                keep.append(d)
+        dirs[:] = keep
         found += [Path(here) / f for f in sorted(files) if f.endswith(".py")]
         if len(found) > MAX_CODE_FILES:
-            return sorted(folder.glob("*.py"))
-    return found
+            raise PipelineSpecError(
+                f"{folder}: more than {MAX_CODE_FILES} Python files in the folder of {name} and "
+                "below: a custom op's or code pipeline's code is told by every .py file there; "
+                "put it in a folder of its own"
+            )
+    return [f for f in found if f.is_file()]  # a dangling link (an editor's lock) is no code
+
+
+def _not_code(folder: Path) -> bool:
+    """An environment (virtual or conda) or the harness's own output (a report folder, a
+    reference store)."""
+    return (
+        (folder / "pyvenv.cfg").exists()
+        or (folder / "conda-meta").is_dir()
+        or (folder / "report.json").is_file()
+        or ((folder / "records").is_dir() and not (folder / "records" / "__init__.py").exists())
+    )
 
 
 def _stand_in(text: str) -> Callable[..., Any]:

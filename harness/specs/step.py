@@ -47,6 +47,11 @@ def parse_step(raw: Any, where: str, base: Path, custom: dict[str, CustomOp]) ->
     name = raw.get("name", op)
     if not isinstance(name, str) or not name:
         raise PipelineSpecError(f"{where}.name: must be a non-empty string")
+    if "/" in name:  # "step/layer" names a model's layers, "input/name" a case's inputs
+        raise PipelineSpecError(
+            f"{where}.name: {name!r}: a step's name holds no '/' (it names a model's layers, "
+            "'step/layer')"
+        )
     if op in custom:
         return _custom_step(raw, name, custom[op], where)
     schema = SCHEMAS[op]

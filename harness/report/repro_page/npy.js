@@ -2,8 +2,24 @@
 // the arrays a repro pack holds. https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
 const TYPES = {
   '<f4': Float32Array, '<f8': Float64Array, '<i4': Int32Array, '<i2': Int16Array,
-  '<u2': Uint16Array, '|u1': Uint8Array, '|i1': Int8Array, '|b1': Uint8Array, '<i8': BigInt64Array,
+  '<u2': Uint16Array, '<u4': Uint32Array, '|u1': Uint8Array, '|i1': Int8Array, '|b1': Uint8Array,
+  '<i8': BigInt64Array, '<f2': Uint16Array, // float16: its bits, read by float16Values
 };
+
+// IEEE 754 half precision bits -> numbers
+export function float16Values(bits) {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) {
+    const h = bits[i];
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >> 10) & 0x1f;
+    const fraction = h & 0x3ff;
+    out[i] = exponent === 0 ? sign * 2 ** -14 * (fraction / 1024)
+      : exponent === 31 ? (fraction ? NaN : sign * Infinity)
+        : sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+  }
+  return out;
+}
 
 export function parseNpy(buffer) {
   const bytes = new Uint8Array(buffer);

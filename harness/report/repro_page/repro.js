@@ -1,6 +1,6 @@
 // One TF.js step of a tfjs-parity run, alone: the step's op on input.npy, on the run's backend
 // (or ?backend=), with TF.js from vendor/ (the harness's copy), jsDelivr (?tfjs=cdn) or any URL.
-import { npyBytes, parseNpy } from './npy.js';
+import { float16Values, npyBytes, parseNpy } from './npy.js';
 
 const query = new URLSearchParams(location.search);
 
@@ -23,18 +23,32 @@ async function npy(name) {
 // int32 (core/tensors.py), and so does this page
 function tensorOf({ descr, shape, data }) {
   if (descr === '<f8') return tf.tensor(Float32Array.from(data), shape, 'float32');
-  if (descr === '|b1') return tf.tensor(data, shape, 'bool');
+  if (descr === '<f2') return tf.tensor(float16Values(data), shape, 'float32');
   if (descr === '<f4') return tf.tensor(data, shape, 'float32');
   if (descr === '<i8') return tf.tensor(Int32Array.from(data, Number), shape, 'int32');
+  if (descr === '|b1') return tf.tensor(Uint8Array.from(data, (v) => (v ? 1 : 0)), shape, 'bool');
   return tf.tensor(Int32Array.from(data), shape, 'int32');
 }
 
-function largestDifference(out, other) {
+// numbers as compared: a bool is 0 or 1 whatever byte holds it, float16 bits are decoded
+function numbers({ descr, data }) {
+  if (descr === '|b1') return Array.from(data, (v) => (v ? 1 : 0));
+  if (descr === '<f2') return float16Values(data);
+  return data;
+}
+
+// the largest |a - b|; NaN where both are NaN is alike, NaN on one side only is NaN
+function largestDifference(out, outBool, other) {
   if (!other || other.data.length !== out.length) return null;
+  const theirs = numbers(other);
   let worst = 0;
   for (let i = 0; i < out.length; i++) {
-    const d = Math.abs(Number(out[i]) - Number(other.data[i]));
-    if (d > worst || Number.isNaN(d)) worst = d;
+    const a = outBool ? (out[i] ? 1 : 0) : Number(out[i]);
+    const b = Number(theirs[i]);
+    if (Number.isNaN(a) && Number.isNaN(b)) continue;
+    const d = Math.abs(a - b);
+    if (Number.isNaN(d)) return NaN;
+    if (d > worst) worst = d;
   }
   return worst;
 }
@@ -47,7 +61,12 @@ async function main() {
     ? { tfjs: 'vendor/tf.min.js', wasm: 'vendor/tf-backend-wasm.min.js', wasm_paths: 'vendor/', webgpu: 'vendor/tf-backend-webgpu.min.js' }
     : source === 'cdn' ? step.cdn
       : { tfjs: source, wasm: query.get('wasm'), wasm_paths: query.get('wasmPaths'), webgpu: query.get('webgpu') };
+  if (backend === 'wasm' && (!urls.wasm || !urls.wasm_paths)) {
+    throw new Error('?tfjs=URL on the wasm backend needs &wasm=URL (tf-backend-wasm.min.js) and &wasmPaths=URL (its folder)');
+  }
+  if (backend === 'webgpu' && !urls.webgpu) throw new Error('?tfjs=URL on webgpu needs &webgpu=URL');
   await script(urls.tfjs);
+  await script('vendor/dicomParser.min.js'); // for an op that imports dicom-parser
   if (backend === 'wasm') {
     await script(urls.wasm);
     tf.wasm.setWasmPaths(new URL(urls.wasm_paths, location.href).href);
@@ -72,8 +91,8 @@ async function main() {
     flags: Object.fromEntries(Object.keys(step.flags || {}).map((k) => [k, tf.env().get(k)])),
     shape: y.shape,
     dtype: y.dtype,
-    max_abs_vs_reference: largestDifference(out, reference),
-    max_abs_vs_harness: largestDifference(out, harness),
+    max_abs_vs_reference: largestDifference(out, y.dtype === 'bool', reference),
+    max_abs_vs_harness: largestDifference(out, y.dtype === 'bool', harness),
   };
   const link = document.getElementById('download');
   link.href = URL.createObjectURL(npyBytes(out, y.shape));
