@@ -220,6 +220,30 @@ def test_the_key_is_the_same_in_another_checkout_and_names_what_changed(tmp_path
     assert [k for k in changed if changed[k] != parts[0][k]] == ["step 'tile'"]
 
 
+def test_the_code_key_follows_links_and_leaves_out_what_is_no_code(tmp_path):
+    """A helper folder linked in is code; a dangling link (an editor's lock), an environment,
+    a report folder or a reference store under the op's folder is not."""
+    from harness.specs.code_pipeline import callable_identity
+
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "mathx.py").write_text("K = 1\n")
+    op = tmp_path / "op"
+    op.mkdir()
+    (op / "ops.py").write_text("def scale(x):\n    return x\n")
+    (op / "helpers").symlink_to(tmp_path / "shared")
+    (op / ".#ops.py").symlink_to(op / "gone")  # dangling
+    first = callable_identity(op / "ops.py", "ops.py", "scale")
+    for folder, marker in (("env", "pyvenv.cfg"), ("report", "report.json")):
+        (op / folder).mkdir()
+        (op / folder / marker).write_text("x")
+        (op / folder / "noise.py").write_text("N = 1\n")
+    (op / "refs" / "records").mkdir(parents=True)
+    (op / "refs" / "reference.py").write_text("R = 1\n")
+    assert callable_identity(op / "ops.py", "ops.py", "scale") == first
+    (tmp_path / "shared" / "mathx.py").write_text("K = 2\n")
+    assert callable_identity(op / "ops.py", "ops.py", "scale") != first
+
+
 def test_a_statistics_table_counts_only_where_a_step_uses_it():
     from harness.orchestrate.suite import bundled_case, bundled_pipeline
 
