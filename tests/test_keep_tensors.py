@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from harness.core.results import RunResult, StageResult
 from harness.orchestrate.keep import TensorKeeper
 from tests.builders import metrics as a_metrics
 from tests.test_cli import tfjs_parity
-from tests.test_pairs import OPS_JS, OPS_PY
+from tests.test_pairs import planted_fault_project
 
 REPO = Path(__file__).parent.parent
 SCAN = REPO / "fixtures" / "dicom" / "synthetic_12bit_signed.dcm"
@@ -79,23 +78,9 @@ def test_all_none_and_the_cap(tmp_path):
 
 
 def test_parity_a_failing_stage_s_arrays_are_in_the_run_s_folder(tmp_path):
-    (tmp_path / "web").mkdir()
-    (tmp_path / "ops.py").write_text(textwrap.dedent(OPS_PY))
-    (tmp_path / "web" / "ops.js").write_text(textwrap.dedent(OPS_JS))
-    pipeline = {
-        "name": "kept",
-        "ops": {
-            "scale": {"python": "ops.py:scale", "js": "web/ops.js#scale"},
-            "shift": {"python": "ops.py:scale", "js": "web/ops.js#shifted"},
-        },
-        "steps": [
-            {"name": "first", "op": "scale", "params": {"factor": 0.5}},
-            {"name": "second", "op": "shift", "params": {"factor": 2.0}},
-            {"name": "tiled", "op": "tile", "params": {"reps": [1, 1, 2]}},
-        ],
-        "cases": [{"dicom": str(SCAN), "stats": None}],
-    }
-    (tmp_path / "p.json").write_text(json.dumps(pipeline))
+    planted_fault_project(
+        tmp_path / "p.json", {"name": "tiled", "op": "tile", "params": {"reps": [1, 1, 2]}}
+    )
     done = tfjs_parity("run", "p.json", "--backend", "cpu", "--no-repeat", "--out", "out",
                        cwd=tmp_path)  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr

@@ -98,15 +98,14 @@ export function shifted(x, { factor }) {
 """
 
 
-def test_parity_backend_vs_backend_finds_where_one_backend_leaves_the_other(tmp_path):
-    """cpu against wasm as the reference: the stage cpu computes differently is the first
-    divergence; the stage after it, fed wasm's values in its isolated run, passes on its own;
-    the Python side is not what cpu is judged against, so nothing is hinted from it."""
-    (tmp_path / "web").mkdir()
-    (tmp_path / "ops.py").write_text(textwrap.dedent(OPS_PY))
-    (tmp_path / "web" / "ops.js").write_text(textwrap.dedent(OPS_JS))
+def planted_fault_project(path: Path, *more: dict) -> Path:
+    """A pipeline file at `path` (its ops beside it) whose step `second` is off by one on the
+    cpu backend only (OPS_JS's `shifted`): `first`, `second`, then the steps given."""
+    (path.parent / "web").mkdir(parents=True, exist_ok=True)
+    (path.parent / "ops.py").write_text(textwrap.dedent(OPS_PY))
+    (path.parent / "web" / "ops.js").write_text(textwrap.dedent(OPS_JS))
     pipeline = {
-        "name": "pairs",
+        "name": path.stem,
         "ops": {
             "scale": {"python": "ops.py:scale", "js": "web/ops.js#scale"},
             "shift": {"python": "ops.py:scale", "js": "web/ops.js#shifted"},
@@ -114,11 +113,21 @@ def test_parity_backend_vs_backend_finds_where_one_backend_leaves_the_other(tmp_
         "steps": [
             {"name": "first", "op": "scale", "params": {"factor": 0.5}},
             {"name": "second", "op": "shift", "params": {"factor": 2.0}},
-            {"name": "third", "op": "scale", "params": {"factor": 0.25}},
+            *more,
         ],
         "cases": [{"dicom": str(SCAN), "stats": None}],
     }
-    (tmp_path / "pairs.json").write_text(json.dumps(pipeline))
+    path.write_text(json.dumps(pipeline))
+    return path
+
+
+def test_parity_backend_vs_backend_finds_where_one_backend_leaves_the_other(tmp_path):
+    """cpu against wasm as the reference: the stage cpu computes differently is the first
+    divergence; the stage after it, fed wasm's values in its isolated run, passes on its own;
+    the Python side is not what cpu is judged against, so nothing is hinted from it."""
+    planted_fault_project(
+        tmp_path / "pairs.json", {"name": "third", "op": "scale", "params": {"factor": 0.25}}
+    )
     args = ("run", "pairs.json", "--backend", "cpu", "--no-repeat", "--out", "out")
     done = tfjs_parity(*args, "--reference", "wasm", cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr

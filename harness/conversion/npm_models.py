@@ -10,14 +10,11 @@ named by the package's version, so a run reads the very bytes the package ships.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from harness.conversion import models
-from harness.core import paths
+from harness.core import folders, paths
 
 NSFWJS_MODELS = ("mobilenet_v2", "mobilenet_v2_mid", "inception_v3")
 
@@ -52,9 +49,8 @@ def nsfwjs_model(name: str = "mobilenet_v2") -> Path:
     out = models.CACHE / "npm" / f"nsfwjs-{version}" / name
     if (out / "model.json").is_file():
         return out / "model.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".extracting-", dir=out.parent))
-    try:
+
+    def extract(tmp: Path) -> None:
         done = subprocess.run(
             ["node", "-e", _EXTRACT, str(package / "dist" / "models" / name), str(tmp)],
             capture_output=True,
@@ -63,11 +59,6 @@ def nsfwjs_model(name: str = "mobilenet_v2") -> Path:
         )
         if done.returncode != 0:
             raise NpmModelError(f"nsfwjs {name}: node could not read its modules: {done.stderr}")
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            if not (out / "model.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    folders.publish(out, extract)
     return out / "model.json"

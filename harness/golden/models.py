@@ -7,10 +7,9 @@ from __future__ import annotations
 import filecmp
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from harness.core import content
+from harness.core import content, folders
 from harness.golden.store import RecordError
 
 MODELS = "models"
@@ -61,16 +60,5 @@ def _holds(target: Path, source: Path) -> bool:
 
 
 def _copy_folder(source: Path, target: Path) -> None:
-    """Atomically: a reader sees the whole folder or none (a concurrent copy's finished one
-    wins)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".copying-", dir=target.parent))
-    try:
-        shutil.copytree(source, tmp, dirs_exist_ok=True)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not (target / "model.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """Atomically (core.folders.publish)."""
+    folders.publish(target, lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True))
