@@ -448,3 +448,55 @@ def test_parity_pytest_records_replays_and_re_records_failing(pytester, tmp_path
         ["--parity-record", refs, "--parity-references", refs],
     ):
         assert pytester.runpytest(*bad).ret == pytest.ExitCode.USAGE_ERROR
+
+
+SLOW_ON_ZEROS = """
+import time
+import numpy as np
+
+def scale(x, factor):
+    if not np.any(x):  # the budget re-runs the op on zeros: past the limit there
+        time.sleep(1.5)
+    return x.astype(np.float32) * np.float32(factor)
+"""
+
+
+def test_a_record_without_its_float_budget_is_not_written(tmp_path):
+    """Its replays would judge the step by its tolerance policy, not by what float
+    arithmetic explains: a record that would change verdicts."""
+    from harness.orchestrate import recording
+    from harness.runtimes.python_runtime import PythonRuntime
+
+    pipeline = spec.load(a_project(tmp_path, SLOW_ON_ZEROS))
+    with pytest.raises(recording.NotRecorded, match=r"float budget of step\(s\) 'scale'"):
+        recording.compute(PythonRuntime(), pipeline, pipeline.cases[0].load(), 0.5)
+
+
+def test_records_and_kept_models_are_readable_as_plain_files_and_copies_are_checked(tmp_path):
+    import os
+
+    from harness.core import folders
+    from harness.golden import models as kept
+
+    out, terms = _output()
+    components = {"c": "1"}
+    path = store.write(tmp_path, "p", "c", components, components_key(components), out, terms, {})
+    assert path.stat().st_mode & 0o777 == 0o666 & ~folders.UMASK
+    # a record another run wrote while this one ran is not pruned by it
+    store.prune(tmp_path, "p", "c", set(), before=path.stat().st_mtime - 1)
+    assert path.is_file()
+    converted = tmp_path / "cache" / "m-layers-abc"
+    converted.mkdir(parents=True)
+    (converted / "model.json").write_text("{}")
+    (converted / "w.bin").write_bytes(b"weights")
+    name, sha = kept.keep_model(tmp_path / "store", converted)
+    copy = tmp_path / "store" / kept.MODELS / name
+    assert copy.stat().st_mode & 0o777 == 0o777 & ~folders.UMASK
+    (copy / "w.bin").write_bytes(b"version https://git-lfs.github.com/spec/v1")
+    with pytest.raises(store.RecordError, match="not those recorded"):
+        kept.restore_model(tmp_path / "store", name, sha, tmp_path / "fresh")
+    # recording again puts the conversion back in place of the bad copy
+    assert kept.keep_model(tmp_path / "store", converted) == (name, sha)
+    assert kept.restore_model(tmp_path / "store", name, sha, tmp_path / "fresh") is not None
+    assert (tmp_path / "fresh" / name / "w.bin").read_bytes() == b"weights"
+    assert os.access(tmp_path / "fresh" / name / "w.bin", os.R_OK)

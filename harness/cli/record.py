@@ -5,7 +5,9 @@ reference store, for `run --references DIR` to replay where there is no TensorFl
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from harness.golden.store import check_store
@@ -75,23 +77,48 @@ def check_replay_options(args: argparse.Namespace) -> None:
         raise ValueError("--references-update goes with --references DIR")
     if args.references is not None and not args.references_update:
         check_store(args.references)
+    if args.references_update:  # it will write there: said now, not as each run's error
+        _check_writable(args.references, "--references")
+
+
+def _check_writable(folder: Path, option: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise ValueError(f"{option} {folder}: cannot write records there ({e.strerror})") from None
 
 
 def cmd_record(args: argparse.Namespace) -> int:
     extensions.installed()
     suite = load_suite(args.target or DEFAULT_SUITE)
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"--out {args.out}: cannot write the store there ({e.strerror})") from None
+    _check_writable(args.out, "--out")
     print(f"recording the Python side of {suite.name} into {args.out}")
-    done = record_suite(suite.pipelines, suite.cases, args.out, args.timeout, _progress)
+    done: list[Recording] = []
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        record_suite(suite.pipelines, suite.cases, args.out, args.timeout, _progress, done)
+    except (KeyboardInterrupt, Terminated) as e:  # what was written stays whole (atomic)
+        said = "SIGTERM" if isinstance(e, Terminated) else "SIGINT"
+        print(f"interrupted by {said}: {len(done)} recorded or refused before it", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     failed = [r for r in done if r.status != "recorded"]
     print(f"{len(done) - len(failed)} of {len(done)} recorded into {args.out}")
     if failed:
         print(f"tfjs-parity: {len(failed)} not recorded (see above)", file=sys.stderr)
         return 1
     return 0
+
+
+class Terminated(Exception):
+    pass
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated()
 
 
 def _progress(r: Recording) -> None:

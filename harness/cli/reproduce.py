@@ -32,12 +32,13 @@ def add_repro(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
 def cmd_repro(args: argparse.Namespace) -> int:
     file, report = json_report.read(args.report)
     run, stage = choose(report, args.case, args.stage, args.backend, args.pipeline)
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{args.case}-{stage}-{run.backend}")
+    pipeline = next(c.pipeline for c in report.cases if run in c.runs)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{pipeline}-{args.case}-{stage}-{run.backend}")
     out = args.out or file.parent / "repro" / name
     try:
         write_pack(file.parent, report, run, stage, out)
     except OSError as e:
         raise ValueError(f"--out {out}: cannot write the pack there ({e.strerror})") from None
-    print(f"repro pack of {args.case} / {stage} on {run.browser} {run.backend}: {out}")
+    print(f"repro pack of {pipeline} / {args.case} / {stage} on {run.browser} {run.backend}: {out}")
     print(f"  serve it (python3 -m http.server -d {out}) and open repro.html; README.md says more")
     return 0

@@ -20,6 +20,10 @@ def keep_model(root: Path, converted: Path) -> tuple[str, str]:
     name is its content key), so a replay serves it without converting; its name and the
     sha256 of its files (content.file_sha), which a replay checks."""
     target = root / MODELS / converted.name
+    if (target / "model.json").is_file() and not _holds(target, converted):
+        trash = target.with_name(f".replaced-{target.name}-{os.getpid()}")
+        os.replace(target, trash)  # a store's copy that is not the conversion (a bad fetch)
+        shutil.rmtree(trash, ignore_errors=True)
     if not (target / "model.json").is_file():
         _copy_folder(converted, target)
     return converted.name, content.file_sha(target)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from harness.compare.budget import Terms
+from harness.core import folders
 from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.golden.keys import components_key
 
@@ -131,6 +132,7 @@ def write(
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+        os.chmod(tmp, 0o666 & ~folders.UMASK)  # as a plain file would be, not mkstemp's 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -225,12 +227,18 @@ def _load(path: Path, key: str) -> Recorded:
         raise RecordError(f"{path}: cannot be read as a record ({type(e).__name__}: {e})") from e
 
 
-def prune(root: Path, pipeline: str, case: str, keep: set[Path]) -> None:
-    """Remove the records of (pipeline, case) other than `keep`: what one `record` run wrote
-    replaces what earlier runs wrote for the same names."""
+def prune(
+    root: Path, pipeline: str, case: str, keep: set[Path], before: float = float("inf")
+) -> None:
+    """Remove the records of (pipeline, case) other than `keep` written before `before` (a
+    time.time()): what one `record` run wrote replaces what earlier runs wrote for the same
+    names, and not what a run at the same time wrote."""
     for path in record_folder(root, pipeline, case).glob("*.npz"):
-        if path not in keep:
-            path.unlink(missing_ok=True)
+        try:
+            if path not in keep and path.stat().st_mtime < before:
+                path.unlink(missing_ok=True)
+        except OSError:
+            continue
 
 
 def _terms(entry: dict[str, Any], z: Any) -> Terms:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.core import content
 from harness.core.outputs import RuntimeOutput
 from harness.core.results import RunResult, StageResult
 from harness.specs.cases import Case
@@ -143,11 +144,16 @@ def step_descriptions(
     for step, js in zip(pipeline.steps, js_steps, strict=True):
         custom = None
         if step.custom is not None:
+            target = step.custom.python.rpartition(":")[0]
+            python_file = base / target if target.endswith(".py") else None
             custom = {
                 "js_module": str(step.custom.js_module),
                 "js_export": step.custom.js_export,
+                "js_sha": _sha(step.custom.js_module),
+                "serve": [str(p) for p in step.custom.serve],
                 "python": step.custom.python,
                 "python_base": str(base),
+                "python_sha": _sha(python_file) if python_file else None,
             }
         out[step.name] = {
             "stage": step.name,
@@ -160,6 +166,14 @@ def step_descriptions(
             "flags": parsed.flags,
         }
     return out
+
+
+def _sha(path: Path) -> str | None:
+    """A file's sha256 as the run saw it, so a repro pack made later can tell it changed."""
+    try:
+        return content.file_sha(path)
+    except OSError:
+        return None
 
 
 def _jsonable(value: Any) -> Any:

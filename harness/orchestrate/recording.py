@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.compare.budget import Terms
 from harness.conversion import converter, models
-from harness.core.outputs import RuntimeOutput
+from harness.core.outputs import STREAM_BYTES, RuntimeOutput
 from harness.golden import models as kept_models
 from harness.golden import provenance, store
 from harness.golden.keys import components_key, reference_components
@@ -70,12 +70,31 @@ def compute(
     computed = Computed(output, None)
     if isinstance(pipeline, Pipeline):
         computed.terms = python.terms(pipeline, case, output, timeout=timeout)
+        unbudgeted = _unbudgeted(pipeline, output, computed.terms)
+        if unbudgeted:  # a replay would judge them by their tolerance policy, not their budget
+            raise NotRecorded(
+                f"the float budget of step(s) {', '.join(map(repr, unbudgeted))} could not be "
+                f"computed within the time limit ({timeout:g} s: the op is re-run for it); "
+                "give it more time (--timeout)"
+            )
         for step in pipeline.steps:
             if step.op == "model":
                 path, fmt = step.python["path"], step.python["format"]
                 converted = converter.convert(Path(path), fmt)
                 computed.models[step.name] = (fmt, converted, model_facts(path, fmt))
     return computed
+
+
+def _unbudgeted(pipeline: Pipeline, output: RuntimeOutput, terms: dict[str, Terms]) -> list[str]:
+    """Steps held whole (budgets are derived only up to STREAM_BYTES) that got no float
+    terms: a custom op whose re-runs for its budget passed the time limit."""
+    out = []
+    for step, previous in zip(pipeline.steps, pipeline.stage_names, strict=False):
+        y, x = output.stages.get(step.name), output.stages.get(previous)
+        small = y is not None and x is not None and max(y.nbytes, x.nbytes) <= STREAM_BYTES
+        if step.op != "model" and small and step.name not in terms:
+            out.append(step.name)
+    return out
 
 
 def write(root: Path, pipeline: Pipeline | CodePipeline, case: Case, computed: Computed) -> Path:
@@ -98,6 +117,7 @@ def record_suite(
     root: Path,
     timeout: float | None = None,
     on_record: Callable[[Recording], None] | None = None,
+    out: list[Recording] | None = None,
 ) -> list[Recording]:
     """Every pipeline on every case, recorded into `root` (created). A case that cannot be
     loaded, a pipeline the Python side cannot run on it (or fails on), or a record that cannot
@@ -110,8 +130,9 @@ def record_suite(
             loaded[source.id] = source.load()
         except (*extensions.input_errors(), PipelineSpecError, models.ConversionError) as e:
             loaded[source.id] = f"could not be loaded: {e}"
-    out = []
+    out = out if out is not None else []  # the caller's, to keep what was done if stopped
     written: dict[tuple[str, str], set[Path]] = {}
+    started = time.time()
     for pipeline in pipelines:
         limit = timeout if timeout is not None else pipeline.timeout or DEFAULT_TIMEOUT
         for source in sources:
@@ -135,5 +156,5 @@ def record_suite(
             if on_record:
                 on_record(entry)
     for (pipeline_name, case_id), paths in written.items():  # this run's replace earlier ones
-        store.prune(root, pipeline_name, case_id, paths)
+        store.prune(root, pipeline_name, case_id, paths, started)
     return out

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from harness.specs.spec import Pipeline
 
 RECORDED = "recorded (--parity-record) into "
-_DONE = pytest.StashKey[dict[tuple[str, str], str]]()
+_DONE = pytest.StashKey[dict[tuple[str, str], str]]()  # (pipeline, key) -> what was done
 
 
 def recorded_run(
@@ -37,8 +37,10 @@ def recorded_run(
     store = config.getoption("parity_record")
     if store is None:
         return None
+    from harness.golden.keys import reference_key
+
     done = config.stash.setdefault(_DONE, {})
-    key = (pipeline.name, case.id)
+    key = (pipeline.name, reference_key(pipeline, case))  # by content: alike names, two records
     if key not in done:
         try:
             limit = harness.step_timeout(pipeline)

@@ -10,14 +10,14 @@ sides' outputs, and the step as each side ran it); a debugging tool, apart from 
 from __future__ import annotations
 
 import json
-import os
-import pprint
 import shutil
 from pathlib import Path
 from typing import Any
 
-from harness.core import paths
+from harness.core import content, paths
 from harness.core.results import Report, RunResult, StageResult
+from harness.report.repro_files import copy_tree
+from harness.report.repro_texts import python_snippet, readme
 
 CDN = "https://cdn.jsdelivr.net/npm"
 # the page's TF.js files as the pack's vendor/ holds them (the harness's own copy), by backend
@@ -114,12 +114,21 @@ def write_pack(
             f"stage {stage_name!r} is no step of its own (a model layer, a tap of your code): "
             "the pack runs one step alone, fed its input"
         )
+    root = report_dir.resolve()
+    outside = [p for p in kept.values() if not (report_dir / p).resolve().is_relative_to(root)]
+    if outside:  # a report names its own files only
+        raise ReproError(f"the report names files outside its folder: {', '.join(outside)}")
     gone = [p for p in kept.values() if not (report_dir / p).is_file()]
     if gone:
         raise ReproError(f"the kept file(s) {', '.join(gone)} are no longer in {report_dir}")
     step = json.loads((report_dir / kept["step"]).read_text())
     if step["op"] in ("decode", "model"):
         raise ReproError(f"stage {stage_name!r}: a {step['op']} step is not packed (one op only)")
+    _check_code(step)
+    if out.exists() and any(out.iterdir()):
+        if not (out / "repro.html").is_file():
+            raise ReproError(f"--out {out}: a folder holding other files, not a repro pack")
+        shutil.rmtree(out)  # an earlier pack of it: none of its files may stay
     out.mkdir(parents=True, exist_ok=True)
     for role in ("input", "reference", "candidate", "isolated"):
         if role in kept:
@@ -132,15 +141,17 @@ def write_pack(
         "webgpu": f"{CDN}/@tensorflow/tfjs-backend-webgpu@{version}/dist/tf-backend-webgpu.min.js",
     }
     module = _page_module(step, out)
-    (out / "step.json").write_text(json.dumps({**step, "module": module, "cdn": urls}, indent=2))
+    # a JS module, not JSON: settings may hold NaN or Infinity, which JSON cannot
+    described = json.dumps({**step, "module": module, "cdn": urls}, indent=2)
+    (out / "step.js").write_text(f"export default {described};\n")
     _vendor(out)
     for name in ("repro.html", "repro.js", "npy.js", "serve.py"):
         shutil.copyfile(TEMPLATES / name, out / name)
     shutil.copyfile(paths.PAGE / "shims" / "tfjs.js", out / "tfjs-shim.js")
     shutil.copyfile(paths.PAGE / "shims" / "dicom-parser.js", out / "dicom-parser-shim.js")
     if run.reference == "python":
-        (out / "reference.py").write_text(_python(step, out))
-    (out / "README.md").write_text(_readme(report, run, stage, step, version))
+        (out / "reference.py").write_text(python_snippet(step, out))
+    (out / "README.md").write_text(readme(report, run, stage, step, version))
     return out
 
 
@@ -149,32 +160,33 @@ def _page_module(step: dict[str, Any], out: Path) -> str:
     (the modules it imports), or the catalogue's ops and what they read."""
     if step.get("custom"):
         source = Path(step["custom"]["js_module"])
-        _copy_tree(source.parent, out / "op", (".js", ".mjs", ".json", ".wasm"), out)
-        return f"op/{source.name}"
+        roots = [Path(r) for r in step["custom"].get("serve", []) if source.is_relative_to(r)]
+        root = roots[0] if roots else source.parent  # what the page could load, imports too
+        copy_tree(root, out / "op", (".js", ".mjs", ".json", ".wasm"), out)
+        return f"op/{source.relative_to(root).as_posix()}"
     for name in ("ops.js", "codecs.js", "codecs.json"):
         shutil.copyfile(paths.PAGE / name, out / name)
     return "ops.js"
 
 
-SKIPPED = {"node_modules", "__pycache__", "site-packages", "venv"}
-
-
-def _copy_tree(source: Path, target: Path, suffixes: tuple[str, ...], pack: Path) -> None:
-    """The files of `source` and the folders below it with these suffixes (hidden folders,
-    environments, node_modules, report folders and the pack itself left out)."""
-    for here, dirs, files in os.walk(source):
-        dirs[:] = [
-            d for d in dirs
-            if not d.startswith(".") and d not in SKIPPED
-            and not (Path(here) / d / "pyvenv.cfg").exists()
-            and not (Path(here) / d / "report.json").exists()
-            and (Path(here) / d).resolve() != pack.resolve()
-        ]  # fmt: skip
-        for f in files:
-            if f.endswith(suffixes):
-                to = target / Path(here).relative_to(source) / f
-                to.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(Path(here) / f, to)
+def _check_code(step: dict[str, Any]) -> None:
+    """The user's op files as the run ran them: there, and unchanged (by the hashes kept with
+    the step). Raises ReproError naming the file."""
+    custom = step.get("custom")
+    if not custom:
+        return
+    target = custom["python"].rpartition(":")[0]
+    files = [(Path(custom["js_module"]), custom.get("js_sha"))]
+    if target.endswith(".py"):
+        files.append(((Path(custom["python_base"]) / target).resolve(), custom.get("python_sha")))
+    for path, sha in files:
+        if not path.is_file():
+            raise ReproError(
+                f"{path}: the op's file is not there (was the report made in another checkout? "
+                "run repro where the run was)"
+            )
+        if sha is not None and content.file_sha(path) != sha:
+            raise ReproError(f"{path}: the op's file changed since the run; run it again first")
 
 
 def _vendor(out: Path) -> None:
@@ -188,98 +200,3 @@ def _vendor(out: Path) -> None:
     shutil.copyfile(
         node / "dicom-parser/dist/dicomParser.min.js", out / "vendor" / "dicomParser.min.js"
     )
-
-
-def _python(step: dict[str, Any], out: Path) -> str:
-    settings = pprint.pformat(step["python"], indent=4)
-    if step.get("custom"):
-        target, _, function = step["custom"]["python"].rpartition(":")
-        if target.endswith(".py"):
-            file = (Path(step["custom"]["python_base"]) / target).resolve()
-            _copy_tree(file.parent, out / "py", (".py",), out)
-            load = (
-                "import sys\n\n"
-                "sys.path.insert(0, str(Path(__file__).parent / 'py'))  # your op's folder\n"
-                f"from {file.stem} import {function} as op  # noqa: E402\n"
-            )
-        else:
-            load = (
-                "import importlib\n\n"
-                f"# {target} must be importable (on PYTHONPATH), as when the harness ran it\n"
-                f"op = getattr(importlib.import_module({target!r}), {function!r})\n"
-            )
-    else:
-        load = (
-            "from harness.ops.catalogue import PYTHON_OPS  # pip install tfjs-parity\n\n"
-            f"op = PYTHON_OPS[{step['op']!r}]\n"
-        )
-    return (
-        f'"""The Python reference of step {step["stage"]!r}: its op on input.npy, as the\n'
-        'harness ran it; writes python.npy and compares it with reference.npy."""\n\n'
-        "from pathlib import Path\n\nimport numpy as np\n\n"
-        f"{load}\n"
-        f"settings = {settings}\n"
-        "here = Path(__file__).parent\n"
-        "x = np.load(here / 'input.npy')\n"
-        "y = np.asarray(op(x, **settings))\n"
-        "np.save(here / 'python.npy', y)\n"
-        "reference = np.load(here / 'reference.npy')\n"
-        "print('shape', y.shape, 'dtype', y.dtype)\n"
-        "a, b = y.astype(np.float64), reference.astype(np.float64)\n"
-        "d = np.abs(a - b)\n"
-        "d[np.isnan(a) & np.isnan(b)] = 0  # NaN where both have NaN: alike\n"
-        "print('max |python - reference.npy|', float(np.max(d)) if d.size else 0.0)\n"
-    )
-
-
-def _readme(
-    report: Report, run: RunResult, stage: StageResult, step: dict[str, Any], version: str
-) -> str:
-    browser = report.environment.get("browsers", {}).get(run.browser, {}).get("version", "?")
-    iso, chained = stage.isolated, stage.chained
-    python = run.reference == "python"
-    ref = "python" if python else run.reference  # what the candidate was compared with
-
-    def figures(m: Any) -> str:
-        if m is None:
-            return "not compared"
-        return (
-            f"max |js - {ref}| {m.max_abs:.6g}, max ULP {m.max_ulp}, {m.mismatched} of "
-            f"{m.total} elements beyond the tolerance, worst at index {m.worst_index} "
-            f"({ref} {m.worst_reference!r}, js {m.worst_candidate!r})"
-        )
-
-    fed = "the Python input" if python else f"the input {run.reference} computed"
-    reference = (
-        "Python's output"
-        if python
-        else f"the output of {run.reference}, the run's reference "
-        "(backend vs backend: no Python side, so no reference.py)"
-    )
-    return f"""# TF.js step `{step["stage"]}` ({step["op"]}) on {run.backend}: repro
-
-What tfjs-parity measured (browser {run.browser} {browser}, TF.js {version}, backend
-`{run.backend}`, flags {json.dumps(step["flags"])}), compared with {ref}:
-
-- the step alone, fed {fed} (`input.npy`): {figures(iso)}
-- end to end: {figures(chained)}
-- verdict: {stage.verdict}; own error: {stage.own_verdict} ({stage.own_error_class})
-- TF.js settings: `{json.dumps(step["js"])}`; Python settings: `{json.dumps(step["python"])}`
-
-Files: `input.npy` (the step's input, as the harness fed it; float64 becomes float32 in the
-page), `reference.npy` ({reference}), `isolated.npy` (TF.js's output alone on that input, as
-the harness read it), `candidate.npy` (TF.js's output end to end), `repro.html` + `repro.js`
-(the step alone, in any browser), `reference.py` (Python's side), `step.json`.
-
-Run the page: in this folder, `python3 serve.py` (a static server that also sends the
-cross-origin isolation headers the harness's page has, so wasm can use threads as it did
-there), and open `http://localhost:8000/repro.html`. It loads TF.js from `vendor/` (the copy
-the harness ran); `repro.html?tfjs=cdn` loads TF.js {version} from jsDelivr instead, and
-`?tfjs=URL` (with `&wasm=URL&wasmPaths=URL` or `&webgpu=URL` for those backends) any other
-build, e.g. a newer release to see whether it is fixed. `?backend=NAME` runs another backend.
-The page prints the output's largest difference from `reference.npy` and from `isolated.npy`
-(0 when it reproduces the harness's numbers; NaN where both have NaN counts as equal) and
-offers the output as `output.npy`.
-
-Run the Python side: `python3 reference.py`.
-"""

@@ -278,11 +278,12 @@ def _code_files(folder: Path, name: str) -> list[Path]:
 
 def _not_code(folder: Path) -> bool:
     """An environment (virtual or conda) or the harness's own output (a report folder, a
-    reference store)."""
+    repro pack, a reference store)."""
     return (
         (folder / "pyvenv.cfg").exists()
         or (folder / "conda-meta").is_dir()
         or (folder / "report.json").is_file()
+        or (folder / "repro.html").is_file()
         or ((folder / "records").is_dir() and not (folder / "records" / "__init__.py").exists())
     )
 

@@ -54,7 +54,7 @@ function largestDifference(out, outBool, other) {
 }
 
 async function main() {
-  const step = await (await fetch('step.json')).json();
+  const step = (await import('./step.js')).default;
   const backend = query.get('backend') || step.backend;
   const source = query.get('tfjs') || 'vendor';
   const urls = source === 'vendor'
