@@ -14,7 +14,7 @@ from harness.core import tf_runtime
 from harness.core.outputs import RuntimeOutput
 from harness.golden import models as kept_models
 from harness.golden import store
-from harness.golden.keys import reference_components
+from harness.golden.keys import reference_components, reference_key
 from harness.ops.tf_models import install_facts
 from harness.specs.cases import Case
 from harness.specs.code_pipeline import CodePipeline
@@ -35,6 +35,8 @@ class RecordedRuntime:
         self.root = root
         self._provenance: dict[str, dict[str, Any]] = {}
         self._used: set[tuple[str, str]] = set()
+        # terms read with a record's stages, until its budgets ask for them (read once, not twice)
+        self._terms: dict[str, dict[str, Terms]] = {}
         self._lock = threading.Lock()
 
     def open(self) -> None:
@@ -57,6 +59,8 @@ class RecordedRuntime:
             entry["recorded"] = min(str(entry.get("recorded", when)), when)
             entry["recorded_last"] = max(entry["recorded_last"], when)
             entry["records"] += 1
+            if recorded.terms is not None:
+                self._terms[recorded.key] = recorded.terms
         return recorded
 
     def run(
@@ -74,7 +78,9 @@ class RecordedRuntime:
 
     def terms(self, pipeline: Pipeline, case: Case) -> dict[str, Terms]:
         """The case's float terms as recorded (PythonRuntime.terms on the recording machine)."""
-        return self.read(pipeline, case).terms or {}
+        with self._lock:
+            kept = self._terms.pop(reference_key(pipeline, case), None)
+        return kept if kept is not None else self.read(pipeline, case).terms or {}
 
     def provenance(self) -> list[dict[str, Any]]:
         """Where and when the records read so far were made: one entry per distinct machine and
