@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 from harness.specs.variants import parse_reference
 
@@ -73,3 +75,14 @@ def value_range(text: str) -> tuple[float, float]:
     if not low < high or not all(map(math.isfinite, (low, high))):
         raise argparse.ArgumentTypeError(f"{text!r}: LO must be below HI, both finite")
     return low, high
+
+
+def check_writable(folder: Path, option: str = "--out", what: str = "the report") -> None:
+    """A folder the command will write must take it before anything runs: a usage error
+    (ValueError naming the option), not a lost report or store."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise ValueError(f"{option} {folder}: cannot write {what} there ({e.strerror})") from None

@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
+from harness.cli.argtypes import check_writable
 from harness.golden.store import check_store
 from harness.orchestrate.recording import Recording, record_suite
 from harness.orchestrate.suite import DEFAULT_SUITE, load_suite
@@ -78,22 +78,13 @@ def check_replay_options(args: argparse.Namespace) -> None:
     if args.references is not None and not args.references_update:
         check_store(args.references)
     if args.references_update:  # it will write there: said now, not as each run's error
-        _check_writable(args.references, "--references")
-
-
-def _check_writable(folder: Path, option: str) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        raise ValueError(f"{option} {folder}: cannot write records there ({e.strerror})") from None
+        check_writable(args.references, "--references", "records")
 
 
 def cmd_record(args: argparse.Namespace) -> int:
     extensions.installed()
     suite = load_suite(args.target or DEFAULT_SUITE)
-    _check_writable(args.out, "--out")
+    check_writable(args.out, "--out", "the store")
     print(f"recording the Python side of {suite.name} into {args.out}")
     done: list[Recording] = []
     previous = signal.signal(signal.SIGTERM, _terminate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli.run import check_writable
+from harness.cli.argtypes import check_writable
 from harness.report import html, json_report, terminal
 
 

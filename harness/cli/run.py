@@ -7,12 +7,11 @@ import argparse
 import contextlib
 import signal
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
 
+from harness.cli import argtypes
 from harness.cli.record import check_replay_options
 from harness.compare.tolerance import Override, parse_override
 from harness.core import paths
@@ -48,16 +47,6 @@ def _terminate(signum: int, _frame: object) -> None:
 EXIT_ON_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as shells do
 
 
-def check_writable(out: Path) -> None:
-    """--out must take the report before anything runs: a usage error, not a lost report."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out):
-            pass
-    except OSError as e:
-        raise ValueError(f"--out {out}: cannot write the report there ({e.strerror})") from None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     paths.reference_cache_mb()  # settings from the environment, checked before anything runs
@@ -67,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     replaying = args.references is not None and not args.references_update
     with without_user_python() if replaying else contextlib.nullcontext():
         suite = _suite(args)
-    check_writable(args.out)
+    argtypes.check_writable(args.out)
     previous = signal.signal(signal.SIGTERM, _terminate)
     variants = _candidates(args.backend or list(DEFAULT_VARIANTS), args.reference)
     # Backends the user did not name are skipped when they cannot start here (as probe finds);
