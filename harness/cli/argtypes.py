@@ -27,6 +27,7 @@ def named_shape(text: str) -> tuple[str | None, tuple[int, ...]]:
 
 def positive(unit: str) -> Callable[[str], float]:
     """An argparse type: a finite number > 0 of `unit`, else the sentence saying so."""
+    """An argparse type: a finite number > 0 of `unit`, else the sentence saying so."""
 
     def parse(text: str) -> float:
         try:

@@ -198,7 +198,7 @@ def parser() -> argparse.ArgumentParser:
     )
     add_replay_options(run)
     run.set_defaults(func=cmd_run)
-    add_record(sub, argtypes.seconds)
+    add_record(sub)
     add_repro(sub)
 
     report = sub.add_parser(

@@ -9,7 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
-from harness.cli.argtypes import check_writable
+from harness.cli.argtypes import check_writable, seconds
+from harness.cli.stopping import EXIT_ON_SIGNAL, Terminated, terminate
 from harness.golden.store import check_store
 from harness.orchestrate.recording import Recording, record_suite
 from harness.orchestrate.suite import DEFAULT_SUITE, load_suite
@@ -18,7 +19,7 @@ from harness.specs import extensions
 DEFAULT_STORE = Path("references")
 
 
-def add_record(sub: argparse._SubParsersAction, seconds: object) -> None:  # type: ignore[type-arg]
+def add_record(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     record = sub.add_parser(
         "record",
         help="run the Python side only and write each case's stage outputs, float terms and "
@@ -39,7 +40,7 @@ def add_record(sub: argparse._SubParsersAction, seconds: object) -> None:  # typ
     )
     record.add_argument(
         "--timeout",
-        type=seconds,  # type: ignore[arg-type]
+        type=seconds,
         metavar="SECONDS",
         help="seconds each Python step may take (default: the pipeline's own, else 120)",
     )
@@ -87,13 +88,13 @@ def cmd_record(args: argparse.Namespace) -> int:
     check_writable(args.out, "--out", "the store")
     print(f"recording the Python side of {suite.name} into {args.out}")
     done: list[Recording] = []
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         record_suite(suite.pipelines, suite.cases, args.out, args.timeout, _progress, done)
     except (KeyboardInterrupt, Terminated) as e:  # what was written stays whole (atomic)
         said = "SIGTERM" if isinstance(e, Terminated) else "SIGINT"
         print(f"interrupted by {said}: {len(done)} recorded or refused before it", file=sys.stderr)
-        return 143 if isinstance(e, Terminated) else 130
+        return EXIT_ON_SIGNAL[said]
     finally:
         signal.signal(signal.SIGTERM, previous)
     failed = [r for r in done if r.status != "recorded"]
@@ -102,14 +103,6 @@ def cmd_record(args: argparse.Namespace) -> int:
         print(f"tfjs-parity: {len(failed)} not recorded (see above)", file=sys.stderr)
         return 1
     return 0
-
-
-class Terminated(Exception):
-    pass
-
-
-def _terminate(signum: int, _frame: object) -> None:
-    raise Terminated()
 
 
 def _progress(r: Recording) -> None:

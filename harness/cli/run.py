@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from harness.cli import argtypes
 from harness.cli.record import check_replay_options
+from harness.cli.stopping import EXIT_ON_SIGNAL, Terminated, terminate
 from harness.compare.tolerance import Override, parse_override
 from harness.core import paths
 from harness.core.results import CaseResult, Report, RunResult
-from harness.core.stopping import RunStopped
 from harness.orchestrate.errors import harness_error
 from harness.orchestrate.keep import TensorKeeper
 from harness.orchestrate.orchestrator import Harness
@@ -36,17 +36,6 @@ from harness.specs.variants import DEFAULT_VARIANTS, candidates, parse_reference
 USAGE_ERROR = 2
 
 
-class Terminated(RunStopped):
-    """SIGTERM (a CI job's cancel, `timeout`, `docker stop`): the report is still written."""
-
-
-def _terminate(signum: int, _frame: object) -> None:
-    raise Terminated(signal.Signals(signum).name)
-
-
-EXIT_ON_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as shells do
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     paths.reference_cache_mb()  # settings from the environment, checked before anything runs
@@ -57,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with without_user_python() if replaying else contextlib.nullcontext():
         suite = _suite(args)
     argtypes.check_writable(args.out)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, terminate)
     variants = _candidates(args.backend or list(DEFAULT_VARIANTS), args.reference)
     # Backends the user did not name are skipped when they cannot start here (as probe finds);
     # a backend named with --backend that cannot start is an error.

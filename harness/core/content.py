@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,11 @@ def portable(value: Any) -> Any:
                 return str(value)
         return str(value) if isinstance(value, Path) else value
     return value
+
+
+def slug(name: str, identity: str | None = None, digits: int = 10) -> str:
+    """`name` made safe as a file or folder name on any file system (at most 60 characters of
+    it), with `digits` hex digits of a hash of `identity` (default: the exact name) so that two
+    names alike once made safe stay apart."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60] or "x"
+    return f"{safe}-{hashlib.sha256((identity or name).encode()).hexdigest()[:digits]}"

@@ -21,9 +21,7 @@ def keep_model(root: Path, converted: Path) -> tuple[str, str]:
     sha256 of its files (content.file_sha), which a replay checks."""
     target = root / MODELS / converted.name
     if (target / "model.json").is_file() and not _holds(target, converted):
-        trash = target.with_name(f".replaced-{target.name}-{os.getpid()}")
-        os.replace(target, trash)  # a store's copy that is not the conversion (a bad fetch)
-        shutil.rmtree(trash, ignore_errors=True)
+        _remove(target)  # a store's copy that is not the conversion (a bad fetch)
     if not (target / "model.json").is_file():
         _copy_folder(converted, target)
     return converted.name, content.file_sha(target)
@@ -36,6 +34,8 @@ def restore_model(root: Path, name: str, sha: str | None, cache_models: Path) ->
     store's copy is not what was recorded (e.g. weights left as git-LFS pointers)."""
     source = root / MODELS / name
     target = cache_models / name
+    if (str(source), str(target), sha) in _restored:  # checked once per process, not per case
+        return target
     if not (source / "model.json").is_file():
         return target if (target / "model.json").is_file() else None
     if sha is not None and content.file_sha(source) != sha:
@@ -45,12 +45,22 @@ def restore_model(root: Path, name: str, sha: str | None, cache_models: Path) ->
         )
     if (target / "model.json").is_file():
         if _holds(target, source):
+            _restored.add((str(source), str(target), sha))
             return target
-        trash = target.with_name(f".replaced-{target.name}-{os.getpid()}")
-        os.replace(target, trash)  # a cached folder that is not what was recorded
-        shutil.rmtree(trash, ignore_errors=True)
+        _remove(target)  # a cached folder that is not what was recorded
     _copy_folder(source, target)
+    _restored.add((str(source), str(target), sha))
     return target
+
+
+_restored: set[tuple[str, str, str | None]] = set()  # (store copy, cache folder, sha) done
+
+
+def _remove(folder: Path) -> None:
+    """Out of the way in one rename (a reader sees it whole or not at all), then deleted."""
+    trash = folder.with_name(f".replaced-{folder.name}-{os.getpid()}")
+    os.replace(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _holds(target: Path, source: Path) -> bool:

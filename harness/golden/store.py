@@ -14,10 +14,8 @@ changed (stale), and with none of those it is missing.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
-import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from harness.compare.budget import Terms
-from harness.core import folders
+from harness.core import content, folders
 from harness.core.outputs import RuntimeOutput, StageFailure
 from harness.golden.keys import components_key
 
@@ -69,16 +67,11 @@ class Recorded:
 def record_folder(root: Path, pipeline: str, case: str) -> Path:
     """Where a (pipeline, case)'s records are: names made safe for any file system, with a
     hash of the exact name so that two names alike once made safe stay apart."""
-    return root / RECORDS / _slug(pipeline) / _slug(case)
+    return root / RECORDS / content.slug(pipeline) / content.slug(case)
 
 
 def record_path(root: Path, pipeline: str, case: str, key: str) -> Path:
     return record_folder(root, pipeline, case) / f"{key}.npz"
-
-
-def _slug(name: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60] or "x"
-    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
 
 
 def write(
@@ -177,9 +170,10 @@ def read(root: Path, pipeline: str, case: str, components: dict[str, str]) -> Re
         raise MissingRecord(
             f"no recorded reference for pipeline {pipeline!r}, case {case!r} in {root}"
         )
-    closest = min(earlier, key=lambda m: len(_changed(m["components"], components)))
+    changed, closest = min(
+        ((_changed(m["components"], components), m) for m in earlier), key=lambda c: len(c[0])
+    )
     when = closest.get("provenance", {}).get("recorded", "an unknown date")
-    changed = _changed(closest["components"], components)
     said = "; ".join(changed) or "its key is computed otherwise (another version of tfjs-parity)"
     raise StaleRecord(
         f"the recorded reference for pipeline {pipeline!r}, case {case!r} is stale: {said} "
@@ -190,24 +184,29 @@ def read(root: Path, pipeline: str, case: str, components: dict[str, str]) -> Re
 def _meta(path: Path) -> dict[str, Any]:
     try:
         with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(z["meta"].tobytes())
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise RecordError(f"{path}: not a record of format {FORMAT}")
-        if not isinstance(meta.get("components"), dict):
-            raise RecordError(f"{path}: a record without its components")
-        return meta
+            return _checked_meta(path, z)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise RecordError(f"{path}: cannot be read as a record ({type(e).__name__}: {e})") from e
+
+
+def _checked_meta(path: Path, z: Any) -> dict[str, Any]:
+    """The `meta` of the open record `z`, if it is one of this format with its components."""
+    meta = json.loads(z["meta"].tobytes())
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise RecordError(f"{path}: not a record of format {FORMAT}")
+    if not isinstance(meta.get("components"), dict):
+        raise RecordError(f"{path}: a record without its components")
+    return meta
 
 
 def _load(path: Path, key: str) -> Recorded:
     """The record at `path`, whole; RecordError naming the file for anything that is not
     a record of this format (another tool's, a forged or truncated one)."""
     try:
-        meta = _meta(path)
-        if meta.get("key") != key:
-            raise RecordError(f"{path}: its key is not its file's name")
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(path, allow_pickle=False) as z:  # opened once: meta, stages and terms
+            meta = _checked_meta(path, z)
+            if meta.get("key") != key:
+                raise RecordError(f"{path}: its key is not its file's name")
             stages = {name: z[f"stage_{i}"] for i, name in enumerate(meta["stages"])}
             terms = None
             if meta["terms"] is not None:

@@ -57,10 +57,6 @@ def install_facts(path: str, format: str, facts: dict[str, Any]) -> None:
         installed_unisolated[f"{path}#unisolated"] = facts["unisolated"]
 
 
-def facts_installed(path: str, format: str) -> bool:
-    return (path, format) in _installed
-
-
 def model_layers(
     x: ModelInput, path: str, format: str = "layers", layers: bool = True
 ) -> dict[str, np.ndarray]:

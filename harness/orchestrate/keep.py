@@ -4,9 +4,7 @@ someone can look at them, or attach them to an upstream bug report."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,11 +25,11 @@ TENSORS = "tensors"  # the folder under the report's
 
 
 class TensorKeeper:
-    """Writes under `root`/tensors/, what `keep` ("failing": the stages (and model layers) whose
-    verdict or own verdict fails, in a run that does not pass; "all": every compared one) asks
-    for, until `cap_mb` megabytes have
-    been written in this session; a stage past the cap, or too large to hold (read slice by
-    slice), says so instead of naming files. Thread-safe (runs of a case keep in parallel)."""
+    """Writes under `root`/tensors/ what `keep` asks for ("failing": the stages and model
+    layers whose verdict or own verdict fails, in a run that does not pass; "all": every
+    compared one), until `cap_mb` megabytes have been written in this session; a stage past
+    the cap, or too large to hold (read slice by slice), says so instead of naming files.
+    Thread-safe (runs of a case keep in parallel)."""
 
     def __init__(self, root: Path, keep: str = "failing", cap_mb: float = DEFAULT_KEEP_MB) -> None:
         if keep not in KEEP_CHOICES:
@@ -189,5 +187,4 @@ def _previous(order: Sequence[str], name: str) -> str | None:
 
 
 def _slug(name: str, identity: str | None = None) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60] or "x"
-    return f"{safe}-{hashlib.sha256((identity or name).encode()).hexdigest()[:8]}"
+    return content.slug(name, identity, digits=8)
