@@ -33,7 +33,7 @@ class BackendInfo:
     variant: str
     requested: str
     active: str | None = None
-    status: str = "ok"  # ok | error
+    status: str = "ok"  # ok | skipped (the browser lacks it) | error
     reason: str | None = None
     flags: dict[str, Any] = field(default_factory=dict)
     capabilities: dict[str, Any] = field(default_factory=dict)

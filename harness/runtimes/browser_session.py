@@ -81,7 +81,10 @@ def start_backend(page: Page, variant: Variant, token: str) -> BackendInfo:
     info.active = answer["active"]
     info.flags = answer["flags"]
     info.capabilities = answer["capabilities"]
-    if not answer["accepted"] or answer["active"] != variant.backend:
+    if answer.get("unsupported"):  # this browser lacks the backend: nothing fell back
+        info.status = "skipped"
+        info.reason = f"{variant.backend} is not available in this browser: {answer['unsupported']}"
+    elif not answer["accepted"] or answer["active"] != variant.backend:
         info.status = "error"
         why = answer["error"] or "tf.setBackend returned false"
         info.reason = with_console(

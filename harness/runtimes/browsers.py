@@ -12,17 +12,25 @@ from typing import Any
 
 from harness.core.outputs import INPUT_STAGE, RuntimeOutput, StageFailure
 from harness.core.timings import Timings
+from harness.runtimes import webdriver_browsers
 from harness.runtimes.browser import BackendInfo, BackendPage, with_console
 from harness.runtimes.browser_session import BrowserSession
 from harness.runtimes.chromium import ChromiumDriver
 from harness.runtimes.driver import BrowserUnavailable, Driver, PageError
 from harness.runtimes.server import ParityServer
+from harness.specs.variants import BROWSERS
 
 
 def launch(browser: str) -> Driver:
+    """The named browser, started (Chromium) or ready to open pages (Firefox, WebKit: each page
+    is a WebDriver session); BrowserUnavailable says what to install."""
     if browser == "chromium":
         return ChromiumDriver()
-    raise BrowserUnavailable(f"browser {browser!r} is not supported yet (supported: chromium)")
+    if browser == "firefox":
+        return webdriver_browsers.firefox()
+    if browser == "webkit":
+        return webdriver_browsers.webkit()
+    raise BrowserUnavailable(f"unknown browser {browser!r} (browsers: {', '.join(BROWSERS)})")
 
 
 class Browsers:

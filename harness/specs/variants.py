@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BROWSERS = ("chromium",)  # Firefox and WebKitGTK over WebDriver come later
+# Chromium over Playwright; Firefox (ESR) and WebKit (WebKitGTK's MiniBrowser) over WebDriver
+BROWSERS = ("chromium", "firefox", "webkit")
 BACKENDS = ("cpu", "wasm", "webgl", "webgpu")
 DEFAULT_VARIANTS = ("cpu", "wasm", "webgl", "webgpu")
 KNOWN_VARIANTS = (*DEFAULT_VARIANTS, "webgl:f16", "webgl:nocpuforward")

@@ -11,8 +11,9 @@ export async function init({ backend, flags, token, wasmPaths }) {
   for (const [name, value] of Object.entries(flags)) tf.env().set(name, value);
   if (backend === 'wasm') tf.wasm.setWasmPaths(wasmPaths);
   let accepted = false;
-  let error = null;
-  try {
+  const unsupported = await missing(backend);
+  let error = unsupported;
+  if (unsupported === null) try {
     accepted = await tf.setBackend(backend);
     await tf.ready();
   } catch (e) {
@@ -26,9 +27,25 @@ export async function init({ backend, flags, token, wasmPaths }) {
     active,
     accepted,
     error,
+    unsupported, // the browser lacks what the backend needs: a skip, with this reason
     flags: Object.fromEntries(Object.keys(flags).map((k) => [k, tf.env().get(k)])),
     capabilities: await capabilities(active),
   };
+}
+
+// Why a backend cannot start in this browser, when the browser says so plainly (TF.js itself
+// only logs a warning and falls back): WebGPU needs navigator.gpu and an adapter.
+async function missing(backend) {
+  if (backend !== 'webgpu') return null;
+  if (!navigator.gpu) return 'this browser exposes no WebGPU (navigator.gpu is undefined)';
+  try {
+    if (!(await navigator.gpu.requestAdapter())) {
+      return 'this browser has WebGPU but navigator.gpu.requestAdapter() gave no adapter';
+    }
+  } catch (e) {
+    return `navigator.gpu.requestAdapter() failed: ${e && e.message ? e.message : e}`;
+  }
+  return null;
 }
 
 async function capabilities(active) {

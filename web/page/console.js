@@ -1,0 +1,53 @@
+// The page's console lines, progress marks and uncaught errors, kept in the page for a driver
+// that cannot listen to the console (WebDriver classic: Firefox, WebKitGTK), and the calls such
+// a driver starts and then polls (window.parityCalls). Playwright listens to the console
+// itself; keeping the last lines here costs it nothing. A classic script, so it runs before
+// the page's modules and sees their first line.
+(() => {
+  const KEEP = 500; // lines kept; older ones are dropped (the driver reads them as they come)
+  const MARK = 'parity:'; // the page's progress marks (steps.js progress)
+  const state = {
+    lines: [], // [type, text]: type as Playwright names it (warn is "warning")
+    base: 0, // the index of lines[0] since the page loaded
+    mark: null, // the last progress mark, without its prefix
+    marks: 0, // how many marks so far: a driver sees a new one by the count changing
+    waiters: new Set(), // resolvers of polls waiting for a call to end or a mark to come
+  };
+  const wake = () => {
+    for (const resolve of state.waiters) resolve();
+    state.waiters.clear();
+  };
+  const text = (args) => args.map((a) => {
+    if (typeof a === 'string') return a;
+    if (a instanceof Error) return String(a);
+    try { return JSON.stringify(a) ?? String(a); } catch { return String(a); }
+  }).join(' ');
+  const keep = (type, line) => {
+    state.lines.push([type, line]);
+    if (state.lines.length > KEEP) {
+      state.lines.shift();
+      state.base += 1;
+    }
+  };
+  for (const [method, type] of [
+    ['log', 'log'], ['info', 'info'], ['debug', 'debug'], ['warn', 'warning'], ['error', 'error'],
+  ]) {
+    const original = console[method].bind(console);
+    console[method] = (...args) => {
+      const line = text(args);
+      if (line.startsWith(MARK)) {
+        state.mark = line.slice(MARK.length);
+        state.marks += 1;
+        wake();
+      } else {
+        keep(type, line);
+      }
+      return original(...args);
+    };
+  }
+  window.addEventListener('error', (e) => keep('pageerror', String(e.error ?? e.message)));
+  window.addEventListener('unhandledrejection', (e) => keep('pageerror', String(e.reason)));
+  state.wake = wake;
+  window.parityConsole = state;
+  window.parityCalls = {};
+})();
