@@ -1,5 +1,5 @@
 # Sourced by bin/tfjs-parity and bin/test: installs what is missing, idempotently.
-# Debian's chromium (apt), the Python tree from requirements.lock (exact versions, in .venv),
+# Debian's browsers (apt), the Python tree from requirements.lock (exact versions, in .venv),
 # the npm tree from web/package-lock.json (npm ci). With nothing to install it takes about a second:
 # each tree carries a stamp of the lock it was installed from and is reinstalled only when that
 # lock changes.
@@ -28,8 +28,23 @@ pip_install() {
     2> >(grep -v "^WARNING: Location 'file://" >&2)
 }
 
-# 1. Chromium from Debian (never a downloaded browser), Node.js and npm for the TF.js tree.
+# 1. The browsers from Debian (never a downloaded browser): Chromium, which the main job needs;
+# Firefox ESR, and WebKitGTK's MiniBrowser with its WebDriver, on Xvfb, the virtual display they
+# run on. Without root, a missing Firefox or WebKit is said and left out: runs on it are skipped,
+# with that reason. Node.js and npm for the TF.js tree.
 [ -x /usr/bin/chromium ] || apt_install chromium
+others=()
+[ -x /usr/bin/firefox-esr ] || others+=(firefox-esr)
+[ -x /usr/bin/WebKitWebDriver ] || others+=(webkit2gtk-driver)
+command -v Xvfb >/dev/null || others+=(xvfb)
+if [ ${#others[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt_install "${others[@]}"
+  else
+    say "not installed: ${others[*]} (Firefox and WebKit runs are skipped without them);" \
+      "install with: sudo apt-get install -y --no-install-recommends ${others[*]}"
+  fi
+fi
 command -v npm >/dev/null || apt_install nodejs npm
 
 # 2. Python: the whole tree at the exact versions of requirements.lock.

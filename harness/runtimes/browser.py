@@ -284,5 +284,20 @@ def hooks_for_tests(page: Page) -> str:
     """Loads web/page/testing.js into `page` (once) and returns the JavaScript expression of its
     hooks, `window.parityTesting`: the harness's own test and benchmark hooks (decodeFile,
     bench.*, upload, difference, ops), which the page users' code runs in does not carry."""
-    page.evaluate("async () => { window.parityTesting ??= (await import('/testing.js')).hooks; }")
+    # imported by a module script of the page itself: imported from the driver's script, it
+    # could be a second copy of the page's modules (WebDriver runs scripts in a sandbox of its
+    # own in Firefox), without the run's token the page was given
+    page.evaluate(
+        """async () => {
+            if (window.parityTesting) return;
+            const s = document.createElement('script');
+            s.type = 'module';
+            s.textContent = "import { hooks } from '/testing.js'; window.parityTesting = hooks;";
+            document.head.appendChild(s);
+            for (let i = 0; i < 1000 && !window.parityTesting; i++) {
+                await new Promise((r) => setTimeout(r, 10));
+            }
+            if (!window.parityTesting) throw new Error('/testing.js did not load within 10 s');
+        }"""
+    )
     return "window.parityTesting"

@@ -20,15 +20,27 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from harness.runtimes.driver import BrowserUnavailable, PageError, PageTimeout
 
 POLL_SECONDS = 0.5  # longest a poll waits in the page for the call to end or a mark to come
-COMMAND_SLACK = 15.0  # a WebDriver command's own time, over what it waits in the page
+COMMAND_SLACK = 15.0  # a WebDriver command's own time (start a call, load a page), at most
+POLL_SLACK = 2.0  # a poll's own time past the call's time left: then the page is hung
+# WebDriver's own script timeout, set out of the way: the harness bounds each command itself
+# (a page busy in one long synchronous kernel answers no poll until it returns, and that is
+# judged against the step's time, not WebDriver's default 30 s)
+SCRIPT_TIMEOUT = 7 * 24 * 3600.0
 
-# Starts `expression` (a function of one argument, or an expression) on `arg` in the page; its
-# outcome goes to window.parityCalls[id], as JSON that keeps NaN and the infinities.
+
+class _Unanswered(Exception):
+    """A WebDriver command got no answer in time; the page has been killed."""
+
+
+# Registers `expression` (a function of one argument, or an expression) on `arg` in the page;
+# the first poll starts it. Its outcome goes to window.parityCalls[id], as JSON that keeps NaN
+# and the infinities. (Started by this command, a call that never yields would keep the command
+# itself from answering: the driver answers from the page's event loop.)
 _START = """
 const [expression, arg, id] = arguments;
 const slot = window.parityCalls[id] = {done: false};
@@ -42,22 +54,28 @@ const encode = (value) => JSON.stringify(value, (k, v) => {
   if (ArrayBuffer.isView(v)) return Array.from(v);
   return v;
 });
-Promise.resolve().then(() => {
+slot.start = () => Promise.resolve().then(() => {
   const f = (0, eval)('(' + expression + ')');
   return typeof f === 'function' ? f(arg) : f;
 }).then(
   (value) => settle({value: encode(value)}),
-  (e) => settle({error: {
-    message: e instanceof Error ? `${e.name}: ${e.message}` : `uncaught: ${String(e)}`,
-    stack: e instanceof Error ? String(e.stack ?? '') : '',
-  }}),
+  (e) => {  // an Error of any realm (the driver's script may run in a sandbox of its own)
+    const error = Object.prototype.toString.call(e) === '[object Error]';
+    settle({error: {
+      message: error ? `${e.name}: ${e.message}` : `uncaught: ${String(e)}`,
+      stack: error ? String(e.stack ?? '') : '',
+    }});
+  },
 );
 """
 
-# Waits up to `wait` ms for the call to end or a new mark; answers what the driver has not seen.
+# Starts the call if it has not started; waits up to `wait` ms for it to end or a new mark;
+# answers what the driver has not seen.
 _POLL = """
 const [id, wait, seen, marks, done] = arguments;
 const c = window.parityConsole;
+c.polled = true;
+c.ack(marks);
 const answer = () => {
   const slot = window.parityCalls[id];
   if (slot === undefined) return done({lost: true});
@@ -69,6 +87,10 @@ const answer = () => {
 };
 const slot = window.parityCalls[id];
 if (slot === undefined || slot.done || c.marks !== marks) return answer();
+if (slot.start) {
+  setTimeout(slot.start, 0);
+  delete slot.start;
+}
 new Promise((resolve) => { c.waiters.add(resolve); setTimeout(resolve, wait); }).then(answer);
 """
 
@@ -96,7 +118,8 @@ class WebDriverPage:
 
     def command(self, call: Callable[[], Any], limit: float) -> Any:
         """`call` (one WebDriver command) on the page's thread, within `limit` seconds; past
-        it the page is killed (its JS thread hangs) and PageTimeout raised."""
+        it the page is killed (its JS thread is hung) and _Unanswered raised. A WebDriver
+        error (the page, its browser or its driver failed) is a PageError."""
         if self.closed:
             raise PageError("the page was closed", console=self.console[-20:])
         future = self._pool.submit(call)
@@ -104,14 +127,20 @@ class WebDriverPage:
             return future.result(limit)
         except concurrent.futures.TimeoutError:
             self.close(kill=True)
-            raise PageTimeout(
-                f"js: the page did not answer within {limit:.3g} s (its thread is busy or "
-                "hung); the page was closed",
-                console=self.console[-20:],
-                at=self.progress[0] if self.progress else None,
-            ) from None
-        except Exception as e:  # a WebDriver error: the page, its browser or driver failed
+            raise _Unanswered from None
+        except Exception as e:
             raise self._failed(e) from None
+
+    def _command(self, call: Callable[[], Any], what: str) -> Any:
+        """A command outside a call (load the page, start a call), within COMMAND_SLACK."""
+        try:
+            return self.command(call, COMMAND_SLACK)
+        except _Unanswered:
+            raise PageTimeout(
+                f"js: the page did not answer ({what}) within {COMMAND_SLACK:.3g} s; the page "
+                "was closed",
+                console=self.console[-20:],
+            ) from None
 
     def _failed(self, error: Exception) -> PageError:
         text = getattr(error, "msg", None) or str(error) or type(error).__name__
@@ -136,8 +165,8 @@ class WebDriverPage:
         self.progress = None
         started = time.monotonic()
         call_id = secrets.token_hex(6)
-        self.command(
-            lambda: self._session.execute_script(_START, expression, arg, call_id), COMMAND_SLACK
+        self._command(
+            lambda: self._session.execute_script(_START, expression, arg, call_id), "start a call"
         )
         while True:
             now = time.monotonic()
@@ -148,12 +177,15 @@ class WebDriverPage:
             if left <= 0:
                 self._timed_out(started, timeout, step)
             wait = max(0.0, min(left, POLL_SECONDS))
-            answer = self.command(
-                lambda w=wait: self._session.execute_async_script(
-                    _POLL, call_id, int(w * 1000), self._seen, self._marks
-                ),
-                left + COMMAND_SLACK,
-            )
+            try:  # a page busy in one long synchronous kernel answers when it returns
+                answer = self.command(
+                    lambda w=wait: self._session.execute_async_script(
+                        _POLL, call_id, int(w * 1000), self._seen, self._marks
+                    ),
+                    left + POLL_SLACK,
+                )
+            except _Unanswered:
+                self._timed_out(started, timeout, step)
             if answer.get("lost"):  # the page navigated or reloaded under the call
                 raise PageError(
                     "the page was reloaded or navigated away while it ran", console=self.console
@@ -178,7 +210,7 @@ class WebDriverPage:
             self._marks = answer["marks"]
             self.progress = (answer["mark"], time.monotonic())
 
-    def _timed_out(self, started: float, timeout: float, step: float | None) -> None:
+    def _timed_out(self, started: float, timeout: float, step: float | None) -> NoReturn:
         self.close(kill=True)
         at = self.progress[0] if self.progress else None
         over_step = step is not None and time.monotonic() - started < timeout
@@ -197,13 +229,15 @@ class WebDriverPage:
 
     def open(self, url: str, timeout: float) -> None:
         """Load the harness page and wait until its client (`window.parity`) is there."""
-        self.command(lambda: self._session.set_page_load_timeout(timeout), COMMAND_SLACK)
-        self.command(lambda: self._session.set_script_timeout(POLL_SECONDS + 10), COMMAND_SLACK)
-        self.command(lambda: self._session.get(url), timeout + COMMAND_SLACK)
+        self._command(lambda: self._session.set_script_timeout(SCRIPT_TIMEOUT), "set up")
+        self._command(lambda: self._session.set_page_load_timeout(timeout), "set up")
+        try:
+            self.command(lambda: self._session.get(url), timeout + COMMAND_SLACK)
+        except _Unanswered:
+            raise PageTimeout(f"a new page did not load within {timeout:.0f} s") from None
         deadline = time.monotonic() + timeout
-        while not self.command(
-            lambda: self._session.execute_script("return window.parity !== undefined"),
-            COMMAND_SLACK,
+        while not self._command(
+            lambda: self._session.execute_script("return window.parity !== undefined"), "load"
         ):
             if time.monotonic() > deadline:
                 raise PageTimeout(f"a new page did not load within {timeout:.0f} s")

@@ -13,6 +13,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,9 @@ def webkit() -> WebDriverDriver:
         service = webdriver.WebKitGTKService(
             executable_path=WEBKIT_DRIVER_PATH, env=display.env, log_output=subprocess.DEVNULL
         )
-        return webdriver.WebKitGTK(options=options, service=service)
+        with warnings.catch_warnings():  # Selenium's own use of its deprecated argument
+            warnings.filterwarnings("ignore", "setting remote_server_addr", DeprecationWarning)
+            return webdriver.WebKitGTK(options=options, service=service)
 
     package = "libwebkit2gtk-4.1-0"
     version = _version(["dpkg-query", "-W", "-f", "${Version}", package])

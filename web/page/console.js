@@ -48,6 +48,27 @@
   window.addEventListener('error', (e) => keep('pageerror', String(e.error ?? e.message)));
   window.addEventListener('unhandledrejection', (e) => keep('pageerror', String(e.reason)));
   state.wake = wake;
+  // After a progress mark, for a driver that polls (it sets `polled`): the page goes on once
+  // the driver's next poll says it has seen the mark (`ack`), at most ACK_MS later. A step that
+  // never yields would otherwise hang with its mark unsent: the driver's answer to a poll
+  // leaves through the page's event loop. Nothing to wait for with a driver that listens.
+  const ACK_MS = 250;
+  state.polled = false;
+  state.acked = 0; // marks the driver has seen, as its last poll said
+  state.ackWaiters = new Set();
+  state.ack = (marks) => {
+    state.acked = marks;
+    for (const resolve of state.ackWaiters) resolve();
+    state.ackWaiters.clear();
+  };
+  state.settle = () => {
+    if (!state.polled || state.acked >= state.marks) return null;
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ACK_MS);
+      const done = () => { clearTimeout(timer); resolve(); };
+      state.ackWaiters.add(() => (state.acked >= state.marks ? done() : state.ackWaiters.add(done)));
+    });
+  };
   window.parityConsole = state;
   window.parityCalls = {};
 })();

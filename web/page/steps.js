@@ -15,9 +15,12 @@ const tf = globalThis.tf;
 
 // Which step the page is on, said on the console as it starts each: the harness reads it to
 // bound each step's time (--timeout) and, when the page hangs or its renderer dies, to name
-// the step that was running (a dead page cannot be asked).
+// the step that was running (a dead page cannot be asked). Awaited: a driver that polls the
+// page (WebDriver) gets the mark before the step runs, even a step that never yields
+// (console.js settle).
 export function progress(what, name) {
   console.debug(`parity:${what} ${name}`);
+  return window.parityConsole.settle();
 }
 
 // Most ops are synchronous and run in tf.tidy; an async op (decode: it may inflate the file
@@ -125,7 +128,7 @@ async function runSteps(steps, given, computeMs, onStage, layers = true, afterSt
     if (afterStep) await afterStep();
     for (const step of steps) {
       current = step.name;
-      progress(mark, step.name);
+      await progress(mark, step.name);
       if (!(x instanceof tf.Tensor) && step.op !== 'model') throw severalTensors(previous, x, step.name);
       const op = step.op === 'model' ? null : await opFor(step);
       if (step.op === 'model') await loadModels([step]); // once per page; earlier stages kept
@@ -240,7 +243,7 @@ export async function runIsolated({ runId, steps, inputKey }) {
   const inputs = await fetchInputs(inputKey);
   for (const step of steps) {
     if (step.op === 'model' && !hasModel(step)) continue;
-    progress('step', step.name);
+    await progress('step', step.name);
     let x = null;
     let y = null;
     try {
