@@ -80,12 +80,25 @@ def test_parity_shape_mismatch_is_a_failed_stage_not_a_crash(parity_harness):
 
 
 def test_parity_silent_backend_fallback_is_refused(fresh_page, parity_harness):
-    # Make WebGPU unable to start: TF.js then quietly runs another backend.
+    # Make WebGL unable to start: TF.js then quietly runs another backend.
+    fresh_page.evaluate(
+        """() => { for (const c of [HTMLCanvasElement, globalThis.OffscreenCanvas]) {
+            if (c) c.prototype.getContext = () => null; } }"""
+    )
+    info = start_backend(fresh_page, parse_variant("webgl"), parity_harness.server.token)
+    assert info.status == "error"
+    assert info.reason.startswith("asked for webgl but TF.js is running")
+    assert "silent fallback refused" in info.reason
+
+
+def test_parity_webgpu_without_an_adapter_is_skipped_with_the_reason(fresh_page, parity_harness):
     fresh_page.evaluate("() => { navigator.gpu.requestAdapter = async () => null; }")
     info = start_backend(fresh_page, parse_variant("webgpu"), parity_harness.server.token)
-    assert info.status == "error"
-    assert info.reason.startswith("asked for webgpu but TF.js is running")
-    assert "silent fallback refused" in info.reason
+    assert info.status == "skipped"
+    assert info.reason == (
+        "webgpu is not available in this browser: this browser has WebGPU but "
+        "navigator.gpu.requestAdapter() gave no adapter"
+    )
 
 
 def test_parity_unsupported_browser_is_an_error_run_and_others_go_on(parity_harness):
