@@ -26,6 +26,11 @@ def describe(browsers: Browsers | None, reference: dict[str, Any] | None = None)
         **({"reference": reference} if reference is not None else {}),
     }
     if reference is not None and reference.get("mode") == "recorded":  # not this machine's
-        devices = sorted({str(p.get("device")) for p in reference.get("provenance", ())})
-        out["reference_device"] = "recorded: " + "; ".join(devices) if devices else None
+        out["reference_device"] = recorded_device(reference)
     return out
+
+
+def recorded_device(reference: dict[str, Any]) -> str | None:
+    """`reference_device` of a recorded reference: the devices its records were made on."""
+    devices = sorted({str(p.get("device")) for p in reference.get("provenance", ())})
+    return "recorded: " + "; ".join(devices) if devices else None

@@ -221,20 +221,14 @@ class ReferenceSide:
             if out["tensorflow"]:
                 out["line"] += f", TF {out['tensorflow']}"
         else:
-            seen = recorded.provenance()
             out = {
                 "mode": "recorded",
                 "store": str(recorded.root),
                 "records_used": recorded.used(),
-                "provenance": seen,
+                "provenance": recorded.provenance(),
                 "rerecorded": list(self.rerecorded),
             }
-            made = "; ".join(provenance.one_line(p) for p in seen) or "no record read"
-            out["line"] = (
-                f"{made} (store {recorded.root}; no hints or diagnoses: they re-run Python's ops)"
-            )
-            if self.rerecorded:
-                out["line"] += f"; {len(self.rerecorded)} re-recorded in this run"
+            out["line"] = recorded_line(out)
         if page is not None:
             out["page"] = page
             out["line"] = f"the page {page} (budgets from Python: {out['line']})"
@@ -265,3 +259,13 @@ def _page_side(pipeline: Pipeline | CodePipeline, case: Case) -> list[Any]:
         return [str(pipeline.js_module), pipeline.js_export]
     modules = [(str(s.custom.js_module), s.custom.js_export) for s in pipeline.steps if s.custom]
     return [pipeline.js_steps(case.params), modules]
+
+
+def recorded_line(described: dict[str, Any]) -> str:
+    """The reference line of a recorded reference (describe's `mode` "recorded"): where and when
+    its records were made, the store, and how many were re-recorded."""
+    made = "; ".join(provenance.one_line(p) for p in described["provenance"]) or "no record read"
+    line = f"{made} (store {described['store']}; no hints or diagnoses: they re-run Python's ops)"
+    if described["rerecorded"]:
+        line += f"; {len(described['rerecorded'])} re-recorded in this run"
+    return line

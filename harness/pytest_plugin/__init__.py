@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.pytest_plugin import options
+from harness.pytest_plugin import options, stash, summary, workers
 from harness.specs.variants import DEFAULT_VARIANTS, candidates, parse_reference
 
 # The rest of the harness (numpy, the comparator, TensorFlow when a test needs it) is imported
@@ -33,24 +33,14 @@ if TYPE_CHECKING:
     from harness.specs.code_pipeline import CodePipeline
     from harness.specs.spec import Pipeline
 
-_RUNS_KEY = pytest.StashKey["list[tuple[str, CaseResult]]"]()
-_TEST_RUNS_KEY = pytest.StashKey["list[tuple[CaseResult, RunResult]]"]()
-_SESSION_KEY = pytest.StashKey[dict]()  # environment and timings, kept past the harness' end
-_RERECORDED_KEY = pytest.StashKey[list[str]]()  # records --parity-references-update wrote
-_KEPT_KEY = pytest.StashKey[bool]()  # tensors were kept: the report naming them is written
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add(parser)
 
 
-_SIGNAL_KEY = pytest.StashKey[list[str]]()
-_HANDLER_KEY = pytest.StashKey[object]()  # our SIGTERM handler, when we installed one
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_RUNS_KEY] = []
-    config.stash[_SIGNAL_KEY] = []
+    config.stash[stash.RUNS] = []
+    config.stash[stash.SIGNALS] = []
     # SIGTERM (a CI cancel, `timeout`) is handled as pytest handles Ctrl-C: fixtures are torn
     # down (the browsers closed) and the parity report is written, marked interrupted. Only
     # where nobody else set a handler, and only in the main thread (where signals are handled).
@@ -60,11 +50,11 @@ def pytest_configure(config: pytest.Config) -> None:
     ):
 
         def _terminate(signum: int, _frame: object) -> None:
-            config.stash[_SIGNAL_KEY].append(signal.Signals(signum).name)
+            config.stash[stash.SIGNALS].append(signal.Signals(signum).name)
             raise KeyboardInterrupt(f"terminated by {signal.Signals(signum).name}")
 
         signal.signal(signal.SIGTERM, _terminate)
-        config.stash[_HANDLER_KEY] = _terminate
+        config.stash[stash.HANDLER] = _terminate
         config.add_cleanup(lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
     config.addinivalue_line("markers", "parity: runs TF.js in a real browser against Python")
     config.addinivalue_line(
@@ -114,12 +104,12 @@ def parity_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
 
     with Harness(**options.harness_settings(pytestconfig)) as harness:
         yield harness
-        pytestconfig.stash[_SESSION_KEY] = {
+        pytestconfig.stash[stash.SESSION] = {
             "environment": harness.environment(),
             "timings": {k: round(v, 3) for k, v in harness.timings.seconds.items()},
         }
-        pytestconfig.stash[_RERECORDED_KEY] = list(harness.side.rerecorded)
-        pytestconfig.stash[_KEPT_KEY] = bool(harness.keeper and harness.keeper.written)
+        pytestconfig.stash[stash.RERECORDED] = list(harness.side.rerecorded)
+        pytestconfig.stash[stash.KEPT] = bool(harness.keeper and harness.keeper.written)
 
 
 @pytest.fixture
@@ -137,7 +127,7 @@ def parity_run(
     from harness.pytest_plugin.recorder import recorded_run
     from harness.specs import cases
 
-    request.node.stash[_TEST_RUNS_KEY] = []
+    request.node.stash[stash.TEST_RUNS] = []
     target = (parity_browser, parity_backend)
 
     def run(pipeline: str | Path | Pipeline | CodePipeline, case: str | Path | Case) -> RunResult:
@@ -148,8 +138,8 @@ def parity_run(
             parity_harness.run(pipeline, case, *target)
         )
         entry = CaseResult(case=case.id, pipeline=pipeline.name, meta=case.meta, runs=[result])
-        request.node.stash[_TEST_RUNS_KEY].append((entry, result))
-        request.config.stash[_RUNS_KEY].append((request.node.nodeid, entry))
+        request.node.stash[stash.TEST_RUNS].append((entry, result))
+        request.config.stash[stash.RUNS].append((request.node.nodeid, entry))
         return result
 
     return run
@@ -233,7 +223,7 @@ def assert_run_passed(run: RunResult) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
     report = yield
-    runs = item.stash.get(_TEST_RUNS_KEY, None)
+    runs = item.stash.get(stash.TEST_RUNS, None)
     if report.failed and call.when == "call" and runs:
         from harness.pytest_plugin.artifacts import keep_failed
 
@@ -244,8 +234,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 @pytest.hookimpl(trylast=True)  # after the runner's, which tears down the session's harness
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Records re-written by --parity-references-update fail the session unless accepted."""
-    options.fail_if_rerecorded(session, exitstatus, session.config.stash.get(_RERECORDED_KEY, []))
+    """An xdist worker sends its runs home. Records re-written by --parity-references-update
+    fail the session unless accepted."""
+    if workers.is_worker(session.config):
+        summary.send_home(session.config)
+    options.fail_if_rerecorded(session, exitstatus, summary.rerecorded(session.config))
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's, at the controller
+def pytest_testnodedown(node: object, error: object) -> None:
+    """A worker ended: what it sent is kept for the one report and table (summary.write)."""
+    config = node.config  # type: ignore[attr-defined]
+    if stash.GATHERED not in config.stash:
+        config.stash[stash.GATHERED] = workers.Gathered()
+    config.stash[stash.GATHERED].receive(node, error)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -256,44 +258,16 @@ def pytest_terminal_summary(
     tests all done, waits until the summary is written, then ends pytest as SIGTERM does; it
     used to escape as a traceback and leave no report."""
     ours = signal.getsignal(signal.SIGTERM)
-    mine = ours is config.stash.get(_HANDLER_KEY, None)  # else not ours to change
+    mine = ours is config.stash.get(stash.HANDLER, None)  # else not ours to change
     late: list[int] = []
     if mine:
         signal.signal(signal.SIGTERM, lambda signum, _frame: late.append(signum))
     try:
         yield
-        _summary(terminalreporter, exitstatus, config)
+        summary.write(terminalreporter, exitstatus, config)
     finally:
         if mine:
             signal.signal(signal.SIGTERM, ours)
         if late:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _summary(
-    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
-) -> None:
-    """The parity table of every run, and --parity-out's report.json."""
-    runs = config.stash.get(_RUNS_KEY, [])
-    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-    if not runs and not (interrupted and config.getoption("parity_out")):
-        return  # no parity test ran; an interrupted session still says so in --parity-out
-    from harness.core.results import Report
-    from harness.report import json_report, terminal
-
-    session = config.stash.get(_SESSION_KEY, {"environment": {}, "timings": {}})
-    report = Report(cases=[entry for _, entry in runs], **session)
-    if interrupted:  # what finished is kept; nothing passes
-        signals = config.stash.get(_SIGNAL_KEY, [])
-        report.interrupted = signals[0] if signals else "SIGINT"
-    terminalreporter.section("tfjs-parity")
-    terminalreporter.write_line(terminal.render(report))
-    if said := options.rerecorded_message(config, config.stash.get(_RERECORDED_KEY, [])):
-        terminalreporter.write_line(f"tfjs-parity: {said}")
-    out = config.getoption("parity_out")
-    if out is None and config.stash.get(_KEPT_KEY, False):  # the report names the kept tensors
-        out = Path(".parity-artifacts")
-    if out:
-        path = json_report.write(report, out)
-        terminalreporter.write_line(f"report: {path}")
