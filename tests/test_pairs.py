@@ -11,7 +11,7 @@ import pytest
 
 from harness.core.results import Report
 from harness.orchestrate.options import RunOptions
-from harness.specs.variants import PYTHON, Side, parse_reference
+from harness.specs.variants import PYTHON, Side, candidates, parse_reference, targets
 from tests.test_cli import tfjs_parity
 from tests.test_results import a_report
 
@@ -27,6 +27,8 @@ SCAN = REPO / "fixtures" / "dicom" / "synthetic_12bit_signed.dcm"
         (" webgl:f16 ", "chromium:webgl:f16"),
         ("chromium:webgpu", "chromium:webgpu"),
         ("chromium:webgl:nocpuforward", "chromium:webgl:nocpuforward"),
+        ("firefox:wasm", "firefox:wasm"),
+        ("webkit:webgl:f16", "webkit:webgl:f16"),
     ],
 )
 def test_a_reference_is_python_or_a_browser_and_backend(text, name):
@@ -41,7 +43,7 @@ def test_a_reference_is_python_or_a_browser_and_backend(text, name):
         ("gpu", "unknown backend 'gpu'"),
         ("chromium", "a browser needs a backend"),
         ("chromium:webgl:turbo", "unknown option 'turbo' for webgl"),
-        ("firefox:wasm", "'firefox' is not supported yet"),
+        ("safari:wasm", "unknown backend 'safari'"),
         ("", "unknown backend ''"),
     ],
 )
@@ -49,6 +51,22 @@ def test_a_reference_that_is_neither_is_refused_saying_why(text, said):
     with pytest.raises(ValueError, match="reference") as e:
         parse_reference(text)
     assert said in str(e.value)
+
+
+def test_the_reference_page_is_left_out_of_its_own_browser_only():
+    """`chromium:webgl` as the reference: Chromium's webgl is not compared with itself, every
+    other browser's webgl is (does Firefox's webgl agree with Chromium's)."""
+    ref = parse_reference("chromium:webgl")
+    assert targets(["chromium", "firefox"], ["webgl", "wasm"], ref) == [
+        ("chromium", "wasm"),
+        ("firefox", "webgl"),
+        ("firefox", "wasm"),
+    ]
+    assert candidates(["webgl", "wasm"], ref, ["chromium", "firefox"]) == ["webgl", "wasm"]
+    assert candidates(["webgl", "wasm"], ref, ["chromium"]) == ["wasm"]
+    assert candidates(["webgl"], ref, ["chromium"]) == []  # nothing left: a usage error
+    python = parse_reference("python")
+    assert targets(["webkit"], ["cpu"], python) == [("webkit", "cpu")]
 
 
 def test_the_options_carry_the_reference_as_a_side():

@@ -149,3 +149,21 @@ def test_parity_webdriver_runs_compare_and_a_planted_fault_fails_where_it_is(bro
     assert backends["cpu"]["active"] == "cpu" and backends["wasm"]["active"] == "wasm"
     label = {"firefox": "Firefox ", "webkit": "WebKitGTK "}[browser]
     assert report.environment["browsers"][browser]["version"].startswith(label)
+
+
+def test_parity_webdriver_page_against_another_browsers_page(browser, tmp_path):
+    """`--reference chromium:cpu` with this browser's wasm as the candidate: the step off by one
+    on cpu pages (Chromium's here) is where the two browsers part; the step before agrees to
+    the bit (the same float32 op on both)."""
+    planted_fault_project(tmp_path / "p.json")
+    args = ("run", "p.json", "--browser", browser, "--backend", "wasm", "--no-repeat")
+    done = tfjs_parity(*args, "--reference", "chromium:cpu", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = Report.from_dict(json.loads((tmp_path / "out" / "report.json").read_text()))
+    ((_, run),) = report.all_runs()
+    assert (run.browser, run.backend, run.reference) == (browser, "wasm", "chromium:cpu")
+    assert run.first_divergence == "second"
+    stages = {s.name: s for s in run.stages}
+    assert stages["first"].chained.max_abs == 0.0
+    assert stages["second"].verdict == "fail" and stages["second"].chained.max_abs == 1.0
+    assert set(report.environment["browsers"]) == {"chromium", browser}

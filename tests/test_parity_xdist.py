@@ -57,3 +57,29 @@ def test_parity_xdist_a_worker_that_crashes_fails_the_report_naming_it(pytester,
     assert "pytest-xdist worker gw" in report.error and "went down" in report.error
     assert "the parity runs it had finished are not in this report" in report.error
     assert result.ret != 0
+
+
+def test_parity_xdist_browsers_against_a_reference_page(pytester, tmp_path):
+    """Two browsers on two workers against Chromium's cpu page: Chromium's cpu test is skipped
+    (it is the reference), Firefox's is compared; the merged report holds both browsers."""
+    from harness.runtimes.browsers import launch
+    from harness.runtimes.driver import BrowserUnavailable
+
+    try:
+        launch("firefox").close()
+    except BrowserUnavailable as e:
+        pytest.skip(f"firefox cannot run here: {e}")
+    pytester.makepyfile(test_user=USER_TESTS.replace("range(10)", "range(1)"))
+    out = tmp_path / "out"
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "-p", "xdist", "-rs", "--parity-backend", "cpu",
+        "--parity-browser", "chromium", "--parity-browser", "firefox",
+        "--parity-reference", "chromium:cpu", "--parity-out", str(out),
+    )  # fmt: skip
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*chromium:cpu is the reference (--parity-reference)*"])
+    report = Report.from_dict(json.loads((out / "report.json").read_text()))
+    ((_, run),) = report.all_runs()
+    assert (run.browser, run.backend, run.reference) == ("firefox", "cpu", "chromium:cpu")
+    assert run.passed
+    assert {"chromium", "firefox"} <= set(report.environment["browsers"])

@@ -47,7 +47,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite = _suite(args)
     argtypes.check_writable(args.out)
     previous = signal.signal(signal.SIGTERM, terminate)
-    variants = _candidates(args.backend or list(DEFAULT_VARIANTS), args.reference)
+    browsers = args.browser or ["chromium"]
+    variants = _candidates(args.backend or list(DEFAULT_VARIANTS), args.reference, browsers)
     # Backends the user did not name are skipped when they cannot start here (as probe finds);
     # a backend named with --backend that cannot start is an error.
     unavailable = "error" if args.backend else "skipped"
@@ -73,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 h,
                 suite,
                 variants,
-                args.browser or ["chromium"],
+                browsers,
                 unavailable,
                 on_run=_progress,
                 report=report,
@@ -139,10 +140,10 @@ def _only_skips(report: Report) -> bool:
     return clean and bool(runs) and all(r.status == "skipped" for r in runs)
 
 
-def _candidates(variants: Sequence[str], reference: str) -> list[str]:
+def _candidates(variants: Sequence[str], reference: str, browsers: Sequence[str]) -> list[str]:
     """The backends compared with `reference`: those asked for, less the reference itself.
     ValueError when that leaves none."""
-    left = candidates(list(variants), parse_reference(reference))
+    left = candidates(list(variants), parse_reference(reference), browsers)
     if not left:
         raise ValueError(
             f"--reference {reference}: it is the only backend asked for; name the backends to "

@@ -30,6 +30,7 @@ from harness.orchestrate.orchestrator import Harness
 from harness.specs import cases, extensions, spec
 from harness.specs.code_pipeline import CodePipeline
 from harness.specs.params import PipelineSpecError
+from harness.specs.variants import targets
 
 DEFAULT_SUITE = FIXTURES / "suites" / "default.json"
 T = TypeVar("T")
@@ -286,8 +287,8 @@ def run_suite(
                     entry.status, entry.reason = "error", case
                     continue
                 entry.meta = case.meta
-                targets = [(b, v) for b in browsers for v in variants]
-                for run in harness.run_many(pipeline, case, targets, unavailable_status):
+                pages = targets(browsers, variants, harness.options.side)  # not the reference
+                for run in harness.run_many(pipeline, case, pages, unavailable_status):
                     entry.runs.append(run)
                     if on_run:
                         on_run(entry, run)

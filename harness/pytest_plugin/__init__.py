@@ -71,7 +71,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "parity_backend" in metafunc.fixturenames:
         variants = config.getoption("parity_backend") or list(DEFAULT_VARIANTS)
         reference = parse_reference(config.getoption("parity_reference"))
-        variants = candidates(variants, reference)
+        variants = candidates(
+            variants, reference, config.getoption("parity_browser") or ["chromium"]
+        )
         only = metafunc.definition.get_closest_marker("parity_backends")
         if only is not None:
             variants = [v for v in variants if v in only.args]
@@ -129,6 +131,9 @@ def parity_run(
 
     request.node.stash[stash.TEST_RUNS] = []
     target = (parity_browser, parity_backend)
+    reference = parse_reference(request.config.getoption("parity_reference"))
+    if reference.is_page(*target):  # another browser's page of this variant is compared
+        pytest.skip(f"{reference.name} is the reference (--parity-reference): not compared")
 
     def run(pipeline: str | Path | Pipeline | CodePipeline, case: str | Path | Case) -> RunResult:
         pipeline = load_pipeline(request.config, pipeline)

@@ -127,7 +127,9 @@ def check(config: pytest.Config) -> None:
     except ValueError as e:
         raise pytest.UsageError(f"--parity-reference: {e}") from None
     asked = config.getoption("parity_backend")
-    if asked and not candidates(asked, reference):
+    if asked and not candidates(
+        asked, reference, config.getoption("parity_browser") or ["chromium"]
+    ):
         raise pytest.UsageError(
             f"--parity-reference {reference.name}: it is the only backend asked for; name the "
             "backends to compare with it (--parity-backend)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Chromium over Playwright; Firefox (ESR) and WebKit (WebKitGTK's MiniBrowser) over WebDriver
@@ -99,17 +100,23 @@ def parse_reference(text: str, default_browser: str = "chromium") -> Side:
             return Side(browser, parse_variant(rest).canonical)
         except ValueError as e:
             raise ValueError(f"reference {text!r}: {e}") from None
-    if browser in ("firefox", "webkit"):
-        raise ValueError(f"reference {text!r}: browser {browser!r} is not supported yet")
     try:
         return Side(default_browser, parse_variant(text).canonical)
     except ValueError as e:
         raise ValueError(f"reference {text!r}: {PYTHON}, or a backend variant: {e}") from None
 
 
-def candidates(variants: list[str], reference: Side) -> list[str]:
-    """The backends asked for, less the reference page's variant however it is spelt (all of
-    them for the Python reference)."""
-    if reference.browser is None:
-        return list(variants)
-    return [v for v in variants if not reference.is_page(reference.browser, v)]
+def candidates(
+    variants: list[str], reference: Side, browsers: Sequence[str] = ("chromium",)
+) -> list[str]:
+    """The backends asked for that some browser asked for still compares with `reference`: all
+    of them for the Python reference; less the reference page's variant, however it is spelt,
+    when its browser is the only one (`chromium:webgl` against Firefox's webgl keeps webgl)."""
+    return [v for v in variants if any(not reference.is_page(b, v) for b in browsers)]
+
+
+def targets(
+    browsers: Sequence[str], variants: Sequence[str], reference: Side
+) -> list[tuple[str, str]]:
+    """Every (browser, variant) asked for, less the reference page itself."""
+    return [(b, v) for b in browsers for v in variants if not reference.is_page(b, v)]
