@@ -16,6 +16,7 @@ from harness.report.terminal import (
     group_by_pipeline,
     reference_line,
     reference_note,
+    rows_by_browser,
     stage_names,
     summary,
 )
@@ -48,20 +49,20 @@ def render(report: Report) -> str:
         if note := reference_note(entries):
             parts.append(f"<p>{e(note)}</p>")
         parts.append(f"<table><tr>{head}<th>result</th></tr>")
-        for c in entries:
-            if c.status != "ok":
+        for c, r in rows_by_browser(entries):
+            if r is None:
                 parts.append(
                     f"<tr><td>{e(c.case)}</td><td colspan='{len(stages) + 2}'></td>"
                     f"<td class='result fail'>ERROR: {e(c.reason or '')}</td></tr>"
                 )
-            for r in c.runs:
-                by_name = {s.name: s for s in r.stages}
-                cells = "".join(_stage_cell(by_name.get(s)) for s in stages)
-                result_class = "pass" if r.passed else "fail"
-                parts.append(
-                    f"<tr><td>{e(c.case)}</td><td>{e(r.browser)}</td><td>{e(r.backend)}</td>"
-                    f"{cells}<td class='result {result_class}'>{e(outcome(r))}</td></tr>"
-                )
+                continue
+            by_name = {s.name: s for s in r.stages}
+            cells = "".join(_stage_cell(by_name.get(s)) for s in stages)
+            result_class = "pass" if r.passed else "fail"
+            parts.append(
+                f"<tr><td>{e(c.case)}</td><td>{e(r.browser)}</td><td>{e(r.backend)}</td>"
+                f"{cells}<td class='result {result_class}'>{e(outcome(r))}</td></tr>"
+            )
         parts.append("</table>")
         parts.extend(_layer_tables(entries))
         parts.extend(_kept_tensors(entries))

@@ -35,13 +35,13 @@ def render(report: Report) -> str:
         stages = stage_names(entries)
         header = ["case", "browser", "backend", *stages, "result"]
         rows = []
-        for c in entries:
-            if c.status != "ok":
+        for c, r in rows_by_browser(entries):
+            if r is None:
                 rows.append([c.case, "-", "-", *["" for _ in stages], f"ERROR: {c.reason}"])
-            for r in c.runs:
-                by_name = {s.name: s for s in r.stages}
-                cells = [cell(by_name[s]) if s in by_name else "" for s in stages]
-                rows.append([c.case, r.browser, r.backend, *cells, outcome(r)])
+                continue
+            by_name = {s.name: s for s in r.stages}
+            cells = [cell(by_name[s]) if s in by_name else "" for s in stages]
+            rows.append([c.case, r.browser, r.backend, *cells, outcome(r)])
         lines.append(f"pipeline {pipeline}   {LEGEND}")
         if pipeline in report.pipelines:
             lines.append(f"  ({report.pipelines[pipeline]})")
@@ -162,6 +162,19 @@ def group_by_pipeline(report: Report) -> dict[str, list[CaseResult]]:
     for c in report.cases:
         groups.setdefault(c.pipeline, []).append(c)
     return groups
+
+
+def rows_by_browser(entries: list[CaseResult]) -> list[tuple[CaseResult, RunResult | None]]:
+    """A pipeline's table rows grouped by browser (in the order browsers first appear), then
+    by case and backend in run order; a case that could not run (no runs) first, as
+    (case, None)."""
+    browsers = list(dict.fromkeys(r.browser for c in entries for r in c.runs))
+    rows: list[tuple[CaseResult, RunResult | None]] = [
+        (c, None) for c in entries if c.status != "ok"
+    ]
+    for browser in browsers:
+        rows += [(c, r) for c in entries for r in c.runs if r.browser == browser]
+    return rows
 
 
 def stage_names(entries: Iterable[CaseResult]) -> list[str]:

@@ -1,0 +1,94 @@
+"""Reports side by side: rows grouped by browser, and reports of xdist workers merged."""
+
+from harness.core.results import CaseResult, Report, RunResult
+from harness.report import html, terminal
+from harness.report.merge import merge, merge_environments
+from tests.test_results import a_report
+
+
+def _two_browsers() -> Report:
+    """Runs in case-major order, as a suite makes them: a.dcm on both browsers, then b.dcm."""
+
+    def run(browser: str, backend: str) -> RunResult:
+        return RunResult(browser, backend, "skipped", reason=f"{browser}-{backend}")
+
+    return Report(
+        environment={},
+        cases=[
+            CaseResult("a.dcm", "p", runs=[run("chromium", "cpu"), run("firefox", "cpu")]),
+            CaseResult("b.dcm", "p", runs=[run("chromium", "cpu"), run("firefox", "cpu")]),
+            CaseResult("c.dcm", "p", status="error", reason="unreadable"),
+        ],
+    )
+
+
+def test_the_matrix_groups_rows_by_browser_in_the_terminal_and_html():
+    report = _two_browsers()
+    rows = [(c.case, r and r.browser) for c, r in terminal.rows_by_browser(report.cases)]
+    assert rows == [
+        ("c.dcm", None),
+        ("a.dcm", "chromium"),
+        ("b.dcm", "chromium"),
+        ("a.dcm", "firefox"),
+        ("b.dcm", "firefox"),
+    ]
+    shown = [line for line in terminal.render(report).splitlines() if ".dcm" in line]
+    assert [line.split()[:2] for line in shown[1:]] == [
+        ["a.dcm", "chromium"], ["b.dcm", "chromium"], ["a.dcm", "firefox"], ["b.dcm", "firefox"]
+    ]  # fmt: skip
+    page = html.render(report)
+    order = [page.index(f"<td>{c}</td><td>{b}</td>") for c, b in rows[1:]]
+    assert order == sorted(order)
+
+
+def test_workers_reports_merge_every_case_browser_and_timing():
+    first = a_report()
+    second = a_report()
+    second.cases = [CaseResult("z.dcm", "seed", runs=[RunResult("firefox", "wasm", "ok")])]
+    second.environment = {
+        **first.environment,
+        "browsers": {
+            "firefox": {"version": "Firefox 140", "backends": {"wasm": {"status": "ok"}}},
+            "chromium": {"version": None, "error": "gone", "backends": {}},
+        },
+    }
+    second.timings = {"compute": 1.5, "total": 9.0}
+    second.interrupted = None
+    merged = merge([first, second])
+    assert [c.case for c in merged.cases] == ["a.dcm", "b.dcm", "z.dcm"]
+    assert set(merged.environment["browsers"]) == {"chromium", "firefox"}
+    # a browser one worker started is not an error because another could not start it
+    chromium = merged.environment["browsers"]["chromium"]
+    assert chromium["version"] == first.environment["browsers"]["chromium"]["version"]
+    assert "error" not in chromium
+    assert merged.timings == {"compute": 2.0, "total": 9.0}
+    assert merged.interrupted == "SIGTERM"
+    assert merge([]).cases == []
+
+
+def test_recorded_references_of_workers_join_their_provenance():
+    def worker(records: int, first: str, last: str) -> dict:
+        made = {"device": "GPU A", "tensorflow": "2.19.0"}
+        return {
+            "reference": {
+                "mode": "recorded",
+                "store": "refs",
+                "records_used": records,
+                "rerecorded": [],
+                "provenance": [
+                    {**made, "records": records, "recorded": first, "recorded_last": last}
+                ],
+            }
+        }
+
+    env = merge_environments(
+        [worker(2, "2026-11-02", "2026-11-03"), worker(3, "2026-11-01", "2026-11-02")]
+    )
+    reference = env["reference"]
+    assert reference["records_used"] == 5
+    ((p,),) = [reference["provenance"]]
+    assert (p["records"], p["recorded"], p["recorded_last"]) == (5, "2026-11-01", "2026-11-03")
+    assert env["reference_device"] == "recorded: GPU A"
+    assert "store refs" in reference["line"]
+    assert merge_environments([{}, {}]) == {}
+    assert merge([a_report()]).cases == a_report().cases
