@@ -10,6 +10,7 @@ from harness.cli.benchmarks import cmd_bench
 from harness.cli.diffing import cmd_diff
 from harness.cli.probe import cmd_probe
 from harness.cli.record import add_record, add_replay_options
+from harness.cli.remote import add_endpoint_options
 from harness.cli.reproduce import add_repro
 from harness.cli.rerender import cmd_report
 from harness.cli.run import cmd_run
@@ -42,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
             metavar="VARIANT",
             help=f"backend variant (repeatable), e.g. {', '.join(KNOWN_VARIANTS)}",
         )
+        add_endpoint_options(q)
 
     probe = sub.add_parser("probe", help="what each browser/backend variant can do here")
     common(probe)

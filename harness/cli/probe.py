@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from harness.cli.remote import endpoints
 from harness.orchestrate.orchestrator import Harness
 from harness.runtimes.driver import BrowserUnavailable
 from harness.specs.variants import KNOWN_VARIANTS
@@ -13,7 +14,7 @@ from harness.specs.variants import KNOWN_VARIANTS
 def cmd_probe(args: argparse.Namespace) -> int:
     variants = args.backend or list(KNOWN_VARIANTS)
     out: dict[str, dict] = {}
-    with Harness() as h:
+    with Harness(endpoints=endpoints(args)) as h:
         for browser in args.browser or ["chromium"]:
             try:
                 session = h.session(browser)

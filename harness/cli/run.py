@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from harness.cli import argtypes
 from harness.cli.record import check_replay_options
+from harness.cli.remote import endpoints
 from harness.cli.stopping import EXIT_ON_SIGNAL, Terminated, terminate
 from harness.compare.tolerance import Override, parse_override
 from harness.core import paths
@@ -48,6 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     argtypes.check_writable(args.out)
     previous = signal.signal(signal.SIGTERM, terminate)
     browsers = args.browser or ["chromium"]
+    where = endpoints(args)  # a wrong one is a usage error before anything runs
     variants = _candidates(args.backend or list(DEFAULT_VARIANTS), args.reference, browsers)
     # Backends the user did not name are skipped when they cannot start here (as probe finds);
     # a backend named with --backend that cannot start is an error.
@@ -68,6 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             references=args.references,
             update_references=args.references_update,
             keeper=TensorKeeper(args.out, args.keep_tensors, args.keep_tensors_mb),
+            endpoints=where,
         ) as h:
             rerecorded = h.side.rerecorded
             run_suite(

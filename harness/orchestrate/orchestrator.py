@@ -1,9 +1,7 @@
-"""One session: the loopback server and browsers, the reference every candidate is compared
-with, and the plan of one run (chained pass, repeat, isolated pass, comparison).
-
-Both the CLI and the pytest plugin run everything through `Harness.run`, so a parity test and
-`tfjs-parity run` reach the same verdict for the same (pipeline, case, browser, backend).
-"""
+"""One session: the server and browsers, the reference every candidate is compared with, and
+the plan of one run (chained pass, repeat, isolated pass, comparison). Both the CLI and the
+pytest plugin run everything through `Harness.run`, so a parity test and `tfjs-parity run`
+reach the same verdict for the same (pipeline, case, browser, backend)."""
 
 from __future__ import annotations
 
@@ -35,6 +33,7 @@ from harness.runtimes.browser import BackendPage, BackendUnavailable
 from harness.runtimes.browser_session import BrowserSession
 from harness.runtimes.browsers import Browsers
 from harness.runtimes.driver import BrowserUnavailable
+from harness.runtimes.endpoints import Endpoints, serve
 from harness.runtimes.page_runtime import PageRuntime, page_steps
 from harness.runtimes.server import ParityServer
 from harness.specs.cases import Case
@@ -62,14 +61,17 @@ class Harness:
         references: Path | None = None,
         update_references: bool = False,
         keeper: TensorKeeper | None = None,
+        endpoints: Endpoints | None = None,
     ) -> None:
-        """See RunOptions; ValueError for a bad setting (max_stage_mb, reference, cache size)."""
+        """See RunOptions; `endpoints`: where the browsers are (Endpoints). ValueError for a
+        bad setting (max_stage_mb, reference, cache size)."""
         self.options = RunOptions(
             isolated, repeat, tuple(overrides), hints, min_coverage, timeout,
             max_stage_mb or DEFAULT_MAX_STAGE_MB, reference, references, update_references,
         )  # fmt: skip
         self.timings = Timings()
         self.keeper = keeper  # failing stages' arrays kept beside the report, or nothing
+        self.endpoints = endpoints or Endpoints()
         self.side = ReferenceSide(lambda: self.options, self.timings, lambda: self.browsers)
         paths.check_cache()
         self._hints = HintCache()
@@ -92,8 +94,10 @@ class Harness:
             self._browsers.max_stage_mb = self.options.max_stage_mb
 
     def __enter__(self) -> Harness:
-        self._server = ParityServer(page_assets.web_mounts()).start()
-        self._browsers = Browsers(self._server, self.timings, self.options.max_stage_mb)
+        self._server = serve(page_assets.web_mounts(), self.endpoints).start()
+        self._browsers = Browsers(
+            self._server, self.timings, self.options.max_stage_mb, self.endpoints
+        )
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
@@ -241,7 +245,9 @@ class Harness:
             result.status, result.reason = unavailable_status, str(e)
             return result
         result.precision = candidate.precision
-        precision = _lower(candidate.precision, self.side.precision())
+        # float16 when either side stores values in float16
+        sides = (candidate.precision, self.side.precision())
+        precision = "float16" if "float16" in sides else "float32"
         explain = self.options.side.is_python
         if isinstance(pipeline, CodePipeline):
             return tapped.run(
@@ -291,8 +297,3 @@ class Harness:
     def environment(self) -> dict[str, Any]:
         """report.json's `environment` (environment.describe)."""
         return describe(self._browsers, self.side.describe())
-
-
-def _lower(*precisions: str | None) -> str:
-    """float16 when either side stores values in float16, else float32."""
-    return "float16" if "float16" in precisions else "float32"

@@ -16,7 +16,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -100,11 +100,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def parity_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
-    """The loopback server and the browsers, started once per session (per xdist worker)."""
+def parity_connect_options(pytestconfig: pytest.Config) -> dict[str, Any] | None:
+    """Playwright connect options for a remote Chromium ({"endpoint": "ws://...", "headers":
+    {...}, "timeout": ms}), or None to launch Debian's Chromium here; from --parity-connect.
+    Override it in a conftest.py, as pytest-playwright's `connect_options`."""
+    url = pytestconfig.getoption("parity_connect")
+    return {"endpoint": url} if url else None
+
+
+@pytest.fixture(scope="session")
+def parity_harness(
+    pytestconfig: pytest.Config, parity_connect_options: dict[str, Any] | None
+) -> Iterator[Harness]:
+    """The server and the browsers, started once per session (per xdist worker)."""
     from harness.orchestrate.orchestrator import Harness
 
-    with Harness(**options.harness_settings(pytestconfig)) as harness:
+    where = options.endpoints(pytestconfig, parity_connect_options)
+    with Harness(**options.harness_settings(pytestconfig), endpoints=where) as harness:
         yield harness
         pytestconfig.stash[stash.SESSION] = {
             "environment": harness.environment(),

@@ -4,7 +4,7 @@ error, not a skipped or failed test)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -15,6 +15,9 @@ from harness.specs.variants import (
     parse_reference,
     parse_variant,
 )
+
+if TYPE_CHECKING:
+    from harness.runtimes.endpoints import Endpoints
 
 
 def add(parser: pytest.Parser) -> None:
@@ -31,6 +34,28 @@ def add(parser: pytest.Parser) -> None:
         action="append",
         choices=BROWSERS,
         help="browser to test (repeatable; default: chromium)",
+    )
+    group.addoption(
+        "--parity-connect",
+        metavar="WS_URL",
+        help="Chromium of this Playwright server (ws://host:port/) instead of Debian's; or "
+        "override the session fixture parity_connect_options (headers, timeout)",
+    )
+    group.addoption(
+        "--parity-webdriver-url",
+        metavar="URL",
+        help="Firefox and WebKit on this remote WebDriver server (Selenium Grid, device farm)",
+    )
+    group.addoption(
+        "--parity-serve-host",
+        metavar="HOST[:PORT]",
+        help="address the harness's server binds, for browsers on other machines (default "
+        "127.0.0.1: loopback only); tensors still need the run's token",
+    )
+    group.addoption(
+        "--parity-public-url",
+        metavar="URL",
+        help="origin remote browsers load the page from (http://name:port), if not the bound one",
     )
     group.addoption(
         "--parity-reference",
@@ -117,6 +142,10 @@ def add(parser: pytest.Parser) -> None:
 
 def check(config: pytest.Config) -> None:
     """pytest.UsageError naming the option and what is wrong with it."""
+    if any(config.getoption(o) for o in ("parity_connect", "parity_serve_host", "parity_public_url",
+                                         "parity_webdriver_url")):  # fmt: skip
+        url = config.getoption("parity_connect")
+        endpoints(config, {"endpoint": url} if url else None)
     for v in config.getoption("parity_backend") or ():
         try:
             parse_variant(v)
@@ -168,6 +197,25 @@ def no_backend(only: pytest.Mark | None, reference: str | None) -> str:
     ):
         text += f"; {reference} is the reference (--parity-reference), not compared with itself"
     return text
+
+
+def endpoints(config: pytest.Config, connect: dict[str, Any] | None) -> Endpoints:
+    """Where the browsers are: `connect` (the parity_connect_options fixture) for Chromium, the
+    options for the rest. pytest.UsageError names a wrong one."""
+    from harness.runtimes.endpoints import Endpoints, parse_serve_host
+
+    serve = config.getoption("parity_serve_host")
+    try:
+        host, port = parse_serve_host(serve) if serve else ("127.0.0.1", 0)
+        return Endpoints(
+            connect=connect,
+            webdriver_url=config.getoption("parity_webdriver_url"),
+            serve_host=host,
+            serve_port=port,
+            public_url=config.getoption("parity_public_url"),
+        )
+    except ValueError as e:
+        raise pytest.UsageError(str(e).replace("--", "--parity-", 1)) from None
 
 
 def harness_settings(config: pytest.Config) -> dict[str, Any]:

@@ -17,19 +17,22 @@ from harness.runtimes.browser import BackendInfo, BackendPage, with_console
 from harness.runtimes.browser_session import BrowserSession
 from harness.runtimes.chromium import ChromiumDriver
 from harness.runtimes.driver import BrowserUnavailable, Driver, PageError
+from harness.runtimes.endpoints import Endpoints
 from harness.runtimes.server import ParityServer
 from harness.specs.variants import BROWSERS
 
 
-def launch(browser: str) -> Driver:
+def launch(browser: str, endpoints: Endpoints | None = None) -> Driver:
     """The named browser, started (Chromium) or ready to open pages (Firefox, WebKit: each page
-    is a WebDriver session); BrowserUnavailable says what to install."""
+    is a WebDriver session); here, or where `endpoints` say. BrowserUnavailable says what to
+    install."""
+    endpoints = endpoints or Endpoints()
     if browser == "chromium":
-        return ChromiumDriver()
+        return ChromiumDriver(connect=endpoints.connect)
     if browser == "firefox":
-        return webdriver_browsers.firefox()
+        return webdriver_browsers.firefox(endpoints.webdriver_url)
     if browser == "webkit":
-        return webdriver_browsers.webkit()
+        return webdriver_browsers.webkit(endpoints.webdriver_url)
     raise BrowserUnavailable(f"unknown browser {browser!r} (browsers: {', '.join(BROWSERS)})")
 
 
@@ -37,10 +40,20 @@ class Browsers:
     """Every browser of one session, by name ("chromium"). Thread-safe: pages of one browser
     run calls in parallel (each page is its own renderer process)."""
 
-    def __init__(self, server: ParityServer, timings: Timings, max_stage_mb: float) -> None:
+    def __init__(
+        self,
+        server: ParityServer,
+        timings: Timings,
+        max_stage_mb: float,
+        endpoints: Endpoints | None = None,
+    ) -> None:
         self.server = server
+        self.endpoints = endpoints or Endpoints()  # where the browsers are
         self.timings = timings
         self.max_stage_mb = max_stage_mb  # the largest stage a page reads back
+        # browser -> seconds its start took (a WebDriver browser starts one per page: in the
+        # pages' init_seconds)
+        self.startup: dict[str, float] = {}
         self.restarts: dict[str, int] = {}  # browser -> how many times it died and was restarted
         # browser -> pages found broken between runs (no run was on them): variant and why
         self.replaced: dict[str, list[dict[str, str]]] = {}
@@ -65,12 +78,16 @@ class Browsers:
                     old.driver.close(timeout=5.0)
                 del self._sessions[browser]
             if browser not in self._sessions:
+                started = time.perf_counter()
                 with self.timings.phase("browser_start"):
                     try:
-                        self._sessions[browser] = BrowserSession(launch(browser), self.server)
+                        self._sessions[browser] = BrowserSession(
+                            launch(browser, self.endpoints), self.server
+                        )
                     except BrowserUnavailable as e:
                         self._unavailable[browser] = str(e)
                         raise
+                self.startup[browser] = time.perf_counter() - started
             return self._sessions[browser]
 
     def page(self, browser: str, variant: str) -> BackendPage:
@@ -139,6 +156,7 @@ class Browsers:
         for name, session in self._sessions.items():
             browsers[name] = {
                 "version": session.driver.version,
+                "startup_seconds": round(self.startup.get(name, 0.0), 3),
                 "backends": {v: _info_dict(session.probe(v)) for v in session.known_variants()},
                 "restarts": self.restarts.get(name, 0),  # the browser died and was restarted
                 "pages_replaced": self.replaced.get(name, []),  # broken between runs

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import json
 import os
 import shutil
 import subprocess
 import time
+import urllib.parse
 from typing import Any
 
 from harness.runtimes.async_loop import Loop
 from harness.runtimes.driver import PROGRESS, BrowserUnavailable, PageError, PageTimeout
+from harness.runtimes.endpoints import ws_endpoint
 
 CHROMIUM_PATH = os.environ.get("TFJS_PARITY_CHROMIUM", "/usr/bin/chromium")
 # Without these Chromium keeps calling Google's hosts, which this closed network refuses.
@@ -162,29 +165,53 @@ class ChromiumDriver:
         executable: str = CHROMIUM_PATH,
         extra_args: tuple[str, ...] = (),
         launch_timeout: float = 60.0,
+        connect: dict[str, Any] | None = None,
     ) -> None:
-        require_chromium(executable)
-        self.version = chromium_version(executable)
+        """Launches Debian's Chromium; with `connect` (Playwright's connect options, e.g.
+        {"ws_endpoint": "ws://host:3000/"}), uses the Chromium of that Playwright server, and
+        asks it for the harness's flags (a server started with `run-server --unsafe` applies
+        them; another drops them, and the probe shows what the browser then can do)."""
         self._loop = Loop()
         self._disconnected = False
+        self.remote = connect is not None
         args = [*QUIET_ARGS, *WEBGPU_ARGS, *extra_args]
-        if os.geteuid() == 0:
-            args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
+        if connect is None:
+            require_chromium(executable)
+            if os.geteuid() == 0:
+                args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
         before = {p.pid for p in _own_browsers()}
+        where = ws_endpoint(connect) if connect else executable
         try:
-            self._pw, self._browser = self._loop.run(self._launch(executable, args), launch_timeout)
+            self._pw, self._browser = self._loop.run(
+                self._start(executable, args, connect), launch_timeout
+            )
         except Exception as e:
             self._loop.stop()
-            raise BrowserUnavailable(f"Chromium ({executable}) did not start: {e}") from e
+            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BrowserUnavailable(f"Chromium ({where}) did not start: {text}") from e
+        self.version = (
+            f"Chromium {self._browser.version}" if connect else chromium_version(executable)
+        )
         # its main process (launches are one at a time): what close(kill=True) ends at once
-        self._processes = [p for p in _own_browsers() if p.pid not in before]
+        self._processes = [] if connect else [p for p in _own_browsers() if p.pid not in before]
 
-    async def _launch(self, executable: str, args: list[str]) -> tuple[Any, Any]:
+    async def _start(
+        self, executable: str, args: list[str], connect: dict[str, Any] | None
+    ) -> tuple[Any, Any]:
         from playwright.async_api import async_playwright
 
         pw = await async_playwright().start()
         try:
-            browser = await pw.chromium.launch(executable_path=executable, args=args, headless=True)
+            if connect is None:
+                browser = await pw.chromium.launch(
+                    executable_path=executable, args=args, headless=True
+                )
+            else:
+                options = {k: v for k, v in connect.items() if k not in ("ws_endpoint", "headers")}
+                options["endpoint"], headers = with_launch_options(
+                    ws_endpoint(connect), connect.get("headers") or {}, args
+                )
+                browser = await pw.chromium.connect(**options, headers=headers)
         except Exception:
             await pw.stop()
             raise
@@ -207,6 +234,8 @@ class ChromiumDriver:
         that stays true when the Playwright driver process died."""
         if not self._browser.is_connected():
             return False
+        if self.remote:  # a Playwright server's browser: its connection says
+            return True
         session = await self._browser.new_browser_cdp_session()
         await session.detach()
         return True
@@ -250,6 +279,27 @@ class ChromiumDriver:
             pass
         finally:
             self._loop.stop()
+
+
+LAUNCH_OPTIONS = "x-playwright-launch-options"  # what a Playwright server launches with
+
+
+def with_launch_options(
+    endpoint: str, headers: dict[str, str], args: list[str]
+) -> tuple[str, dict[str, str]]:
+    """The endpoint and headers that ask a Playwright server for headless Chromium with `args`
+    besides the launch options the user gave (in the header, or the endpoint's `launch-options`
+    parameter, which the server reads first): theirs win, their args come after ours."""
+    parts = urllib.parse.urlsplit(endpoint)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    given = next((v for k, v in query if k == "launch-options"), None)
+    theirs = json.loads(given or headers.get(LAUNCH_OPTIONS) or "{}")
+    merged = {"headless": True, **theirs, "args": [*args, *theirs.get("args", [])]}
+    headers = {**headers, LAUNCH_OPTIONS: json.dumps(merged)}
+    if given is not None:
+        query = [(k, json.dumps(merged) if k == "launch-options" else v) for k, v in query]
+        endpoint = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+    return endpoint, headers
 
 
 def _own_browsers() -> list[Any]:

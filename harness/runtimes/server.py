@@ -1,8 +1,9 @@
 """The harness's loopback HTTP server: the page, TF.js assets, inputs out, stage tensors in.
 
-Security: binds 127.0.0.1 only; answers only requests whose Host header names it
-(127.0.0.1:PORT or localhost:PORT), so a page on another site whose name was rebound to
-127.0.0.1 (DNS rebinding) gets nothing; serves files only from its mounted roots (resolved paths
+Security: binds 127.0.0.1 unless told to serve browsers on other machines (`remote`); answers
+only requests whose Host header names it (127.0.0.1:PORT or localhost:PORT, and the public URL's
+host when one is given), so a page on another site whose name was rebound to it (DNS
+rebinding) gets nothing; serves files only from its mounted roots (resolved paths
 must stay inside, so `..`, encoded `..` and symlinks out are refused); inputs and uploads need
 the run's secret token, and uploads must come from the server's own origin, within a size cap.
 COOP/COEP headers make the page cross-origin isolated, which WASM threads need.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import secrets
+import socket
 import threading
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -78,25 +80,39 @@ class ParityServer:
         host: str = "127.0.0.1",
         port: int = 0,
         upload_cap: int = DEFAULT_UPLOAD_CAP,
+        public_url: str | None = None,
+        remote: bool = False,
     ) -> None:
+        """`public_url`: the origin pages are loaded from (default: the bound address);
+        `remote`: bind a non-loopback `host` (ValueError otherwise)."""
         self.mounts = {_mount_prefix(k): Path(v).resolve() for k, v in mounts.items()}
         self.token = secrets.token_urlsafe(24)
         self.uploads = UploadStore()
         self.upload_cap = upload_cap
         self._inputs: dict[str, list[bytes | memoryview]] = {}  # a bundle's buffers, in order
-        self._httpd = _HTTPServer((host, port), _Handler, self)
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self._httpd = _HTTPServer((host, port), _Handler, self, remote)
         self._thread: threading.Thread | None = None
 
     @property
     def origin(self) -> str:
+        """The pages' origin: the public URL, or the bound address."""
+        if self.public_url:
+            return self.public_url
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     @property
     def hosts(self) -> frozenset[str]:
-        """The Host header values answered: this server's own names with its port."""
-        port = self._httpd.server_address[1]
-        return frozenset({f"127.0.0.1:{port}", f"localhost:{port}"})
+        """The Host header values answered: this server's own names with its port, and the
+        public URL's host (as browsers send it: without the scheme's default port)."""
+        host, port = self._httpd.server_address[:2]
+        names = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+        if host not in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::"):
+            names.add(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        if self.public_url:
+            names.add(urllib.parse.urlsplit(self.public_url).netloc.lower())
+        return frozenset(names)
 
     def start(self) -> ParityServer:
         self._thread = threading.Thread(
@@ -164,9 +180,13 @@ def _mount_prefix(prefix: str) -> str:
 class _HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], handler: type, owner: ParityServer) -> None:
-        if address[0] not in ("127.0.0.1", "::1", "localhost"):
+    def __init__(
+        self, address: tuple[str, int], handler: type, owner: ParityServer, remote: bool
+    ) -> None:
+        if address[0] not in ("127.0.0.1", "::1", "localhost") and not remote:
             raise ValueError(f"the parity server listens on loopback only, not {address[0]}")
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         self.owner = owner
         super().__init__(address, handler)
 

@@ -110,8 +110,44 @@ def _version(command: list[str], prefix: str = "") -> str:
     return "unknown"
 
 
-def firefox() -> WebDriverDriver:
-    """Debian's Firefox ESR through geckodriver, headed on a virtual display."""
+def _remote(name: str, label: str, url: str, options: Callable[[], Any]) -> WebDriverDriver:
+    """`name` on the WebDriver server at `url` (Selenium Grid, a device farm, a driver started
+    elsewhere): each page a session of its own there."""
+
+    def new_session() -> Any:
+        from selenium import webdriver
+
+        return webdriver.Remote(command_executor=url, options=options())
+
+    return WebDriverDriver(name, label, f"(remote, {url})", new_session, kill_of=None, remote=True)
+
+
+def _firefox_options(local: bool) -> Any:
+    from selenium import webdriver
+
+    options = webdriver.FirefoxOptions()
+    if local:
+        options.binary_location = FIREFOX_PATH
+    for name, value in FIREFOX_PREFS.items():
+        options.set_preference(name, value)
+    return options
+
+
+def _webkit_options(local: bool) -> Any:
+    from selenium import webdriver
+
+    options = webdriver.WebKitGTKOptions()
+    if local or "TFJS_PARITY_MINIBROWSER" in os.environ:
+        options.binary_location = MINIBROWSER_PATH
+    options.add_argument("--automation")
+    return options
+
+
+def firefox(remote_url: str | None = None) -> WebDriverDriver:
+    """Debian's Firefox ESR through geckodriver, headed on a virtual display; or Firefox on the
+    WebDriver server at `remote_url`."""
+    if remote_url:
+        return _remote("firefox", "Firefox", remote_url, lambda: _firefox_options(False))
     _require(FIREFOX_PATH, "Firefox", "firefox-esr")
     driver_path = geckodriver_path()
     if not os.access(driver_path, os.X_OK):
@@ -121,21 +157,21 @@ def firefox() -> WebDriverDriver:
     def new_session() -> Any:
         from selenium import webdriver
 
-        options = webdriver.FirefoxOptions()
-        options.binary_location = FIREFOX_PATH
-        for name, value in FIREFOX_PREFS.items():
-            options.set_preference(name, value)
         service = webdriver.FirefoxService(
             executable_path=driver_path, env=display.env, log_output=subprocess.DEVNULL
         )
-        return webdriver.Firefox(options=options, service=service)
+        return webdriver.Firefox(options=_firefox_options(True), service=service)
 
     version = _version([FIREFOX_PATH, "--version"], "Mozilla Firefox")
     return WebDriverDriver("firefox", "Firefox", version, new_session, _killer, display)
 
 
-def webkit() -> WebDriverDriver:
-    """WebKitGTK's MiniBrowser through WebKitWebDriver, on a virtual display."""
+def webkit(remote_url: str | None = None) -> WebDriverDriver:
+    """WebKitGTK's MiniBrowser through WebKitWebDriver, on a virtual display; or WebKitGTK on the
+    WebDriver server at `remote_url` (its MiniBrowser where that server's WebKitWebDriver
+    looks for it, or $TFJS_PARITY_MINIBROWSER)."""
+    if remote_url:
+        return _remote("webkit", "WebKitGTK", remote_url, lambda: _webkit_options(False))
     _require(WEBKIT_DRIVER_PATH, "WebKitWebDriver", "webkit2gtk-driver")
     if not os.access(MINIBROWSER_PATH, os.X_OK):
         raise BrowserUnavailable(
@@ -147,15 +183,12 @@ def webkit() -> WebDriverDriver:
     def new_session() -> Any:
         from selenium import webdriver
 
-        options = webdriver.WebKitGTKOptions()
-        options.binary_location = MINIBROWSER_PATH
-        options.add_argument("--automation")
         service = webdriver.WebKitGTKService(
             executable_path=WEBKIT_DRIVER_PATH, env=display.env, log_output=subprocess.DEVNULL
         )
         with warnings.catch_warnings():  # Selenium's own use of its deprecated argument
             warnings.filterwarnings("ignore", "setting remote_server_addr", DeprecationWarning)
-            return webdriver.WebKitGTK(options=options, service=service)
+            return webdriver.WebKitGTK(options=_webkit_options(True), service=service)
 
     package = "libwebkit2gtk-4.1-0"
     version = _version(["dpkg-query", "-W", "-f", "${Version}", package])

@@ -1,0 +1,50 @@
+"""Options that point the harness at browsers elsewhere (`run`, `probe`): a Playwright server for
+Chromium, a WebDriver server for Firefox and WebKit, and the address those browsers load the
+page from. Without them everything is local and the server answers loopback only."""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.runtimes.endpoints import Endpoints, parse_serve_host
+
+
+def add_endpoint_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument(
+        "--connect",
+        metavar="WS_URL",
+        help="Chromium of this Playwright server (ws://host:port/, e.g. `playwright run-server`; "
+        "started with --unsafe it takes the harness's Chromium flags) instead of Debian's",
+    )
+    q.add_argument(
+        "--webdriver-url",
+        metavar="URL",
+        help="Firefox and WebKit on this remote WebDriver server (Selenium Grid, a device farm, "
+        "a geckodriver or WebKitWebDriver elsewhere) instead of here",
+    )
+    q.add_argument(
+        "--serve-host",
+        metavar="HOST[:PORT]",
+        help="address the harness's server binds, for browsers on other machines (default "
+        "127.0.0.1, loopback only); tensors in and out still need the run's token, the page's "
+        "files (TF.js, your models and ops) are readable by whoever reaches it during the run",
+    )
+    q.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="origin those browsers load the page from (http://name:port), when it is not the "
+        "bound address; plain http from a name other than localhost is no secure context: no "
+        "WebGPU and no WASM threads there (probe shows it)",
+    )
+
+
+def endpoints(args: argparse.Namespace) -> Endpoints:
+    """The Endpoints the options give; ValueError (a usage error) names a wrong one."""
+    host, port = parse_serve_host(args.serve_host) if args.serve_host else ("127.0.0.1", 0)
+    return Endpoints(
+        connect={"endpoint": args.connect} if args.connect else None,
+        webdriver_url=args.webdriver_url,
+        serve_host=host,
+        serve_port=port,
+        public_url=args.public_url,
+    )

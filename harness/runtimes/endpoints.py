@@ -1,0 +1,115 @@
+"""Where the browsers are and where they reach the harness: local browsers and a loopback-only
+server by default; a Playwright server (`connect`, as pytest-playwright's `connect_options`) for
+Chromium, a remote WebDriver URL (Selenium Grid, a device farm) for Firefox and WebKit, and the
+server's address for browsers on other machines.
+
+A page served over plain http from a name other than localhost is not a secure context: such a
+browser has no WebGPU (navigator.gpu needs one) and no cross-origin isolation (no WASM threads).
+The probe says so; serve over a loopback tunnel or an https proxy (--public-url) to keep them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.runtimes.server import ParityServer
+
+LOOPBACK_NAMES = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """`connect`: Playwright's connect options for Chromium ({"endpoint": "ws://...",
+    "headers": {...}, "timeout": ms, ...}, passed to `BrowserType.connect`; `ws_endpoint` is
+    read as `endpoint`), or None to launch
+    Debian's Chromium. `webdriver_url`: a remote WebDriver server for Firefox and WebKit, or None
+    to start them here. `serve_host`/`serve_port`: the address the server binds (loopback by
+    default; port 0: any free one). `public_url`: the origin browsers load the page from, when it
+    is not the bound address (a name, a proxy, a tunnel)."""
+
+    connect: dict[str, Any] | None = None
+    webdriver_url: str | None = None
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 0
+    public_url: str | None = None
+
+    def __post_init__(self) -> None:
+        check(self)
+
+    @property
+    def loopback_only(self) -> bool:
+        return self.serve_host in LOOPBACK_NAMES
+
+
+def ws_endpoint(connect: dict[str, Any]) -> Any:
+    """The connect options' endpoint: `endpoint` (Playwright's name for it now) or
+    `ws_endpoint` (its name before, and pytest-playwright's)."""
+    return connect.get("endpoint", connect.get("ws_endpoint"))
+
+
+def check(e: Endpoints) -> None:
+    """ValueError, in the options' terms, for an endpoint that cannot be right."""
+    if e.connect is not None:
+        ws = ws_endpoint(e.connect)
+        if not isinstance(ws, str) or urllib.parse.urlsplit(ws).scheme not in ("ws", "wss"):
+            raise ValueError(f"--connect: a ws:// or wss:// Playwright endpoint, not {ws!r}")
+    if e.webdriver_url is not None and not _is_url(e.webdriver_url, ("http", "https")):
+        raise ValueError(f"--webdriver-url: an http:// or https:// URL, not {e.webdriver_url!r}")
+    if e.public_url is not None:
+        parts = urllib.parse.urlsplit(e.public_url)
+        if not _is_url(e.public_url, ("http", "https")) or parts.path not in ("", "/"):
+            raise ValueError(
+                f"--public-url: an origin such as http://host:8123 (no path), not {e.public_url!r}"
+            )
+    if not 0 <= e.serve_port <= 65535:
+        raise ValueError(f"--serve-host: port {e.serve_port} is not a TCP port")
+    if _wildcard(e.serve_host) and e.public_url is None:
+        raise ValueError(
+            f"--serve-host {e.serve_host}: a wildcard address names no host a browser can load "
+            "the page from; give --public-url http://<this machine's name>:<port>"
+        )
+
+
+def serve(mounts: Mapping[str, Path], endpoints: Endpoints) -> ParityServer:
+    """The harness's server for `mounts`, where `endpoints` say (not started)."""
+    return ParityServer(
+        mounts,
+        host=endpoints.serve_host,
+        port=endpoints.serve_port,
+        public_url=endpoints.public_url,
+        remote=not endpoints.loopback_only,
+    )
+
+
+def parse_serve_host(text: str) -> tuple[str, int]:
+    """`HOST` or `HOST:PORT` (`[v6]:PORT`): the address and port (0: any free one)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    if not host:
+        raise ValueError(f"--serve-host: no host in {text!r}")
+    if port and not port.isdigit():
+        raise ValueError(f"--serve-host: port {port!r} is not a number")
+    return host, int(port or 0)
+
+
+def _is_url(text: str, schemes: tuple[str, ...]) -> bool:
+    parts = urllib.parse.urlsplit(text)
+    return parts.scheme in schemes and bool(parts.hostname)
+
+
+def _wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
