@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.runtimes.endpoints import Endpoints, parse_serve_host
+from harness.runtimes.endpoints import Endpoints, from_options
 
 
 def add_endpoint_options(q: argparse.ArgumentParser) -> None:
@@ -40,11 +40,9 @@ def add_endpoint_options(q: argparse.ArgumentParser) -> None:
 
 def endpoints(args: argparse.Namespace) -> Endpoints:
     """The Endpoints the options give; ValueError (a usage error) names a wrong one."""
-    host, port = parse_serve_host(args.serve_host) if args.serve_host else ("127.0.0.1", 0)
-    return Endpoints(
-        connect={"endpoint": args.connect} if args.connect else None,
-        webdriver_url=args.webdriver_url,
-        serve_host=host,
-        serve_port=port,
-        public_url=args.public_url,
+    return from_options(
+        {"endpoint": args.connect} if args.connect else None,
+        args.webdriver_url,
+        args.serve_host,
+        args.public_url,
     )

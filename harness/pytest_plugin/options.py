@@ -202,17 +202,14 @@ def no_backend(only: pytest.Mark | None, reference: str | None) -> str:
 def endpoints(config: pytest.Config, connect: dict[str, Any] | None) -> Endpoints:
     """Where the browsers are: `connect` (the parity_connect_options fixture) for Chromium, the
     options for the rest. pytest.UsageError names a wrong one."""
-    from harness.runtimes.endpoints import Endpoints, parse_serve_host
+    from harness.runtimes.endpoints import from_options
 
-    serve = config.getoption("parity_serve_host")
     try:
-        host, port = parse_serve_host(serve) if serve else ("127.0.0.1", 0)
-        return Endpoints(
-            connect=connect,
-            webdriver_url=config.getoption("parity_webdriver_url"),
-            serve_host=host,
-            serve_port=port,
-            public_url=config.getoption("parity_public_url"),
+        return from_options(
+            connect,
+            config.getoption("parity_webdriver_url"),
+            config.getoption("parity_serve_host"),
+            config.getoption("parity_public_url"),
         )
     except ValueError as e:
         raise pytest.UsageError(str(e).replace("--", "--parity-", 1)) from None

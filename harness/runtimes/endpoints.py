@@ -10,6 +10,7 @@ The probe says so; serve over a loopback tunnel or an https proxy (--public-url)
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import urllib.parse
 from collections.abc import Mapping
@@ -84,6 +85,21 @@ def serve(mounts: Mapping[str, Path], endpoints: Endpoints) -> ParityServer:
         public_url=endpoints.public_url,
         remote=not endpoints.loopback_only,
     )
+
+
+def from_options(
+    connect: dict[str, Any] | None,
+    webdriver_url: str | None,
+    serve_host: str | None,
+    public_url: str | None,
+) -> Endpoints:
+    """Endpoints from the options' text: `serve_host` is HOST or HOST:PORT; with no port of its
+    own it binds the public URL's, if that names one. ValueError names what is wrong."""
+    host, port = parse_serve_host(serve_host) if serve_host else ("127.0.0.1", 0)
+    if public_url and not port:
+        with contextlib.suppress(ValueError):  # a bad URL is said by check()
+            port = urllib.parse.urlsplit(public_url).port or 0
+    return Endpoints(connect, webdriver_url, host, port, public_url)
 
 
 def parse_serve_host(text: str) -> tuple[str, int]:

@@ -54,6 +54,7 @@ class WebDriverDriver:
         # time gets a window per page instead (webdriver_windows.py)
         self.remote = remote
         self._shared: list[SharedSession] = []
+        self._remote_lock = threading.Lock()
 
     @property
     def alive(self) -> bool:
@@ -66,23 +67,15 @@ class WebDriverDriver:
         with self._lock:
             if self._closed:
                 raise PageError("the browser was closed (the run is stopping)")
-        try:
-            session = _bounded(self._new_session, timeout + COMMAND_SLACK)
-        except concurrent.futures.TimeoutError:
-            raise BrowserUnavailable(
-                f"{self.name} did not start within {timeout + COMMAND_SLACK:.0f} s"
-            ) from None
-        except BrowserUnavailable:
-            raise
-        except Exception as e:
-            session = self._window(e, timeout)
-            if session is None:
-                raise BrowserUnavailable(f"{self.name} did not start: {_first_line(e)}") from None
-        if self.remote:
-            page = self._remote_page(session)
-        else:
-            assert self._kill_of is not None  # a local browser's processes are here to kill
-            page = WebDriverPage(session, self._kill_of(session))
+        # a remote server's sessions are asked for one at a time: a server that runs one
+        # session must have the first registered before it refuses the second
+        with self._remote_lock if self.remote else contextlib.nullcontext():
+            session = self._start(timeout)
+            if self.remote:
+                page = self._remote_page(session)
+            else:
+                assert self._kill_of is not None  # a local browser's processes are here to kill
+                page = WebDriverPage(session, self._kill_of(session))
         with self._lock:
             self._pages.append(page)
         found = session.capabilities.get("browserVersion")
@@ -94,6 +87,22 @@ class WebDriverDriver:
             page.close(kill=True)
             raise
         return page
+
+    def _start(self, timeout: float) -> Any:
+        """A new session, or (a remote server that runs one at a time) a window of it."""
+        try:
+            return _bounded(self._new_session, timeout + COMMAND_SLACK)
+        except concurrent.futures.TimeoutError:
+            raise BrowserUnavailable(
+                f"{self.name} did not start within {timeout + COMMAND_SLACK:.0f} s"
+            ) from None
+        except BrowserUnavailable:
+            raise
+        except Exception as e:
+            session = self._window(e, timeout)
+            if session is None:
+                raise BrowserUnavailable(f"{self.name} did not start: {_first_line(e)}") from None
+            return session
 
     def _window(self, refused: Exception, timeout: float) -> Any:
         """A new window in a live shared session, when the server refused a second session;

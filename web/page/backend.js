@@ -37,6 +37,10 @@ export async function init({ backend, flags, token, wasmPaths }) {
 // only logs a warning and falls back): WebGPU needs navigator.gpu and an adapter.
 async function missing(backend) {
   if (backend !== 'webgpu') return null;
+  if (!window.isSecureContext) {
+    return 'the page is not a secure context (plain http from a name other than localhost), '
+      + 'and WebGPU needs one: serve it over https or a loopback tunnel';
+  }
   if (!navigator.gpu) return 'this browser exposes no WebGPU (navigator.gpu is undefined)';
   try {
     if (!(await navigator.gpu.requestAdapter())) {
