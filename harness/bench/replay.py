@@ -5,6 +5,7 @@ process as a user runs it."""
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,8 +46,8 @@ def replay(rounds: int = 2) -> dict[str, Any]:
             out = Path(tmp) / f"replay{i}"
             command = [sys.executable, "-c", NO_TF, "run", "--references", str(store)]
             replayed.append(_timed([*command, "--out", str(out)], out))
-    median_live = _median([r["seconds"] for r in live])
-    median_replay = _median([r["seconds"] for r in replayed])
+    median_live = round(statistics.median([r["seconds"] for r in live]), 2)
+    median_replay = round(statistics.median([r["seconds"] for r in replayed]), 2)
     return {
         "replay": {
             "record_seconds": round(record_seconds, 2),
@@ -79,9 +80,3 @@ def _timed(command: list[str], out: Path) -> dict[str, Any]:
         "peak_rss_mb": report.get("resources", {}).get("peak_rss_mb"),
         "tf_import_seconds": report.get("timings", {}).get("tf_import"),
     }
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return round(ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2, 2)

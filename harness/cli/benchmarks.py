@@ -32,6 +32,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from harness.bench import replay
 
         figures.update(replay.replay())
+    if args.name in ("xdist", "all"):
+        from harness.bench import xdist
+
+        figures.update(xdist.xdist())
     if args.name in ("model", "all"):
         figures.update(model.model(args.backend or ("wasm", "webgl")))
         figures.update(model.peak_rss())

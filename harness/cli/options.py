@@ -19,7 +19,7 @@ from harness.orchestrate.keep import DEFAULT_KEEP_MB, KEEP_CHOICES
 from harness.specs.variants import BROWSERS, KNOWN_VARIANTS
 
 BENCHMARKS = ("transfer", "compare", "isolation", "model", "decode", "memory", "faults")
-BENCHMARKS += ("replay", "all")
+BENCHMARKS += ("replay", "xdist", "all")
 DESCRIPTION = (
     "`tfjs-parity probe|run|record|report|diff|repro|bench`: exit 0 only when every compared run "
     "passed, 2 on usage errors."
