@@ -1,8 +1,8 @@
 """Reports side by side: rows grouped by browser, and reports of xdist workers merged."""
 
 from harness.core.results import CaseResult, Report, RunResult
+from harness.orchestrate.merge import merge, merge_environments
 from harness.report import html, terminal
-from harness.report.merge import merge, merge_environments
 from tests.test_results import a_report
 
 

@@ -50,7 +50,7 @@ def write(
     session = config.stash.get(stash.SESSION, None)
     report = Report(cases=[entry for _, entry in runs], **(session or {"environment": {}}))
     if gathered:  # the workers' environments and timings; their cases are in `runs` already
-        from harness.report.merge import merge
+        from harness.orchestrate.merge import merge
 
         mine = [report] if session else []
         merged = merge(
