@@ -167,3 +167,28 @@ def test_parity_webdriver_page_against_another_browsers_page(browser, tmp_path):
     assert stages["first"].chained.max_abs == 0.0
     assert stages["second"].verdict == "fail" and stages["second"].chained.max_abs == 1.0
     assert set(report.environment["browsers"]) == {"chromium", browser}
+
+
+def test_parity_pytest_skips_a_backend_the_browser_lacks_unless_it_was_named(pytester, browser):
+    """`--parity-browser webkit` with the default backends: webgpu, which WebKitGTK lacks, is a
+    skipped test saying why, not a failure; named with --parity-backend, it is an error."""
+    pytester.makepyfile(
+        test_user="""
+import pytest
+from harness.specs.spec import parse
+
+@pytest.mark.parity
+@pytest.mark.parity_backends("cpu", "webgpu")
+def test_scaled(parity_run, assert_parity):
+    pipeline = parse({"name": "s", "steps": [
+        {"op": "normalize", "params": {"mean": 0.0, "std": 2.0}}]})
+    assert_parity(parity_run(pipeline, "examples_overlay"))
+"""
+    )
+    result = pytester.runpytest_subprocess("--parity-browser", browser, "-rs")
+    if result.parseoutcomes().get("passed") == 2:
+        pytest.skip(f"{browser} has WebGPU here: nothing lacking to skip")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*webgpu is not available in this browser*"])
+    named = pytester.runpytest_subprocess("--parity-browser", browser, "--parity-backend", "webgpu")
+    named.assert_outcomes(failed=1)

@@ -138,7 +138,7 @@ def parity_run(
     from harness.core.results import CaseResult
     from harness.orchestrate.suite import bundled_case
     from harness.pytest_plugin.given import decodes_itself, load_pipeline
-    from harness.pytest_plugin.recorder import recorded_run
+    from harness.pytest_plugin.recorder import is_recorded, recorded_run
     from harness.specs import cases
 
     request.node.stash[stash.TEST_RUNS] = []
@@ -147,16 +147,22 @@ def parity_run(
     if reference.is_page(*target):  # another browser's page of this variant is compared
         pytest.skip(f"{reference.name} is the reference (--parity-reference): not compared")
 
+    # as `run`: a backend nobody named that cannot start here (no WebGPU in this browser) is a
+    # skipped test saying why; one named with --parity-backend is an error
+    unavailable = "error" if request.config.getoption("parity_backend") else "skipped"
+
     def run(pipeline: str | Path | Pipeline | CodePipeline, case: str | Path | Case) -> RunResult:
         pipeline = load_pipeline(request.config, pipeline)
         if isinstance(case, str | Path):
             case = cases.from_file(Path(case)) if decodes_itself(pipeline) else bundled_case(case)
         result = recorded_run(request.config, parity_harness, pipeline, case, *target) or (
-            parity_harness.run(pipeline, case, *target)
+            parity_harness.run(pipeline, case, *target, unavailable)
         )
         entry = CaseResult(case=case.id, pipeline=pipeline.name, meta=case.meta, runs=[result])
         request.node.stash[stash.TEST_RUNS].append((entry, result))
         request.config.stash[stash.RUNS].append((request.node.nodeid, entry))
+        if result.status == "skipped" and not is_recorded(result):  # not here, and not named
+            pytest.skip(result.reason or "")
         return result
 
     return run
