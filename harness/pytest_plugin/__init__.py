@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.pytest_plugin import options, stash, summary, workers
+from harness.pytest_plugin import options, stash
 from harness.specs.variants import DEFAULT_VARIANTS, candidates, parse_reference
 
 # The rest of the harness (numpy, the comparator, TensorFlow when a test needs it) is imported
@@ -259,6 +259,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """An xdist worker sends its runs home. Records re-written by --parity-references-update
     fail the session unless accepted."""
+    from harness.pytest_plugin import summary, workers
+
     if workers.is_worker(session.config):
         summary.send_home(session.config)
     options.fail_if_rerecorded(session, exitstatus, summary.rerecorded(session.config))
@@ -267,10 +269,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's, at the controller
 def pytest_testnodedown(node: object, error: object) -> None:
     """A worker ended: what it sent is kept for the one report and table (summary.write)."""
-    config = node.config  # type: ignore[attr-defined]
-    if stash.GATHERED not in config.stash:
-        config.stash[stash.GATHERED] = workers.Gathered()
-    config.stash[stash.GATHERED].receive(node, error)
+    from harness.pytest_plugin.workers import Gathered
+
+    node.config.stash.setdefault(stash.GATHERED, Gathered()).receive(node, error)  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -287,6 +288,8 @@ def pytest_terminal_summary(
         signal.signal(signal.SIGTERM, lambda signum, _frame: late.append(signum))
     try:
         yield
+        from harness.pytest_plugin import summary
+
         summary.write(terminalreporter, exitstatus, config)
     finally:
         if mine:
