@@ -1,8 +1,9 @@
 """Reports side by side: rows grouped by browser, and reports of xdist workers merged."""
 
-from harness.core.results import CaseResult, Report, RunResult
+from harness.core.results import CaseResult, Report, RunResult, StageResult
 from harness.orchestrate.merge import merge, merge_environments
 from harness.report import html, terminal
+from tests.builders import metrics
 from tests.test_results import a_report
 
 
@@ -92,3 +93,31 @@ def test_recorded_references_of_workers_join_their_provenance():
     assert "store refs" in reference["line"]
     assert merge_environments([{}, {}]) == {}
     assert merge([a_report()]).cases == a_report().cases
+
+
+def test_findings_and_repro_name_the_browser_when_several_are_in_the_report():
+    """The same stage failing on wasm in two browsers: the findings line names both pages, and
+    `repro` tells them apart by --browser (its error lists them so)."""
+    import pytest
+
+    from harness.report.repro import ReproError, choose
+
+    def failing(browser: str) -> RunResult:
+        stage = StageResult(
+            "second", [2], "float32", [2], "float32", "fail", metrics(1.0), metrics(1.0), None,
+            message="max abs 1", own_verdict="fail", own_error_class="semantic",
+            tensors={"reference": f"{browser}/reference.npy"},
+        )  # fmt: skip
+        return RunResult(browser, "wasm", "ok", first_divergence="second", stages=[stage])
+
+    entry = CaseResult("a.dcm", "p", runs=[failing("chromium"), failing("firefox")])
+    (line,) = terminal.findings([entry])
+    assert "[chromium wasm, firefox wasm] second" in line
+    report = Report(environment={}, cases=[entry])
+    with pytest.raises(ReproError, match="on chromium wasm, pipeline 'p' on firefox wasm"):
+        choose(report, "a.dcm", "second", "wasm")
+    run, _ = choose(report, "a.dcm", "second", "wasm", browser="firefox")
+    assert run.browser == "firefox"
+    single = CaseResult("a.dcm", "p", runs=[failing("firefox")])
+    (line,) = terminal.findings([single])
+    assert "[wasm] second" in line  # one browser: the backend says enough

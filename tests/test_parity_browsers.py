@@ -2,9 +2,13 @@
 verdicts as Chromium. Each test is skipped, with the reason, where its browser cannot run here."""
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
+import psutil
 import pytest
 
 from harness.core.results import Report
@@ -192,3 +196,40 @@ def test_scaled(parity_run, assert_parity):
     result.stdout.fnmatch_lines(["*webgpu is not available in this browser*"])
     named = pytester.runpytest_subprocess("--parity-browser", browser, "--parity-backend", "webgpu")
     named.assert_outcomes(failed=1)
+
+
+KILLED = """
+import sys, time
+from harness.runtimes.browsers import launch
+from harness.orchestrate.orchestrator import Harness
+with Harness() as h:
+    driver = launch(sys.argv[1])
+    page = driver.open_page(f"{h.server.origin}/index.html")
+    print(page._session.service.process.pid, driver._display._process.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_parity_webdriver_browsers_die_with_a_killed_harness(browser, tmp_path):
+    """SIGKILL (or a crashed xdist worker) runs no teardown: the watchdog ends the browser, its
+    driver and its display all the same."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED, browser], stdout=subprocess.PIPE, text=True
+    )
+    driver_pid, display_pid = map(int, process.stdout.readline().split())
+    os.kill(driver_pid, 0)  # running
+    process.kill()
+    process.wait(10)
+    deadline = time.monotonic() + 10
+    left = [driver_pid, display_pid]
+    while left and time.monotonic() < deadline:
+        left = [pid for pid in left if psutil.pid_exists(pid) and _running(pid)]
+        time.sleep(0.2)
+    assert not left, f"still running after the harness was killed: {left}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -22,6 +22,7 @@ def add_repro(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     repro.add_argument("--case", required=True, help="the case, as the report names it")
     repro.add_argument("--stage", required=True, help="the stage, as the report names it")
     repro.add_argument("--backend", help="the run's backend variant (needed when several kept it)")
+    repro.add_argument("--browser", help="the run's browser (needed when several kept it)")
     repro.add_argument("--pipeline", help="the run's pipeline (needed when several kept it)")
     repro.add_argument(
         "--out", type=Path, help="the pack's folder (default: REPORT_DIR/repro/CASE-STAGE-BACKEND)"
@@ -31,9 +32,10 @@ def add_repro(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
 
 def cmd_repro(args: argparse.Namespace) -> int:
     file, report = json_report.read(args.report)
-    run, stage = choose(report, args.case, args.stage, args.backend, args.pipeline)
+    run, stage = choose(report, args.case, args.stage, args.backend, args.pipeline, args.browser)
     pipeline = next(c.pipeline for c in report.cases if run in c.runs)
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{pipeline}-{args.case}-{stage}-{run.backend}")
+    page = run.backend if run.browser == "chromium" else f"{run.browser}-{run.backend}"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{pipeline}-{args.case}-{stage}-{page}")
     out = args.out or file.parent / "repro" / name
     try:
         write_pack(file.parent, report, run, stage, out)

@@ -1,13 +1,13 @@
 """pytest plugin (entry point `tfjs_parity`): parity tests against real browsers.
 
-Options: options.py. Fixtures: `parity_harness` (session: server + browsers), `parity_browser`
+Options: options.py. Fixtures: `parity_harness` (session: server + browsers, where
+`parity_connect_options` says for a remote Chromium), `parity_browser`
 and `parity_backend` (parametrised by the options in pytest_generate_tests), `parity_check`
 (function: run a pipeline file on its cases on this browser/backend, fail with the per-stage
 table of every run that does not pass), `parity_run` (one pipeline on one case, a RunResult),
 `assert_parity`. Markers: `parity_backends("wasm", "cpu")` runs a test on those backends only
 (of the ones asked for); `parity_skip_backends("webgpu", reason=...)` skips it on those.
-A failing parity test keeps its run as JSON under --parity-out (default .parity-artifacts/).
-"""
+A failing parity test keeps its run as JSON under --parity-out (default .parity-artifacts/)."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[stash.RUNS] = []
     config.stash[stash.SIGNALS] = []
-    # SIGTERM (a CI cancel, `timeout`) is handled as pytest handles Ctrl-C: fixtures are torn
-    # down (the browsers closed) and the parity report is written, marked interrupted. Only
-    # where nobody else set a handler, and only in the main thread (where signals are handled).
+    # SIGTERM (a CI cancel, `timeout`) is handled as pytest handles Ctrl-C: fixtures torn down
+    # (browsers closed), the report written, marked interrupted. Only where nobody else set a
+    # handler, in the main thread (where signals are handled).
     if (
         threading.current_thread() is threading.main_thread()
         and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
@@ -51,7 +51,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
         def _terminate(signum: int, _frame: object) -> None:
             config.stash[stash.SIGNALS].append(signal.Signals(signum).name)
-            raise KeyboardInterrupt(f"terminated by {signal.Signals(signum).name}")
+            if len(config.stash[stash.SIGNALS]) == 1:  # a second one lets the teardown end
+                raise KeyboardInterrupt(f"terminated by {signal.Signals(signum).name}")
 
         signal.signal(signal.SIGTERM, _terminate)
         config.stash[stash.HANDLER] = _terminate
@@ -101,9 +102,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def parity_connect_options(pytestconfig: pytest.Config) -> dict[str, Any] | None:
-    """Playwright connect options for a remote Chromium ({"endpoint": "ws://...", "headers":
-    {...}, "timeout": ms}), or None to launch Debian's Chromium here; from --parity-connect.
-    Override it in a conftest.py, as pytest-playwright's `connect_options`."""
+    """Playwright connect options of a remote Chromium ({"endpoint": "ws://...", "headers": {...},
+    "timeout": ms}; None: Debian's, here), from --parity-connect; override it in a conftest."""
     url = pytestconfig.getoption("parity_connect")
     return {"endpoint": url} if url else None
 

@@ -150,5 +150,6 @@ def _kept_tensors(entries: list[CaseResult]) -> list[str]:
                         links = ", ".join(
                             f"<a href='{e(p)}'>{e(role)}</a>" for role, p in kept.items()
                         )
-                    items.append(f"<li>{e(c.case)} / {e(r.backend)} / {e(name)}: {links}</li>")
+                    page = e(f"{r.browser} {r.backend}")
+                    items.append(f"<li>{e(c.case)} / {page} / {e(name)}: {links}</li>")
     return [f"<p>Arrays kept (.npy, numpy.load):</p><ul>{''.join(items)}</ul>"] if items else []

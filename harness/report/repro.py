@@ -39,10 +39,16 @@ class ReproError(ValueError):
 
 
 def choose(
-    report: Report, case: str, stage: str, backend: str | None, pipeline: str | None = None
+    report: Report,
+    case: str,
+    stage: str,
+    backend: str | None,
+    pipeline: str | None = None,
+    browser: str | None = None,
 ) -> tuple[RunResult, str]:
     """The run of `case` (of `pipeline`, when given) whose stage (or model layer, as
-    "step/layer") `stage` kept its tensors, on `backend` (or the only such run). Raises
+    "step/layer") `stage` kept its tensors, on `backend` in `browser` (or the only such run).
+    Raises
     ReproError saying what there is: no such case or stage, why a stage was not kept, which
     runs to choose from."""
     runs = [
@@ -59,6 +65,10 @@ def choose(
         runs = [(c, r) for c, r in runs if r.backend == backend]
         if not runs:
             raise ReproError(f"case {case!r}: no run on {backend!r} in the report")
+    if browser is not None:
+        runs = [(c, r) for c, r in runs if r.browser == browser]
+        if not runs:
+            raise ReproError(f"case {case!r}: no run in {browser!r} in the report")
     stages = [(c, r, _stage(r, stage)) for c, r in runs]
     if all(s is None for _, _, s in stages):
         names = sorted({s.name for _, r in runs for s in r.stages})
@@ -78,9 +88,12 @@ def choose(
                "that do not pass (--keep-tensors failing, the default), or for every stage "
                "(--keep-tensors all)")
         )  # fmt: skip
-    kept = ", ".join(sorted(f"pipeline {c.pipeline!r} on {r.backend}" for c, r in found))
+    kept = ", ".join(
+        sorted(f"pipeline {c.pipeline!r} on {r.browser} {r.backend}" for c, r in found)
+    )
     raise ReproError(
-        f"case {case!r}, stage {stage!r}: kept by {kept}; name one (--pipeline, --backend)"
+        f"case {case!r}, stage {stage!r}: kept by {kept}; name one (--pipeline, --browser, "
+        "--backend)"
     )
 
 

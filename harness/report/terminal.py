@@ -96,6 +96,8 @@ def reference_note(entries: Iterable[CaseResult]) -> str | None:
 def findings(entries: Iterable[CaseResult]) -> list[str]:
     """Where each run first diverges and the hint, one line per finding shared by backends."""
     grouped: dict[tuple[str, str, str, str], list[str]] = {}
+    entries = list(entries)
+    several = len({r.browser for c in entries for r in c.runs}) > 1  # then each names its browser
     for c in entries:
         for r in c.runs:
             stage, layer = first_divergent(r)
@@ -112,11 +114,16 @@ def findings(entries: Iterable[CaseResult]) -> list[str]:
                 )
                 kind = where.own_error_class or "end to end only: no own run"
                 key = (c.case, label, kind, hint)
-                grouped.setdefault(key, []).append(r.backend)
+                grouped.setdefault(key, []).append(page_name(r, several))
     return [
         f"  {case} [{', '.join(backends)}] {stage} ({kind}): {hint}"
         for (case, stage, kind, hint), backends in grouped.items()
     ]
+
+
+def page_name(run: RunResult, with_browser: bool) -> str:
+    """`wasm`, or `firefox wasm` where the runs shown together are on several browsers."""
+    return f"{run.browser} {run.backend}" if with_browser else run.backend
 
 
 def summary(report: Report) -> str:

@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import tempfile
 
+from harness.runtimes import reaper
+
 XVFB = os.environ.get("TFJS_PARITY_XVFB", "Xvfb")
 
 
@@ -54,6 +56,7 @@ class VirtualDisplay:
             )
         finally:
             os.close(write)
+        reaper.watch(self._process.pid)  # killed if the harness dies without closing it
         with os.fdopen(read) as pipe:
             ready, _, _ = select.select([pipe], [], [], timeout)
             number = pipe.readline().strip() if ready else ""
@@ -78,6 +81,7 @@ class VirtualDisplay:
         return ""
 
     def close(self) -> None:
+        reaper.release(self._process.pid)
         if self._process.poll() is None:
             self._process.terminate()
             try:

@@ -125,7 +125,7 @@ class WebDriverDriver:
             with self._lock:
                 self._shared.append(shared)
             window = WindowSession(shared, shared.current)
-        return WebDriverPage(window, window.end_session, SHARED_POLL_SECONDS)
+        return WebDriverPage(window, window.end_session, SHARED_POLL_SECONDS, own_processes=False)
 
     def close(self, timeout: float = 30.0, kill: bool = False) -> None:
         with self._lock:

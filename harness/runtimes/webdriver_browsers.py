@@ -13,11 +13,14 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import threading
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.runtimes import reaper
 from harness.runtimes.display import VirtualDisplay, install_hint
 from harness.runtimes.driver import BrowserUnavailable
 from harness.runtimes.webdriver import WebDriverDriver
@@ -83,24 +86,39 @@ def _display(browser: str) -> VirtualDisplay:
 
 
 def _killer(session: Any) -> Callable[[], None]:
-    """Ends a session's driver process and everything it started (the browser), at once."""
+    """Ends a session's driver process and everything it started (the browser), at once: they
+    are one process group (started in a session of their own)."""
+    process = getattr(getattr(session, "service", None), "process", None)
 
     def kill() -> None:
-        import psutil
-
-        process = getattr(getattr(session, "service", None), "process", None)
-        if process is None:
-            return
-        with contextlib.suppress(psutil.Error):
-            root = psutil.Process(process.pid)
-            for child in root.children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    child.kill()
-            root.kill()
-        with contextlib.suppress(Exception):
-            process.wait(5)
+        if process is not None:
+            reaper.kill_group(process.pid)
+            with contextlib.suppress(Exception):
+                process.wait(5)
 
     return kill
+
+
+def _watched(service: Any, start: Callable[[], Any]) -> Any:
+    """`start()`'s session, its driver and browser killed with the harness if it dies without
+    closing them (reaper.py): watched from the moment the driver process exists, not once the
+    browser has started (seconds later), so a harness killed meanwhile leaves nothing behind."""
+    done = threading.Event()
+
+    def register() -> None:
+        while not done.is_set():
+            process = getattr(service, "process", None)
+            if process is not None:
+                reaper.watch(process.pid)
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=register, daemon=True)
+    watcher.start()
+    try:
+        return start()
+    finally:
+        done.set()
 
 
 def _version(command: list[str], prefix: str = "") -> str:
@@ -158,9 +176,14 @@ def firefox(remote_url: str | None = None) -> WebDriverDriver:
         from selenium import webdriver
 
         service = webdriver.FirefoxService(
-            executable_path=driver_path, env=display.env, log_output=subprocess.DEVNULL
+            executable_path=driver_path,
+            env=display.env,
+            log_output=subprocess.DEVNULL,
+            popen_kw={"start_new_session": True},  # one group: geckodriver and its Firefox
         )
-        return webdriver.Firefox(options=_firefox_options(True), service=service)
+        return _watched(
+            service, lambda: webdriver.Firefox(options=_firefox_options(True), service=service)
+        )
 
     version = _version([FIREFOX_PATH, "--version"], "Mozilla Firefox")
     return WebDriverDriver("firefox", "Firefox", version, new_session, _killer, display)
@@ -184,11 +207,16 @@ def webkit(remote_url: str | None = None) -> WebDriverDriver:
         from selenium import webdriver
 
         service = webdriver.WebKitGTKService(
-            executable_path=WEBKIT_DRIVER_PATH, env=display.env, log_output=subprocess.DEVNULL
+            executable_path=WEBKIT_DRIVER_PATH,
+            env=display.env,
+            log_output=subprocess.DEVNULL,
+            popen_kw={"start_new_session": True},  # one group: the driver and its MiniBrowser
         )
         with warnings.catch_warnings():  # Selenium's own use of its deprecated argument
             warnings.filterwarnings("ignore", "setting remote_server_addr", DeprecationWarning)
-            return webdriver.WebKitGTK(options=_webkit_options(True), service=service)
+            return _watched(
+                service, lambda: webdriver.WebKitGTK(options=_webkit_options(True), service=service)
+            )
 
     package = "libwebkit2gtk-4.1-0"
     version = _version(["dpkg-query", "-W", "-f", "${Version}", package])

@@ -34,9 +34,16 @@ class WebDriverPage:
     switch to that window first: webdriver_windows.py)."""
 
     def __init__(
-        self, session: Any, kill: Callable[[], None], poll_seconds: float = POLL_SECONDS
+        self,
+        session: Any,
+        kill: Callable[[], None],
+        poll_seconds: float = POLL_SECONDS,
+        own_processes: bool = True,
     ) -> None:
+        """`kill` ends the page's browser at once; `own_processes`: they are this page's alone
+        (a local session), so `kill` also follows a normal quit, to make sure."""
         self._session = session
+        self._own = own_processes
         self._poll_seconds = poll_seconds  # shorter where pages share a session (and a lock)
         self._kill = kill  # ends the session's browser and driver processes at once
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="webdriver")
@@ -191,6 +198,6 @@ class WebDriverPage:
                 done.set()
 
             threading.Thread(target=quit_session, daemon=True).start()
-            if not done.wait(10):
+            if not done.wait(10) or self._own:  # what quit left running, or no answer
                 self._kill()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -103,7 +103,10 @@ def parse_reference(text: str, default_browser: str = "chromium") -> Side:
     try:
         return Side(default_browser, parse_variant(text).canonical)
     except ValueError as e:
-        raise ValueError(f"reference {text!r}: {PYTHON}, or a backend variant: {e}") from None
+        raise ValueError(
+            f"reference {text!r}: {PYTHON}, a backend variant, or BROWSER:VARIANT with a browser "
+            f"of {', '.join(BROWSERS)}: {e}"
+        ) from None
 
 
 def candidates(
