@@ -3,6 +3,7 @@ Chromium), a WebDriver server (a geckodriver or WebKitWebDriver started here, us
 URL), and the server reachable at another address. Each skipped, saying why, where it cannot
 run."""
 
+import hashlib
 import json
 import shutil
 import socket
@@ -161,6 +162,7 @@ def test_parity_browser_of_a_remote_webdriver_server(webdriver_server, tmp_path)
     done, report = _run(tmp_path, "--browser", browser, "--webdriver-url", url)
     _planted_fault_found(done, report, browser)
     assert report.environment["browsers"][browser]["backends"]["wasm"]["status"] == "ok"
+    assert report.environment["browsers"][browser]["remote"] == url
 
 
 def test_parity_served_at_another_address_loads_and_keeps_its_token(tmp_path):
@@ -180,7 +182,9 @@ def test_parity_served_at_another_address_loads_and_keeps_its_token(tmp_path):
     _planted_fault_found(done, report, "chromium")
 
 
-def test_the_server_off_loopback_answers_its_public_name_and_wants_the_token():
+def test_the_server_off_loopback_answers_its_public_name_and_wants_the_token(tmp_path, monkeypatch):
+    monkeypatch.setattr("harness.runtimes.shims.ensure", lambda: None)  # no user module here
+    tmp = tmp_path
     with pytest.raises(ValueError, match="loopback only"):
         ParityServer({"/": Path(__file__).parent}, host="0.0.0.0")
     port = free_port()
@@ -201,6 +205,15 @@ def test_the_server_off_loopback_answers_its_public_name_and_wants_the_token():
 
         here = Path(__file__).name
         assert status(f"/{here}", f"{socket.gethostname()}:{port}") == 200
+        # a user's folder is served under a prefix only the run's token gives, hidden files
+        # (.env, .git) never
+        (tmp / ".env").write_text("SECRET=1")
+        (tmp / "ops.js").write_text("export const x = 1;")
+        url = server.serve_module(tmp / "ops.js", [tmp])
+        assert status(url, f"{socket.gethostname()}:{port}") == 200
+        assert status(url.replace("ops.js", ".env"), f"{socket.gethostname()}:{port}") == 404
+        unkeyed = hashlib.sha256(str(tmp.resolve()).encode()).hexdigest()[:12]
+        assert unkeyed not in url and len(url.split("/")[2]) == 32
         assert status(f"/{here}", f"elsewhere.example:{port}") == 421  # DNS rebinding
         assert status("/upload/x/y", f"{socket.gethostname()}:{port}", b"1234") == 403
 

@@ -74,6 +74,8 @@ def _browsers(each: list[dict[str, Any]]) -> dict[str, Any]:
                 have = m["backends"].get(variant)
                 if have is None or (have.get("status") != "ok" and probe.get("status") == "ok"):
                     m["backends"][variant] = probe
+            if b.get("remote"):
+                m["remote"] = b["remote"]
             for key in ("restarts", "startup_seconds"):
                 if key in b:
                     m[key] = round(m.get(key, 0) + b[key], 3)

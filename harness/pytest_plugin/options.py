@@ -204,6 +204,11 @@ def endpoints(config: pytest.Config, connect: dict[str, Any] | None) -> Endpoint
     options for the rest. pytest.UsageError names a wrong one."""
     from harness.runtimes.endpoints import from_options
 
+    if connect is not None and not (isinstance(connect, dict) and "endpoint" in connect):
+        raise pytest.UsageError(
+            "parity_connect_options: a dict with the Playwright server's `endpoint` "
+            f"(ws://...), or None; got {connect!r}"
+        )
     try:
         return from_options(
             connect,

@@ -157,6 +157,7 @@ class Browsers:
             browsers[name] = {
                 "version": session.driver.version,
                 "startup_seconds": round(self.startup.get(name, 0.0), 3),
+                "remote": self.endpoints.remote(name),  # the server it ran on, None: here
                 "backends": {v: _info_dict(session.probe(v)) for v in session.known_variants()},
                 "restarts": self.restarts.get(name, 0),  # the browser died and was restarted
                 "pages_replaced": self.replaced.get(name, []),  # broken between runs

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import socket
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +42,12 @@ class Endpoints:
 
     def __post_init__(self) -> None:
         check(self)
+
+    def remote(self, browser: str) -> str | None:
+        """Where `browser` runs when not here: the Playwright server or WebDriver URL."""
+        if browser == "chromium":
+            return ws_endpoint(self.connect) if self.connect else None
+        return self.webdriver_url
 
     @property
     def loopback_only(self) -> bool:
@@ -99,7 +106,25 @@ def from_options(
     if public_url and not port:
         with contextlib.suppress(ValueError):  # a bad URL is said by check()
             port = urllib.parse.urlsplit(public_url).port or 0
-    return Endpoints(connect, webdriver_url, host, port, public_url)
+    endpoints = Endpoints(connect, webdriver_url, host, port, public_url)
+    if serve_host:
+        check_bindable(host, port)
+    return endpoints
+
+
+def check_bindable(host: str, port: int) -> None:
+    """ValueError, in the option's terms, when the server could not listen at host:port (a
+    name that does not resolve, an address not on this machine, a port in use)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.bind(address)
+    except OSError as e:
+        why = e.strerror or str(e)
+        raise ValueError(
+            f"--serve-host {host}:{port}: the server cannot listen there ({why})"
+        ) from None
 
 
 def parse_serve_host(text: str) -> tuple[str, int]:

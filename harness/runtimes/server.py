@@ -141,7 +141,10 @@ class ParityServer:
         shims.ensure()
         url = None
         for folder in folders:
-            prefix = f"/user/{hashlib.sha256(str(folder).encode()).hexdigest()[:12]}/"
+            # keyed by the run's secret token too: nobody without it can name the user's
+            # folders (their files, cases and earlier reports may sit beside the JS)
+            key = hashlib.sha256(f"{self.token}\0{folder}".encode()).hexdigest()[:32]
+            prefix = f"/user/{key}/"
             # a new dict, not a change to the one request threads may be reading
             self.mounts = {**self.mounts, prefix: Path(folder).resolve()}
             if url is None and module.is_relative_to(folder):
@@ -160,8 +163,8 @@ class ParityServer:
     def resolve(self, url_path: str) -> Path | None:
         """The file a GET path maps to, or None when it is outside every mount."""
         path = urllib.parse.unquote(url_path.split("?", 1)[0])
-        if "\0" in path:
-            return None
+        if "\0" in path or any(part.startswith(".") for part in path.split("/")):
+            return None  # no hidden files (.env, .git), no `..`
         for prefix in sorted(self.mounts, key=len, reverse=True):
             if path.startswith(prefix):
                 root = self.mounts[prefix]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.runtimes.driver import BrowserUnavailable, PageError
+from harness.runtimes.webdriver_calls import in_daemon
 from harness.runtimes.webdriver_page import COMMAND_SLACK, WebDriverPage
 from harness.runtimes.webdriver_windows import (
     SHARED_POLL_SECONDS,
@@ -147,15 +148,12 @@ class WebDriverDriver:
 def _bounded(call: Callable[[], Any], limit: float) -> Any:
     """`call()` (a new session) on a thread of its own, within `limit` seconds (TimeoutError
     past it); a session that comes after that is ended, not left running."""
-    pool = concurrent.futures.ThreadPoolExecutor(1)
-    future = pool.submit(call)
+    future = in_daemon(call)
     try:
         return future.result(limit)
     except concurrent.futures.TimeoutError:
         future.add_done_callback(_quit_late)
         raise
-    finally:
-        pool.shutdown(wait=False)
 
 
 def _quit_late(future: concurrent.futures.Future[Any]) -> None:

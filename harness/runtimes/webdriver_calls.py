@@ -6,8 +6,30 @@ console lines since the last poll."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import threading
+from collections.abc import Callable
 from typing import Any
+
+
+def in_daemon(call: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+    """`call()` on a daemon thread of its own, its outcome in the Future. Not a thread pool's:
+    the interpreter joins those at exit, and a WebDriver command whose server never answers
+    (Selenium has no HTTP timeout) would keep the process from exiting."""
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def work() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(call())
+        except BaseException as e:
+            future.set_exception(e)
+
+    threading.Thread(target=work, daemon=True, name="webdriver").start()
+    return future
+
 
 # Registers `expression` (a function of one argument, or an expression) on `arg` in the page;
 # the first poll starts it. Its outcome goes to window.parityCalls[id], as JSON that keeps NaN

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from harness.runtimes.driver import PageError, PageTimeout
-from harness.runtimes.webdriver_calls import POLL, START, decode
+from harness.runtimes.webdriver_calls import POLL, START, decode, in_daemon
 
 POLL_SECONDS = 0.5  # longest a poll waits in the page for the call to end or a mark to come
 COMMAND_SLACK = 15.0  # a WebDriver command's own time (start a call, load a page), at most
@@ -46,7 +46,6 @@ class WebDriverPage:
         self._own = own_processes
         self._poll_seconds = poll_seconds  # shorter where pages share a session (and a lock)
         self._kill = kill  # ends the session's browser and driver processes at once
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="webdriver")
         self.console: list[str] = []
         self.progress: tuple[str, float] | None = None
         self._seen = 0  # console lines read so far
@@ -60,7 +59,7 @@ class WebDriverPage:
         error (the page, its browser or its driver failed) is a PageError."""
         if self.closed:
             raise PageError("the page was closed", console=self.console[-20:])
-        future = self._pool.submit(call)
+        future = in_daemon(call)
         try:
             return future.result(limit)
         except concurrent.futures.TimeoutError:
@@ -200,4 +199,3 @@ class WebDriverPage:
             threading.Thread(target=quit_session, daemon=True).start()
             if not done.wait(10) or self._own:  # what quit left running, or no answer
                 self._kill()
-        self._pool.shutdown(wait=False, cancel_futures=True)
