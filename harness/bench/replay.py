@@ -40,12 +40,10 @@ def replay(rounds: int = 2) -> dict[str, Any]:
         replayed: list[dict[str, Any]] = []
         for i in range(rounds):
             out = Path(tmp) / f"live{i}"
-            live.append(
-                _timed([sys.executable, "-m", "harness.cli", "run", "--out", str(out)], out)
-            )
+            live.append(timed([sys.executable, "-m", "harness.cli", "run", "--out", str(out)], out))
             out = Path(tmp) / f"replay{i}"
             command = [sys.executable, "-c", NO_TF, "run", "--references", str(store)]
-            replayed.append(_timed([*command, "--out", str(out)], out))
+            replayed.append(timed([*command, "--out", str(out)], out))
     median_live = round(statistics.median([r["seconds"] for r in live]), 2)
     median_replay = round(statistics.median([r["seconds"] for r in replayed]), 2)
     return {
@@ -61,13 +59,14 @@ def replay(rounds: int = 2) -> dict[str, Any]:
     }
 
 
-def _cli(command: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, check=False)
+def _cli(command: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
 
 
-def _timed(command: list[str], out: Path) -> dict[str, Any]:
+def timed(command: list[str], out: Path, cwd: Path | None = None) -> dict[str, Any]:
+    """`command` run to its end, wall clock, and what the report it wrote in `out` says."""
     t0 = time.perf_counter()
-    done = _cli(command)
+    done = _cli(command, cwd)
     seconds = time.perf_counter() - t0
     report = (
         json.loads((out / "report.json").read_text()) if (out / "report.json").is_file() else {}

@@ -5,14 +5,13 @@ median one-process / median two-worker seconds."""
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from harness.bench.replay import timed
 
 # one test per (pipeline, case) of the bundled suite, on the backends the command line asks for
 TESTS = """
@@ -64,18 +63,4 @@ def _pytest(folder: Path, name: str, workers: int) -> dict[str, Any]:
                "no:cacheprovider", "--rootdir", str(folder), "--parity-out", str(out)]  # fmt: skip
     for backend in BACKENDS:
         command += ["--parity-backend", backend]
-    t0 = time.perf_counter()
-    done = subprocess.run(
-        [*command, str(folder / "test_bundled.py")], cwd=folder, capture_output=True, text=True
-    )
-    seconds = time.perf_counter() - t0
-    report = (
-        json.loads((out / "report.json").read_text()) if (out / "report.json").is_file() else {}
-    )
-    return {
-        "seconds": round(seconds, 2),
-        "exit": done.returncode,
-        "passed": report.get("passed"),
-        "runs": sum(len(c.get("runs", [])) for c in report.get("cases", [])),
-        "tail": done.stdout.strip().splitlines()[-1:] if done.returncode else [],
-    }
+    return timed([*command, str(folder / "test_bundled.py")], out, folder)

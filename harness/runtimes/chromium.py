@@ -17,7 +17,13 @@ import urllib.parse
 from typing import Any
 
 from harness.runtimes.async_loop import Loop
-from harness.runtimes.driver import PROGRESS, BrowserUnavailable, PageError, PageTimeout
+from harness.runtimes.driver import (
+    PROGRESS,
+    BrowserUnavailable,
+    PageError,
+    PageTimeout,
+    timed_out,
+)
 from harness.runtimes.endpoints import ws_endpoint
 
 CHROMIUM_PATH = os.environ.get("TFJS_PARITY_CHROMIUM", "/usr/bin/chromium")
@@ -111,22 +117,7 @@ class PlaywrightPage:
         except concurrent.futures.TimeoutError:
             future.cancel()
             self.close()
-            at = self.progress[0] if self.progress else None
-            over_step = step is not None and time.monotonic() - started < timeout
-            if over_step and at:
-                kind, _, name = at.partition(" ")
-                what = {
-                    "step": f"step {name!r}",
-                    "repeat": f"step {name!r} in the repeat pass",
-                }.get(kind, f"the code after tap {name!r}")
-                text = f"js: {what} did not finish within {step:.3g} s (--timeout)"
-            elif over_step:
-                text = f"js: the page did not start within {step:.3g} s (--timeout)"
-            else:
-                text = f"js: the page did not answer within {timeout:.3g} s"
-            raise PageTimeout(
-                f"{text}; the page was closed", console=self.console[-20:], at=at
-            ) from None
+            raise timed_out(self.progress, started, timeout, step, self.console) from None
         except PlaywrightError as e:
             text = str(e)
             message, _, stack = text.partition("\n")

@@ -7,6 +7,7 @@ bounded by a timeout: a hung page is closed and reported instead of hanging the 
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 PROGRESS = "parity:"  # the page's progress marks on its console (web/page/page.js progress)
@@ -39,6 +40,32 @@ class PageTimeout(PageError):
 
     def __init__(self, message: str, console: list[str] | None = None, at: str | None = None):
         super().__init__(message, console=console, at=at)
+
+
+def timed_out(
+    progress: tuple[str, float] | None,
+    started: float,
+    timeout: float,
+    step: float | None,
+    console: list[str],
+) -> PageTimeout:
+    """The PageTimeout of a call started at `started` (monotonic) that passed `timeout` in all,
+    or `step` since the page's last progress mark: it names the step, the repeat pass's step or
+    the code after a tap the page was on, and the limit."""
+    at = progress[0] if progress else None
+    over_step = step is not None and time.monotonic() - started < timeout
+    if over_step and at:
+        kind, _, name = at.partition(" ")
+        what = {
+            "step": f"step {name!r}",
+            "repeat": f"step {name!r} in the repeat pass",
+        }.get(kind, f"the code after tap {name!r}")
+        text = f"js: {what} did not finish within {step:.3g} s (--timeout)"
+    elif over_step:
+        text = f"js: the page did not start within {step:.3g} s (--timeout)"
+    else:
+        text = f"js: the page did not answer within {timeout:.3g} s"
+    return PageTimeout(f"{text}; the page was closed", console=console[-20:], at=at)
 
 
 class Page(Protocol):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from harness.runtimes.driver import PageError, PageTimeout
+from harness.runtimes.driver import PageError, PageTimeout, timed_out
 from harness.runtimes.webdriver_calls import POLL, START, decode, in_daemon
 
 POLL_SECONDS = 0.5  # longest a poll waits in the page for the call to end or a mark to come
@@ -149,20 +149,7 @@ class WebDriverPage:
 
     def _timed_out(self, started: float, timeout: float, step: float | None) -> NoReturn:
         self.close(kill=True)
-        at = self.progress[0] if self.progress else None
-        over_step = step is not None and time.monotonic() - started < timeout
-        if over_step and at:
-            kind, _, name = at.partition(" ")
-            what = {
-                "step": f"step {name!r}",
-                "repeat": f"step {name!r} in the repeat pass",
-            }.get(kind, f"the code after tap {name!r}")
-            text = f"js: {what} did not finish within {step:.3g} s (--timeout)"
-        elif over_step:
-            text = f"js: the page did not start within {step:.3g} s (--timeout)"
-        else:
-            text = f"js: the page did not answer within {timeout:.3g} s"
-        raise PageTimeout(f"{text}; the page was closed", console=self.console[-20:], at=at)
+        raise timed_out(self.progress, started, timeout, step, self.console)
 
     def open(self, url: str, timeout: float) -> None:
         """Load the harness page and wait until its client (`window.parity`) is there."""
