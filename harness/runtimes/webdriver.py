@@ -115,7 +115,11 @@ class WebDriverDriver:
         if not live:
             return None
         shared = live[0]
-        return WindowSession(shared, _bounded(shared.new_window, timeout + COMMAND_SLACK))
+        try:  # bounded: a hung page of the session holds its lock
+            handle = _bounded(shared.new_window, timeout + COMMAND_SLACK)
+        except Exception:  # the session is busy or gone: said as the first refusal
+            return None
+        return WindowSession(shared, handle)
 
     def _remote_page(self, session: Any) -> WebDriverPage:
         """A page of a remote server: its session shared (a window of its own in it)."""
@@ -157,7 +161,7 @@ def _bounded(call: Callable[[], Any], limit: float) -> Any:
 
 
 def _quit_late(future: concurrent.futures.Future[Any]) -> None:
-    if future.exception() is None:
+    if future.exception() is None and hasattr(future.result(), "quit"):
         with contextlib.suppress(Exception):
             future.result().quit()
 
