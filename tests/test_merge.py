@@ -1,7 +1,7 @@
 """Reports side by side: rows grouped by browser, and reports of xdist workers merged."""
 
 from harness.core.results import CaseResult, Report, RunResult, StageResult
-from harness.orchestrate.merge import merge, merge_environments
+from harness.orchestrate.merge import merge_environments, merge_timings
 from harness.report import html, terminal
 from tests.builders import metrics
 from tests.test_results import a_report
@@ -42,29 +42,26 @@ def test_the_matrix_groups_rows_by_browser_in_the_terminal_and_html():
     assert order == sorted(order)
 
 
-def test_workers_reports_merge_every_case_browser_and_timing():
+def test_workers_environments_and_timings_merge():
     first = a_report()
-    second = a_report()
-    second.cases = [CaseResult("z.dcm", "seed", runs=[RunResult("firefox", "wasm", "ok")])]
-    second.environment = {
+    second = {
         **first.environment,
         "browsers": {
             "firefox": {"version": "Firefox 140", "backends": {"wasm": {"status": "ok"}}},
             "chromium": {"version": None, "error": "gone", "backends": {}},
         },
     }
-    second.timings = {"compute": 1.5, "total": 9.0}
-    second.interrupted = None
-    merged = merge([first, second])
-    assert [c.case for c in merged.cases] == ["a.dcm", "b.dcm", "z.dcm"]
-    assert set(merged.environment["browsers"]) == {"chromium", "firefox"}
+    merged = merge_environments([first.environment, second])
+    assert set(merged["browsers"]) == {"chromium", "firefox"}
     # a browser one worker started is not an error because another could not start it
-    chromium = merged.environment["browsers"]["chromium"]
+    chromium = merged["browsers"]["chromium"]
     assert chromium["version"] == first.environment["browsers"]["chromium"]["version"]
     assert "error" not in chromium
-    assert merged.timings == {"compute": 2.0, "total": 9.0}
-    assert merged.interrupted == "SIGTERM"
-    assert merge([]).cases == []
+    assert merge_timings([{"compute": 0.5}, {"compute": 1.5, "total": 9.0}]) == {
+        "compute": 2.0,
+        "total": 9.0,
+    }
+    assert merge_timings([{"total": 4.0}, {"total": 9.0}]) == {"total": 9.0}
 
 
 def test_recorded_references_of_workers_join_their_provenance():
@@ -92,7 +89,6 @@ def test_recorded_references_of_workers_join_their_provenance():
     assert env["reference_device"] == "recorded: GPU A"
     assert "store refs" in reference["line"]
     assert merge_environments([{}, {}]) == {}
-    assert merge([a_report()]).cases == a_report().cases
 
 
 def test_findings_and_repro_name_the_browser_when_several_are_in_the_report():

@@ -1,40 +1,19 @@
-"""Reports of sessions that ran side by side (pytest-xdist workers, each with its own browsers)
-merged into one: every run, each browser's probes, the reference's records, the time spent."""
+"""The environments and timings of sessions that ran side by side (pytest-xdist workers, each
+with its own browsers) merged into one report's: each browser's probes, the reference's records,
+the time spent."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from harness.core.results import Report
 from harness.orchestrate.environment import recorded_device
 from harness.orchestrate.reference_side import recorded_line
 
 
-def merge(reports: list[Report]) -> Report:
-    """One report of `reports`' cases, in order. The environment is the first's with each
-    browser's probes, restarts and replaced pages gathered from all; timings are summed per
-    phase (they are already sums over pages working in parallel), `total` is the longest;
-    `error` and `interrupted` are the first that says one."""
-    if not reports:
-        return Report(environment={})
-    merged = Report(
-        environment=merge_environments([r.environment for r in reports]),
-        cases=[c for r in reports for c in r.cases],
-        timings=merge_timings([r.timings for r in reports]),
-        resources={
-            k: max(r.resources[k] for r in reports if k in r.resources)
-            for k in {k for r in reports for k in r.resources}
-        },
-    )
-    for r in reports:
-        merged.pipelines.update(r.pipelines)
-    merged.error = next((r.error for r in reports if r.error), None)
-    merged.interrupted = next((r.interrupted for r in reports if r.interrupted), None)
-    return merged
-
-
 def merge_timings(timings: list[dict[str, float]]) -> dict[str, float]:
+    """Summed per phase (each already a sum over pages working in parallel); `total`, the
+    longest."""
     out: dict[str, float] = {}
     for t in timings:
         for k, v in t.items():

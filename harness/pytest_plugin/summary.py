@@ -50,14 +50,12 @@ def write(
     session = config.stash.get(stash.SESSION, None)
     report = Report(cases=[entry for _, entry in runs], **(session or {"environment": {}}))
     if gathered:  # the workers' environments and timings; their cases are in `runs` already
-        from harness.orchestrate.merge import merge
+        from harness.orchestrate.merge import merge_environments, merge_timings
 
         mine = [report] if session else []
-        merged = merge(
-            mine + [Report(environment=r.environment, timings=r.timings) for r in gathered.reports]
-        )
-        report.environment, report.timings = merged.environment, merged.timings
-        report.pipelines.update({k: v for r in gathered.reports for k, v in r.pipelines.items()})
+        each = mine + gathered.reports
+        report.environment = merge_environments([r.environment for r in each])
+        report.timings = merge_timings([r.timings for r in each])
         if lost:  # its runs are not here: the report cannot pass
             report.error = (
                 "; ".join(lost) + ": the parity runs it had finished are not in this report"
