@@ -237,3 +237,31 @@ def test_the_public_urls_port_is_bound_when_serve_host_names_none():
     e = from_options(None, None, "0.0.0.0", "http://box:8123")
     assert (e.serve_host, e.serve_port, e.loopback_only) == ("0.0.0.0", 8123, False)
     assert from_options(None, None, "[::1]:9", None).serve_port == 9
+
+
+def test_a_playwright_server_without_unsafe_is_said_to_drop_the_launch_options(tmp_path):
+    """Such a server drops executablePath and args, and launches its own Chromium build, which
+    nothing installs here (`playwright install` downloads it)."""
+    from harness.runtimes.chromium import ChromiumDriver
+    from harness.runtimes.driver import BrowserUnavailable
+
+    if list((Path.home() / ".cache" / "ms-playwright").glob("chromium*")):
+        pytest.skip("Playwright's own Chromium is installed here: the server would start it")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "playwright", "run-server", "--port", str(port), "--host",
+         "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_listening(port, process)
+        url = f"ws://127.0.0.1:{port}/?launch-options={LAUNCH}"
+        with pytest.raises(BrowserUnavailable) as e:
+            ChromiumDriver(connect={"endpoint": url})
+    finally:
+        process.kill()
+        process.wait(10)
+    said = str(e.value)
+    assert said.startswith(f"Chromium (ws://127.0.0.1:{port}/?...) did not start: "), said
+    assert "a server started without --unsafe drops the client's executablePath" in said, said

@@ -14,8 +14,9 @@ from harness.specs.variants import KNOWN_VARIANTS
 def cmd_probe(args: argparse.Namespace) -> int:
     variants = args.backend or list(KNOWN_VARIANTS)
     out: dict[str, dict] = {}
-    with Harness(endpoints=endpoints(args)) as h:
-        for browser in args.browser or ["chromium"]:
+    browsers = args.browser or ["chromium"]
+    with Harness(endpoints=endpoints(args, browsers)) as h:
+        for browser in browsers:
             try:
                 session = h.session(browser)
             except BrowserUnavailable as e:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.runtimes.endpoints import Endpoints, from_options
+from harness.runtimes.endpoints import Endpoints, check_used, from_options
 
 
 def add_endpoint_options(q: argparse.ArgumentParser) -> None:
@@ -38,11 +38,14 @@ def add_endpoint_options(q: argparse.ArgumentParser) -> None:
     )
 
 
-def endpoints(args: argparse.Namespace) -> Endpoints:
-    """The Endpoints the options give; ValueError (a usage error) names a wrong one."""
-    return from_options(
+def endpoints(args: argparse.Namespace, browsers: list[str]) -> Endpoints:
+    """The Endpoints the options give, for `browsers`; ValueError (a usage error) names a
+    wrong one, or one that none of the browsers would use."""
+    where = from_options(
         {"endpoint": args.connect} if args.connect else None,
         args.webdriver_url,
         args.serve_host,
         args.public_url,
     )
+    check_used(where, browsers)
+    return where

@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     argtypes.check_writable(args.out)
     previous = signal.signal(signal.SIGTERM, terminate)
     browsers = args.browser or ["chromium"]
-    where = endpoints(args)  # a wrong one is a usage error before anything runs
+    where = endpoints(args, browsers)  # a wrong one is a usage error before anything runs
     variants = _candidates(args.backend or list(DEFAULT_VARIANTS), args.reference, browsers)
     # Backends the user did not name are skipped when they cannot start here (as probe finds);
     # a backend named with --backend that cannot start is an error.

@@ -5,6 +5,22 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
+from harness.runtimes.browser import BackendUnavailable
+from harness.runtimes.driver import BrowserUnavailable
+from harness.specs.params import PipelineSpecError
+
+
+def run_error(error: BaseException) -> str:
+    """A run's error reason for `error`, raised while the run was under way: the case and the
+    pipeline do not fit ("this case: ..."); the browser or backend could not be had again
+    (its own sentence says which and why: a remote server gone, a browser that does not
+    restart); else the harness's own failure, where it happened (`harness_error`)."""
+    if isinstance(error, PipelineSpecError):
+        return f"this case: {error}"
+    if isinstance(error, BrowserUnavailable | BackendUnavailable):
+        return str(error)
+    return harness_error(error)
+
 
 def harness_error(error: BaseException) -> str:
     """'harness error: TYPE: message (at file.py:line in function)', the innermost frame."""

@@ -21,7 +21,7 @@ from harness.core.results import RunResult
 from harness.core.timings import Timings
 from harness.orchestrate import tapped
 from harness.orchestrate.environment import describe
-from harness.orchestrate.errors import harness_error
+from harness.orchestrate.errors import run_error
 from harness.orchestrate.keep import TensorKeeper, step_descriptions
 from harness.orchestrate.options import RunOptions
 from harness.orchestrate.passes import candidate_passes
@@ -38,7 +38,6 @@ from harness.runtimes.page_runtime import PageRuntime, page_steps
 from harness.runtimes.server import ParityServer
 from harness.specs.cases import Case
 from harness.specs.code_pipeline import CodePipeline
-from harness.specs.params import PipelineSpecError
 from harness.specs.spec import Pipeline
 from harness.specs.variants import Side, parse_variant
 
@@ -288,10 +287,7 @@ class Harness:
         """`result` as an error that names what broke in the harness and where; the stages it
         had already compared are kept."""
         result.reference = self.options.side.name
-        if isinstance(error, PipelineSpecError):  # the pipeline and this case do not fit: theirs
-            result.status, result.reason = "error", f"this case: {error}"
-            return result
-        result.status, result.reason = "error", harness_error(error)
+        result.status, result.reason = "error", run_error(error)
         return result
 
     def environment(self) -> dict[str, Any]:

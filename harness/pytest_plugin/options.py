@@ -144,8 +144,16 @@ def check(config: pytest.Config) -> None:
     """pytest.UsageError naming the option and what is wrong with it."""
     if any(config.getoption(o) for o in ("parity_connect", "parity_serve_host", "parity_public_url",
                                          "parity_webdriver_url")):  # fmt: skip
+        from harness.runtimes.endpoints import check_used
+
         url = config.getoption("parity_connect")
-        endpoints(config, {"endpoint": url} if url else None)
+        try:
+            check_used(
+                endpoints(config, {"endpoint": url} if url else None),
+                config.getoption("parity_browser") or ["chromium"],
+            )
+        except ValueError as e:
+            raise pytest.UsageError(str(e).replace("--", "--parity-")) from None
     for v in config.getoption("parity_backend") or ():
         try:
             parse_variant(v)
@@ -208,6 +216,13 @@ def endpoints(config: pytest.Config, connect: dict[str, Any] | None) -> Endpoint
         raise pytest.UsageError(
             "parity_connect_options: a dict with the Playwright server's `endpoint` "
             f"(ws://...), or None; got {connect!r}"
+        )
+    url = config.getoption("parity_connect")
+    if url and (connect or {}).get("endpoint") != url:
+        raise pytest.UsageError(
+            f"--parity-connect {url} would go unused: the parity_connect_options fixture is "
+            f"overridden (in a conftest) and gives {connect!r}; drop one of them, or have the "
+            "fixture read pytestconfig.getoption('parity_connect')"
         )
     try:
         return from_options(

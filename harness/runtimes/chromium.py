@@ -24,7 +24,7 @@ from harness.runtimes.driver import (
     PageTimeout,
     timed_out,
 )
-from harness.runtimes.endpoints import ws_endpoint
+from harness.runtimes.endpoints import LAUNCH_OPTIONS, launch_options, shown, ws_endpoint
 
 CHROMIUM_PATH = os.environ.get("TFJS_PARITY_CHROMIUM", "/usr/bin/chromium")
 # Without these Chromium keeps calling Google's hosts, which this closed network refuses.
@@ -171,7 +171,7 @@ class ChromiumDriver:
             if os.geteuid() == 0:
                 args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
         before = {p.pid for p in _own_browsers()}
-        where = ws_endpoint(connect) if connect else executable
+        where = shown(ws_endpoint(connect)) if connect else executable
         try:
             self._pw, self._browser = self._loop.run(
                 self._start(executable, args, connect), launch_timeout
@@ -179,6 +179,8 @@ class ChromiumDriver:
         except Exception as e:
             self._loop.stop()
             text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if connect and "executable doesn't exist" in text.lower():
+                text += f"; {NO_UNSAFE}"
             raise BrowserUnavailable(f"Chromium ({where}) did not start: {text}") from e
         self.version = (
             f"Chromium {self._browser.version}" if connect else chromium_version(executable)
@@ -272,7 +274,14 @@ class ChromiumDriver:
             self._loop.stop()
 
 
-LAUNCH_OPTIONS = "x-playwright-launch-options"  # what a Playwright server launches with
+# playwright-core remote/playwrightServer.ts, filterLaunchOptions: without --unsafe the server
+# drops a client's executablePath, args and chromiumSandbox
+NO_UNSAFE = (
+    "the Playwright server launched a Chromium build of its own, which is not installed there: "
+    "a server started without --unsafe drops the client's executablePath and args (the "
+    "harness's flags). Start it with `playwright run-server --unsafe`, or install its browser "
+    "there (`playwright install chromium`)"
+)
 
 
 def with_launch_options(
@@ -281,13 +290,12 @@ def with_launch_options(
     """The endpoint and headers that ask a Playwright server for headless Chromium with `args`
     besides the launch options the user gave (in the header, or the endpoint's `launch-options`
     parameter, which the server reads first): theirs win, their args come after ours."""
-    parts = urllib.parse.urlsplit(endpoint)
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    given = next((v for k, v in query if k == "launch-options"), None)
-    theirs = json.loads(given or headers.get(LAUNCH_OPTIONS) or "{}")
+    theirs, in_endpoint = launch_options(endpoint, headers)
     merged = {"headless": True, **theirs, "args": [*args, *theirs.get("args", [])]}
     headers = {**headers, LAUNCH_OPTIONS: json.dumps(merged)}
-    if given is not None:
+    if in_endpoint:
+        parts = urllib.parse.urlsplit(endpoint)
+        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
         query = [(k, json.dumps(merged) if k == "launch-options" else v) for k, v in query]
         endpoint = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
     return endpoint, headers

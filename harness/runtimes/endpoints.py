@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import socket
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,11 @@ class Endpoints:
         check(self)
 
     def remote(self, browser: str) -> str | None:
-        """Where `browser` runs when not here: the Playwright server or WebDriver URL."""
+        """Where `browser` runs when not here: the Playwright server or WebDriver URL, as
+        `shown` (no credentials, no query)."""
         if browser == "chromium":
-            return ws_endpoint(self.connect) if self.connect else None
-        return self.webdriver_url
+            return shown(ws_endpoint(self.connect)) if self.connect else None
+        return shown(self.webdriver_url) if self.webdriver_url else None
 
     @property
     def loopback_only(self) -> bool:
@@ -60,14 +62,37 @@ def ws_endpoint(connect: dict[str, Any]) -> Any:
     return connect.get("endpoint", connect.get("ws_endpoint"))
 
 
+def shown(url: str) -> str:
+    """`url` as said in messages and reports: without the user and password (a Selenium Grid
+    or device farm URL often holds an access key there) and without the query (launch options,
+    a farm's capabilities and tokens), which is marked "?..."."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    with contextlib.suppress(ValueError):
+        host += f":{parts.port}" if parts.port else ""
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")) + (
+        "?..." if parts.query else ""
+    )
+
+
 def check(e: Endpoints) -> None:
     """ValueError, in the options' terms, for an endpoint that cannot be right."""
     if e.connect is not None:
         ws = ws_endpoint(e.connect)
         if not isinstance(ws, str) or urllib.parse.urlsplit(ws).scheme not in ("ws", "wss"):
             raise ValueError(f"--connect: a ws:// or wss:// Playwright endpoint, not {ws!r}")
+        launch_options(ws, e.connect.get("headers") or {})
     if e.webdriver_url is not None and not _is_url(e.webdriver_url, ("http", "https")):
-        raise ValueError(f"--webdriver-url: an http:// or https:// URL, not {e.webdriver_url!r}")
+        also = (
+            " (a ws:// URL is a Playwright server: give it to --connect)"
+            if e.webdriver_url.startswith(("ws://", "wss://"))
+            else ""
+        )
+        raise ValueError(
+            f"--webdriver-url: an http:// or https:// URL, not {e.webdriver_url!r}{also}"
+        )
     if e.public_url is not None:
         parts = urllib.parse.urlsplit(e.public_url)
         if not _is_url(e.public_url, ("http", "https")) or parts.path not in ("", "/"):
@@ -81,6 +106,47 @@ def check(e: Endpoints) -> None:
             f"--serve-host {e.serve_host}: a wildcard address names no host a browser can load "
             "the page from; give --public-url http://<this machine's name>:<port>"
         )
+
+
+def check_used(e: Endpoints, browsers: Sequence[str]) -> None:
+    """ValueError when a remote endpoint is for none of `browsers` (it would go unused and the
+    browsers would run here instead, unsaid)."""
+    named = ", ".join(browsers)
+    if e.connect is not None and "chromium" not in browsers:
+        raise ValueError(
+            "--connect: the harness drives Chromium through Playwright, and Chromium is not "
+            f"among the browsers ({named}); add --browser chromium, or give Firefox's and "
+            "WebKit's server with --webdriver-url"
+        )
+    if e.webdriver_url is not None and not {"firefox", "webkit"} & set(browsers):
+        raise ValueError(
+            "--webdriver-url: the harness drives Firefox and WebKit over WebDriver, and neither "
+            f"is among the browsers ({named}); add --browser firefox or --browser webkit, or "
+            "give a Playwright server for Chromium with --connect"
+        )
+
+
+LAUNCH_OPTIONS = "x-playwright-launch-options"  # the header a Playwright server launches with
+
+
+def launch_options(endpoint: str, headers: Mapping[str, str]) -> tuple[dict[str, Any], bool]:
+    """The launch options the user gave a Playwright server: the endpoint's `launch-options`
+    parameter (which the server reads first) or the x-playwright-launch-options header; and
+    whether they came in the endpoint. ValueError when they are not a JSON object."""
+    query = urllib.parse.parse_qsl(urllib.parse.urlsplit(endpoint).query, keep_blank_values=True)
+    given = next((v for k, v in query if k == "launch-options"), None)
+    text = given or headers.get(LAUNCH_OPTIONS) or "{}"
+    where = "the endpoint's launch-options" if given else f"the header {LAUNCH_OPTIONS}"
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--connect: {where} is not JSON ({e}): {text!r}") from None
+    if not isinstance(options, dict) or not isinstance(options.get("args", []), list):
+        raise ValueError(
+            f"--connect: {where} must be a JSON object (Playwright's launch options, e.g. "
+            f'{{"executablePath": "/usr/bin/chromium"}}; "args" a list), not {text!r}'
+        )
+    return options, given is not None
 
 
 def serve(mounts: Mapping[str, Path], endpoints: Endpoints) -> ParityServer:

@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.runtimes.driver import BrowserUnavailable, PageError
 from harness.runtimes.webdriver_calls import in_daemon
+from harness.runtimes.webdriver_errors import said
 from harness.runtimes.webdriver_page import COMMAND_SLACK, WebDriverPage
 from harness.runtimes.webdriver_windows import (
     SHARED_POLL_SECONDS,
@@ -29,8 +30,9 @@ from harness.runtimes.webdriver_windows import (
 class WebDriverDriver:
     """A browser whose pages are WebDriver sessions started by `new_session()`. `kill_of`
     gives, for a local session, what ends its processes at once (`remote`: None). `display`
-    (a VirtualDisplay or None) is closed with the driver. `version` is "<label> <version>", as
-    its first session reports it (`version` until then)."""
+    (a VirtualDisplay or None) is closed with the driver. `server` names the WebDriver server
+    in errors ("geckodriver", "the WebDriver server at http://..."). `version` is
+    "<label> <version>", as its first session reports it (`version` until then)."""
 
     def __init__(
         self,
@@ -41,10 +43,12 @@ class WebDriverDriver:
         kill_of: Callable[[Any], Callable[[], None]] | None,
         display: Any = None,
         remote: bool = False,
+        server: str = "the WebDriver driver",
     ) -> None:
         self.name = name
         self.label = label
         self.version = f"{label} {version}"
+        self.server = server
         self._new_session = new_session
         self._kill_of = kill_of
         self._display = display
@@ -76,7 +80,7 @@ class WebDriverDriver:
                 page = self._remote_page(session)
             else:
                 assert self._kill_of is not None  # a local browser's processes are here to kill
-                page = WebDriverPage(session, self._kill_of(session))
+                page = WebDriverPage(session, self._kill_of(session), server=self.server)
         with self._lock:
             self._pages.append(page)
         found = session.capabilities.get("browserVersion")
@@ -102,7 +106,8 @@ class WebDriverDriver:
         except Exception as e:
             session = self._window(e, timeout)
             if session is None:
-                raise BrowserUnavailable(f"{self.name} did not start: {_first_line(e)}") from None
+                why = said(e, self.server, starting=True)
+                raise BrowserUnavailable(f"{self.name} did not start: {why}") from None
             return session
 
     def _window(self, refused: Exception, timeout: float) -> Any:
@@ -130,7 +135,9 @@ class WebDriverDriver:
             with self._lock:
                 self._shared.append(shared)
             window = WindowSession(shared, shared.current)
-        return WebDriverPage(window, window.end_session, SHARED_POLL_SECONDS, own_processes=False)
+        return WebDriverPage(
+            window, window.end_session, SHARED_POLL_SECONDS, own_processes=False, server=self.server
+        )
 
     def close(self, timeout: float = 30.0, kill: bool = False) -> None:
         with self._lock:
@@ -164,8 +171,3 @@ def _quit_late(future: concurrent.futures.Future[Any]) -> None:
     if future.exception() is None and hasattr(future.result(), "quit"):
         with contextlib.suppress(Exception):
             future.result().quit()
-
-
-def _first_line(error: BaseException) -> str:
-    text = (getattr(error, "msg", None) or str(error)).strip()
-    return text.splitlines()[0] if text else type(error).__name__

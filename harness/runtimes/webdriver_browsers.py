@@ -23,6 +23,7 @@ from typing import Any
 from harness.runtimes import reaper
 from harness.runtimes.display import VirtualDisplay, install_hint
 from harness.runtimes.driver import BrowserUnavailable
+from harness.runtimes.endpoints import shown
 from harness.runtimes.webdriver import WebDriverDriver
 
 FIREFOX_PATH = os.environ.get("TFJS_PARITY_FIREFOX", "/usr/bin/firefox-esr")
@@ -135,9 +136,19 @@ def _remote(name: str, label: str, url: str, options: Callable[[], Any]) -> WebD
     def new_session() -> Any:
         from selenium import webdriver
 
-        return webdriver.Remote(command_executor=url, options=options())
+        with warnings.catch_warnings():  # Selenium's own use of its deprecated argument
+            warnings.filterwarnings("ignore", "setting remote_server_addr", DeprecationWarning)
+            return webdriver.Remote(command_executor=url, options=options())
 
-    return WebDriverDriver(name, label, f"(remote, {url})", new_session, kill_of=None, remote=True)
+    return WebDriverDriver(
+        name,
+        label,
+        f"(remote, {shown(url)})",
+        new_session,
+        kill_of=None,
+        remote=True,
+        server=f"the WebDriver server at {shown(url)}",
+    )
 
 
 def _firefox_options(local: bool) -> Any:
@@ -186,7 +197,9 @@ def firefox(remote_url: str | None = None) -> WebDriverDriver:
         )
 
     version = _version([FIREFOX_PATH, "--version"], "Mozilla Firefox")
-    return WebDriverDriver("firefox", "Firefox", version, new_session, _killer, display)
+    return WebDriverDriver(
+        "firefox", "Firefox", version, new_session, _killer, display, server="geckodriver"
+    )
 
 
 def webkit(remote_url: str | None = None) -> WebDriverDriver:
@@ -220,4 +233,6 @@ def webkit(remote_url: str | None = None) -> WebDriverDriver:
 
     package = "libwebkit2gtk-4.1-0"
     version = _version(["dpkg-query", "-W", "-f", "${Version}", package])
-    return WebDriverDriver("webkit", "WebKitGTK", version, new_session, _killer, display)
+    return WebDriverDriver(
+        "webkit", "WebKitGTK", version, new_session, _killer, display, server="WebKitWebDriver"
+    )

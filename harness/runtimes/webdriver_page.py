@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from harness.runtimes.driver import PageError, PageTimeout, timed_out
 from harness.runtimes.webdriver_calls import POLL, START, decode, in_daemon
+from harness.runtimes.webdriver_errors import said
 
 POLL_SECONDS = 0.5  # longest a poll waits in the page for the call to end or a mark to come
 COMMAND_SLACK = 15.0  # a WebDriver command's own time (start a call, load a page), at most
@@ -39,10 +40,13 @@ class WebDriverPage:
         kill: Callable[[], None],
         poll_seconds: float = POLL_SECONDS,
         own_processes: bool = True,
+        server: str = "the WebDriver driver",
     ) -> None:
         """`kill` ends the page's browser at once; `own_processes`: they are this page's alone
-        (a local session), so `kill` also follows a normal quit, to make sure."""
+        (a local session), so `kill` also follows a normal quit, to make sure. `server` names
+        the WebDriver server in errors."""
         self._session = session
+        self._server = server
         self._own = own_processes
         self._poll_seconds = poll_seconds  # shorter where pages share a session (and a lock)
         self._kill = kill  # ends the session's browser and driver processes at once
@@ -81,7 +85,7 @@ class WebDriverPage:
 
     def _failed(self, error: Exception) -> PageError:
         text = getattr(error, "msg", None) or str(error) or type(error).__name__
-        first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+        first = said(error, self._server)
         at = self.progress[0] if self.progress else None
         if "crash" in text.lower():
             self.crashed = True

@@ -1,0 +1,52 @@
+"""What a failed WebDriver command means, in one line a user can act on.
+
+Selenium surfaces a WebDriver server that went away as urllib3's text ("HTTPConnectionPool(...):
+Max retries exceeded ... [Errno 111] Connection refused"), and a server that is not a WebDriver
+server at all (a Playwright server's http port answers plain text) as whatever its reply parser
+tripped on ("'str' object has no attribute 'get'")."""
+
+from __future__ import annotations
+
+
+def connection_lost(error: BaseException) -> str | None:
+    """How the WebDriver server was lost, for an error raised on the way to it (refused,
+    dropped, reset, timed out); None for any other error."""
+    import urllib3.exceptions
+
+    seen: BaseException | None = error
+    for _ in range(5):  # the cause chain: MaxRetryError -> NewConnectionError -> OSError
+        if seen is None:
+            break
+        if isinstance(seen, ConnectionRefusedError) or "connection refused" in str(seen).lower():
+            return "it refused the connection (it exited, or nothing listens at that address)"
+        if isinstance(seen, urllib3.exceptions.ProtocolError | ConnectionError):
+            return "it dropped the connection (it exited, or was killed)"
+        if isinstance(seen, urllib3.exceptions.TimeoutError | TimeoutError):
+            return "it did not answer in time"
+        if isinstance(seen, urllib3.exceptions.MaxRetryError):
+            seen = seen.reason
+            continue
+        if isinstance(seen, urllib3.exceptions.NewConnectionError | OSError):
+            return f"it could not be reached ({seen})"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def said(error: BaseException, server: str, starting: bool = False) -> str:
+    """One line for `error`, raised by a command to the WebDriver server named `server`
+    ("geckodriver", "the WebDriver server at http://..."). `starting`: the command was the
+    new-session request, where an error that is no WebDriver error means the server is not
+    one."""
+    from selenium.common.exceptions import WebDriverException
+
+    lost = connection_lost(error)
+    if lost is not None:
+        return f"{server} does not answer: {lost}"
+    text = (getattr(error, "msg", None) or str(error)).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    if starting and not isinstance(error, WebDriverException):
+        return (
+            f"{server} did not answer as a WebDriver server ({type(error).__name__}: {first}); "
+            "a Playwright server is given with --connect, for Chromium"
+        )
+    return first

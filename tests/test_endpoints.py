@@ -1,0 +1,165 @@
+"""Remote endpoints said in the user's terms (pure logic and real Selenium against servers that
+are no WebDriver server; no browser): options that cannot be right or would go unused, URLs
+shown without credentials, a WebDriver server that is gone or is not one, a browser lost
+mid-run said as such."""
+
+import http.server
+import json
+import socket
+import threading
+import urllib.parse
+
+import pytest
+
+from harness.orchestrate.errors import run_error
+from harness.runtimes import webdriver_browsers
+from harness.runtimes.chromium import with_launch_options
+from harness.runtimes.driver import BrowserUnavailable
+from harness.runtimes.endpoints import Endpoints, check_used, shown
+from harness.runtimes.webdriver_errors import said
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+HEADER = "x-playwright-launch-options"
+
+
+@pytest.mark.parametrize(
+    ("connect", "said_"),
+    [
+        ({"endpoint": "ws://h:1/?launch-options={x:1}"}, "endpoint's launch-options is not JSON"),
+        ({"endpoint": "ws://h:1/?launch-options=[1]"}, "must be a JSON object"),
+        ({"endpoint": "ws://h:1/", "headers": {HEADER: "{"}}, f"the header {HEADER} is not JSON"),
+        ({"endpoint": "ws://h:1/", "headers": {HEADER: '{"args": "--x"}'}}, '"args" a list'),
+    ],
+)
+def test_launch_options_that_are_not_a_json_object_are_a_usage_error(connect, said_):
+    with pytest.raises(ValueError, match=r"^--connect: ") as e:
+        Endpoints(connect=connect)
+    assert said_ in str(e.value)
+
+
+def test_launch_options_given_are_kept_and_the_harness_flags_come_first():
+    theirs = urllib.parse.quote(json.dumps({"executablePath": "/c", "args": ["--mine"]}))
+    endpoint, headers = with_launch_options(f"ws://h:1/?launch-options={theirs}", {}, ["--ours"])
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(endpoint).query)
+    sent = json.loads(query["launch-options"][0])
+    assert sent == {"headless": True, "executablePath": "/c", "args": ["--ours", "--mine"]}
+    assert json.loads(headers["x-playwright-launch-options"]) == sent
+
+
+def test_a_playwright_url_given_as_webdriver_url_says_where_it_goes():
+    with pytest.raises(ValueError, match="give it to --connect"):
+        Endpoints(webdriver_url="ws://127.0.0.1:3000/")
+
+
+@pytest.mark.parametrize(
+    ("given", "browsers", "said_"),
+    [
+        (dict(connect={"endpoint": "ws://h:1/"}), ["firefox"], "Chromium is not among the"),
+        (dict(webdriver_url="http://grid:4444"), ["chromium"], "neither is among the browsers"),
+    ],
+)
+def test_an_endpoint_no_browser_would_use_is_a_usage_error(given, browsers, said_):
+    with pytest.raises(ValueError) as e:
+        check_used(Endpoints(**given), browsers)
+    assert said_ in str(e.value)
+
+
+def test_an_endpoint_some_browser_uses_is_accepted():
+    both = Endpoints(connect={"endpoint": "ws://h:1/"}, webdriver_url="http://grid:4444")
+    check_used(both, ["chromium", "webkit"])
+    check_used(Endpoints(), ["firefox"])
+
+
+def test_urls_are_shown_without_credentials_or_query():
+    assert shown("https://user:KEY@hub.example:4444/wd/hub") == "https://hub.example:4444/wd/hub"
+    assert shown("wss://farm.example/playwright?caps=SECRET") == "wss://farm.example/playwright?..."
+    assert shown("http://[::1]:9/") == "http://[::1]:9/"
+    e = Endpoints(connect={"endpoint": "ws://u:p@h:1/?token=T"}, webdriver_url="http://u:p@g:2")
+    assert (e.remote("chromium"), e.remote("firefox")) == ("ws://h:1/?...", "http://g:2")
+
+
+class _PlainText(http.server.BaseHTTPRequestHandler):
+    """A server that is no WebDriver server (a Playwright server's port answers like this)."""
+
+    def _answer(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"Running")
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_server_that_is_no_webdriver_server_is_said_so():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PlainText)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(BrowserUnavailable) as e:
+            webdriver_browsers.firefox(url).open_page("http://127.0.0.1:1/", timeout=10)
+    finally:
+        server.shutdown()
+    assert f"the WebDriver server at {url} did not answer as a WebDriver server" in str(e.value)
+    assert "--connect" in str(e.value)
+
+
+def test_a_webdriver_server_that_does_not_listen_is_said_so():
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(BrowserUnavailable) as e:
+        webdriver_browsers.webkit(url).open_page("http://127.0.0.1:1/", timeout=10)
+    assert str(e.value) == (
+        f"webkit did not start: the WebDriver server at {url} does not answer: it refused the "
+        "connection (it exited, or nothing listens at that address)"
+    )
+
+
+def test_a_webdriver_error_keeps_its_own_first_line():
+    from selenium.common.exceptions import JavascriptException
+
+    error = JavascriptException("ReferenceError: x is not defined\nstack...")
+    assert said(error, "geckodriver") == "ReferenceError: x is not defined"
+    assert said(ConnectionResetError(104, "reset"), "geckodriver") == (
+        "geckodriver does not answer: it dropped the connection (it exited, or was killed)"
+    )
+
+
+def test_a_browser_lost_mid_run_is_its_own_sentence_not_a_harness_error():
+    lost = BrowserUnavailable("Chromium (ws://h:1/) did not start: connect ECONNREFUSED")
+    assert run_error(lost) == str(lost)
+    assert run_error(KeyError("x")).startswith("harness error: KeyError: 'x'")
+
+
+def test_pytest_connect_for_no_browser_that_uses_it_is_a_usage_error(pytester):
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("--parity-connect", "ws://h:1/", "--parity-browser", "firefox")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--parity-connect: the harness drives Chromium through Playwright, and Chromium is*"]
+    )
+
+
+def test_pytest_connect_option_a_conftest_overrides_unseen_is_said(pytester):
+    pytester.makeconftest(
+        """
+import pytest
+
+@pytest.fixture(scope="session")
+def parity_connect_options():
+    return {"endpoint": "ws://elsewhere:3000/"}
+"""
+    )
+    pytester.makepyfile("def test_harness(parity_harness):\n    pass\n")
+    result = pytester.runpytest("--parity-connect", "ws://h:1/")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*--parity-connect ws://h:1/ would go unused: the parity_connect_options fixture*"]
+    )
