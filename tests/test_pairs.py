@@ -163,6 +163,12 @@ def test_parity_backend_vs_backend_finds_where_one_backend_leaves_the_other(tmp_
     assert (third.verdict, third.own_verdict) == ("fail", "pass")  # it carries the +1 only
     assert all(not s.hints for s in run.stages)  # hints explain JS against Python's ops
     assert "compared with chromium:wasm" in done.stdout
+    # which page Python agrees with where they diverge: the reference, not cpu
+    said = run.against_python
+    assert said["stage"] == "second"
+    assert (said["reference"]["verdict"], said["reference"]["max_abs"]) == ("pass", 0.0)
+    assert (said["candidate"]["verdict"], said["candidate"]["max_abs"]) == ("fail", 1.0)
+    assert "this page diverges from Python, not the reference" in done.stdout
     # the same page against Python: the same stage, since wasm agrees with Python there
     done = tfjs_parity(*args, cwd=tmp_path)
     ((_, run),) = Report.from_dict(
@@ -269,6 +275,10 @@ def test_parity_each_pipeline_gets_its_own_reference_page_run_and_budgets_only_w
         outcomes = [h.run(p, case, "chromium", "cpu") for p in (good, off, good, half)]
     assert [r.passed for r in outcomes] == [True, False, True, True]
     assert outcomes[1].first_divergence == "second"
+    # there the reference page (wasm) is the one off Python, and cpu agrees with Python
+    said = outcomes[1].against_python
+    assert (said["reference"]["verdict"], said["candidate"]["verdict"]) == ("fail", "pass")
+    assert outcomes[0].against_python is None  # a run that passes has nothing to tell apart
     assert all(s.budget is not None for s in outcomes[0].stages[1:])  # the same op as Python's
     stages = {s.name: s for s in outcomes[3].stages}
     assert stages["first"].budget is not None

@@ -138,6 +138,10 @@ class RunResult:
     # what this page was compared with: "python" (the live Python reference), or another
     # page as "browser:variant", e.g. "chromium:wasm" (backend vs backend)
     reference: str = "python"
+    # a page is the reference and the run fails: where the pages first diverge, each page
+    # against Python, end to end (compare/arbiter.py): {"stage", "reference": {"verdict",
+    # "max_abs", "mismatch", "message"}, "candidate": {...}}
+    against_python: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:

@@ -266,7 +266,7 @@ class Harness:
             budgets = {k: t for k, t in budgets.items() if k in reference.budgeted}
         judging = Judging(
             self.options, self.timings, self._hints, reference_key(pipeline, case), budgets,
-            explain,
+            explain, None if explain else self.side.python_output(pipeline, case), sides[1],
         )  # fmt: skip
         try:
             judge_steps(judging, result, pipeline, case, reference, chained, isolated, precision)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.compare.arbiter import against_python
 from harness.compare.budget import Terms
 from harness.compare.classifier import classifier_outputs
 from harness.compare.expectations import judge
@@ -60,6 +61,10 @@ class Judging:
     reference_key: str
     budgets: Mapping[str, Terms]
     explain: bool  # the reference is Python: hints and diagnoses explain JS against its ops
+    # a page is the reference: Python's outputs of the case and that page's precision, to tell
+    # which of the two pages Python agrees with where they first diverge
+    python: RuntimeOutput | None = None
+    reference_precision: str | None = None
 
 
 def judge_steps(
@@ -98,6 +103,8 @@ def judge_steps(
     j.timings.add("transfer", pull_seconds)
     _fold_models(j, result, pipeline)
     _classifier_outputs(result, pipeline, reference, candidate)
+    if j.python is not None and result.first_divergence:
+        _against_python(j, result, pipeline, j.python, reference, candidate)
     if j.explain:
         _decoding(result, pipeline, case)
     if j.options.hints and j.explain and j.options.references is None:
@@ -158,6 +165,37 @@ def _fold_models(j: Judging, result: RunResult, pipeline: Pipeline) -> None:
                 f"{stage.coverage['total']} {stage.coverage['kind']} compared "
                 f"({stage.coverage['share']:.0%}), below the minimum {minimum:.0%}"
             )
+
+
+def _against_python(
+    j: Judging,
+    result: RunResult,
+    pipeline: Pipeline,
+    python: RuntimeOutput,
+    reference: RuntimeOutput,
+    candidate: RuntimeOutput,
+) -> None:
+    """Where two pages first diverge (the layer, in a model), each page against Python, end
+    to end, under the policy each page gets against Python (compare/arbiter.py)."""
+    name = result.first_divergence
+    if result.first_divergent_layer:
+        name = f"{name}/{result.first_divergent_layer}"
+    steps = {s.name: s.tolerance for s in pipeline.steps}
+
+    def policy_of(variant: str, precision: str | None) -> Callable[[str, np.dtype], Tolerance]:
+        return lambda stage, dtype: policy(
+            dtype, precision or "float32", stage, variant, steps.get(stage), j.options.overrides
+        )
+
+    assert name is not None and j.options.side.variant is not None  # a page is the reference
+    result.against_python = against_python(
+        name,
+        python.stages.get(name),
+        reference.stages.get(name),
+        candidate.stages.get(name),
+        policy_of(j.options.side.variant, j.reference_precision),
+        policy_of(result.backend, result.precision),
+    )
 
 
 def _classifier_outputs(

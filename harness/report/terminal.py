@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from harness.core.results import CaseResult, Report, RunResult
+from harness.report.against_python import against_python_line
 from harness.report.wording import (
     LEGEND,
     cell,
@@ -113,6 +114,8 @@ def findings(entries: Iterable[CaseResult]) -> list[str]:
                     else (where.isolated_message or where.message or "")
                 )
                 kind = where.own_error_class or "end to end only: no own run"
+                if where is (layer or stage) and (arbiter := against_python_line(r)):
+                    hint += f"\n    {arbiter}"  # two pages: which one Python agrees with
                 key = (c.case, label, kind, hint)
                 grouped.setdefault(key, []).append(page_name(r, several))
     return [

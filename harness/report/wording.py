@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from harness.core.results import Metrics, RunResult, StageResult
+from harness.report.against_python import against_python_line
 
 LEGEND = (
     "(cells: max |js - python| end to end, mismatch share when failing; ✗ the stage's own error "
@@ -213,6 +214,8 @@ def explain(run: RunResult) -> str:
         if detail:
             lines.append(f"    {detail}")
         lines += [f"    hint: {h['text']}" for h in first.hints]
+        if arbiter := against_python_line(run):
+            lines.append(f"    {arbiter}")
     if run.deterministic is not None:
         same = "bitwise identical" if run.deterministic else f"differ by {run.repeat_max_abs:.3g}"
         lines.append(f"  two runs: {same}")
