@@ -48,10 +48,15 @@ def test_parity_webdriver_page_calls_keep_values_errors_console_and_marks(page):
     got = page.evaluate("(x) => ({nan: NaN, inf: [-Infinity, x * 2], none: undefined})", 21)
     assert np.isnan(got["nan"]) and got["inf"] == [-np.inf, 42] and got["none"] is None
     assert page.evaluate("[1, 2].length") == 2  # an expression, not a function
-    slow = "async () => { console.debug('parity:step two'); console.warn('careful');"
+    slow = (
+        "async () => { console.debug(window.parityConsole.prefix + 'step two');"
+        " console.warn('careful'); console.debug('parity:step fake');"
+    )
     assert page.evaluate(slow + " await new Promise(r => setTimeout(r, 1200)); return 7; }") == 7
     assert page.progress[0] == "step two"  # the mark came while the call ran
     assert "[warning] careful" in page.console
+    # a line that only looks like a mark (the user's code logged it) is console output
+    assert "[debug] parity:step fake" in page.console
     with pytest.raises(PageError) as e:
         page.evaluate("() => { function deep() { throw new TypeError('boom'); } deep(); }")
     assert str(e.value) == "TypeError: boom" and "deep" in e.value.stack
@@ -72,8 +77,8 @@ def test_parity_webdriver_hung_page_is_killed_and_the_next_page_opens(parity_har
     with pytest.raises(PageTimeout, match="js: step 'spin' did not finish within 2 s"):
         other = driver.open_page(f"{parity_harness.server.origin}/index.html")
         other.evaluate(
-            "async () => { console.debug('parity:step spin'); await window.parityConsole.settle();"
-            " while (true) {} }",
+            "async () => { const c = window.parityConsole; console.debug(c.prefix + 'step spin');"
+            " await c.settle(); while (true) {} }",
             timeout=60,
             step=2,
         )

@@ -286,7 +286,10 @@ def busy(x, n):
 SLOW_OPS_JS = """
 export function slow(x, { seconds }) { return x.toFloat(); }
 export function fine(x) { return x.toFloat(); }
-export function hang(x) { const end = Date.now() + 600000; while (Date.now() < end) {} return x; }
+export function hang(x) {
+  console.debug('parity:step first');  // looks like a progress mark, is the op's own output
+  const end = Date.now() + 600000; while (Date.now() < end) {} return x;
+}
 """
 
 
@@ -312,8 +315,9 @@ def test_parity_a_step_past_the_timeout_is_an_error_at_that_step_on_its_side(
     parity_harness, tmp_path
 ):
     """The pipeline's `timeout` bounds each step on each side: a JS op that hangs is an error
-    at its step naming js and the limit, a Python op that sleeps one naming python; the page
-    is replaced, and the next case runs (here: the next run)."""
+    at its step naming js and the limit (a line it logs that looks like a progress mark does
+    not move it), a Python op that sleeps one naming python; the page is replaced, and the
+    next case runs (here: the next run)."""
     hang = slow_pipeline(
         tmp_path, [{"name": "first", "op": "fine"}, {"name": "stuck", "op": "hang"}]
     )

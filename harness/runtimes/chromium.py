@@ -18,7 +18,6 @@ from typing import Any
 
 from harness.runtimes.async_loop import Loop
 from harness.runtimes.driver import (
-    PROGRESS,
     BrowserUnavailable,
     PageError,
     PageTimeout,
@@ -74,12 +73,15 @@ class PlaywrightPage:
         self._page = page
         self.console: list[str] = []
         self.progress: tuple[str, float] | None = None
+        # what the page's progress marks start with: its own per load (web/page/console.js),
+        # read once it has loaded
+        self.prefix: str | None = None
         self.crashed = False
 
     def _on_console(self, message: Any) -> None:
         text = message.text
-        if text.startswith(PROGRESS):  # the page's own marks: progress, not console output
-            self.progress = (text[len(PROGRESS) :], time.monotonic())
+        if self.prefix and text.startswith(self.prefix):  # the page's marks: not its output
+            self.progress = (text[len(self.prefix) :], time.monotonic())
         else:
             self.console.append(f"[{message.type}] {text}")
 
@@ -241,6 +243,7 @@ class ChromiumDriver:
             await page._page.wait_for_function(
                 "window.parity !== undefined", timeout=timeout * 1000
             )
+            page.prefix = await page._page.evaluate("window.parityConsole.prefix")
             return page
 
         from playwright.async_api import Error as PlaywrightError

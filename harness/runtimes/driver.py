@@ -10,8 +10,6 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
-PROGRESS = "parity:"  # the page's progress marks on its console (web/page/page.js progress)
-
 
 class BrowserUnavailable(RuntimeError):
     """The browser cannot be launched here; the message says what to install."""

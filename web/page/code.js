@@ -40,7 +40,8 @@ export async function runTapped(fn, file) {
     names.add(name);
     kept.push({ name, tensor: tf.keep(tensor.clone()) });
     last = name;
-    console.debug(`parity:tap ${name}`); // the harness bounds the time between taps by it
+    // a progress mark: the harness bounds the time between taps by it
+    console.debug(`${window.parityConsole.prefix}tap ${name}`);
   };
   let error = null;
   try {

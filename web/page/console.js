@@ -5,13 +5,16 @@
 // the page's modules and sees their first line.
 (() => {
   const KEEP = 500; // lines kept; older ones are dropped (the driver reads them as they come)
-  const MARK = 'parity:'; // the page's progress marks (steps.js progress)
+  // The page's progress marks (steps.js progress) start with a prefix of this page load's own,
+  // so a line the user's code logs ("parity:step resize") is a console line, never a mark.
+  const MARK = `parity:${crypto.getRandomValues(new Uint32Array(2)).join('.')}:`;
   const state = {
     lines: [], // [type, text]: type as Playwright names it (warn is "warning")
     base: 0, // the index of lines[0] since the page loaded
     mark: null, // the last progress mark, without its prefix
     marks: 0, // how many marks so far: a driver sees a new one by the count changing
     waiters: new Set(), // resolvers of polls waiting for a call to end or a mark to come
+    prefix: MARK, // what a progress mark starts with (a driver that listens reads it)
   };
   const wake = () => {
     for (const resolve of state.waiters) resolve();
