@@ -392,3 +392,12 @@ def test_a_large_shrink_is_diagnosed():
     smooth = resize(x, (512, 512), order=1, mode="edge", anti_aliasing=True).astype(np.float32)
     plain = tf_resize.resize(x, [512, 512], "bilinear", False, True)
     assert ids(seen(smooth, plain, [x])) == ["antialias-shrink"]
+
+
+def test_a_shape_or_dtype_that_differs_leads_when_nothing_explains_it():
+    from harness.diagnose.explain import NOTHING
+
+    odd = StageResult("t", [3], "int32", [3], "float32", "fail", None, None, None)
+    odd.message = "dtype differs: python float32 (float) vs js int32 (int)"
+    diagnose(odd, seen(np.array([0.1, 5.0, 9.0], np.float32), np.array([7, 1, 3], np.int32)))
+    assert odd.hints[0]["text"] == f"{odd.message}; {NOTHING}"

@@ -115,3 +115,34 @@ def test_one_nan_in_a_slowly_changing_ramp_is_no_shift():
     cand = ramp.copy()
     cand[-1, -1] = np.nan
     assert "shift" not in kinds(ramp, cand)
+
+
+def test_a_crop_or_pad_is_named_with_the_slice_that_gives_it():
+    found = symptoms(IMAGE, IMAGE[1:, :, :])
+    assert [s.kind for s in found] == ["crop"]
+    assert found[0].text.startswith("js == python[1:4, :, :]: the same values, js cropped")
+    padded = np.pad(PIXELS, ((0, 0), (2, 1)))
+    assert symptoms(PIXELS, padded)[0].text.startswith("python == js[:, 2:8]")
+    # a window that fits nowhere, or at two places, is no finding
+    assert kinds(IMAGE, IMAGE[1:, :, :] + np.float32(0.5)) == []
+    flat = np.ones((6, 6), np.float32)
+    flat[:, 0] = [1, 2, 3, 4, 5, 6]
+    assert kinds(np.tile(flat, (2, 1)), flat) == []
+
+
+def test_floats_rounded_to_integers_on_one_side_name_the_rounding_and_the_dtypes():
+    halves = np.arange(-20, 20, dtype=np.float32).reshape(5, 8) * np.float32(0.5)
+    even = np.round(halves).astype(np.int32)
+    found = symptoms(halves, even)
+    assert [s.kind for s in found] == ["to_integers"]
+    assert found[0].text == (
+        "js == python rounded to nearest, half to even, held as int32: the js side casts to "
+        "integers where the python side keeps float32"
+    )
+    floored = np.floor(halves).astype(np.int64)
+    assert "python == js rounded down (floor)" in symptoms(floored, halves)[0].text
+    # values that cannot tell two roundings apart (no ties, none negative): both named
+    thirds = np.arange(30, dtype=np.float32) / np.float32(3)
+    text = symptoms(thirds, np.floor(thirds).astype(np.int32))[0].text
+    assert "rounded down (floor) or toward zero (truncated)" in text
+    assert kinds(halves, (np.round(halves) + 1).astype(np.int32)) != ["to_integers"]

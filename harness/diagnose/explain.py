@@ -11,7 +11,7 @@ from harness.diagnose.symptoms import symptom_hints
 
 NOTHING = (
     "no known divergence (docs/known-divergences.md) matches this stage and no simple "
-    "relation (transpose, channel order, scale, offset, shift, clip, rounding) fits its two "
+    "relation (transpose, channel order, scale, offset, shift, clip, rounding, crop) fits its two "
     "arrays: compare what the two sides compute here"
 )
 
@@ -39,5 +39,7 @@ def diagnose(stage: StageResult, seen: Seen | None) -> None:
         return
     found = explain(seen) or symptom_hints(seen.reference, seen.candidate)
     if not found and not stage.hints:
-        found = [{"text": NOTHING, "source": "none", "reproduces": None}]
+        # a shape or dtype that differs is the finding itself: said first
+        said = f"{stage.message}; " if stage.chained is None and stage.message else ""
+        found = [{"text": said + NOTHING, "source": "none", "reproduces": None}]
     stage.hints = [*stage.hints, *found]
