@@ -1,5 +1,6 @@
 """`tfjs-parity diff OLD NEW` (report/changes.py): what got better or worse between two
-reports, matched by pipeline, case, browser, backend and reference."""
+reports, matched by pipeline, case, browser, backend and reference (and test, where a report
+holds the same run twice)."""
 
 from __future__ import annotations
 
@@ -92,14 +93,31 @@ def test_a_report_that_no_longer_passes_is_worse_whatever_broke_it():
         assert any(c.worse for c in changes.changes(old, new)), change
 
 
-def test_a_run_held_twice_is_refused_and_a_stage_no_longer_judged_is_not_worse():
-    import pytest
+def _by_two_tests(report: Report) -> Report:
+    """`report` as pytest writes it when two tests check the same case: its first case held
+    twice, each entry naming its test."""
+    twice = copy.deepcopy(report)
+    first = twice.cases[0]
+    first.test = "test_p.py::test_a"
+    twice.cases.insert(1, dataclasses.replace(copy.deepcopy(first), test="test_p.py::test_b"))
+    return twice
 
-    doubled = a_report()
-    case, run = doubled.all_runs()[0]
-    case.runs.insert(0, copy.deepcopy(run))
-    with pytest.raises(ValueError, match=r"the NEW report holds the run .* twice"):
-        changes.changes(a_report(), doubled)
+
+def test_runs_held_twice_are_matched_by_their_test_and_a_stage_no_longer_judged_is_not_worse():
+    old, new = _by_two_tests(a_report()), _by_two_tests(a_report())
+    assert changes.changes(old, new) == []
+    _, fixed_run = _fixed(a_report()).all_runs()[0]
+    new.cases[1].runs[0] = fixed_run  # test_b's run got better, test_a's did not
+    found = changes.changes(old, new)
+    assert found and all(c.better or not c.worse for c in found)
+    assert {c.where.split(": ")[0].split(" (")[-1] for c in found} == {"test_p.py::test_b)"}
+    # against a report that holds it once (the command line's): test_b's is a new run
+    found = changes.changes(a_report(), new)
+    assert any("(test_p.py::test_b)" in c.where and "new run" in c.text for c in found)
+    # one test that checks the same case twice: its runs matched in order
+    again = a_report()
+    again.cases[0].runs.append(copy.deepcopy(again.cases[0].runs[0]))
+    assert changes.changes(again, copy.deepcopy(again)) == []
     old = _fixed(a_report())
     new = copy.deepcopy(old)
     _, run = new.all_runs()[0]

@@ -166,6 +166,7 @@ class CaseResult:
     reason: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     runs: list[RunResult] = field(default_factory=list)
+    test: str | None = None  # the pytest test that ran it (its node id); None from the CLI
 
 
 @dataclass

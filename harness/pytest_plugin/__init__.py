@@ -1,12 +1,12 @@
 """pytest plugin (entry point `tfjs_parity`): parity tests against real browsers.
 
 Options: options.py. Fixtures: `parity_harness` (session: server + browsers, where
-`parity_connect_options` says for a remote Chromium), `parity_browser`
-and `parity_backend` (parametrised by the options in pytest_generate_tests), `parity_check`
-(function: run a pipeline file on its cases on this browser/backend, fail with the per-stage
-table of every run that does not pass), `parity_run` (one pipeline on one case, a RunResult),
-`assert_parity`. Markers: `parity_backends("wasm", "cpu")` runs a test on those backends only
-(of the ones asked for); `parity_skip_backends("webgpu", reason=...)` skips it on those.
+`parity_connect_options` says for a remote Chromium), `parity_browser` and `parity_backend`
+(parametrised by the options in pytest_generate_tests), `parity_check` (function: run a pipeline
+file on its cases on this browser/backend, fail with the per-stage table of every run that does not
+pass), `parity_run` (one pipeline on one case, a RunResult), `assert_parity`. Markers:
+`parity_backends("wasm", "cpu")` runs a test on those backends only (of the ones asked for);
+`parity_skip_backends("webgpu", reason=...)` skips it on those.
 A failing parity test keeps its run as JSON under --parity-out (default .parity-artifacts/)."""
 
 from __future__ import annotations
@@ -158,9 +158,10 @@ def parity_run(
         result = recorded_run(request.config, parity_harness, pipeline, case, *target) or (
             parity_harness.run(pipeline, case, *target, unavailable)
         )
-        entry = CaseResult(case=case.id, pipeline=pipeline.name, meta=case.meta, runs=[result])
+        test = request.node.nodeid
+        entry = CaseResult(case.id, pipeline.name, meta=case.meta, runs=[result], test=test)
         request.node.stash[stash.TEST_RUNS].append((entry, result))
-        request.config.stash[stash.RUNS].append((request.node.nodeid, entry))
+        request.config.stash[stash.RUNS].append((test, entry))
         if result.status == "skipped" and not is_recorded(result):  # not here, and not named
             pytest.skip(result.reason or "")
         return result

@@ -1,13 +1,17 @@
 """What changed between two reports of the same suite (a dependency or backend upgrade, a fix):
-each run matched by (pipeline, case, browser, backend, reference), each stage by name."""
+each run matched by (pipeline, case, browser, backend, reference), each stage by name. Where a
+report holds such a run more than once (pytest tests that check the same case), runs are
+matched by the test that ran them too, and by their order within it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.core.results import Report, RunResult, StageResult
+from harness.core.results import CaseResult, Report, RunResult, StageResult
 
-RunKey = tuple[str, str, str, str, str]  # pipeline, case, browser, backend, reference
+# pipeline, case, browser, backend, reference; the pytest test that ran it and which of its
+# runs of that key it is (0, 1, ...), where a report holds the key more than once ("", 0 else)
+RunKey = tuple[str, str, str, str, str, str, int]
 
 
 @dataclass(frozen=True)
@@ -24,9 +28,9 @@ class Change:
 def changes(old: Report, new: Report) -> list[Change]:
     """Every run and stage whose outcome or numbers differ, worse ones first. Worse: the
     report, a run or a stage that passed and no longer does (failed, broke, was cut short, or
-    is gone), and a new run that does not pass. ValueError when one report holds a run twice
-    (which of the two to compare cannot be told)."""
-    before, after = _runs(old, "OLD"), _runs(new, "NEW")
+    is gone), and a new run that does not pass."""
+    by_test = _repeats(old) or _repeats(new)
+    before, after = _runs(old, by_test), _runs(new, by_test)
     found = _report_changes(old, new)
     for key in sorted(before.keys() | after.keys()):
         where = _where(key)
@@ -131,20 +135,32 @@ def _stage_changes(where: str, old: StageResult, new: StageResult) -> list[Chang
     return out
 
 
-def _runs(report: Report, which: str) -> dict[RunKey, RunResult]:
+def _base(case: CaseResult, run: RunResult) -> tuple[str, str, str, str, str]:
+    return (case.pipeline, case.case, run.browser, run.backend, run.reference)
+
+
+def _repeats(report: Report) -> bool:
+    """The report holds some (pipeline, case, browser, backend, reference) more than once."""
+    keys = [_base(case, run) for case, run in report.all_runs()]
+    return len(keys) != len(set(keys))
+
+
+def _runs(report: Report, by_test: bool) -> dict[RunKey, RunResult]:
     runs: dict[RunKey, RunResult] = {}
     for case, run in report.all_runs():
-        key = (case.pipeline, case.case, run.browser, run.backend, run.reference)
-        if key in runs:
-            raise ValueError(f"the {which} report holds the run {_where(key)} twice")
-        runs[key] = run
+        test = (case.test or "") if by_test else ""
+        nth = 0
+        while (*_base(case, run), test, nth) in runs:
+            nth += 1
+        runs[(*_base(case, run), test, nth)] = run
     return runs
 
 
 def _where(key: RunKey) -> str:
-    pipeline, case, browser, backend, reference = key
+    pipeline, case, browser, backend, reference, test, nth = key
     against = "" if reference == "python" else f" vs {reference}"
-    return f"{pipeline} / {case} / {browser} {backend}{against}"
+    by = f" ({test}{f', run {nth + 1}' if nth else ''})" if test or nth else ""
+    return f"{pipeline} / {case} / {browser} {backend}{against}{by}"
 
 
 def _outcome(run: RunResult) -> str:
