@@ -123,10 +123,13 @@ def test_a_webdriver_server_that_does_not_listen_is_said_so():
 
 
 def test_a_webdriver_error_keeps_its_own_first_line():
-    from selenium.common.exceptions import JavascriptException
+    from selenium.common.exceptions import JavascriptException, WebDriverException
 
     error = JavascriptException("ReferenceError: x is not defined\nstack...")
     assert said(error, "geckodriver") == "ReferenceError: x is not defined"
+    lost = WebDriverException("Failed to decode response from marionette")
+    assert said(lost, "geckodriver").endswith("(geckodriver lost its connection to Firefox: "
+                                             "Firefox died or stalled)")  # fmt: skip
     assert said(ConnectionResetError(104, "reset"), "geckodriver") == (
         "geckodriver does not answer: it dropped the connection (it exited, or was killed)"
     )

@@ -44,6 +44,11 @@ def said(error: BaseException, server: str, starting: bool = False) -> str:
         return f"{server} does not answer: {lost}"
     text = (getattr(error, "msg", None) or str(error)).strip()
     first = text.splitlines()[0] if text else type(error).__name__
+    if "failed to decode response from marionette" in first.lower():
+        # geckodriver's words when its connection to Firefox (Marionette) breaks mid-command
+        # (mozilla/geckodriver issues 1113, 1559: Firefox's process died or stalled, often for
+        # memory); the harness cannot tell more
+        first += " (geckodriver lost its connection to Firefox: Firefox died or stalled)"
     if starting and not isinstance(error, WebDriverException):
         return (
             f"{server} did not answer as a WebDriver server ({type(error).__name__}: {first}); "
