@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.pytest_plugin import options, stash
+from harness.pytest_plugin import options, outcomes, stash
 from harness.specs.variants import DEFAULT_VARIANTS, candidates, parse_reference
 
 # The rest of the harness (numpy, the comparator, TensorFlow when a test needs it) is imported
@@ -163,7 +163,7 @@ def parity_run(
         request.node.stash[stash.TEST_RUNS].append((entry, result))
         request.config.stash[stash.RUNS].append((test, entry))
         if result.status == "skipped" and not is_recorded(result):  # not here, and not named
-            pytest.skip(result.reason or "")
+            outcomes.skip(result.reason or "")
         return result
 
     return run
@@ -222,7 +222,7 @@ def parity_check(
                 pytrace=False,
             )
         if runs and all(is_recorded(r) for r in runs):
-            pytest.skip(f"{len(runs)} case(s) of {pipeline.name} {RECORDED.strip()} the store")
+            outcomes.skip(f"{len(runs)} case(s) of {pipeline.name} {RECORDED.strip()} the store")
         return runs
 
     return check
@@ -239,7 +239,7 @@ def assert_run_passed(run: RunResult) -> None:
     from harness.report import wording
 
     if is_recorded(run):
-        pytest.skip(run.reason)
+        outcomes.skip(run.reason or "")
     if not run.passed:
         pytest.fail(wording.explain(run), pytrace=False)
 
