@@ -12,11 +12,11 @@ import psutil
 import pytest
 
 from harness.core.results import Report
-from harness.runtimes.browser import hooks_for_tests
 from harness.runtimes.browser_session import start_backend
 from harness.runtimes.driver import BrowserUnavailable, PageError, PageTimeout
 from harness.specs.variants import parse_variant
 from tests.test_pairs import planted_fault_project, tfjs_parity
+from tests.test_parity_errors import uploaded_raw
 
 pytestmark = pytest.mark.parity
 
@@ -97,17 +97,7 @@ def test_parity_webdriver_hung_page_is_killed_and_the_next_page_opens(parity_har
     ],
 )
 def test_parity_webdriver_tensors_come_back_as_raw_bytes(page, parity_harness, js, dtype, expected):
-    hooks = hooks_for_tests(page)
-    page.evaluate(
-        f"""async () => {{
-            await window.parity.init({{backend: 'cpu', flags: {{}},
-                                       token: '{parity_harness.server.token}'}});
-            const data = {js};
-            await {hooks}.upload('raw/{dtype}', '{dtype}', [data.length], data);
-        }}"""
-    )
-    got = parity_harness.server.uploads.take(f"raw/{dtype}").to_numpy()
-    assert str(got.dtype) == dtype
+    got = uploaded_raw(page, parity_harness, js, dtype)
     np.testing.assert_array_equal(got, np.array(expected, dtype=dtype))
     assert np.signbit(got[1]) if dtype == "float32" else True  # -0 kept bit for bit
 

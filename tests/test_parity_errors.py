@@ -144,8 +144,15 @@ def test_parity_page_cannot_upload_without_the_token(fresh_page):
 def test_parity_tensors_come_back_as_raw_bytes_with_dtype_and_shape(
     fresh_page, parity_harness, js, dtype, expected
 ):
-    hooks = hooks_for_tests(fresh_page)
-    fresh_page.evaluate(
+    got = uploaded_raw(fresh_page, parity_harness, js, dtype)
+    np.testing.assert_array_equal(got, np.array(expected, dtype=dtype))
+
+
+def uploaded_raw(page, parity_harness, js: str, dtype: str) -> np.ndarray:
+    """The typed array `js` makes in the page (cpu backend), as it reaches the harness through
+    the page's upload: an array of `dtype`, asserted."""
+    hooks = hooks_for_tests(page)
+    page.evaluate(
         f"""async () => {{
             await window.parity.init({{backend: 'cpu', flags: {{}},
                                        token: '{parity_harness.server.token}'}});
@@ -155,7 +162,7 @@ def test_parity_tensors_come_back_as_raw_bytes_with_dtype_and_shape(
     )
     got = parity_harness.server.uploads.take(f"raw/{dtype}").to_numpy()
     assert str(got.dtype) == dtype
-    np.testing.assert_array_equal(got, np.array(expected, dtype=dtype))
+    return got
 
 
 @pytest.mark.parametrize(
