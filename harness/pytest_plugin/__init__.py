@@ -65,6 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "parity_skip_backends(*variants, reason=...): skip this test on these backends"
     )
     options.check(config)
+    from harness.pytest_plugin import workers  # pytest-xdist: runs go home test by test
+
+    config.pluginmanager.register(workers.Streaming(config), "tfjs-parity-workers")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -265,14 +268,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if workers.is_worker(session.config):
         summary.send_home(session.config)
     options.fail_if_rerecorded(session, exitstatus, summary.rerecorded(session.config))
-
-
-@pytest.hookimpl(optionalhook=True)  # pytest-xdist's, at the controller
-def pytest_testnodedown(node: object, error: object) -> None:
-    """A worker ended: what it sent is kept for the one report and table (summary.write)."""
-    from harness.pytest_plugin.workers import Gathered
-
-    node.config.stash.setdefault(stash.GATHERED, Gathered()).receive(node, error)  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

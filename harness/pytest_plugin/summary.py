@@ -18,18 +18,18 @@ def rerecorded(config: pytest.Config) -> list[str]:
 
 
 def send_home(config: pytest.Config) -> None:
-    """On an xdist worker: its runs, environment and timings, for the controller."""
+    """On an xdist worker, as it ends: its environment and timings, for the controller (its
+    runs went home test by test: workers.Streaming)."""
     from harness.core.results import Report
 
-    runs = config.stash.get(stash.RUNS, [])
     session = config.stash.get(stash.SESSION, {"environment": {}, "timings": {}})
-    report = Report(cases=[entry for _, entry in runs], **session)
+    report = Report(cases=[], **session)  # its runs went home with their tests
     extra = {
         "rerecorded": config.stash.get(stash.RERECORDED, []),
         "kept": [True] if config.stash.get(stash.KEPT, False) else [],
         "signals": config.stash.get(stash.SIGNALS, []),
     }
-    workers.send(config, report, [nodeid for nodeid, _ in runs], extra)
+    workers.send(config, report, extra)
 
 
 def write(
@@ -56,9 +56,10 @@ def write(
         each = mine + gathered.reports
         report.environment = merge_environments([r.environment for r in each])
         report.timings = merge_timings([r.timings for r in each])
-        if lost:  # its runs are not here: the report cannot pass
+        if lost:  # the test it was on and its environment are not here: it cannot pass
             report.error = (
-                "; ".join(lost) + ": the parity runs it had finished are not in this report"
+                "; ".join(lost) + ": the runs of the tests it finished are in this report, the "
+                "test it was on, its browsers' environment and timings are not"
             )
     signals = config.stash.get(stash.SIGNALS, []) + (
         gathered.collected("signals") if gathered else []
