@@ -49,7 +49,7 @@ def test_parity_webdriver_page_calls_keep_values_errors_console_and_marks(page):
     assert np.isnan(got["nan"]) and got["inf"] == [-np.inf, 42] and got["none"] is None
     assert page.evaluate("[1, 2].length") == 2  # an expression, not a function
     slow = (
-        "async () => { console.debug(window.parityConsole.prefix + 'step two');"
+        "async () => { window.parityConsole.progress('step two');"
         " console.warn('careful'); console.debug('parity:step fake');"
     )
     assert page.evaluate(slow + " await new Promise(r => setTimeout(r, 1200)); return 7; }") == 7
@@ -77,7 +77,7 @@ def test_parity_webdriver_hung_page_is_killed_and_the_next_page_opens(parity_har
     with pytest.raises(PageTimeout, match="js: step 'spin' did not finish within 2 s"):
         other = driver.open_page(f"{parity_harness.server.origin}/index.html")
         other.evaluate(
-            "async () => { const c = window.parityConsole; console.debug(c.prefix + 'step spin');"
+            "async () => { const c = window.parityConsole; c.progress('step spin');"
             " await c.settle(); while (true) {} }",
             timeout=60,
             step=2,

@@ -292,7 +292,10 @@ def busy(x, n):
 """
 SLOW_OPS_JS = """
 export function slow(x, { seconds }) { return x.toFloat(); }
-export function fine(x) { return x.toFloat(); }
+export function fine(x) {
+  console.debug = () => {};  // silenced by the user's code: the page's marks still get out
+  return x.toFloat();
+}
 export function hang(x) {
   console.debug('parity:step first');  // looks like a progress mark, is the op's own output
   const end = Date.now() + 600000; while (Date.now() < end) {} return x;
@@ -322,9 +325,9 @@ def test_parity_a_step_past_the_timeout_is_an_error_at_that_step_on_its_side(
     parity_harness, tmp_path
 ):
     """The pipeline's `timeout` bounds each step on each side: a JS op that hangs is an error
-    at its step naming js and the limit (a line it logs that looks like a progress mark does
-    not move it), a Python op that sleeps one naming python; the page is replaced, and the
-    next case runs (here: the next run)."""
+    at its step naming js and the limit (neither a line it logs that looks like a progress
+    mark nor an earlier op silencing console.debug moves it), a Python op that sleeps one
+    naming python; the page is replaced, and the next case runs (here: the next run)."""
     hang = slow_pipeline(
         tmp_path, [{"name": "first", "op": "fine"}, {"name": "stuck", "op": "hang"}]
     )

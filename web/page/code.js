@@ -40,8 +40,7 @@ export async function runTapped(fn, file) {
     names.add(name);
     kept.push({ name, tensor: tf.keep(tensor.clone()) });
     last = name;
-    // a progress mark: the harness bounds the time between taps by it
-    console.debug(`${window.parityConsole.prefix}tap ${name}`);
+    window.parityConsole.progress(`tap ${name}`); // the harness bounds the time between taps by it
   };
   let error = null;
   try {

@@ -32,22 +32,25 @@
       state.base += 1;
     }
   };
+  const debug = console.debug.bind(console); // the browser's own, whatever the page does later
   for (const [method, type] of [
     ['log', 'log'], ['info', 'info'], ['debug', 'debug'], ['warn', 'warning'], ['error', 'error'],
   ]) {
     const original = console[method].bind(console);
     console[method] = (...args) => {
-      const line = text(args);
-      if (line.startsWith(MARK)) {
-        state.mark = line.slice(MARK.length);
-        state.marks += 1;
-        wake();
-      } else {
-        keep(type, line);
-      }
+      keep(type, text(args));
       return original(...args);
     };
   }
+  // A progress mark: kept here (a driver that polls reads it) and said on the browser's own
+  // console (a driver that listens reads it there). Not through `console.debug`, which the
+  // user's code may silence or wrap (console.debug = () => {}) without losing a mark.
+  state.progress = (what) => {
+    state.mark = what;
+    state.marks += 1;
+    wake();
+    debug(`${MARK}${what}`);
+  };
   window.addEventListener('error', (e) => keep('pageerror', String(e.error ?? e.message)));
   window.addEventListener('unhandledrejection', (e) => keep('pageerror', String(e.reason)));
   state.wake = wake;

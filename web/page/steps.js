@@ -19,7 +19,7 @@ const tf = globalThis.tf;
 // page (WebDriver) gets the mark before the step runs, even a step that never yields
 // (console.js settle).
 export function progress(what, name) {
-  console.debug(`${window.parityConsole.prefix}${what} ${name}`);
+  window.parityConsole.progress(`${what} ${name}`);
   return window.parityConsole.settle();
 }
 
