@@ -167,3 +167,16 @@ def _open_pack(pack: Path) -> dict:
     finally:
         server.kill()
         server.wait()
+
+
+def test_a_stage_whose_shape_differs_is_a_failure_kept_like_any_other(tmp_path):
+    """No metrics (shapes that differ are not compared element by element), a failure all the
+    same: both arrays are kept, to look at."""
+    result, ref, js = _run()
+    shaped = StageResult("b", [3], "float32", [4], "float32", "fail", None, None, None)
+    shaped.message = "shape differs: python [4] vs js [3]"
+    result.stages[1] = shaped
+    js.stages["b"] = np.zeros(3, np.float32)
+    TensorKeeper(tmp_path).keep_run("p", "c", result, ref, js, None, ["a", "b", "c"])
+    assert shaped.tensors is not None and set(shaped.tensors) >= {"reference", "candidate"}
+    assert np.load(tmp_path / shaped.tensors["candidate"]).shape == (3,)

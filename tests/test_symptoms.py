@@ -123,6 +123,9 @@ def test_a_crop_or_pad_is_named_with_the_slice_that_gives_it():
     assert found[0].text.startswith("js == python[1:4, :, :]: the same values, js cropped")
     padded = np.pad(PIXELS, ((0, 0), (2, 1)))
     assert symptoms(PIXELS, padded)[0].text.startswith("python == js[:, 2:8]")
+    # a centre crop 224 of 256 (33 x 33 placements)
+    big = rng.uniform(0, 1, (256, 256)).astype(np.float32)
+    assert symptoms(big, big[16:240, 16:240])[0].text.startswith("js == python[16:240, 16:240]")
     # a window that fits nowhere, or at two places, is no finding
     assert kinds(IMAGE, IMAGE[1:, :, :] + np.float32(0.5)) == []
     flat = np.ones((6, 6), np.float32)
@@ -130,19 +133,50 @@ def test_a_crop_or_pad_is_named_with_the_slice_that_gives_it():
     assert kinds(np.tile(flat, (2, 1)), flat) == []
 
 
-def test_floats_rounded_to_integers_on_one_side_name_the_rounding_and_the_dtypes():
+def test_a_crop_is_the_same_values_exactly_not_near_them():
+    """Near is not a crop: a tiny offset on the window, beside a huge value cropped away, or
+    values rounded in another dtype, are no 'same values'."""
+    huge = PIXELS.copy()
+    huge[-1] = 1e7
+    assert kinds(huge, huge[:-1] + np.float32(5)) == []
+    tiny = rng.uniform(-100, 100, (6, 6)).astype(np.float32)
+    assert kinds(tiny, tiny[1:] + np.float32(1e-4)) == []
+    large = (PIXELS * np.float32(1000)).astype(np.float32) + np.float32(0.25)
+    assert "crop" not in kinds(large, np.round(large[1:] + 0.3).astype(np.int32))
+    whole = PIXELS[1:].astype(np.int32)  # the same values, cropped, held as int32
+    assert symptoms(PIXELS, whole)[0].text.endswith("held as int32 by js and float32 by python")
+
+
+def test_a_reshape_or_flatten_is_named_but_not_a_batch_axis():
+    found = symptoms(IMAGE, IMAGE.reshape(-1))
+    assert [s.kind for s in found] == ["reshape"]
+    assert "python [4, 5, 3] vs js [60]" in found[0].text
+    assert kinds(IMAGE, IMAGE[np.newaxis]) == ["batch_axis"]
+    assert kinds(IMAGE, IMAGE.reshape(-1)[::-1].copy()) == []
+
+
+def test_floats_rounded_to_whole_numbers_on_one_side_name_the_rounding_and_the_dtypes():
     halves = np.arange(-20, 20, dtype=np.float32).reshape(5, 8) * np.float32(0.5)
     even = np.round(halves).astype(np.int32)
     found = symptoms(halves, even)
-    assert [s.kind for s in found] == ["to_integers"]
+    assert [s.kind for s in found] == ["rounded"]
     assert found[0].text == (
         "js == python rounded to nearest, half to even, held as int32: the js side casts to "
         "integers where the python side keeps float32"
     )
     floored = np.floor(halves).astype(np.int64)
     assert "python == js rounded down (floor)" in symptoms(floored, halves)[0].text
+    # kept as floats: rounded all the same
+    kept = symptoms(halves, np.round(halves))[0].text
+    assert kept.endswith("still float32: the js side rounds where the python side does not")
     # values that cannot tell two roundings apart (no ties, none negative): both named
     thirds = np.arange(30, dtype=np.float32) / np.float32(3)
     text = symptoms(thirds, np.floor(thirds).astype(np.int32))[0].text
     assert "rounded down (floor) or toward zero (truncated)" in text
-    assert kinds(halves, (np.round(halves) + 1).astype(np.int32)) != ["to_integers"]
+    assert kinds(halves, (np.round(halves) + 1).astype(np.int32)) != ["rounded"]
+
+
+def test_the_same_values_in_another_dtype_say_only_the_dtype_differs():
+    found = symptoms(PIXELS, PIXELS.astype(np.int32))
+    assert [s.kind for s in found] == ["dtype_only"]
+    assert found[0].text.startswith("the same values, held as int32 by js and float32 by python")

@@ -4,6 +4,9 @@ holds on its arrays (diagnose/known/), else the relation its two arrays bear to 
 
 from __future__ import annotations
 
+import numpy as np
+
+from harness.compare.metrics import dtype_family
 from harness.core.outputs import STREAM_BYTES
 from harness.core.results import StageResult
 from harness.diagnose.known import Seen, explain
@@ -11,9 +14,19 @@ from harness.diagnose.symptoms import symptom_hints
 
 NOTHING = (
     "no known divergence (docs/known-divergences.md) matches this stage and no simple "
-    "relation (transpose, channel order, scale, offset, shift, clip, rounding, crop) fits its two "
-    "arrays: compare what the two sides compute here"
+    "relation (transpose, channel order, scale, offset, shift, clip, rounding, crop, reshape, "
+    "dtype) fits its two arrays: compare what the two sides compute here"
 )
+
+
+def differs(python: np.ndarray, js: np.ndarray) -> list[str]:
+    """What differs in how the two arrays are held: their shapes, their dtypes' families."""
+    found = []
+    if python.shape != js.shape:
+        found.append(f"shape differs: python {list(python.shape)} vs js {list(js.shape)}")
+    if dtype_family(python.dtype) != dtype_family(js.dtype):
+        found.append(f"dtype differs: python {python.dtype} vs js {js.dtype}")
+    return found
 
 
 def not_held(stage: StageResult, nbytes: int) -> None:
@@ -39,7 +52,7 @@ def diagnose(stage: StageResult, seen: Seen | None) -> None:
         return
     found = explain(seen) or symptom_hints(seen.reference, seen.candidate)
     if not found and not stage.hints:
-        # a shape or dtype that differs is the finding itself: said first
-        said = f"{stage.message}; " if stage.chained is None and stage.message else ""
+        # a shape or dtype that differs in the arrays read is the finding itself: said first
+        said = "".join(f"{d}; " for d in differs(seen.reference, seen.candidate))
         found = [{"text": said + NOTHING, "source": "none", "reproduces": None}]
     stage.hints = [*stage.hints, *found]

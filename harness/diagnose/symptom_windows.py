@@ -1,6 +1,7 @@
-"""Symptoms of arrays that are the same values held differently: one a crop (a window) of the
-other (within float32 rounding), or one side's floats rounded to integers by the other. Each
-holds for every element or is not reported, as every detector (symptom_detectors.py)."""
+"""Symptoms of the same values in another layout: one array a crop (a window) of the other, or
+the same elements in another shape (a reshape or flatten). The values must be equal, element
+for element (a crop or a reshape computes nothing): each holds for every element or is not
+reported, as every detector (symptom_detectors.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,26 @@ import itertools
 
 import numpy as np
 
-from harness.diagnose.symptom_detectors import MIN_EVIDENCE, RTOL, Symptom, _same, _scale
+from harness.diagnose.symptom_detectors import MIN_EVIDENCE, Symptom
 
-MAX_WINDOWS = 256  # placements of the smaller array tried, at most (a few rows or columns off)
+MAX_WINDOWS = 1 << 16  # placements of the smaller array tried, at most (256x256 offsets)
+
+
+def _equal(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.array_equal(a.astype(np.float64), b.astype(np.float64), equal_nan=True))
+
+
+def _held(ref: np.ndarray, cand: np.ndarray) -> str:
+    """', held as int32 by js and float32 by python' where the dtypes differ."""
+    if ref.dtype == cand.dtype:
+        return ""
+    return f", held as {cand.dtype} by js and {ref.dtype} by python"
 
 
 def crop(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     """One array equals a window of the other (same rank, smaller or equal on every axis):
-    a crop or a pad on one side, said as the slice of the larger that gives the smaller."""
+    a crop or a pad on one side, said as the slice of the larger that gives the smaller. Not
+    said where several placements fit (the arrays cannot tell which)."""
     if ref.ndim != cand.ndim or ref.shape == cand.shape or ref.ndim == 0:
         return None
     if all(c <= r for r, c in zip(ref.shape, cand.shape, strict=True)):
@@ -29,11 +42,15 @@ def crop(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     ranges = [range(b - s + 1) for b, s in zip(big.shape, small.shape, strict=True)]
     if np.prod([len(r) for r in ranges]) > MAX_WINDOWS:
         return None
-    scale = _scale(big, small)
+    b64, s64 = big.astype(np.float64), small.astype(np.float64)
+    first = s64.flat[0]
     fits = []
     for start in itertools.product(*ranges):
+        b_first = b64[start]
+        if not (b_first == first or (np.isnan(b_first) and np.isnan(first))):
+            continue  # most placements fail at their first element, cheaply
         window = tuple(slice(o, o + n) for o, n in zip(start, small.shape, strict=True))
-        if _same(big[window], small, RTOL, scale):  # within float32 rounding, as the others
+        if np.array_equal(b64[window], s64, equal_nan=True):
             fits.append(start)
             if len(fits) > 1:
                 return None  # several placements fit: the arrays alone cannot say which
@@ -46,36 +63,21 @@ def crop(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     return Symptom(
         "crop",
         f"{smaller} == {bigger}[{index}]: the same values, {smaller} cropped (or {bigger} "
-        f"padded), shape python {list(ref.shape)} vs js {list(cand.shape)}",
+        f"padded), shape python {list(ref.shape)} vs js {list(cand.shape)}{_held(ref, cand)}",
     )
 
 
-def to_integers(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
-    """One side holds integers (an integer dtype) where the other holds floats with
-    fractions, and the integers are those floats rounded one way at every element."""
-    if ref.shape != cand.shape:
+def reshape(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
+    """The same elements in the same (row-major) order, in another shape that is not the same
+    one with size-1 axes added or dropped (that is `batch_axis`): a reshape or a flatten."""
+    if ref.shape == cand.shape or ref.size != cand.size or ref.size < MIN_EVIDENCE:
         return None
-    if cand.dtype.kind in "iu" and ref.dtype.kind == "f":
-        floats, ints, rounded, kept = ref, cand, "js", "python"
-    elif ref.dtype.kind in "iu" and cand.dtype.kind == "f":
-        floats, ints, rounded, kept = cand, ref, "python", "js"
-    else:
+    if np.squeeze(ref).shape == np.squeeze(cand).shape:
         return None
-    f64, i64 = floats.astype(np.float64), ints.astype(np.float64)
-    if not np.all(np.isfinite(f64)) or np.count_nonzero(f64 != np.round(f64)) < MIN_EVIDENCE:
+    if not _equal(ref.ravel(), cand.ravel()):
         return None
-    ways = (
-        ("to nearest, half to even", np.round(f64)),
-        ("to nearest, half away from zero", np.sign(f64) * np.floor(np.abs(f64) + 0.5)),
-        ("down (floor)", np.floor(f64)),
-        ("toward zero (truncated)", np.trunc(f64)),
-        ("up (ceil)", np.ceil(f64)),
-    )
-    fit = [way for way, values in ways if np.array_equal(values, i64)]
-    if not fit:
-        return None
-    return Symptom(  # ways these values cannot tell apart (no ties, no negatives) all named
-        "to_integers",
-        f"{rounded} == {kept} rounded {' or '.join(fit)}, held as {ints.dtype}: the {rounded} "
-        f"side casts to integers where the {kept} side keeps {floats.dtype}",
+    return Symptom(
+        "reshape",
+        f"the same values in the same order, in another shape: python {list(ref.shape)} vs js "
+        f"{list(cand.shape)} (a reshape or flatten on one side){_held(ref, cand)}",
     )

@@ -2,8 +2,8 @@
 reference, when the harness knows nothing of the code that made them (taps, custom ops).
 
 Each detector tries one simple relation (a transpose, reversed channels, a scale, an offset,
-a shift by one, a batch axis, clipping, a byte wrap, .5 rounding, a crop, floats cast to
-integers) and reports it only when it
+a shift by one, a batch axis, clipping, a byte wrap, .5 rounding; a crop, a reshape, floats
+rounded to whole numbers, the same values in another dtype) and reports it only when it
 holds for every element (within float32 rounding where the relation computes: a scale or an
 offset): a relation that explains part of the array is not a finding. `symptoms` returns what
 held, most specific first; an empty list means none did, and the caller says so.
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.diagnose.symptom_casts import dtype_only, rounded
 from harness.diagnose.symptom_detectors import DETECTORS, Symptom
-from harness.diagnose.symptom_windows import crop, to_integers
+from harness.diagnose.symptom_windows import crop, reshape
 
 MIN_DISTINCT = 3  # values python's array must hold for any relation to be told apart
 
@@ -31,7 +32,7 @@ def symptoms(reference: np.ndarray, candidate: np.ndarray) -> list[Symptom]:
         return []  # a constant, binary or one-hot reference fits too many relations to tell
     found: list[Symptom] = []
     with np.errstate(all="ignore"):
-        for detect in (*DETECTORS, crop, to_integers):
+        for detect in (*DETECTORS, crop, reshape, rounded, dtype_only):
             try:
                 s = detect(ref, cand)
             except (ValueError, OverflowError, FloatingPointError, np.linalg.LinAlgError):

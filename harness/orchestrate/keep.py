@@ -89,8 +89,8 @@ class TensorKeeper:
         chained: RuntimeOutput,
         isolated: RuntimeOutput | None,
     ) -> None:
-        if stage.chained is None and stage.isolated is None:
-            return  # not compared: nothing of it to look at
+        if stage.chained is None and stage.isolated is None and stage.verdict != "fail":
+            return  # not compared (a shape or dtype that differs is a failure: kept)
         if self.keep == "failing" and stage.verdict == "pass" and stage.own_verdict != "fail":
             return
         wanted: dict[str, Mapping[str, object] | None] = {
