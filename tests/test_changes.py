@@ -111,9 +111,19 @@ def test_runs_held_twice_are_matched_by_their_test_and_a_stage_no_longer_judged_
     found = changes.changes(old, new)
     assert found and all(c.better or not c.worse for c in found)
     assert {c.where.split(": ")[0].split(" (")[-1] for c in found} == {"test_p.py::test_b)"}
-    # against a report that holds it once (the command line's): test_b's is a new run
+    # against a report that holds it once, from the command line: compared with each
     found = changes.changes(a_report(), new)
-    assert any("(test_p.py::test_b)" in c.where and "new run" in c.text for c in found)
+    assert found and all(("(test_p.py::test_b)" in c.where and c.better) or not c.worse
+                         for c in found)  # fmt: skip
+    assert not any("(test_p.py::test_a)" in c.where for c in found)
+    assert changes.changes(_by_two_tests(a_report()), a_report()) == []
+    # a pytest run of one test of the two: the other's run is gone
+    one = _by_two_tests(a_report())
+    del one.cases[1]
+    found = changes.changes(_by_two_tests(a_report()), one)
+    gone = [c.text for c in found if "(test_p.py::test_b)" in c.where]
+    assert len(gone) == len(one.cases[0].runs) and all(t.startswith("run gone") for t in gone)
+    assert not any("(test_p.py::test_a)" in c.where for c in found)
     # one test that checks the same case twice: its runs matched in order
     again = a_report()
     again.cases[0].runs.append(copy.deepcopy(again.cases[0].runs[0]))

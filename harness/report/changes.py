@@ -1,16 +1,16 @@
 """What changed between two reports of the same suite (a dependency or backend upgrade, a fix):
 each run matched by (pipeline, case, browser, backend, reference), each stage by name. Where a
 report holds such a run more than once (pytest tests that check the same case), runs are
-matched by the test that ran them too, and by their order within it."""
+matched by the test that ran them too, and by their order within it (`_pairs`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.core.results import CaseResult, Report, RunResult, StageResult
+from harness.core.results import Report, RunResult, StageResult
 
 # pipeline, case, browser, backend, reference; the pytest test that ran it and which of its
-# runs of that key it is (0, 1, ...), where a report holds the key more than once ("", 0 else)
+# runs of those it is (0, 1, ...), where a report holds them more than once ("", 0 else)
 RunKey = tuple[str, str, str, str, str, str, int]
 
 
@@ -29,24 +29,50 @@ def changes(old: Report, new: Report) -> list[Change]:
     """Every run and stage whose outcome or numbers differ, worse ones first. Worse: the
     report, a run or a stage that passed and no longer does (failed, broke, was cut short, or
     is gone), and a new run that does not pass."""
-    by_test = _repeats(old) or _repeats(new)
-    before, after = _runs(old, by_test), _runs(new, by_test)
     found = _report_changes(old, new)
-    for key in sorted(before.keys() | after.keys()):
+    matched = False
+    for key, was, now in _pairs(old, new):
         where = _where(key)
-        if key not in after:
-            was = before[key]
+        if now is None:
+            assert was is not None
             found.append(Change(where, f"run gone from the new report (was {_outcome(was)})",
                                 worse=was.passed))  # fmt: skip
-            continue
-        if key not in before:
-            now = after[key]
+        elif was is None:
             found.append(Change(where, f"new run: {_outcome(now)}", worse=not now.passed))
-            continue
-        found += _run_changes(where, before[key], after[key])
-    if before and after and not before.keys() & after.keys():
+        else:
+            matched = True
+            found += _run_changes(where, was, now)
+    if old.all_runs() and new.all_runs() and not matched:
         found.append(Change("the reports", "no run of the old report is in the new one"))
     return sorted(found, key=lambda c: (not c.worse, not c.better, c.where))
+
+
+def _pairs(old: Report, new: Report) -> list[tuple[RunKey, RunResult | None, RunResult | None]]:
+    """The runs of the two reports matched by (pipeline, case, browser, backend, reference).
+    Where a report holds such a run more than once (pytest tests that check the same case),
+    they are matched by test and by order within it; a run the other report holds once and
+    from the command line (no test) is matched with each of them."""
+    before, after = _grouped(old), _grouped(new)
+    out: list[tuple[RunKey, RunResult | None, RunResult | None]] = []
+    for base in sorted(before.keys() | after.keys()):
+        was, now = before.get(base, []), after.get(base, [])
+        if len(was) <= 1 and len(now) <= 1:
+            out.append(((*base, "", 0), *(_only(was), _only(now))))
+        elif len(was) == 1 and was[0][0] is None:  # the command line's run, against each
+            out += [((*base, test, nth), was[0][2], run) for test, nth, run in now]
+        elif len(now) == 1 and now[0][0] is None:
+            out += [((*base, test, nth), run, now[0][2]) for test, nth, run in was]
+        else:
+            olds = {(test or "", nth): run for test, nth, run in was}
+            news = {(test or "", nth): run for test, nth, run in now}
+            out += [
+                ((*base, *k), olds.get(k), news.get(k)) for k in sorted(olds.keys() | news.keys())
+            ]
+    return out
+
+
+def _only(runs: list[tuple[str | None, int, RunResult]]) -> RunResult | None:
+    return runs[0][2] if runs else None
 
 
 def _report_changes(old: Report, new: Report) -> list[Change]:
@@ -135,25 +161,18 @@ def _stage_changes(where: str, old: StageResult, new: StageResult) -> list[Chang
     return out
 
 
-def _base(case: CaseResult, run: RunResult) -> tuple[str, str, str, str, str]:
-    return (case.pipeline, case.case, run.browser, run.backend, run.reference)
-
-
-def _repeats(report: Report) -> bool:
-    """The report holds some (pipeline, case, browser, backend, reference) more than once."""
-    keys = [_base(case, run) for case, run in report.all_runs()]
-    return len(keys) != len(set(keys))
-
-
-def _runs(report: Report, by_test: bool) -> dict[RunKey, RunResult]:
-    runs: dict[RunKey, RunResult] = {}
+def _grouped(
+    report: Report,
+) -> dict[tuple[str, str, str, str, str], list[tuple[str | None, int, RunResult]]]:
+    """Runs by (pipeline, case, browser, backend, reference): (test, which of that test's
+    runs of it, run)."""
+    grouped: dict[tuple[str, str, str, str, str], list[tuple[str | None, int, RunResult]]] = {}
     for case, run in report.all_runs():
-        test = (case.test or "") if by_test else ""
-        nth = 0
-        while (*_base(case, run), test, nth) in runs:
-            nth += 1
-        runs[(*_base(case, run), test, nth)] = run
-    return runs
+        base = (case.pipeline, case.case, run.browser, run.backend, run.reference)
+        runs = grouped.setdefault(base, [])
+        nth = sum(1 for test, _, _ in runs if test == case.test)
+        runs.append((case.test, nth, run))
+    return grouped
 
 
 def _where(key: RunKey) -> str:
