@@ -8,6 +8,8 @@ import json
 import socket
 import threading
 import urllib.parse
+import warnings
+from typing import ClassVar
 
 import pytest
 
@@ -15,7 +17,7 @@ from harness.orchestrate.errors import run_error
 from harness.runtimes import webdriver_browsers
 from harness.runtimes.chromium import with_launch_options
 from harness.runtimes.driver import BrowserUnavailable
-from harness.runtimes.endpoints import Endpoints, check_used, shown
+from harness.runtimes.endpoints import Endpoints, check_used, redact, shown
 from harness.runtimes.webdriver_errors import said
 
 
@@ -85,9 +87,13 @@ def test_urls_are_shown_without_credentials_or_query():
 
 
 class _PlainText(http.server.BaseHTTPRequestHandler):
-    """A server that is no WebDriver server (a Playwright server's port answers like this)."""
+    """A server that is no WebDriver server (a Playwright server's port answers like this);
+    it keeps the Authorization headers it was sent."""
+
+    seen: ClassVar[list[str | None]] = []
 
     def _answer(self) -> None:
+        _PlainText.seen.append(self.headers.get("Authorization"))
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.end_headers()
@@ -166,3 +172,55 @@ def parity_connect_options():
     result.stdout.fnmatch_lines(
         ["*--parity-connect ws://h:1/ would go unused: the parity_connect_options fixture*"]
     )
+
+
+@pytest.mark.parametrize("body", [b"<!DOCTYPE HTML><html>nothing here</html>", b"Not Found"])
+def test_a_plain_http_server_is_said_to_be_no_webdriver_server(body):
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(404)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(BrowserUnavailable) as e:
+            webdriver_browsers.firefox(url).open_page("http://127.0.0.1:1/", timeout=10)
+    finally:
+        server.shutdown()
+    assert f"the WebDriver server at {url} did not answer as a WebDriver server" in str(e.value)
+
+
+def test_credentials_in_a_webdriver_url_are_sent_as_basic_auth_and_never_said():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PlainText)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    _PlainText.seen.clear()
+    try:
+        with warnings.catch_warnings(record=True) as caught, pytest.raises(BrowserUnavailable) as e:
+            warnings.simplefilter("always")
+            webdriver_browsers.webkit(f"http://grid:S3CRET@127.0.0.1:{port}").open_page(
+                "http://127.0.0.1:1/", timeout=10
+            )
+    finally:
+        server.shutdown()
+    assert "S3CRET" not in str(e.value) and f"http://127.0.0.1:{port}" in str(e.value)
+    assert _PlainText.seen and _PlainText.seen[0] == "Basic Z3JpZDpTM0NSRVQ="  # grid:S3CRET
+    assert not [w for w in caught if "username and password" in str(w.message)]
+
+
+def test_urls_in_errors_are_shown_without_credentials():
+    said = redact("WebSocket error: ws://u:KEY@127.0.0.1:1/path?tok=Q 404 Not Found")
+    assert said == "WebSocket error: ws://127.0.0.1:1/path?... 404 Not Found"
+    assert shown("user:KEY@grid:4444") == "***@grid:4444"
+    with pytest.raises(ValueError) as e:
+        Endpoints(public_url="http://u:KEY@host:8080/?q=Q")
+    assert "KEY" not in str(e.value) and "(no path, user or query)" in str(e.value)
+    with pytest.raises(ValueError, match="without a query") as e:
+        Endpoints(webdriver_url="http://u:KEY@grid:4444/?k=x")
+    assert "KEY" not in str(e.value)

@@ -49,7 +49,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     argtypes.check_writable(args.out)
     previous = signal.signal(signal.SIGTERM, terminate)
     browsers = args.browser or ["chromium"]
-    where = endpoints(args, browsers)  # a wrong one is a usage error before anything runs
+    # a wrong one is a usage error before anything runs; the reference page's browser uses one
+    page = parse_reference(args.reference).browser
+    where = endpoints(args, [*browsers, *([page] if page else [])])
     variants = _candidates(args.backend or list(DEFAULT_VARIANTS), args.reference, browsers)
     # Backends the user did not name are skipped when they cannot start here (as probe finds);
     # a backend named with --backend that cannot start is an error.

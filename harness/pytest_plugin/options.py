@@ -3,6 +3,9 @@ error, not a skipped or failed test)."""
 
 from __future__ import annotations
 
+import contextlib
+import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,13 +150,14 @@ def check(config: pytest.Config) -> None:
         from harness.runtimes.endpoints import check_used
 
         url = config.getoption("parity_connect")
+        browsers = config.getoption("parity_browser") or ["chromium"]
+        with contextlib.suppress(ValueError):  # a wrong reference is said below
+            page = parse_reference(config.getoption("parity_reference")).browser
+            browsers = [*browsers, *([page] if page else [])]
         try:
-            check_used(
-                endpoints(config, {"endpoint": url} if url else None),
-                config.getoption("parity_browser") or ["chromium"],
-            )
+            check_used(endpoints(config, {"endpoint": url} if url else None), browsers)
         except ValueError as e:
-            raise pytest.UsageError(str(e).replace("--", "--parity-")) from None
+            raise pytest.UsageError(in_pytest_terms(str(e))) from None
     for v in config.getoption("parity_backend") or ():
         try:
             parse_variant(v)
@@ -217,22 +221,49 @@ def endpoints(config: pytest.Config, connect: dict[str, Any] | None) -> Endpoint
             "parity_connect_options: a dict with the Playwright server's `endpoint` "
             f"(ws://...), or None; got {connect!r}"
         )
+    from harness.runtimes.endpoints import shown
+
     url = config.getoption("parity_connect")
     if url and (connect or {}).get("endpoint") != url:
+        theirs = shown(str(connect["endpoint"])) if connect else None
         raise pytest.UsageError(
-            f"--parity-connect {url} would go unused: the parity_connect_options fixture is "
-            f"overridden (in a conftest) and gives {connect!r}; drop one of them, or have the "
-            "fixture read pytestconfig.getoption('parity_connect')"
+            f"--parity-connect {shown(url)} would go unused: the parity_connect_options fixture "
+            f"is overridden (in a conftest) and gives the endpoint {theirs}; drop one of them, "
+            "or have the fixture read pytestconfig.getoption('parity_connect')"
         )
     try:
-        return from_options(
+        where = from_options(
             connect,
             config.getoption("parity_webdriver_url"),
             config.getoption("parity_serve_host"),
             config.getoption("parity_public_url"),
         )
     except ValueError as e:
-        raise pytest.UsageError(str(e).replace("--", "--parity-", 1)) from None
+        raise pytest.UsageError(in_pytest_terms(str(e), fixture=connect and not url)) from None
+    if connect and not url and "chromium" not in (config.getoption("parity_browser") or []):
+        with contextlib.suppress(ValueError):  # a wrong reference is said by `check`
+            if parse_reference(config.getoption("parity_reference")).browser != "chromium":
+                warnings.warn(  # the conftest's remote Chromium, unused by this session
+                    f"parity_connect_options gives the Playwright server "
+                    f"{where.remote('chromium')}, and Chromium is not among the browsers "
+                    "(--parity-browser): it is not used",
+                    pytest.PytestWarning,
+                    stacklevel=1,
+                )
+    return where
+
+
+def in_pytest_terms(text: str, fixture: object = False) -> str:
+    """A message that names the command line's options, in pytest's (`--parity-...`); one
+    about connect options that came from the parity_connect_options fixture names it."""
+    text = re.sub(
+        r"(?<![\w-])--(connect|webdriver-url|serve-host|public-url|browser|backend|reference)\b",
+        r"--parity-\1",
+        text,
+    )
+    if fixture:
+        text = text.replace("--parity-connect:", "parity_connect_options:", 1)
+    return text
 
 
 def harness_settings(config: pytest.Config) -> dict[str, Any]:

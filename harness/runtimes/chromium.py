@@ -23,7 +23,13 @@ from harness.runtimes.driver import (
     PageTimeout,
     timed_out,
 )
-from harness.runtimes.endpoints import LAUNCH_OPTIONS, launch_options, shown, ws_endpoint
+from harness.runtimes.endpoints import (
+    LAUNCH_OPTIONS,
+    launch_options,
+    redact,
+    shown,
+    ws_endpoint,
+)
 
 CHROMIUM_PATH = os.environ.get("TFJS_PARITY_CHROMIUM", "/usr/bin/chromium")
 # Without these Chromium keeps calling Google's hosts, which this closed network refuses.
@@ -181,6 +187,7 @@ class ChromiumDriver:
         except Exception as e:
             self._loop.stop()
             text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            text = redact(text)  # Playwright repeats the endpoint, credentials and all
             if connect and "executable doesn't exist" in text.lower():
                 text += f"; {NO_UNSAFE}"
             raise BrowserUnavailable(f"Chromium ({where}) did not start: {text}") from e
@@ -253,7 +260,9 @@ class ChromiumDriver:
         except concurrent.futures.TimeoutError:
             raise PageTimeout(f"a new page did not load within {timeout:.0f} s") from None
         except PlaywrightError as e:
-            raise PageError(f"a new page could not open: {str(e).splitlines()[0]}") from None
+            raise PageError(
+                f"a new page could not open: {redact(str(e).splitlines()[0])}"
+            ) from None
 
     def close(self, timeout: float = 30.0, kill: bool = False) -> None:
         """Close the browser (its pages' calls in flight end with an error) and the driver;

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import re
 import socket
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -65,8 +66,12 @@ def ws_endpoint(connect: dict[str, Any]) -> Any:
 def shown(url: str) -> str:
     """`url` as said in messages and reports: without the user and password (a Selenium Grid
     or device farm URL often holds an access key there) and without the query (launch options,
-    a farm's capabilities and tokens), which is marked "?..."."""
+    a farm's capabilities and tokens), which is marked "?...". Text that is no URL is masked
+    the same way ("user:KEY@grid:4444" -> "***@grid:4444")."""
     parts = urllib.parse.urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        query = "?..." if "?" in url else ""
+        return re.sub(r"^[^@/]*@", "***@", url.split("?")[0]) + query
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
@@ -77,27 +82,42 @@ def shown(url: str) -> str:
     )
 
 
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact(text: str) -> str:
+    """`text` (an error of Playwright's, Selenium's, a browser's) with every URL in it
+    `shown`: they repeat the endpoint they were given, credentials and query included."""
+    return _URL.sub(lambda m: shown(m.group(0)), text)
+
+
 def check(e: Endpoints) -> None:
     """ValueError, in the options' terms, for an endpoint that cannot be right."""
     if e.connect is not None:
         ws = ws_endpoint(e.connect)
         if not isinstance(ws, str) or urllib.parse.urlsplit(ws).scheme not in ("ws", "wss"):
-            raise ValueError(f"--connect: a ws:// or wss:// Playwright endpoint, not {ws!r}")
+            given = repr(shown(ws)) if isinstance(ws, str) else type(ws).__name__
+            raise ValueError(f"--connect: a ws:// or wss:// Playwright endpoint, not {given}")
         launch_options(ws, e.connect.get("headers") or {})
-    if e.webdriver_url is not None and not _is_url(e.webdriver_url, ("http", "https")):
-        also = (
-            " (a ws:// URL is a Playwright server: give it to --connect)"
-            if e.webdriver_url.startswith(("ws://", "wss://"))
-            else ""
-        )
-        raise ValueError(
-            f"--webdriver-url: an http:// or https:// URL, not {e.webdriver_url!r}{also}"
-        )
+    if e.webdriver_url is not None:
+        parts = urllib.parse.urlsplit(e.webdriver_url)
+        if not _is_url(e.webdriver_url, ("http", "https")) or parts.query or parts.fragment:
+            also = (
+                " (a ws:// URL is a Playwright server: give it to --connect)"
+                if e.webdriver_url.startswith(("ws://", "wss://"))
+                else ""
+            )
+            raise ValueError(
+                "--webdriver-url: an http:// or https:// URL without a query, not "
+                f"{shown(e.webdriver_url)!r}{also}"
+            )
     if e.public_url is not None:
         parts = urllib.parse.urlsplit(e.public_url)
-        if not _is_url(e.public_url, ("http", "https")) or parts.path not in ("", "/"):
+        extra = parts.username or parts.password or parts.query or parts.fragment
+        if not _is_url(e.public_url, ("http", "https")) or parts.path not in ("", "/") or extra:
             raise ValueError(
-                f"--public-url: an origin such as http://host:8123 (no path), not {e.public_url!r}"
+                "--public-url: an origin such as http://host:8123 (no path, user or query), "
+                f"not {shown(e.public_url)!r}"
             )
     if not 0 <= e.serve_port <= 65535:
         raise ValueError(f"--serve-host: port {e.serve_port} is not a TCP port")

@@ -99,7 +99,8 @@ class WebDriverDriver:
             return _bounded(self._new_session, timeout + COMMAND_SLACK)
         except concurrent.futures.TimeoutError:
             raise BrowserUnavailable(
-                f"{self.name} did not start within {timeout + COMMAND_SLACK:.0f} s"
+                f"{self.name} did not start within {timeout + COMMAND_SLACK:.0f} s: "
+                f"{self.server} did not answer the new-session request"
             ) from None
         except BrowserUnavailable:
             raise

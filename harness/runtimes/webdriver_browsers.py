@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.parse
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -135,10 +136,20 @@ def _remote(name: str, label: str, url: str, options: Callable[[], Any]) -> WebD
 
     def new_session() -> Any:
         from selenium import webdriver
+        from selenium.webdriver.remote.client_config import ClientConfig
 
+        # a Grid's or farm's access key, given in the URL (user:key@host), goes in Selenium's
+        # ClientConfig (basic auth): Selenium warns on every command of a URL that holds it
+        parts = urllib.parse.urlsplit(url)
+        bare = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        config = ClientConfig(
+            remote_server_addr=bare,
+            username=urllib.parse.unquote(parts.username) if parts.username else None,
+            password=urllib.parse.unquote(parts.password or "") if parts.username else None,
+        )
         with warnings.catch_warnings():  # Selenium's own use of its deprecated argument
             warnings.filterwarnings("ignore", "setting remote_server_addr", DeprecationWarning)
-            return webdriver.Remote(command_executor=url, options=options())
+            return webdriver.Remote(command_executor=bare, options=options(), client_config=config)
 
     return WebDriverDriver(
         name,

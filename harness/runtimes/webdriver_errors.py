@@ -7,6 +7,8 @@ tripped on ("'str' object has no attribute 'get'")."""
 
 from __future__ import annotations
 
+from harness.runtimes.endpoints import redact
+
 
 def connection_lost(error: BaseException) -> str | None:
     """How the WebDriver server was lost, for an error raised on the way to it (refused,
@@ -42,7 +44,7 @@ def said(error: BaseException, server: str, starting: bool = False) -> str:
     lost = connection_lost(error)
     if lost is not None:
         return f"{server} does not answer: {lost}"
-    text = (getattr(error, "msg", None) or str(error)).strip()
+    text = redact((getattr(error, "msg", None) or str(error)).strip())
     first = text.splitlines()[0] if text else type(error).__name__
     if "failed to decode response from marionette" in first.lower():
         # geckodriver's words when its connection to Firefox (Marionette) breaks mid-command
@@ -52,6 +54,24 @@ def said(error: BaseException, server: str, starting: bool = False) -> str:
     if starting and not isinstance(error, WebDriverException):
         return (
             f"{server} did not answer as a WebDriver server ({type(error).__name__}: {first}); "
-            "a Playwright server is given with --connect, for Chromium"
+            "is the URL a WebDriver endpoint? (a Playwright server is given with --connect)"
+        )
+    if starting and type(error) is WebDriverException and _not_webdriver(first):
+        # Selenium passes a reply that is no WebDriver error (an HTML page, a bare HTTP status)
+        # on as the message of a plain WebDriverException
+        return (
+            f"{server} did not answer as a WebDriver server (it answered {first[:80]!r}); is "
+            "the URL the WebDriver endpoint (Selenium Grid's http://host:4444, a driver's "
+            "http://host:port)?"
         )
     return first
+
+
+def _not_webdriver(text: str) -> bool:
+    """An answer no WebDriver server gives to a new-session request: an HTML page, an HTTP
+    status phrase alone, geckodriver's own words for a request to a path it does not serve."""
+    import http
+
+    phrases = {status.phrase.lower() for status in http.HTTPStatus}
+    text = text.strip().lower()
+    return text.startswith("<") or text in phrases or text == "http method not allowed"
