@@ -22,7 +22,7 @@ def test_the_page_python_agrees_with_passes_and_the_other_fails_with_its_figures
     assert said["reference"]["verdict"] == "fail"
     assert said["reference"]["max_abs"] == pytest.approx(0.01, rel=1e-3)
     assert said["reference"]["mismatch"] == pytest.approx(0.05)
-    passed = {"verdict": "pass", "max_abs": 0.0, "mismatch": 0.0, "message": None}
+    passed = {"verdict": "pass", "max_abs": 0.0, "mismatch": 0.0, "nonfinite": 0, "message": None}
     assert said["candidate"] == passed
 
 
@@ -74,3 +74,24 @@ def test_the_sentence_gives_each_sides_figures():
     assert "chromium:webgl is off (max 0.00019, 87% past the tolerance)" in line
     assert "this page is within (max 6e-08)" in line
     assert against_python_line(RunResult("chromium", "cpu", "ok")) is None
+
+
+def test_nan_or_inf_unlike_pythons_is_said_as_such_not_as_max_0():
+    nan = PYTHON.copy()
+    nan[0, 0] = np.nan
+    said = against_python("s", PYTHON, nan, PYTHON.copy(), POLICY, POLICY)
+    assert (said["reference"]["verdict"], said["reference"]["nonfinite"]) == ("fail", 1)
+    run = RunResult("chromium", "cpu", "ok", reference="chromium:wasm")
+    run.against_python = said
+    line = against_python_line(run)
+    assert "chromium:wasm is off (NaN/Inf unlike Python's at 1 element(s); elsewhere max 0)" in line
+    assert line.endswith("the reference diverges from Python, not this page")
+
+
+def test_a_page_that_cannot_open_is_said_and_no_other_page_error_hides_a_harness_fault():
+    from harness.orchestrate.errors import run_error
+    from harness.runtimes.driver import PageError
+
+    opening = PageError("a new page could not open: Page.goto: net::ERR_NAME_NOT_RESOLVED")
+    assert run_error(opening) == str(opening)
+    assert run_error(PageError("something else")).startswith("harness error: PageError: ")

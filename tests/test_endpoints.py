@@ -224,3 +224,17 @@ def test_urls_in_errors_are_shown_without_credentials():
     with pytest.raises(ValueError, match="without a query") as e:
         Endpoints(webdriver_url="http://u:KEY@grid:4444/?k=x")
     assert "KEY" not in str(e.value)
+
+
+def test_probe_of_a_browser_that_cannot_start_says_so_writes_json_and_exits_1(tmp_path):
+    from tests.test_pairs import tfjs_parity
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    done = tfjs_parity(
+        "probe", "--browser", "firefox", "--webdriver-url", dead, "--json", "p.json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.startswith("firefox: unavailable: firefox did not start: ")
+    written = json.loads((tmp_path / "p.json").read_text())["browsers"]["firefox"]
+    assert "refused the connection" in written["error"] and written["backends"] == {}

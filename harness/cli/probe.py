@@ -1,4 +1,5 @@
-"""`tfjs-parity probe`: what each browser and backend variant can do here."""
+"""`tfjs-parity probe`: what each browser and backend variant can do here. Exit 1 when a
+browser asked for cannot start (said, and in --json), else 0."""
 
 from __future__ import annotations
 
@@ -15,18 +16,22 @@ def cmd_probe(args: argparse.Namespace) -> int:
     variants = args.backend or list(KNOWN_VARIANTS)
     out: dict[str, dict] = {}
     browsers = args.browser or ["chromium"]
+    failed: dict[str, str] = {}  # browser -> why it could not start (here, or remotely)
     with Harness(endpoints=endpoints(args, browsers)) as h:
         for browser in browsers:
             try:
                 session = h.session(browser)
-            except BrowserUnavailable as e:
-                out[browser] = {"version": None, "error": str(e), "backends": {}}
-                print(f"{browser}: unavailable: {e}")
-                continue
-            for v in variants:
-                session.probe(v)
+                for v in variants:
+                    session.probe(v)
+            except BrowserUnavailable as e:  # at its start, or its first page's (WebDriver)
+                failed[browser] = str(e)
         out = h.environment()["browsers"]
+    for browser, why in failed.items():
+        out[browser] = {"version": None, "error": why, "backends": {}}
     for browser, entry in out.items():
+        if entry.get("error"):
+            print(f"{browser}: unavailable: {entry['error']}")
+            continue
         print(f"{browser} {entry.get('version') or ''}")
         for v, info in entry["backends"].items():
             detail = {
@@ -50,4 +55,4 @@ def cmd_probe(args: argparse.Namespace) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"browsers": out}, indent=2) + "\n")
-    return 0
+    return 1 if failed else 0  # a browser asked for that cannot start here

@@ -42,7 +42,7 @@ def endpoints(args: argparse.Namespace, browsers: list[str]) -> Endpoints:
     """The Endpoints the options give, for `browsers`; ValueError (a usage error) names a
     wrong one, or one that none of the browsers would use."""
     where = from_options(
-        {"endpoint": args.connect} if args.connect else None,
+        {"endpoint": args.connect} if args.connect is not None else None,  # '' is said
         args.webdriver_url,
         args.serve_host,
         args.public_url,

@@ -31,10 +31,10 @@ def against_python(
 ) -> dict[str, Any] | None:
     """`stage` of each page compared with Python's, end to end: {"stage", "reference",
     "candidate"}, each {"verdict": "pass"|"fail", "max_abs", "mismatch" (share of elements
-    past the tolerance), "message" (a shape or dtype that differs, or the mismatch in
-    words)}. The arrays are the stage's values (any shape and dtype; `candidate` may be read
-    in blocks). None when one of the three is not an array (the stage is several tensors, or
-    a side did not reach it)."""
+    past the tolerance), "nonfinite" (elements where NaN/Inf sit on one side only), "message"
+    (a shape or dtype that differs, or the mismatch in words)}. The arrays are the stage's
+    values (any shape and dtype; `candidate` may be read in blocks). None when one of the
+    three is not an array (the stage is several tensors, or a side did not reach it)."""
     if not isinstance(python, np.ndarray) or not isinstance(reference, np.ndarray):
         return None
     if not isinstance(candidate, np.ndarray | BlockSource):
@@ -50,6 +50,7 @@ def against_python(
             "verdict": judged.verdict,
             "max_abs": m.max_abs if m is not None else None,
             "mismatch": m.mismatch_fraction if m is not None else None,
+            "nonfinite": m.nonfinite_mismatched if m is not None else None,
             "message": judged.message,
         }
     return {"stage": stage, **sides}

@@ -6,19 +6,24 @@ import traceback
 from pathlib import Path
 
 from harness.runtimes.browser import BackendUnavailable
-from harness.runtimes.driver import BrowserUnavailable
+from harness.runtimes.driver import BrowserUnavailable, PageError
 from harness.specs.params import PipelineSpecError
+
+OPENING = ("a new page could not open", "a new page did not load")  # the drivers' words
 
 
 def run_error(error: BaseException) -> str:
     """A run's error reason for `error`, raised while the run was under way: the case and the
     pipeline do not fit ("this case: ..."); the browser or backend could not be had again
     (its own sentence says which and why: a remote server gone, a browser that does not
-    restart); else the harness's own failure, where it happened (`harness_error`)."""
+    restart); a page that could not open (e.g. a --public-url the browser cannot reach);
+    else the harness's own failure, where it happened (`harness_error`)."""
     if isinstance(error, PipelineSpecError):
         return f"this case: {error}"
     if isinstance(error, BrowserUnavailable | BackendUnavailable):
         return str(error)
+    if isinstance(error, PageError) and str(error).startswith(OPENING):
+        return str(error)  # where the page loads from was not reached: no fault of the harness
     return harness_error(error)
 
 

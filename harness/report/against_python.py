@@ -39,5 +39,10 @@ def _side(side: dict[str, Any]) -> str:
         return f"cannot be compared ({side['message'] or 'no values'})"
     if side["verdict"] == "pass":
         return f"is within (max {side['max_abs']:.2g})"
+    if side.get("nonfinite"):  # NaN/Inf where Python has a number (or the other sign)
+        return (
+            f"is off (NaN/Inf unlike Python's at {side['nonfinite']} element(s); elsewhere "
+            f"max {side['max_abs']:.2g})"
+        )
     share = f", {side['mismatch']:.0%} past the tolerance" if side["mismatch"] else ""
     return f"is off (max {side['max_abs']:.2g}{share})"

@@ -125,12 +125,15 @@ class Browsers:
             session = self._sessions.get(browser)
             if session is not None and _browser_gone(session, e):
                 sent = e.stages
-                e = PageError(
-                    f"the browser process exited (or its driver did): {e}; the next run "
-                    "starts a new one",
-                    console=e.console,
-                    at=e.at,
+                remote = self.endpoints.remote(browser)
+                lost = (
+                    f"the connection to the remote browser ({remote}) was lost: {e}; the next "
+                    "run connects again"
+                    if remote
+                    else f"the browser process exited (or its driver did): {e}; the next run "
+                    "starts a new one"
                 )
+                e = PageError(lost, console=e.console, at=e.at)
                 e.stages = sent
             elif session is not None:
                 session.forget(variant)
