@@ -224,7 +224,7 @@ def test_the_server_off_loopback_answers_its_public_name_and_wants_the_token(tmp
         (dict(connect={"endpoint": "http://x"}), "--connect: a ws:// or wss://"),
         (dict(webdriver_url="grid:4444"), "--webdriver-url: an http:// or https:// URL"),
         (dict(serve_host="0.0.0.0"), "give --public-url"),
-        (dict(public_url="http://host:1/page"), "an origin such as http://host:8123 (no path)"),
+        (dict(public_url="http://host:1/page"), "an origin such as http://host:8123 (no path,"),
     ],
 )
 def test_endpoints_that_cannot_be_right_are_refused_saying_which(given, said):
