@@ -204,3 +204,11 @@ def test_a_report_with_a_wrong_value_is_refused_naming_the_field(where, value, s
 def test_another_schema_is_refused() -> None:
     with pytest.raises(ValueError, match="tfjs-parity/1"):
         Report.from_dict({"schema": "tfjs-parity/2", "environment": {}})
+
+
+def test_a_report_without_timings_says_so_instead_of_an_empty_line():
+    assert terminal.timing_line({}) == (
+        "time: not measured (the session ended before its processes said)"
+    )
+    line = terminal.timing_line({"compute": 1.0, "total": 2.0})
+    assert line.endswith("compute 1.00s; wall 2.00s")

@@ -180,3 +180,41 @@ def test_the_same_values_in_another_dtype_say_only_the_dtype_differs():
     found = symptoms(PIXELS, PIXELS.astype(np.int32))
     assert [s.kind for s in found] == ["dtype_only"]
     assert found[0].text.startswith("the same values, held as int32 by js and float32 by python")
+
+
+def test_layouts_need_the_same_values_element_for_element_not_near_the_largest():
+    """A transpose, a batch axis, reversed channels, a crop and a reshape compute nothing: one
+    element 5% off beside a large value is no 'same values'; a float64 side rounded to float32
+    is the same value; an integer dtype on one side is said."""
+    x = rng.uniform(-2, 2, (6, 6)).astype(np.float32)
+    x[0, 0] = 1e4
+    off = x.T.copy()
+    off[3, 4] *= np.float32(1.05)
+    assert kinds(x, off) == []
+    assert kinds(IMAGE, IMAGE[np.newaxis] * np.float32(1.0001)) != ["batch_axis"]
+    wide = IMAGE.astype(np.float64) / 7  # float64 in Python, float32 in the page
+    assert kinds(wide, np.transpose(wide, (1, 0, 2)).astype(np.float32)) == ["transpose"]
+    assert kinds(wide, wide[1:].astype(np.float32)) == ["crop"]
+    assert kinds(wide, wide.reshape(-1).astype(np.float32)) == ["reshape"]
+    ints = symptoms(PIXELS, PIXELS[np.newaxis].astype(np.int32))[0].text
+    assert ints.endswith("held as int32 by js and float32 by python")
+
+
+def test_a_crop_out_of_a_uniform_border_is_found():
+    scan = np.zeros((120, 120, 3), np.float32)
+    scan[40:80, 30:90] = rng.uniform(0, 1, (40, 60, 3)).astype(np.float32)
+    found = symptoms(scan, scan[10:100, 20:110])
+    assert [s.kind for s in found] == ["crop"]
+    assert "js == python[10:100, 20:110, :]" in found[0].text
+
+
+def test_whole_numbers_past_a_floats_exact_integers_are_no_rounding_or_clip():
+    big = np.arange(30, dtype=np.int64).reshape(5, 6) + 2**24 + 1
+    assert kinds(big, big.astype(np.float32)) == []
+    huge = np.arange(30, dtype=np.int64) * 3 + 2**53
+    assert "clip" not in kinds(huge, huge.astype(np.float32))
+
+
+def test_a_bool_is_no_rounding():
+    values = rng.uniform(0, 1, (6, 6)).astype(np.float32)
+    assert "rounded" not in kinds(values, values > 0.5)

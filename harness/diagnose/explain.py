@@ -10,12 +10,13 @@ from harness.compare.metrics import dtype_family
 from harness.core.outputs import STREAM_BYTES
 from harness.core.results import StageResult
 from harness.diagnose.known import Seen, explain
-from harness.diagnose.symptoms import symptom_hints
+from harness.diagnose.symptoms import MIN_DISTINCT, symptom_hints
 
 NOTHING = (
     "no known divergence (docs/known-divergences.md) matches this stage and no simple "
     "relation (transpose, channel order, scale, offset, shift, clip, rounding, crop, reshape, "
-    "dtype) fits its two arrays: compare what the two sides compute here"
+    "dtype) was found to hold, in one way only, for every element of its two arrays: compare "
+    "what the two sides compute here"
 )
 
 
@@ -27,6 +28,11 @@ def differs(python: np.ndarray, js: np.ndarray) -> list[str]:
     if dtype_family(python.dtype) != dtype_family(js.dtype):
         found.append(f"dtype differs: python {python.dtype} vs js {js.dtype}")
     return found
+
+
+def _distinct(a: np.ndarray) -> int:
+    values = a[np.isfinite(a)] if a.dtype.kind == "f" else a
+    return len(np.unique(values))
 
 
 def not_held(stage: StageResult, nbytes: int) -> None:
@@ -54,5 +60,11 @@ def diagnose(stage: StageResult, seen: Seen | None) -> None:
     if not found and not stage.hints:
         # a shape or dtype that differs in the arrays read is the finding itself: said first
         said = "".join(f"{d}; " for d in differs(seen.reference, seen.candidate))
+        numeric = seen.reference.dtype.kind in "biuf"
+        if numeric and (few := _distinct(seen.reference)) < MIN_DISTINCT:  # a mask, a constant
+            said += (
+                f"python's array holds {few} distinct value(s), too few to tell relations "
+                "apart; "
+            )
         found = [{"text": said + NOTHING, "source": "none", "reproduces": None}]
     stage.hints = [*stage.hints, *found]

@@ -8,17 +8,17 @@ from __future__ import annotations
 import numpy as np
 
 from harness.compare.metrics import dtype_family
-from harness.diagnose.symptom_detectors import MIN_EVIDENCE, Symptom
+from harness.diagnose.symptom_detectors import MIN_EVIDENCE, Symptom, beyond_exact
 
 
 def rounded(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     """One side holds whole numbers where the other holds floats with fractions (at least
     MIN_EVIDENCE of them), and they are those floats rounded one way at every element. Every
     rounding the values cannot tell apart (no ties, no negatives) is named."""
-    if ref.shape != cand.shape:
-        return None
+    if ref.shape != cand.shape or "b" in (ref.dtype.kind, cand.dtype.kind):
+        return None  # a bool is a threshold or a test, not a rounding
     r64, c64 = ref.astype(np.float64), cand.astype(np.float64)
-    if not (np.all(np.isfinite(r64)) and np.all(np.isfinite(c64))):
+    if not (np.all(np.isfinite(r64)) and np.all(np.isfinite(c64))) or beyond_exact(ref, cand):
         return None
     r_whole, c_whole = np.all(r64 == np.round(r64)), np.all(c64 == np.round(c64))
     if c_whole and not r_whole:

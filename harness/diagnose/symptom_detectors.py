@@ -1,10 +1,10 @@
-"""The symptom detectors, one relation each (a transpose, reversed channels, a batch axis, a shift
-by one, a scale or offset, clipping, a byte wrap, .5 rounding), in the order `symptoms` tries
-them (DETECTORS), the Symptom each reports, and the element-wise tests they share."""
+"""The symptom detectors of values that change, one relation each (a shift by one, a scale or
+offset, clipping, a byte wrap, .5 rounding), in the order `symptoms` tries them (DETECTORS),
+the Symptom each reports, and the element-wise tests they share. The same values laid out or
+held otherwise are symptom_windows.py's and symptom_casts.py's."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,56 +58,6 @@ def _integers(a: np.ndarray) -> bool:
 
 def _differs(ref: np.ndarray, cand: np.ndarray) -> bool:
     return not (ref.shape == cand.shape and _same(ref, cand, RTOL))
-
-
-def _transpose(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
-    if ref.ndim < 2 or ref.ndim > 5 or sorted(ref.shape) != sorted(cand.shape):
-        return None
-    if not _differs(ref, cand):
-        return None
-    identity = tuple(range(ref.ndim))
-    scale = _scale(ref, cand)
-    for perm in itertools.permutations(identity):
-        if perm == identity or tuple(ref.shape[p] for p in perm) != cand.shape:
-            continue
-        moved = np.transpose(ref, perm)
-        corner = (0,) * (ref.ndim - 1)  # one line first: most orders fail there, cheaply
-        if not _same(moved[corner], cand[corner], RTOL, scale):
-            continue
-        if _same(moved, cand, RTOL) and (
-            moved.shape != ref.shape or np.sum(moved != ref) >= MIN_EVIDENCE
-        ):
-            return Symptom("transpose", f"js == python transposed {perm}")
-    return None
-
-
-def _channels(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
-    if ref.shape != cand.shape or ref.ndim < 2 or ref.shape[-1] not in (3, 4):
-        return None
-    if not _differs(ref, cand):
-        return None
-    flipped = ref.copy()
-    flipped[..., :3] = ref[..., 2::-1]
-    if _same(flipped, cand, RTOL):
-        return Symptom(
-            "channels_reversed",
-            "js == python with its first three channels reversed (RGB <-> BGR)",
-        )
-    return None
-
-
-def _batch_axis(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
-    if ref.shape == cand.shape or ref.size != cand.size:
-        return None
-    if np.squeeze(ref).shape != np.squeeze(cand).shape:
-        return None
-    if not _same(np.squeeze(ref), np.squeeze(cand), RTOL):
-        return None
-    return Symptom(
-        "batch_axis",
-        f"same values, shape python {list(ref.shape)} vs js {list(cand.shape)}: a size-1 axis "
-        "(a batch axis) added or dropped on one side",
-    )
 
 
 def _fit(ref: np.ndarray, cand: np.ndarray) -> tuple[float, float] | None:
@@ -210,6 +160,8 @@ def _clip(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     if diff.sum() < MIN_EVIDENCE or diff.all():  # a clip leaves the values inside it alone
         return None
     r, c = ref[diff].astype(np.float64), cand[diff].astype(np.float64)
+    if beyond_exact(ref, cand) and np.all(r == np.round(r)) and np.all(c == np.round(c)):
+        return None  # whole numbers past exact: a float's spacing, not a bound
     for side, held, other, whole in (("js", c, r, cand), ("python", r, c, ref)):
         bound = held[0]
         if not np.all(held == bound):
@@ -248,9 +200,20 @@ def _byte_wrap(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     )
 
 
+def beyond_exact(ref: np.ndarray, cand: np.ndarray) -> bool:
+    """Some value is a whole number past the float side's exact integers (2^24 in float32,
+    2^53 in float64): there a float's own spacing looks like rounding or clipping."""
+    if "f" not in (ref.dtype.kind, cand.dtype.kind):
+        return False
+    exact = 2.0**24 if np.float32 in (ref.dtype.type, cand.dtype.type) else 2.0**53
+    values = np.concatenate([ref.ravel(), cand.ravel()]).astype(np.float64)
+    finite = values[np.isfinite(values)]
+    return bool(finite.size and np.max(np.abs(finite)) >= exact)
+
+
 def _half_rounding(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
     diff = _mismatch(ref, cand)
-    if diff is None:
+    if diff is None or beyond_exact(ref, cand):
         return None
     r, c = ref[diff].astype(np.float64), cand[diff].astype(np.float64)
     if not (np.all(r == np.round(r)) and np.all(c == np.round(c))):
@@ -269,9 +232,6 @@ def _half_rounding(ref: np.ndarray, cand: np.ndarray) -> Symptom | None:
 
 
 DETECTORS: tuple[Callable[[np.ndarray, np.ndarray], Symptom | None], ...] = (
-    _batch_axis,
-    _transpose,
-    _channels,
     _shift,
     _linear,
     _clip,

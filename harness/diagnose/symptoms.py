@@ -15,7 +15,7 @@ import numpy as np
 
 from harness.diagnose.symptom_casts import dtype_only, rounded
 from harness.diagnose.symptom_detectors import DETECTORS, Symptom
-from harness.diagnose.symptom_windows import crop, reshape
+from harness.diagnose.symptom_windows import batch_axis, channels, crop, reshape, transpose
 
 MIN_DISTINCT = 3  # values python's array must hold for any relation to be told apart
 
@@ -32,7 +32,8 @@ def symptoms(reference: np.ndarray, candidate: np.ndarray) -> list[Symptom]:
         return []  # a constant, binary or one-hot reference fits too many relations to tell
     found: list[Symptom] = []
     with np.errstate(all="ignore"):
-        for detect in (*DETECTORS, crop, reshape, rounded, dtype_only):
+        layout = (batch_axis, transpose, channels)
+        for detect in (*layout, *DETECTORS, crop, reshape, rounded, dtype_only):
             try:
                 s = detect(ref, cand)
             except (ValueError, OverflowError, FloatingPointError, np.linalg.LinAlgError):

@@ -163,6 +163,8 @@ def timing_line(timings: dict[str, float]) -> str:
     parts = [f"{k} {timings[k]:.2f}s" for k in PHASES if timings.get(k)]
     parts += [f"{k} {v:.2f}s" for k, v in timings.items() if k not in PHASES and k != "total"]
     total = timings.get("total")
+    if not parts and not total:  # a session cut short before any worker said its timings
+        return "time: not measured (the session ended before its processes said)"
     text = "time (summed over the pages working in parallel): " + ", ".join(parts)
     return text + (f"; wall {total:.2f}s" if total else "")
 
