@@ -414,6 +414,7 @@ def test_nothing_matched_says_when_the_values_are_too_few_to_tell():
     mask = StageResult("t", [3, 2], "float32", [2, 3], "float32", "fail", None, None, None)
     binary = np.array([[0, 1, 1], [1, 0, 1]], np.float32)
     diagnose(mask, seen(binary, binary.T.copy()))
-    assert "python's array holds 2 distinct value(s), too few to tell relations apart" in (
-        mask.hints[0]["text"]
+    assert (
+        "python's array holds 2 distinct value(s), too few to tell relations apart"
+        in (mask.hints[0]["text"])
     )

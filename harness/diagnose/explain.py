@@ -63,8 +63,7 @@ def diagnose(stage: StageResult, seen: Seen | None) -> None:
         numeric = seen.reference.dtype.kind in "biuf"
         if numeric and (few := _distinct(seen.reference)) < MIN_DISTINCT:  # a mask, a constant
             said += (
-                f"python's array holds {few} distinct value(s), too few to tell relations "
-                "apart; "
+                f"python's array holds {few} distinct value(s), too few to tell relations apart; "
             )
         found = [{"text": said + NOTHING, "source": "none", "reproduces": None}]
     stage.hints = [*stage.hints, *found]
