@@ -79,11 +79,17 @@ def test_an_endpoint_some_browser_uses_is_accepted():
 
 
 def test_urls_are_shown_without_credentials_or_query():
-    assert shown("https://user:KEY@hub.example:4444/wd/hub") == "https://hub.example:4444/wd/hub"
+    assert (
+        shown("https://user:KEY@hub.example:4444/wd/hub") == "https://***@hub.example:4444/wd/hub"
+    )
     assert shown("wss://farm.example/playwright?caps=SECRET") == "wss://farm.example/playwright?..."
     assert shown("http://[::1]:9/") == "http://[::1]:9/"
+    # a "/", "#" or "?" in the password does not end the user part here
+    assert shown("http://USER:SEC/RET@127.0.0.1:1/") == "http://***@127.0.0.1:1/"
+    assert shown("ws://USER:SEC#RET@h:1/x") == "ws://***@h:1/x"
+    assert shown("ws://127.0.0.1:1/p;TOKEN") == "ws://127.0.0.1:1/p;..."
     e = Endpoints(connect={"endpoint": "ws://u:p@h:1/?token=T"}, webdriver_url="http://u:p@g:2")
-    assert (e.remote("chromium"), e.remote("firefox")) == ("ws://h:1/?...", "http://g:2")
+    assert (e.remote("chromium"), e.remote("firefox")) == ("ws://***@h:1/?...", "http://***@g:2")
 
 
 class _PlainText(http.server.BaseHTTPRequestHandler):
@@ -115,7 +121,7 @@ def test_a_server_that_is_no_webdriver_server_is_said_so():
     finally:
         server.shutdown()
     assert f"the WebDriver server at {url} did not answer as a WebDriver server" in str(e.value)
-    assert "--connect" in str(e.value)
+    assert "A Playwright server is Chromium's connect option" in str(e.value)
 
 
 def test_a_webdriver_server_that_does_not_listen_is_said_so():
@@ -209,14 +215,14 @@ def test_credentials_in_a_webdriver_url_are_sent_as_basic_auth_and_never_said():
             )
     finally:
         server.shutdown()
-    assert "S3CRET" not in str(e.value) and f"http://127.0.0.1:{port}" in str(e.value)
+    assert "S3CRET" not in str(e.value) and f"http://***@127.0.0.1:{port}" in str(e.value)
     assert _PlainText.seen and _PlainText.seen[0] == "Basic Z3JpZDpTM0NSRVQ="  # grid:S3CRET
     assert not [w for w in caught if "username and password" in str(w.message)]
 
 
 def test_urls_in_errors_are_shown_without_credentials():
     said = redact("WebSocket error: ws://u:KEY@127.0.0.1:1/path?tok=Q 404 Not Found")
-    assert said == "WebSocket error: ws://127.0.0.1:1/path?... 404 Not Found"
+    assert said == "WebSocket error: ws://***@127.0.0.1:1/path?... 404 Not Found"
     assert shown("user:KEY@grid:4444") == "***@grid:4444"
     with pytest.raises(ValueError) as e:
         Endpoints(public_url="http://u:KEY@host:8080/?q=Q")
@@ -238,3 +244,63 @@ def test_probe_of_a_browser_that_cannot_start_says_so_writes_json_and_exits_1(tm
     assert done.stdout.startswith("firefox: unavailable: firefox did not start: ")
     written = json.loads((tmp_path / "p.json").read_text())["browsers"]["firefox"]
     assert "refused the connection" in written["error"] and written["backends"] == {}
+
+
+def test_what_a_server_echoes_of_the_credentials_given_is_redacted():
+    Endpoints(connect={"endpoint": "ws://ECHOUSER:ECHOKEY@127.0.0.1:1/?token=ECHOTOKEN"})
+    said = redact("401: bad credentials ECHOUSER:ECHOKEY (token ECHOTOKEN)")
+    assert "ECHO" not in said and said == "401: bad credentials ***:*** (token ***)"
+
+
+@pytest.mark.parametrize(
+    ("url", "said_"),
+    [("ws://h:1:2/", "is not a URL"), ("ws://[KEY@h/", "is not a URL"), (" ws://h/", "not ' ws")],
+)
+def test_connect_urls_a_parser_refuses_are_usage_errors_naming_the_option(url, said_):
+    with pytest.raises(ValueError, match=r"^--connect: ") as e:
+        Endpoints(connect={"endpoint": url})
+    assert said_ in str(e.value) and "KEY" not in str(e.value)
+
+
+def test_launch_options_that_are_not_json_are_not_repeated():
+    with pytest.raises(ValueError) as e:
+        Endpoints(connect={"endpoint": "ws://h:1/?launch-options=%7BPROXYPASS"})
+    assert "PROXYPASS" not in str(e.value)
+
+
+def test_pytest_fixture_errors_show_no_endpoint_and_no_traceback(pytester):
+    pytester.makeconftest(
+        """
+import pytest
+
+@pytest.fixture(scope="session")
+def parity_connect_options():
+    return {"ws_endpoint": "ws://FIXUSER:FIXKEY@127.0.0.1:1/"}
+"""
+    )
+    pytester.makepyfile("def test_harness(parity_harness):\n    pass\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    assert "FIXKEY" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(["*parity_connect_options: a dict with the Playwright*got keys*"])
+
+
+def test_pytest_a_conftests_remote_chromium_on_the_default_browser_is_not_called_unused(
+    pytester,
+):
+    pytester.makeconftest(
+        """
+import pytest
+
+@pytest.fixture(scope="session")
+def parity_connect_options():
+    return {"endpoint": "ws://127.0.0.1:1/"}
+"""
+    )
+    pytester.makepyfile(
+        "import pytest\n\ndef test_where(parity_connect_options, pytestconfig):\n"
+        "    from harness.pytest_plugin.options import endpoints\n"
+        "    endpoints(pytestconfig, parity_connect_options)\n"
+    )
+    result = pytester.runpytest("-W", "error::pytest.PytestWarning")
+    result.assert_outcomes(passed=1)

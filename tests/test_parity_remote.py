@@ -264,4 +264,4 @@ def test_a_playwright_server_without_unsafe_is_said_to_drop_the_launch_options(t
         process.wait(10)
     said = str(e.value)
     assert said.startswith(f"Chromium (ws://127.0.0.1:{port}/?...) did not start: "), said
-    assert "a server started without --unsafe drops the client's executablePath" in said, said
+    assert "(started without --unsafe) it dropped that path" in said, said

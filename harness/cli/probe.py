@@ -8,7 +8,7 @@ import json
 
 from harness.cli.remote import endpoints
 from harness.orchestrate.orchestrator import Harness
-from harness.runtimes.driver import BrowserUnavailable
+from harness.runtimes.driver import BrowserUnavailable, PageError
 from harness.specs.variants import KNOWN_VARIANTS
 
 
@@ -23,8 +23,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
                 session = h.session(browser)
                 for v in variants:
                     session.probe(v)
-            except BrowserUnavailable as e:  # at its start, or its first page's (WebDriver)
-                failed[browser] = str(e)
+            except (BrowserUnavailable, PageError) as e:  # at its start, or a page's: the
+                failed[browser] = str(e)  # browser, or where it loads pages from, cannot work
         out = h.environment()["browsers"]
     for browser, why in failed.items():
         out[browser] = {"version": None, "error": why, "backends": {}}

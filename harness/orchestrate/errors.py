@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.runtimes.browser import BackendUnavailable
 from harness.runtimes.driver import BrowserUnavailable, PageError
+from harness.runtimes.webdriver_errors import LOST
 from harness.specs.params import PipelineSpecError
 
 OPENING = ("a new page could not open", "a new page did not load")  # the drivers' words
@@ -22,8 +23,8 @@ def run_error(error: BaseException) -> str:
         return f"this case: {error}"
     if isinstance(error, BrowserUnavailable | BackendUnavailable):
         return str(error)
-    if isinstance(error, PageError) and str(error).startswith(OPENING):
-        return str(error)  # where the page loads from was not reached: no fault of the harness
+    if isinstance(error, PageError) and (str(error).startswith(OPENING) or LOST in str(error)):
+        return str(error)  # a page that could not load, a WebDriver server gone: not the harness
     return harness_error(error)
 
 

@@ -118,7 +118,10 @@ def parity_harness(
     """The server and the browsers, started once per session (per xdist worker)."""
     from harness.orchestrate.orchestrator import Harness
 
-    where = options.endpoints(pytestconfig, parity_connect_options)
+    try:  # said without a traceback, which would print the fixture's value (credentials)
+        where = options.endpoints(pytestconfig, parity_connect_options)
+    except pytest.UsageError as e:
+        pytest.fail(str(e), pytrace=False)
     with Harness(**options.harness_settings(pytestconfig), endpoints=where) as harness:
         yield harness
         pytestconfig.stash[stash.SESSION] = {

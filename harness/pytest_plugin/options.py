@@ -217,9 +217,10 @@ def endpoints(config: pytest.Config, connect: dict[str, Any] | None) -> Endpoint
     from harness.runtimes.endpoints import from_options
 
     if connect is not None and not (isinstance(connect, dict) and "endpoint" in connect):
-        raise pytest.UsageError(
+        got = f"keys {sorted(connect)}" if isinstance(connect, dict) else type(connect).__name__
+        raise pytest.UsageError(  # not its value: it may hold credentials
             "parity_connect_options: a dict with the Playwright server's `endpoint` "
-            f"(ws://...), or None; got {connect!r}"
+            f"(ws://...), or None; got {got}"
         )
     from harness.runtimes.endpoints import shown
 
@@ -240,7 +241,11 @@ def endpoints(config: pytest.Config, connect: dict[str, Any] | None) -> Endpoint
         )
     except ValueError as e:
         raise pytest.UsageError(in_pytest_terms(str(e), fixture=connect and not url)) from None
-    if connect and not url and "chromium" not in (config.getoption("parity_browser") or []):
+    if (
+        connect
+        and not url
+        and "chromium" not in (config.getoption("parity_browser") or ["chromium"])
+    ):
         with contextlib.suppress(ValueError):  # a wrong reference is said by `check`
             if parse_reference(config.getoption("parity_reference")).browser != "chromium":
                 warnings.warn(  # the conftest's remote Chromium, unused by this session

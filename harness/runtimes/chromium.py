@@ -188,8 +188,12 @@ class ChromiumDriver:
             self._loop.stop()
             text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             text = redact(text)  # Playwright repeats the endpoint, credentials and all
+            if isinstance(e, TimeoutError | concurrent.futures.TimeoutError):
+                text = f"no answer within {launch_timeout:.0f} s" + (
+                    " from the Playwright server" if connect else ""
+                )
             if connect and "executable doesn't exist" in text.lower():
-                text += f"; {NO_UNSAFE}"
+                text += f"; {_missing_executable(connect)}"
             raise BrowserUnavailable(f"Chromium ({where}) did not start: {text}") from e
         self.version = (
             f"Chromium {self._browser.version}" if connect else chromium_version(executable)
@@ -286,14 +290,25 @@ class ChromiumDriver:
             self._loop.stop()
 
 
-# playwright-core remote/playwrightServer.ts, filterLaunchOptions: without --unsafe the server
-# drops a client's executablePath, args and chromiumSandbox
-NO_UNSAFE = (
-    "the Playwright server launched a Chromium build of its own, which is not installed there: "
-    "a server started without --unsafe drops the client's executablePath and args (the "
-    "harness's flags). Start it with `playwright run-server --unsafe`, or install its browser "
-    "there (`playwright install chromium`)"
-)
+def _missing_executable(connect: dict[str, Any]) -> str:
+    """Why a Playwright server found no Chromium to launch: the executablePath the user gave
+    is not on that machine, or the server dropped it (playwright-core's
+    remote/playwrightServer.ts, filterLaunchOptions: without --unsafe a server drops a
+    client's executablePath, args and chromiumSandbox) and has no build of its own."""
+    with contextlib.suppress(ValueError):
+        given, _ = launch_options(ws_endpoint(connect), connect.get("headers") or {})
+        if given.get("executablePath"):
+            return (
+                "the Playwright server has no Chromium at the executablePath given, or (started "
+                "without --unsafe) it dropped that path and its own build is not installed "
+                "there. Check the path on the server's machine, start it with `playwright "
+                "run-server --unsafe`, or install its browser there"
+            )
+    return (
+        "the Playwright server launched a Chromium build of its own, which is not installed "
+        "there: give launch options with an executablePath (a server started with --unsafe "
+        "takes them), or install its browser there (`playwright install chromium`)"
+    )
 
 
 def with_launch_options(

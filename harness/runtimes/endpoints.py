@@ -65,42 +65,74 @@ def ws_endpoint(connect: dict[str, Any]) -> Any:
 
 def shown(url: str) -> str:
     """`url` as said in messages and reports: without the user and password (a Selenium Grid
-    or device farm URL often holds an access key there) and without the query (launch options,
-    a farm's capabilities and tokens), which is marked "?...". Text that is no URL is masked
-    the same way ("user:KEY@grid:4444" -> "***@grid:4444")."""
-    parts = urllib.parse.urlsplit(url)
-    if not parts.scheme or not parts.netloc:
-        query = "?..." if "?" in url else ""
-        return re.sub(r"^[^@/]*@", "***@", url.split("?")[0]) + query
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    with contextlib.suppress(ValueError):
-        host += f":{parts.port}" if parts.port else ""
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")) + (
-        "?..." if parts.query else ""
-    )
+    or device farm URL often holds an access key there) and without the query or path
+    parameters (launch options, a farm's capabilities and tokens), marked "?..." (";...").
+    Everything between the scheme and the last "@" is the user part, even where a "/", "?" or
+    "#" in it would end it for a URL parser; text that is no URL is masked the same way
+    ("user:KEY@grid:4444" -> "***@grid:4444")."""
+    scheme, sep, rest = url.partition("://")
+    head = rest if sep else url
+    if "@" in head:  # the user part ends at the last "@": never parsed, never shown
+        head = "***@" + head.rpartition("@")[2]
+    cut = re.search(r"[?#;]", head)
+    tail = {"?": "?...", "#": "", ";": ";..."}[cut.group(0)] if cut else ""
+    head = head[: cut.start()] if cut else head
+    return (f"{scheme.lower()}://" if sep else "") + head + tail
 
 
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+_SECRETS: set[str] = set()  # user parts and query values of the URLs given to this process
 
 
 def redact(text: str) -> str:
-    """`text` (an error of Playwright's, Selenium's, a browser's) with every URL in it
-    `shown`: they repeat the endpoint they were given, credentials and query included."""
-    return _URL.sub(lambda m: shown(m.group(0)), text)
+    """`text` (an error of Playwright's, Selenium's, a browser's, a server's) with every URL
+    in it `shown`, and every user, password or query value of an endpoint given to this
+    process replaced by "***" wherever it appears (a server may echo them back)."""
+    text = _URL.sub(lambda m: shown(m.group(0)), text)
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _keep_secrets(url: str) -> None:
+    """Remember `url`'s user, password and query values (4 characters or more), for `redact`."""
+    _, sep, rest = url.partition("://")
+    head = rest if sep else url
+    user, at, _ = head.rpartition("@")
+    found = [*user.split(":", 1)] if at else []
+    query = head.partition("?")[2].partition("#")[0]
+    found += [v for _, v in urllib.parse.parse_qsl(query, keep_blank_values=True)]
+    for value in found:
+        for form in (value, urllib.parse.unquote(value)):
+            if len(form) >= 4:
+                _SECRETS.add(form)
+
+
+def _parsed(url: str, option: str) -> urllib.parse.SplitResult:
+    """`url` parsed, its port read; ValueError naming `option` for what a parser refuses (a
+    bad IPv6 address, a port that is no number)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port
+    except ValueError as e:
+        raise ValueError(f"{option}: {shown(url)!r} is not a URL ({e})") from None
+    return parts
 
 
 def check(e: Endpoints) -> None:
     """ValueError, in the options' terms, for an endpoint that cannot be right."""
+    for url in (ws_endpoint(e.connect) if e.connect else None, e.webdriver_url, e.public_url):
+        if isinstance(url, str):
+            _keep_secrets(url)
     if e.connect is not None:
         ws = ws_endpoint(e.connect)
-        if not isinstance(ws, str) or urllib.parse.urlsplit(ws).scheme not in ("ws", "wss"):
+        if not isinstance(ws, str) or not ws.startswith(("ws://", "wss://")):
             given = repr(shown(ws)) if isinstance(ws, str) else type(ws).__name__
             raise ValueError(f"--connect: a ws:// or wss:// Playwright endpoint, not {given}")
+        _parsed(ws, "--connect")
         launch_options(ws, e.connect.get("headers") or {})
     if e.webdriver_url is not None:
-        parts = urllib.parse.urlsplit(e.webdriver_url)
+        parts = _parsed(e.webdriver_url, "--webdriver-url")
         if not _is_url(e.webdriver_url, ("http", "https")) or parts.query or parts.fragment:
             also = (
                 " (a ws:// URL is a Playwright server: give it to --connect)"
@@ -112,7 +144,7 @@ def check(e: Endpoints) -> None:
                 f"{shown(e.webdriver_url)!r}{also}"
             )
     if e.public_url is not None:
-        parts = urllib.parse.urlsplit(e.public_url)
+        parts = _parsed(e.public_url, "--public-url")
         extra = parts.username or parts.password or parts.query or parts.fragment
         if not _is_url(e.public_url, ("http", "https")) or parts.path not in ("", "/") or extra:
             raise ValueError(
@@ -157,14 +189,16 @@ def launch_options(endpoint: str, headers: Mapping[str, str]) -> tuple[dict[str,
     given = next((v for k, v in query if k == "launch-options"), None)
     text = given or headers.get(LAUNCH_OPTIONS) or "{}"
     where = "the endpoint's launch-options" if given else f"the header {LAUNCH_OPTIONS}"
-    try:
+    try:  # its text is not repeated: launch options can hold a proxy's password
         options = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"--connect: {where} is not JSON ({e}): {text!r}") from None
+        raise ValueError(f"--connect: {where} is not JSON ({e})") from None
     if not isinstance(options, dict) or not isinstance(options.get("args", []), list):
         raise ValueError(
             f"--connect: {where} must be a JSON object (Playwright's launch options, e.g. "
-            f'{{"executablePath": "/usr/bin/chromium"}}; "args" a list), not {text!r}'
+            f'{{"executablePath": "/usr/bin/chromium"}}; "args" a list), not a '
+            f"{type(options).__name__}"
+            + (" (its args are no list)" if isinstance(options, dict) else "")
         )
     return options, given is not None
 

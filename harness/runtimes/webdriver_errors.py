@@ -1,4 +1,5 @@
-"""What a failed WebDriver command means, in one line a user can act on.
+"""What a failed WebDriver command means, in one line a user can act on (`LOST` in it: the
+server does not answer).
 
 Selenium surfaces a WebDriver server that went away as urllib3's text ("HTTPConnectionPool(...):
 Max retries exceeded ... [Errno 111] Connection refused"), and a server that is not a WebDriver
@@ -8,6 +9,8 @@ tripped on ("'str' object has no attribute 'get'")."""
 from __future__ import annotations
 
 from harness.runtimes.endpoints import redact
+
+LOST = "does not answer:"  # in every message of a WebDriver server that went away
 
 
 def connection_lost(error: BaseException) -> str | None:
@@ -21,6 +24,10 @@ def connection_lost(error: BaseException) -> str | None:
             break
         if isinstance(seen, ConnectionRefusedError) or "connection refused" in str(seen).lower():
             return "it refused the connection (it exited, or nothing listens at that address)"
+        if isinstance(seen, urllib3.exceptions.NameResolutionError):  # before timeouts: it is
+            return "its host name does not resolve"  # one of urllib3's ConnectTimeoutErrors
+        if isinstance(seen, urllib3.exceptions.NewConnectionError):
+            return f"it could not be reached ({redact(str(seen))})"
         if isinstance(seen, urllib3.exceptions.ProtocolError | ConnectionError):
             return "it dropped the connection (it exited, or was killed)"
         if isinstance(seen, urllib3.exceptions.TimeoutError | TimeoutError):
@@ -28,8 +35,8 @@ def connection_lost(error: BaseException) -> str | None:
         if isinstance(seen, urllib3.exceptions.MaxRetryError):
             seen = seen.reason
             continue
-        if isinstance(seen, urllib3.exceptions.NewConnectionError | OSError):
-            return f"it could not be reached ({seen})"
+        if isinstance(seen, OSError):
+            return f"it could not be reached ({redact(str(seen))})"
         seen = seen.__cause__ or seen.__context__
     return None
 
@@ -43,7 +50,7 @@ def said(error: BaseException, server: str, starting: bool = False) -> str:
 
     lost = connection_lost(error)
     if lost is not None:
-        return f"{server} does not answer: {lost}"
+        return f"{server} {LOST} {lost}"
     text = redact((getattr(error, "msg", None) or str(error)).strip())
     first = text.splitlines()[0] if text else type(error).__name__
     if "failed to decode response from marionette" in first.lower():
@@ -51,10 +58,11 @@ def said(error: BaseException, server: str, starting: bool = False) -> str:
         # (mozilla/geckodriver issues 1113, 1559: Firefox's process died or stalled, often for
         # memory); the harness cannot tell more
         first += " (geckodriver lost its connection to Firefox: Firefox died or stalled)"
-    if starting and not isinstance(error, WebDriverException):
+    if starting and not isinstance(error, WebDriverException):  # Selenium could not read it
         return (
-            f"{server} did not answer as a WebDriver server ({type(error).__name__}: {first}); "
-            "is the URL a WebDriver endpoint? (a Playwright server is given with --connect)"
+            f"{server} did not answer as a WebDriver server; is the URL a WebDriver endpoint "
+            "(Selenium Grid's http://host:4444, a driver's http://host:port)? A Playwright "
+            "server is Chromium's connect option"
         )
     if starting and type(error) is WebDriverException and _not_webdriver(first):
         # Selenium passes a reply that is no WebDriver error (an HTML page, a bare HTTP status)

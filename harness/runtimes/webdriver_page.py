@@ -163,6 +163,8 @@ class WebDriverPage:
             self.command(lambda: self._session.get(url), timeout + COMMAND_SLACK)
         except _Unanswered:
             raise PageTimeout(f"a new page did not load within {timeout:.0f} s") from None
+        except PageError as e:  # e.g. Firefox's error page for a --public-url it cannot reach
+            raise PageError(f"a new page could not open: {e}", console=e.console) from None
         deadline = time.monotonic() + timeout
         while not self._command(
             lambda: self._session.execute_script("return window.parity !== undefined"), "load"
