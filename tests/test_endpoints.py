@@ -111,17 +111,24 @@ class _PlainText(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_server_that_is_no_webdriver_server_is_said_so():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PlainText)
+def refusal(handler: type, browser=webdriver_browsers.firefox, user: str = "") -> tuple[str, str]:
+    """The BrowserUnavailable that `browser` at a local server with `handler` ends in, and the
+    server's URL (`user`@ in it)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         with pytest.raises(BrowserUnavailable) as e:
-            webdriver_browsers.firefox(url).open_page("http://127.0.0.1:1/", timeout=10)
+            browser(url.replace("//", f"//{user}")).open_page("http://127.0.0.1:1/", timeout=10)
     finally:
         server.shutdown()
-    assert f"the WebDriver server at {url} did not answer as a WebDriver server" in str(e.value)
-    assert "A Playwright server is Chromium's connect option" in str(e.value)
+    return str(e.value), url
+
+
+def test_a_server_that_is_no_webdriver_server_is_said_so():
+    said, url = refusal(_PlainText)
+    assert f"the WebDriver server at {url} did not answer as a WebDriver server" in said
+    assert "A Playwright server is Chromium's connect option" in said
 
 
 def test_a_webdriver_server_that_does_not_listen_is_said_so():
@@ -163,15 +170,7 @@ def test_pytest_connect_for_no_browser_that_uses_it_is_a_usage_error(pytester):
 
 
 def test_pytest_connect_option_a_conftest_overrides_unseen_is_said(pytester):
-    pytester.makeconftest(
-        """
-import pytest
-
-@pytest.fixture(scope="session")
-def parity_connect_options():
-    return {"endpoint": "ws://elsewhere:3000/"}
-"""
-    )
+    connect_options_in_a_conftest(pytester, '{"endpoint": "ws://elsewhere:3000/"}')
     pytester.makepyfile("def test_harness(parity_harness):\n    pass\n")
     result = pytester.runpytest("--parity-connect", "ws://h:1/")
     result.assert_outcomes(errors=1)
@@ -191,31 +190,16 @@ def test_a_plain_http_server_is_said_to_be_no_webdriver_server(body):
         def log_message(self, *args) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        with pytest.raises(BrowserUnavailable) as e:
-            webdriver_browsers.firefox(url).open_page("http://127.0.0.1:1/", timeout=10)
-    finally:
-        server.shutdown()
-    assert f"the WebDriver server at {url} did not answer as a WebDriver server" in str(e.value)
+    said, url = refusal(Answer)
+    assert f"the WebDriver server at {url} did not answer as a WebDriver server" in said
 
 
 def test_credentials_in_a_webdriver_url_are_sent_as_basic_auth_and_never_said():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PlainText)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
     _PlainText.seen.clear()
-    try:
-        with warnings.catch_warnings(record=True) as caught, pytest.raises(BrowserUnavailable) as e:
-            warnings.simplefilter("always")
-            webdriver_browsers.webkit(f"http://grid:S3CRET@127.0.0.1:{port}").open_page(
-                "http://127.0.0.1:1/", timeout=10
-            )
-    finally:
-        server.shutdown()
-    assert "S3CRET" not in str(e.value) and f"http://***@127.0.0.1:{port}" in str(e.value)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        said, url = refusal(_PlainText, webdriver_browsers.webkit, user="grid:S3CRET@")
+    assert "S3CRET" not in said and url.replace("//", "//***@") in said
     assert _PlainText.seen and _PlainText.seen[0] == "Basic Z3JpZDpTM0NSRVQ="  # grid:S3CRET
     assert not [w for w in caught if "username and password" in str(w.message)]
 
@@ -269,15 +253,7 @@ def test_launch_options_that_are_not_json_are_not_repeated():
 
 
 def test_pytest_fixture_errors_show_no_endpoint_and_no_traceback(pytester):
-    pytester.makeconftest(
-        """
-import pytest
-
-@pytest.fixture(scope="session")
-def parity_connect_options():
-    return {"ws_endpoint": "ws://FIXUSER:FIXKEY@127.0.0.1:1/"}
-"""
-    )
+    connect_options_in_a_conftest(pytester, '{"ws_endpoint": "ws://FIXUSER:FIXKEY@127.0.0.1:1/"}')
     pytester.makepyfile("def test_harness(parity_harness):\n    pass\n")
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
@@ -288,15 +264,7 @@ def parity_connect_options():
 def test_pytest_a_conftests_remote_chromium_on_the_default_browser_is_not_called_unused(
     pytester,
 ):
-    pytester.makeconftest(
-        """
-import pytest
-
-@pytest.fixture(scope="session")
-def parity_connect_options():
-    return {"endpoint": "ws://127.0.0.1:1/"}
-"""
-    )
+    connect_options_in_a_conftest(pytester, '{"endpoint": "ws://127.0.0.1:1/"}')
     pytester.makepyfile(
         "import pytest\n\ndef test_where(parity_connect_options, pytestconfig):\n"
         "    from harness.pytest_plugin.options import endpoints\n"
@@ -304,3 +272,12 @@ def parity_connect_options():
     )
     result = pytester.runpytest("-W", "error::pytest.PytestWarning")
     result.assert_outcomes(passed=1)
+
+
+def connect_options_in_a_conftest(pytester, returned: str) -> None:
+    """A conftest whose session fixture parity_connect_options returns `returned` (Python)."""
+    pytester.makeconftest(
+        "import pytest\n\n"
+        '@pytest.fixture(scope="session")\n'
+        f"def parity_connect_options():\n    return {returned}\n"
+    )
