@@ -281,3 +281,19 @@ def connect_options_in_a_conftest(pytester, returned: str) -> None:
         '@pytest.fixture(scope="session")\n'
         f"def parity_connect_options():\n    return {returned}\n"
     )
+
+
+def test_a_password_with_a_raw_slash_or_hash_is_refused_without_repeating_it():
+    for url in ("http://USR:PW/SECRET@127.0.0.1:1/wd/hub", "http://USR:PW#SECRET@127.0.0.1:1/"):
+        with pytest.raises(ValueError) as e:
+            Endpoints(webdriver_url=url)
+        assert "SECRET" not in str(e.value) and "USR" not in str(e.value)
+    with pytest.raises(ValueError, match="an '@' after the host; percent-encode"):
+        Endpoints(webdriver_url="http://USR:12345/SECRET@127.0.0.1:1/")  # a port, then a path
+    Endpoints(webdriver_url="http://USR:PW%2FSECRET@127.0.0.1:1/")  # encoded: fine
+
+
+def test_a_basic_auth_header_a_server_echoes_is_redacted():
+    Endpoints(webdriver_url="http://BASICUSER:BASICKEY@127.0.0.1:1/")
+    header = "Basic QkFTSUNVU0VSOkJBU0lDS0VZ"  # BASICUSER:BASICKEY
+    assert redact(f"bad request, auth {header}") == "bad request, auth Basic ***"

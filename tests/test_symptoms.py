@@ -218,3 +218,33 @@ def test_whole_numbers_past_a_floats_exact_integers_are_no_rounding_or_clip():
 def test_a_bool_is_no_rounding():
     values = rng.uniform(0, 1, (6, 6)).astype(np.float32)
     assert "rounded" not in kinds(values, values > 0.5)
+
+
+def test_a_scale_or_offset_holds_at_every_element_not_only_the_large_ones():
+    ref = np.concatenate([np.linspace(1, 1000, 50), np.linspace(0.001, 0.005, 50)])
+    ref = ref.astype(np.float32)
+    twice = ref * np.float32(2)
+    twice[60] = ref[60] * np.float32(6)  # one small element off by 200%
+    assert kinds(ref, twice) == []
+    plus = ref + np.float32(3)
+    plus[60] += np.float32(0.005)
+    assert kinds(ref, plus) == []
+    assert kinds(ref, ref * np.float32(2)) == ["scale"]  # the control: it does hold
+
+
+def test_float64_or_integer_sides_are_the_same_value_only_nearly_exactly():
+    wide = rng.uniform(-1, 1, (4, 5, 3))  # float64 on both sides
+    off = np.transpose(wide, (1, 0, 2)).copy()
+    off[0, 0, 0] += 3e-7
+    assert kinds(wide, off) == []
+    ints = (rng.integers(0, 10, (4, 5, 3)) * 10**9).astype(np.int64)
+    moved = np.transpose(ints, (1, 0, 2)).astype(np.float64)
+    moved[1, 1, 1] += 200
+    assert kinds(ints, moved) == []
+    big = np.array([2**63 + 5, 7, 9, 11, 13], np.uint64)
+    assert kinds(big, np.array([2.0**63, 7, 9, 11, 13])) == []
+
+
+def test_a_repetitive_image_gives_no_crop_and_no_long_search():
+    grid = np.tile(np.eye(4, dtype=np.float32), (50, 50))
+    assert kinds(grid, grid[3:150, 5:160]) == []

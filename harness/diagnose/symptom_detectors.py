@@ -37,10 +37,12 @@ def _agreeing(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.count_nonzero(np.isclose(a64, b64, rtol=0, atol=atol, equal_nan=True)))
 
 
-def _same(a: np.ndarray, b: np.ndarray, rtol: float = 0.0, scale: float | None = None) -> bool:
-    """Equal (NaN with NaN), or within rtol of the larger magnitude (of the two, or `scale`)
-    when rtol > 0; integers (a relation computed on integers gives integers) within half a
-    unit, whatever rtol."""
+def _same(a: np.ndarray, b: np.ndarray, rtol: float = 0.0, scale: np.ndarray | None = None) -> bool:
+    """Equal (NaN with NaN), or, when rtol > 0, within rtol of each element's own magnitude:
+    the larger of the two values there, or `scale` there where larger (the terms of the sum
+    that made it: a * x and b of an affine relation, which can cancel). A small element off
+    by 5% beside a large one is not "the same". Integers (a relation computed on integers
+    gives integers) within half a unit, whatever rtol."""
     if a.shape != b.shape:
         return False
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
@@ -48,8 +50,15 @@ def _same(a: np.ndarray, b: np.ndarray, rtol: float = 0.0, scale: float | None =
         return bool(np.all(np.abs(a64 - b64) < 0.5))
     if rtol == 0:
         return bool(np.array_equal(a64, b64, equal_nan=True))
-    scale = _scale(a, b) if scale is None else scale
-    return bool(np.allclose(a64, b64, rtol=0, atol=rtol * max(scale, 1e-30), equal_nan=True))
+    with np.errstate(invalid="ignore"):
+        size = np.maximum(np.abs(a64), np.abs(b64))
+        if scale is not None:
+            size = np.maximum(size, scale)
+        return bool(
+            np.all(
+                (np.abs(a64 - b64) <= rtol * size) | (np.isnan(a64) & np.isnan(b64)) | (a64 == b64)
+            )
+        )
 
 
 def _integers(a: np.ndarray) -> bool:
@@ -77,8 +86,11 @@ def _fit(ref: np.ndarray, cand: np.ndarray) -> tuple[float, float] | None:
             return whole  # polyfit's float rounding aside, an integer relation
         if not np.all(np.abs(a * x + b - y) < 0.5):
             return None
-    elif not _same(a * ref.astype(np.float64) + b, cand, RTOL):
-        return None
+    else:  # each element against its own terms; a floor far below float32's rounding for
+        # the fit's own float64 noise (an intercept of 1e-13 where the relation has none)
+        terms = np.maximum(np.abs(a * x), 1e-6 * float(np.max(np.abs(y)))).reshape(ref.shape)
+        if not _same(a * x.reshape(ref.shape) + b, cand, RTOL, terms):
+            return None
     return float(a), float(b)
 
 

@@ -10,6 +10,7 @@ The probe says so; serve over a loopback tunnel or an https proxy (--public-url)
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ipaddress
 import json
@@ -100,6 +101,10 @@ def _keep_secrets(url: str) -> None:
     head = rest if sep else url
     user, at, _ = head.rpartition("@")
     found = [*user.split(":", 1)] if at else []
+    if at:  # as a server may echo an Authorization header: basic auth's own form of them
+        name, _, password = user.partition(":")
+        plain = f"{urllib.parse.unquote(name)}:{urllib.parse.unquote(password)}"
+        found.append(base64.b64encode(plain.encode()).decode())
     query = head.partition("?")[2].partition("#")[0]
     found += [v for _, v in urllib.parse.parse_qsl(query, keep_blank_values=True)]
     for value in found:
@@ -114,8 +119,16 @@ def _parsed(url: str, option: str) -> urllib.parse.SplitResult:
     try:
         parts = urllib.parse.urlsplit(url)
         _ = parts.port
-    except ValueError as e:
-        raise ValueError(f"{option}: {shown(url)!r} is not a URL ({e})") from None
+    except ValueError:  # its words would repeat a piece of the URL (a password's)
+        raise ValueError(
+            f"{option}: {shown(url)!r} is not a URL (its host or port cannot be read)"
+        ) from None
+    host_ends = url.find(parts.netloc, url.find("://") + 3) + len(parts.netloc)
+    if url.rfind("@") >= host_ends:  # an "@" past the host: a user part the parser cut short
+        raise ValueError(  # else the client would take part of the password for the host
+            f"{option}: {shown(url)!r}: an '@' after the host; percent-encode '/', '?', '#' "
+            "and '@' in a user name or password (%2F, %3F, %23, %40)"
+        )
     return parts
 
 
@@ -140,7 +153,7 @@ def check(e: Endpoints) -> None:
                 else ""
             )
             raise ValueError(
-                "--webdriver-url: an http:// or https:// URL without a query, not "
+                "--webdriver-url: an http:// or https:// URL without a query or fragment, not "
                 f"{shown(e.webdriver_url)!r}{also}"
             )
     if e.public_url is not None:
