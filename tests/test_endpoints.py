@@ -232,8 +232,10 @@ def test_probe_of_a_browser_that_cannot_start_says_so_writes_json_and_exits_1(tm
 
 def test_what_a_server_echoes_of_the_credentials_given_is_redacted():
     Endpoints(connect={"endpoint": "ws://ECHOUSER:ECHOKEY@127.0.0.1:1/?token=ECHOTOKEN"})
-    said = redact("401: bad credentials ECHOUSER:ECHOKEY (token ECHOTOKEN)")
-    assert "ECHO" not in said and said == "401: bad credentials ***:*** (token ***)"
+    said = redact("401: bad credentials ECHOUSER:ECHOKEY (token ECHOTOKEN); the user's code")
+    assert said == "401: bad credentials ECHOUSER:*** (token ***); the user's code"
+    Endpoints(connect={"endpoint": "ws://user:p4ss@127.0.0.1:1/?headless=true"})
+    assert redact("the user's run: headless true") == "the user's run: headless true"
 
 
 @pytest.mark.parametrize(

@@ -82,13 +82,13 @@ def shown(url: str) -> str:
 
 
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
-_SECRETS: set[str] = set()  # user parts and query values of the URLs given to this process
+_SECRETS: set[str] = set()  # passwords and tokens of the URLs given to this process
 
 
 def redact(text: str) -> str:
     """`text` (an error of Playwright's, Selenium's, a browser's, a server's) with every URL
-    in it `shown`, and every user, password or query value of an endpoint given to this
-    process replaced by "***" wherever it appears (a server may echo them back)."""
+    in it `shown`, and every password or token of an endpoint given to this process
+    (`_keep_secrets`) replaced by "***" wherever it appears (a server may echo them back)."""
     text = _URL.sub(lambda m: shown(m.group(0)), text)
     for secret in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(secret, "***")
@@ -96,20 +96,23 @@ def redact(text: str) -> str:
 
 
 def _keep_secrets(url: str) -> None:
-    """Remember `url`'s user, password and query values (4 characters or more), for `redact`."""
+    """Remember, for `redact`, `url`'s password (4 characters or more), its user and password
+    as basic auth sends them, and its query values of 8 characters or more (tokens, not words
+    such as "true" that messages use for other things). A user name alone is no secret, and
+    replacing a short one ("user") everywhere would garble every message."""
     _, sep, rest = url.partition("://")
     head = rest if sep else url
     user, at, _ = head.rpartition("@")
-    found = [*user.split(":", 1)] if at else []
-    if at:  # as a server may echo an Authorization header: basic auth's own form of them
+    found: list[tuple[str, int]] = []
+    if at:
         name, _, password = user.partition(":")
         plain = f"{urllib.parse.unquote(name)}:{urllib.parse.unquote(password)}"
-        found.append(base64.b64encode(plain.encode()).decode())
+        found += [(password, 4), (base64.b64encode(plain.encode()).decode(), 4)]
     query = head.partition("?")[2].partition("#")[0]
-    found += [v for _, v in urllib.parse.parse_qsl(query, keep_blank_values=True)]
-    for value in found:
+    found += [(v, 8) for _, v in urllib.parse.parse_qsl(query, keep_blank_values=True)]
+    for value, least in found:
         for form in (value, urllib.parse.unquote(value)):
-            if len(form) >= 4:
+            if len(form) >= least:
                 _SECRETS.add(form)
 
 
