@@ -11,6 +11,10 @@ from __future__ import annotations
 from harness.runtimes.endpoints import redact
 
 LOST = "does not answer:"  # in every message of a WebDriver server that went away
+NOT_WEBDRIVER = (
+    "did not answer as a WebDriver server: is the URL a WebDriver endpoint (Selenium Grid's "
+    "http://host:4444, a driver's http://host:port)?"
+)
 
 
 def connection_lost(error: BaseException) -> str | None:
@@ -59,19 +63,11 @@ def said(error: BaseException, server: str, starting: bool = False) -> str:
         # memory); the harness cannot tell more
         first += " (geckodriver lost its connection to Firefox: Firefox died or stalled)"
     if starting and not isinstance(error, WebDriverException):  # Selenium could not read it
-        return (
-            f"{server} did not answer as a WebDriver server; is the URL a WebDriver endpoint "
-            "(Selenium Grid's http://host:4444, a driver's http://host:port)? A Playwright "
-            "server is Chromium's connect option"
-        )
+        return f"{server} {NOT_WEBDRIVER}; A Playwright server is Chromium's connect option"
     if starting and type(error) is WebDriverException and _not_webdriver(first):
         # Selenium passes a reply that is no WebDriver error (an HTML page, a bare HTTP status)
         # on as the message of a plain WebDriverException
-        return (
-            f"{server} did not answer as a WebDriver server (it answered {first[:80]!r}); is "
-            "the URL the WebDriver endpoint (Selenium Grid's http://host:4444, a driver's "
-            "http://host:port)?"
-        )
+        return f"{server} {NOT_WEBDRIVER} (it answered {first[:80]!r})"
     return first
 
 
