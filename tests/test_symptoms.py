@@ -248,3 +248,10 @@ def test_float64_or_integer_sides_are_the_same_value_only_nearly_exactly():
 def test_a_repetitive_image_gives_no_crop_and_no_long_search():
     grid = np.tile(np.eye(4, dtype=np.float32), (50, 50))
     assert kinds(grid, grid[3:150, 5:160]) == []
+
+
+def test_a_scale_through_float32_rounding_and_a_zero_is_still_a_scale():
+    """Python's side rounded to float32 moves a least-squares intercept by ~1e-5: that is no
+    offset, and the element at 0 does not sink the scale."""
+    x = np.arange(0, 4096, 7, dtype=np.float32)
+    assert symptoms((x / np.float32(255)).astype(np.float32), x)[0].text == "js == python x 255"

@@ -86,8 +86,14 @@ def _fit(ref: np.ndarray, cand: np.ndarray) -> tuple[float, float] | None:
             return whole  # polyfit's float rounding aside, an integer relation
         if not np.all(np.abs(a * x + b - y) < 0.5):
             return None
-    else:  # each element against its own terms; a floor far below float32's rounding for
-        # the fit's own float64 noise (an intercept of 1e-13 where the relation has none)
+    else:
+        # the fit's own noise (python's side rounded to float32 moves the intercept by ~1e-5)
+        # is no offset or scale: snapped as `_linear` would name them, then each element is
+        # judged against its own terms, not against the largest value
+        if abs(b) <= RTOL * 10 * max(float(np.max(np.abs(x))), 1e-30):
+            b = 0.0
+        if abs(a - 1) <= RTOL * 10:
+            a = 1.0
         terms = np.maximum(np.abs(a * x), 1e-6 * float(np.max(np.abs(y)))).reshape(ref.shape)
         if not _same(a * x.reshape(ref.shape) + b, cand, RTOL, terms):
             return None
