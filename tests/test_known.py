@@ -402,11 +402,14 @@ def test_a_shape_or_dtype_that_differs_leads_when_nothing_explains_it():
     odd = StageResult("t", [3], "int32", [3], "float32", "fail", None, None, None)
     odd.message = "shape differs: python [3] vs js [2] (inherited end to end)"
     diagnose(odd, seen(np.array([0.1, 5.0, 9.0], np.float32), np.array([7, 1, 3], np.int32)))
-    assert odd.hints[0]["text"] == (f"dtype differs: python float32 vs js int32; {NOTHING}")
+    assert odd.hints[0]["text"] == (
+        f"dtype differs: python float32 (float) vs js int32 (integer); {NOTHING}"
+    )
     both = StageResult("t", [2], "int32", [3], "float32", "fail", None, None, None)
     diagnose(both, seen(np.array([0.1, 5.0, 9.0], np.float32), np.array([7, 1], np.int32)))
     assert both.hints[0]["text"].startswith(
-        "shape differs: python [3] vs js [2]; dtype differs: python float32 vs js int32; no known"
+        "shape differs: python [3] vs js [2]; dtype differs: python float32 (float) vs js int32 "
+        "(integer); no known"
     )
 
 

@@ -41,17 +41,9 @@ def compare_stage(
         isolated=None,
         tolerance=tol.to_dict(),
     )
-    if reference.shape != candidate.shape:
-        result.message = (
-            f"shape differs: python {list(reference.shape)} vs js {list(candidate.shape)}"
-        )
-        return result
-    ref_family, cand_family = dtype_family(reference.dtype), dtype_family(candidate.dtype)
-    if ref_family != cand_family:
-        result.message = (
-            f"dtype differs: python {reference.dtype} ({ref_family}) vs "
-            f"js {candidate.dtype} ({cand_family})"
-        )
+    differences = held_differently(reference, candidate)
+    if differences:  # the shape first: no element-wise comparison either way
+        result.message = differences[0]
         return result
     try:
         m = compare(reference, candidate, tol)
@@ -65,6 +57,22 @@ def compare_stage(
     if not m.allclose:
         result.message = describe_mismatch(m, tol)
     return result
+
+
+def held_differently(reference: np.ndarray, candidate: np.ndarray | BlockSource) -> list[str]:
+    """What keeps two arrays from being compared element by element, in words: their shapes
+    ("shape differs: python [3] vs js [2]"), their dtypes' families ("dtype differs: python
+    float32 (float) vs js int32 (int)"); [] when neither differs."""
+    found = []
+    if reference.shape != candidate.shape:
+        found.append(f"shape differs: python {list(reference.shape)} vs js {list(candidate.shape)}")
+    ref_family, cand_family = dtype_family(reference.dtype), dtype_family(candidate.dtype)
+    if ref_family != cand_family:
+        found.append(
+            f"dtype differs: python {reference.dtype} ({ref_family}) vs "
+            f"js {candidate.dtype} ({cand_family})"
+        )
+    return found
 
 
 def describe_mismatch(m: Metrics, tol: Tolerance) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.compare.metrics import dtype_family
+from harness.compare.stages import held_differently
 from harness.core.outputs import STREAM_BYTES
 from harness.core.results import StageResult
 from harness.diagnose.known import Seen, explain
@@ -18,16 +18,6 @@ NOTHING = (
     "dtype) was found to hold, in one way only, for every element of its two arrays: compare "
     "what the two sides compute here"
 )
-
-
-def differs(python: np.ndarray, js: np.ndarray) -> list[str]:
-    """What differs in how the two arrays are held: their shapes, their dtypes' families."""
-    found = []
-    if python.shape != js.shape:
-        found.append(f"shape differs: python {list(python.shape)} vs js {list(js.shape)}")
-    if dtype_family(python.dtype) != dtype_family(js.dtype):
-        found.append(f"dtype differs: python {python.dtype} vs js {js.dtype}")
-    return found
 
 
 def _distinct(a: np.ndarray) -> int:
@@ -59,7 +49,7 @@ def diagnose(stage: StageResult, seen: Seen | None) -> None:
     found = explain(seen) or symptom_hints(seen.reference, seen.candidate)
     if not found and not stage.hints:
         # a shape or dtype that differs in the arrays read is the finding itself: said first
-        said = "".join(f"{d}; " for d in differs(seen.reference, seen.candidate))
+        said = "".join(f"{d}; " for d in held_differently(seen.reference, seen.candidate))
         numeric = seen.reference.dtype.kind in "biuf"
         if numeric and (few := _distinct(seen.reference)) < MIN_DISTINCT:  # a mask, a constant
             said += (

@@ -1,7 +1,7 @@
 """Symptoms of the same values laid out otherwise: a transpose, the first three channels
 reversed, a size-1 axis added or dropped, a crop or pad (one array a window of the other), a
 reshape or flatten. These compute nothing, so each element must hold the same value on both
-sides (`same_values`: within a few float32 ULP, the rounding of a float64 side to float32), and
+sides (`same_values`: within a few ULP of the narrower float dtype of the two), and
 each relation is said only when it holds for every element and in one way only."""
 
 from __future__ import annotations
